@@ -1,0 +1,52 @@
+# callrec - every target creates .venv and installs the pinned requirements when they change.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SAM_VENV := .venv-sam
+SAM := $(SAM_VENV)/bin/sam
+export SAM_CLI_TELEMETRY := 0
+PYTEST_ARGS ?=
+
+.PHONY: help demo test test-unit lint serve bench deploy clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml requirements/runtime.txt requirements/test.txt requirements/constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements/test.txt -c requirements/constraints.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+$(SAM): requirements/sam.txt
+	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet -r requirements/sam.txt
+	touch $(SAM)
+
+demo: $(STAMP) ## play the demo calls through the embedded local stack and print their timelines
+	$(BIN)/callrec demo
+
+test: $(STAMP) lint ## lint, then every test tier (unit, state machines, end-to-end, template)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP) $(SAM) ## cfn-lint and sam validate --lint on template.yaml
+	$(BIN)/cfn-lint template.yaml
+	$(SAM) validate --lint --template template.yaml --region us-east-1
+
+serve: $(STAMP) ## the local AWS endpoint on http://127.0.0.1:8083 with template.yaml deployed
+	$(BIN)/callrec serve
+
+bench: $(STAMP) ## run benchmarks/ and print the figures
+	@for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
+
+deploy: $(SAM) ## sam build && sam deploy --guided (needs AWS credentials)
+	$(SAM) build
+	$(SAM) deploy --guided
+
+clean: ## remove the virtual environments, build output and local logs
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .callrec .pytest_cache

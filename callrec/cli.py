@@ -1,0 +1,54 @@
+"""The `callrec` command: the local demo and the local endpoint."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from callrec import server
+
+LOG_DIR = Path(".callrec")
+
+
+def _quiet_engine_logs() -> Path:
+    """moto's interpreter logs every failed execution as an error; keep that in a file, not on screen."""
+    LOG_DIR.mkdir(exist_ok=True)
+    log_file = LOG_DIR / "engine.log"
+    handler = logging.FileHandler(log_file)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    return log_file
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="callrec", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="play the demo calls through the embedded local stack")
+    demo.add_argument("--json", action="store_true", help="one JSON object per call instead of timelines")
+
+    serve = commands.add_parser("serve", help="run the local AWS endpoint with template.yaml deployed")
+    serve.add_argument("--host", default=server.DEFAULT_HOST)
+    serve.add_argument("--port", type=int, default=server.DEFAULT_PORT)
+
+    args = parser.parse_args(argv)
+    log_file = _quiet_engine_logs()
+    if args.command == "demo":
+        from callrec import demo as demo_module
+
+        demo_module.run(as_json=args.json, out=sys.stdout)
+        if not args.json:
+            print(f"\n(engine log: {log_file})")
+        return 0
+    if args.command == "serve":
+        server.serve(args.host, args.port, sys.stdout)
+        return 0
+    return 2  # unreachable: argparse requires a command
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,393 @@
+"""The embedded Step Functions engine: moto's ASL interpreter, adapted to run this project locally.
+
+moto (pinned) interprets the real ASL files. This module is the one place that adapts it:
+
+- `lambda:invoke` (and `.waitForTaskToken`) tasks run the project's own handlers in-process; a raised
+  exception becomes the task error named after its class, with AWS's `errorType`/`errorMessage` cause;
+- `aws-sdk:connect:*` and `aws-sdk:chimesdkvoice:*` tasks go to a registry of service fakes (the
+  telephony simulator); an unregistered call fails the task with a clear `States.Runtime` cause, and
+  service errors get AWS's names (`Connect.ThrottlingException`);
+- `stateMachineArn#TestCase` runs Step Functions Local's MockConfigFile test cases;
+- executions started without a name get a unique one, as on AWS;
+- SDK results are made JSON-safe (datetimes, streams), as Step Functions returns them;
+- `Wait` states and `Retry` intervals can be scaled (tests) or honoured (`make serve`).
+
+Every patched or relied-on moto attribute is listed in `HOOKS`; `check_hooks()` fails loudly when a moto
+upgrade moves one (a dedicated test calls it).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import datetime
+import importlib
+import json
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+from botocore.exceptions import ClientError
+from botocore.response import StreamingBody
+
+# moto's interpreter modules (the hook points)
+from moto.stepfunctions import exceptions as sfn_exceptions
+from moto.stepfunctions.parser import models as sfn_models
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_aws_sdk
+from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
+from moto.stepfunctions.parser.backend import execution as sfn_execution
+
+from callrec.mock_config import MockConfig, MockConfigError
+
+# (module path, attribute path) of everything this adapter patches or relies on in moto.
+HOOKS: tuple[tuple[str, str], ...] = (
+    ("moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils", "_invoke_lambda_function"),
+    (
+        "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk",
+        "StateTaskServiceAwsSdk._eval_service_task",
+    ),
+    (
+        "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk",
+        "_SERVICE_ERROR_NAMES",
+    ),
+    ("moto.stepfunctions.parser.models", "StepFunctionsParserBackend.start_execution"),
+    ("moto.stepfunctions.parser.backend.execution", "Execution._get_start_execution_worker"),
+    ("moto.stepfunctions.parser.backend.execution_worker", "ExecutionWorker._mock_test_case"),
+    ("moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function", "WaitFunction._wait_interval"),
+    ("moto.stepfunctions.parser.asl.component.common.retry.retrier_decl", "time"),
+    ("moto.stepfunctions.parser.mocking.mock_config", "_mock_test_case_from_raw"),
+)
+
+
+class HookMoved(RuntimeError):
+    """A moto upgrade moved or removed something this adapter patches: re-check the adapter."""
+
+
+def check_hooks() -> None:
+    """Raise `HookMoved` naming every hook point that is not where this adapter expects it."""
+    missing = []
+    for module_name, attribute_path in HOOKS:
+        try:
+            target: Any = importlib.import_module(module_name)
+        except ImportError:
+            missing.append(f"{module_name} (module)")
+            continue
+        for part in attribute_path.split("."):
+            if part == "_mock_test_case":  # an instance attribute: look for it in __init__'s annotations
+                if part not in getattr(target, "__annotations__", {}):
+                    missing.append(f"{module_name}.{attribute_path}")
+                break
+            if not hasattr(target, part):
+                missing.append(f"{module_name}.{attribute_path}")
+                break
+            target = getattr(target, part)
+    if missing:
+        raise HookMoved("moto's interpreter changed; these hook points moved: " + ", ".join(missing))
+
+
+# --- registries the engine dispatches to ------------------------------------------------------------
+
+
+@dataclass
+class LambdaContext:
+    """What the Lambda runtime hands a Python handler as `context` (the fields Powertools reads)."""
+
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int = 128
+    timeout_seconds: int = 30
+    function_version: str = "$LATEST"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = ""
+    log_stream_name: str = ""
+    _deadline: float = field(default=0.0, repr=False)
+
+    def __post_init__(self) -> None:
+        self.log_group_name = self.log_group_name or f"/aws/lambda/{self.function_name}"
+        self._deadline = time.monotonic() + self.timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+Handler = Callable[[dict, LambdaContext], Any]
+
+
+class LambdaFunction:
+    """One function of the template, run in-process. Its handler is imported on the first invocation
+    (a cold start), after the local stack has put the function's environment in place."""
+
+    def __init__(
+        self,
+        name: str,
+        arn: str,
+        load_handler: Callable[[], Handler],
+        memory_mb: int = 128,
+        timeout_seconds: int = 3,
+    ):
+        self.name = name
+        self.arn = arn
+        self.memory_mb = memory_mb
+        self.timeout_seconds = timeout_seconds
+        self._load_handler = load_handler
+        self._handler: Handler | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def handler(self) -> Handler:
+        with self._lock:
+            if self._handler is None:
+                self._handler = self._load_handler()
+            return self._handler
+
+    def invoke(self, event: Any) -> dict:
+        """Run the handler as the Lambda service would and answer like `lambda.invoke` does."""
+        context = LambdaContext(
+            function_name=self.name,
+            invoked_function_arn=self.arn,
+            memory_limit_in_mb=self.memory_mb,
+            timeout_seconds=self.timeout_seconds,
+        )
+        invocations.record(self.name)
+        try:
+            result = self.handler(event, context)
+        except Exception as err:  # noqa: BLE001 - the Lambda runtime reports every exception
+            # Like the Python runtime: the handler's frames only, not the runtime's (here, this method).
+            frames = traceback.extract_tb(err.__traceback__)[1:]
+            return _function_error(type(err).__name__, str(err), traceback.format_list(frames))
+        try:
+            payload = json.loads(json.dumps(result))
+        except (TypeError, ValueError) as err:
+            return _function_error("Runtime.MarshalError", f"Unable to marshal response: {err}", [])
+        return {"StatusCode": 200, "ExecutedVersion": "$LATEST", "Payload": payload}
+
+
+def _function_error(error_type: str, message: str, stack: list[str]) -> dict:
+    return {
+        "StatusCode": 200,
+        "FunctionError": "Unhandled",
+        "ExecutedVersion": "$LATEST",
+        "Payload": {"errorType": error_type, "errorMessage": message, "stackTrace": stack},
+    }
+
+
+class ServiceFake(Protocol):
+    """A provider twin: `call("StartContactRecording", {...})` answers like the AWS API or raises ClientError."""
+
+    def call(self, action: str, parameters: dict) -> dict: ...
+
+
+class ServiceNotSimulated(RuntimeError):
+    """An aws-sdk task named a routed service that has no fake registered."""
+
+
+class _InvocationCounter:
+    """Counts handler invocations per function (demo and benchmark figures)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.counts: dict[str, int] = {}
+
+    def record(self, name: str) -> None:
+        with self._lock:
+            self.counts[name] = self.counts.get(name, 0) + 1
+
+
+invocations = _InvocationCounter()
+
+# SDK service name in the Resource ARN -> the PascalCase prefix Step Functions gives its errors.
+ROUTED_SERVICES = {"connect": "Connect", "chimesdkvoice": "ChimeSdkVoice"}
+
+
+@dataclass
+class EngineSettings:
+    functions: dict[str, LambdaFunction] = field(default_factory=dict)  # by name and by ARN
+    services: dict[str, ServiceFake] = field(default_factory=dict)
+    time_scale: float = 1.0
+    mock_config: MockConfig | None = None  # None: read SFN_MOCK_CONFIG when a test case is asked for
+
+
+settings = EngineSettings()
+
+
+def register_function(function: LambdaFunction) -> None:
+    settings.functions[function.name] = function
+    settings.functions[function.arn] = function
+
+
+def register_service(service_name: str, fake: ServiceFake) -> None:
+    if service_name not in ROUTED_SERVICES:
+        raise ValueError(f"{service_name!r} is not routed to a fake; routed: {sorted(ROUTED_SERVICES)}")
+    settings.services[service_name] = fake
+
+
+def reset() -> None:
+    """Forget registered functions, fakes, mock config and scaling (between tests)."""
+    global settings
+    settings = EngineSettings()
+
+
+# --- the patches ---------------------------------------------------------------------------------------
+
+
+def _client_error(code: str, message: str, status: int, operation: str) -> ClientError:
+    return ClientError(
+        {
+            "Error": {"Code": code, "Message": message},
+            "ResponseMetadata": {"HTTPStatusCode": status, "RequestId": str(uuid.uuid4())},
+        },
+        operation,
+    )
+
+
+def _invoke_lambda_function(parameters: dict, region: str, state_credentials: Any) -> dict:
+    name = parameters.get("FunctionName", "")
+    function = settings.functions.get(name) or settings.functions.get(name.split(":")[-1])
+    if function is None:
+        raise _client_error(
+            "ResourceNotFoundException", f"Function not found: {name}", 404, "Invoke"
+        )
+    raw = parameters.get("Payload") or b"{}"
+    event = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
+    return function.invoke(event)
+
+
+_original_aws_sdk_eval = state_task_service_aws_sdk.StateTaskServiceAwsSdk._eval_service_task
+
+
+def _eval_aws_sdk_task(self, env, resource_runtime_part, normalised_parameters, state_credentials):
+    service = self.resource.api_name
+    if service in ROUTED_SERVICES:
+        fake = settings.services.get(service)
+        action = self.resource.api_action[:1].upper() + self.resource.api_action[1:]
+        if fake is None:
+            raise ServiceNotSimulated(
+                f"aws-sdk:{service}:{self.resource.api_action} has no service fake registered "
+                f"(register one with callrec.engine.register_service({service!r}, fake))"
+            )
+        try:
+            response = fake.call(action, normalised_parameters) or {}
+        except ClientError as err:
+            raise modelled_error(err) from err
+        response.pop("ResponseMetadata", None)
+        env.stack.append(response)
+    else:
+        _original_aws_sdk_eval(self, env, resource_runtime_part, normalised_parameters, state_credentials)
+    env.stack.append(json_safe(env.stack.pop()))
+
+
+def modelled_error(err: ClientError) -> ClientError:
+    """The error as boto3's modelled exception class (named after its code), which moto's interpreter
+    turns into the Step Functions error name (`Connect.ThrottlingException`), as AWS does."""
+    code = err.response.get("Error", {}).get("Code") or "Unknown"
+    modelled = type(code, (ClientError,), {})
+    return modelled(err.response, err.operation_name)
+
+
+def json_safe(value: Any) -> Any:
+    """Make an SDK result JSON: timestamps as ISO-8601 UTC strings, streams and bytes as text."""
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        return value.isoformat(timespec="milliseconds") + "Z"
+    if isinstance(value, StreamingBody):
+        value = value.read()
+    if isinstance(value, (bytes, bytearray)):
+        return value.decode("utf-8", errors="replace")
+    return value
+
+
+_pending_test_case: contextvars.ContextVar = contextvars.ContextVar("callrec_pending_test_case", default=None)
+_original_start_execution = sfn_models.StepFunctionsParserBackend.start_execution
+_original_get_worker = sfn_execution.Execution._get_start_execution_worker
+
+
+def _start_execution(self, state_machine_arn, name=None, execution_input=None, trace_header=None):
+    base_arn, has_case, case_name = state_machine_arn.partition("#")
+    test_case = None
+    if has_case:
+        state_machine = self.describe_state_machine(base_arn)
+        try:
+            config = settings.mock_config or MockConfig.from_environment()
+            test_case = config.test_case(state_machine.name, case_name)
+        except MockConfigError as err:  # answered over the API like any bad stateMachineArn
+            raise sfn_exceptions.InvalidArn(str(err)) from err
+    token = _pending_test_case.set(test_case)
+    try:
+        return _original_start_execution(
+            self, base_arn, name or str(uuid.uuid4()), execution_input, trace_header
+        )
+    finally:
+        _pending_test_case.reset(token)
+
+
+def _get_start_execution_worker(self):
+    worker = _original_get_worker(self)
+    worker._mock_test_case = _pending_test_case.get()
+    return worker
+
+
+def _wait_interval(self, env, wait_seconds):
+    """Wait `wait_seconds` (times the time scale) unless the execution stops first."""
+    deadline = time.monotonic() + wait_seconds * settings.time_scale
+    while env.is_running():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        env.program_state_event.wait(min(remaining, 0.5))
+
+
+class _ScaledClock:
+    """Stands in for the `time` module inside moto's retrier: retry intervals follow the time scale."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        time.sleep(seconds * settings.time_scale)
+
+
+_PATCHES: tuple[tuple[Any, str, Any], ...] = (
+    (lambda_eval_utils, "_invoke_lambda_function", _invoke_lambda_function),
+    (state_task_service_aws_sdk.StateTaskServiceAwsSdk, "_eval_service_task", _eval_aws_sdk_task),
+    (sfn_models.StepFunctionsParserBackend, "start_execution", _start_execution),
+    (sfn_execution.Execution, "_get_start_execution_worker", _get_start_execution_worker),
+    (wait_function.WaitFunction, "_wait_interval", _wait_interval),
+    (retrier_decl, "time", _ScaledClock()),
+)
+_originals: list[tuple[Any, str, Any]] = []
+_install_lock = threading.Lock()
+
+
+def install() -> None:
+    """Apply the adapter to moto (idempotent, process-wide: moto's interpreter is process-wide)."""
+    with _install_lock:
+        if _originals:
+            return
+        check_hooks()
+        for owner, attribute, replacement in _PATCHES:
+            _originals.append((owner, attribute, owner.__dict__[attribute] if isinstance(owner, type) else getattr(owner, attribute)))
+            setattr(owner, attribute, replacement)
+        state_task_service_aws_sdk._SERVICE_ERROR_NAMES.update(
+            {name.lower(): prefix for name, prefix in ROUTED_SERVICES.items()}
+        )
+
+
+def uninstall() -> None:
+    with _install_lock:
+        while _originals:
+            owner, attribute, original = _originals.pop()
+            setattr(owner, attribute, original)
+
+
+def installed() -> bool:
+    return bool(_originals)

@@ -1,0 +1,338 @@
+"""Deploy template.yaml into moto: the same tables, buckets, keys, functions and state machines as AWS.
+
+Every resource is built from its own properties in the template (key schema, encryption, policies,
+`DefinitionUri` + `DefinitionSubstitutions`), through plain boto3 calls, so this works in-process
+(under `mock_aws`) and against the `make serve` endpoint alike. Functions are registered with the
+embedded engine, which runs their handlers in-process.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import boto3
+
+from callrec import engine
+from callrec.template import Resolver, Template, TemplateError
+
+ACCOUNT_ID = "123456789012"  # moto's default account
+REGION = "us-east-1"
+STACK_NAME = "callrec"
+CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+def client(service: str, endpoint_url: str | None = None, region: str = REGION):
+    """A boto3 client for the local stack (moto in-process, or the served endpoint)."""
+    return boto3.client(service, region_name=region, endpoint_url=endpoint_url, **CREDENTIALS)
+
+
+@dataclass
+class Deployment:
+    """What the local stack created, by logical id (what `Ref` resolved to for each)."""
+
+    stack_name: str
+    resolver: Resolver
+    created: dict[str, tuple[str, str]] = field(default_factory=dict)  # logical id -> (type, physical id)
+    not_created: dict[str, str] = field(default_factory=dict)  # logical id -> type (no local counterpart)
+
+    def physical(self, logical_id: str) -> str:
+        try:
+            return self.created[logical_id][1]
+        except KeyError:
+            raise KeyError(f"{logical_id} was not created by the local stack") from None
+
+    def of_type(self, resource_type: str) -> dict[str, str]:
+        return {lid: pid for lid, (rtype, pid) in self.created.items() if rtype == resource_type}
+
+    def state_machine_arn(self, logical_id: str) -> str:
+        return self.physical(logical_id)
+
+    def summary(self) -> list[str]:
+        lines = [f"{rtype:36} {lid:28} {pid}" for lid, (rtype, pid) in self.created.items()]
+        lines += [f"{rtype:36} {lid:28} (not simulated locally)" for lid, rtype in self.not_created.items()]
+        return lines
+
+
+class LocalStack:
+    """Deploys a template into moto. One instance per deployed stack."""
+
+    def __init__(
+        self,
+        template: Template | None = None,
+        *,
+        stack_name: str = STACK_NAME,
+        endpoint_url: str | None = None,
+        parameter_overrides: dict[str, str] | None = None,
+        region: str = REGION,
+    ):
+        self.template = template or Template.load()
+        self.stack_name = stack_name
+        self.endpoint_url = endpoint_url
+        self.region = region
+        self.parameter_overrides = parameter_overrides or {}
+        self._layers: dict[str, Path] = {}  # layer ARN -> the folder Lambda would mount at /opt/python
+
+    def client(self, service: str):
+        return client(service, self.endpoint_url, self.region)
+
+    # --- naming, as CloudFormation/SAM name things -----------------------------------------------------
+
+    def _physical_name(
+        self, logical_id: str, resource: dict, name_property: str, resolver: Resolver, lower: bool = False
+    ) -> str:
+        """The resource's own name property if the template sets one, else `<stack>-<LogicalId>`."""
+        properties = resource.get("Properties", {})
+        if name_property in properties:
+            return str(resolver.resolve(properties[name_property]))
+        name = f"{self.stack_name}-{logical_id}"
+        return name.lower() if lower else name
+
+    def _arn(self, service: str, resource: str, region: bool = True, account: bool = True) -> str:
+        return ":".join(
+            ["arn", "aws", service, self.region if region else "", ACCOUNT_ID if account else "", resource]
+        )
+
+    # --- deploy ---------------------------------------------------------------------------------------
+
+    def deploy(self) -> Deployment:
+        engine.install()
+        resolver = self.template.resolver(
+            pseudo={
+                "AWS::Region": self.region,
+                "AWS::AccountId": ACCOUNT_ID,
+                "AWS::Partition": "aws",
+                "AWS::StackName": self.stack_name,
+                "AWS::URLSuffix": "amazonaws.com",
+            },
+            overrides=self.parameter_overrides,
+        )
+        deployment = Deployment(stack_name=self.stack_name, resolver=resolver)
+        resources = self.template.resources()
+        for resource_type, create in self._CREATORS:
+            for logical_id, resource in resources.items():
+                if resource["Type"] != resource_type:
+                    continue
+                if "Condition" in resource and not resolver.condition(resource["Condition"]):
+                    continue
+                physical = create(self, logical_id, resource, resolver)
+                deployment.created[logical_id] = (resource_type, physical)
+        handled = {rtype for rtype, _ in self._CREATORS}
+        for logical_id, resource in resources.items():
+            if resource["Type"] not in handled:
+                deployment.not_created[logical_id] = resource["Type"]
+        self._apply_function_environment(resources, resolver)
+        return deployment
+
+    def _create_key(self, logical_id: str, resource: dict, resolver: Resolver) -> str:
+        properties = resolver.resolve(resource.get("Properties", {}))
+        request = {"Description": properties.get("Description", logical_id)}
+        if "KeyPolicy" in properties:
+            request["Policy"] = json.dumps(properties["KeyPolicy"])
+        metadata = self.client("kms").create_key(**request)["KeyMetadata"]
+        resolver.refs[logical_id] = metadata["KeyId"]
+        resolver.attributes[(logical_id, "KeyId")] = metadata["KeyId"]
+        resolver.attributes[(logical_id, "Arn")] = metadata["Arn"]
+        return metadata["KeyId"]
+
+    def _create_bucket(self, logical_id: str, resource: dict, resolver: Resolver) -> str:
+        name = self._physical_name(logical_id, resource, "BucketName", resolver, lower=True)
+        resolver.refs[logical_id] = name
+        resolver.attributes[(logical_id, "Arn")] = f"arn:aws:s3:::{name}"
+        resolver.attributes[(logical_id, "DomainName")] = f"{name}.s3.amazonaws.com"
+        resolver.attributes[(logical_id, "RegionalDomainName")] = f"{name}.s3.{self.region}.amazonaws.com"
+        properties = resolver.resolve(resource.get("Properties", {}))
+        s3 = self.client("s3")
+        s3.create_bucket(Bucket=name)
+        if "BucketEncryption" in properties:
+            s3.put_bucket_encryption(
+                Bucket=name,
+                ServerSideEncryptionConfiguration={
+                    "Rules": [  # CloudFormation's ServerSideEncryptionByDefault is the API's Apply...
+                        {
+                            "ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"],
+                            **({"BucketKeyEnabled": rule["BucketKeyEnabled"]} if "BucketKeyEnabled" in rule else {}),
+                        }
+                        for rule in properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+                    ]
+                },
+            )
+        if "PublicAccessBlockConfiguration" in properties:
+            s3.put_public_access_block(
+                Bucket=name, PublicAccessBlockConfiguration=properties["PublicAccessBlockConfiguration"]
+            )
+        if "VersioningConfiguration" in properties:
+            s3.put_bucket_versioning(
+                Bucket=name, VersioningConfiguration={"Status": properties["VersioningConfiguration"]["Status"]}
+            )
+        return name
+
+    def _create_bucket_policy(self, logical_id: str, resource: dict, resolver: Resolver) -> str:
+        properties = resolver.resolve(resource["Properties"])
+        self.client("s3").put_bucket_policy(
+            Bucket=properties["Bucket"], Policy=json.dumps(properties["PolicyDocument"])
+        )
+        return properties["Bucket"]
+
+    def _create_table(self, logical_id: str, resource: dict, resolver: Resolver) -> str:
+        name = self._physical_name(logical_id, resource, "TableName", resolver)
+        arn = self._arn("dynamodb", f"table/{name}")
+        resolver.refs[logical_id] = name
+        resolver.attributes[(logical_id, "Arn")] = arn
+        resolver.attributes[(logical_id, "StreamArn")] = f"{arn}/stream/local"
+        properties = resolver.resolve(resource["Properties"])
+        request: dict[str, Any] = {
+            "TableName": name,
+            "KeySchema": properties["KeySchema"],
+            "AttributeDefinitions": properties["AttributeDefinitions"],
+            "BillingMode": properties.get("BillingMode", "PROVISIONED"),
+        }
+        if request["BillingMode"] == "PROVISIONED":
+            request["ProvisionedThroughput"] = properties["ProvisionedThroughput"]
+        for index_kind in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
+            if index_kind in properties:
+                request[index_kind] = properties[index_kind]
+        if "StreamSpecification" in properties:
+            request["StreamSpecification"] = {"StreamEnabled": True, **properties["StreamSpecification"]}
+        if "SSESpecification" in properties:
+            request["SSESpecification"] = {
+                "Enabled": properties["SSESpecification"].get("SSEEnabled", False),
+                **({"SSEType": properties["SSESpecification"]["SSEType"]} if "SSEType" in properties["SSESpecification"] else {}),
+            }
+        dynamodb = self.client("dynamodb")
+        dynamodb.create_table(**request)
+        if "TimeToLiveSpecification" in properties:
+            dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=properties["TimeToLiveSpecification"])
+        return name
+
+    def _create_layer(self, logical_id: str, resource: dict, resolver: Resolver) -> str:
+        properties = resolver.resolve(resource["Properties"])
+        arn = self._arn("lambda", f"layer:{self.stack_name}-{logical_id}:1")
+        resolver.refs[logical_id] = arn
+        self._layers[arn] = self.template.directory / properties["ContentUri"] / "python"
+        return arn
+
+    def _create_function(self, logical_id: str, resource: dict, resolver: Resolver) -> str:
+        name = self._physical_name(logical_id, resource, "FunctionName", resolver)
+        arn = self._arn("lambda", f"function:{name}")
+        resolver.refs[logical_id] = name
+        resolver.attributes[(logical_id, "Arn")] = arn
+        properties = resolver.resolve(resource["Properties"])
+        for layer_arn in properties.get("Layers", []):
+            layer_path = str(self._layers[layer_arn])
+            if layer_path not in sys.path:
+                sys.path.insert(0, layer_path)
+        code_dir = self.template.directory / properties["CodeUri"]
+        handler_source(code_dir, properties["Handler"], logical_id)  # fail at deploy, not at first call
+        engine.register_function(
+            engine.LambdaFunction(
+                name=name,
+                arn=arn,
+                load_handler=lambda: load_handler(code_dir, properties["Handler"], logical_id),
+                memory_mb=int(properties.get("MemorySize", 128)),
+                timeout_seconds=int(properties.get("Timeout", 3)),
+            )
+        )
+        return name
+
+    def _create_state_machine(self, logical_id: str, resource: dict, resolver: Resolver) -> str:
+        name = self._physical_name(logical_id, resource, "Name", resolver)
+        arn = self._arn("states", f"stateMachine:{name}")
+        resolver.refs[logical_id] = arn
+        resolver.attributes[(logical_id, "Arn")] = arn
+        resolver.attributes[(logical_id, "Name")] = name
+        properties = resolver.resolve(resource["Properties"])
+        definition = render_definition(
+            self.template.directory / properties["DefinitionUri"], properties.get("DefinitionSubstitutions", {})
+        )
+        self.client("stepfunctions").create_state_machine(
+            name=name,
+            definition=definition,
+            roleArn=self._arn("iam", f"role/{self.stack_name}-{logical_id}Role", region=False),
+            type=properties.get("Type", "STANDARD"),
+        )
+        return arn
+
+    # Creation order: what is referred to comes first.
+    _CREATORS: tuple[tuple[str, Callable[..., str]], ...] = (
+        ("AWS::KMS::Key", _create_key),
+        ("AWS::S3::Bucket", _create_bucket),
+        ("AWS::S3::BucketPolicy", _create_bucket_policy),
+        ("AWS::DynamoDB::Table", _create_table),
+        ("AWS::Serverless::LayerVersion", _create_layer),
+        ("AWS::Serverless::Function", _create_function),
+        ("AWS::Serverless::StateMachine", _create_state_machine),
+    )
+
+    def _apply_function_environment(self, resources: dict, resolver: Resolver) -> None:
+        """Put the functions' environment variables into this process, where their handlers run.
+
+        Handlers run in-process, so they share one environment: two functions giving one variable
+        different values is a template error locally (keep shared settings in Globals).
+        """
+        merged: dict[str, str] = {}
+        for logical_id, resource in resources.items():
+            if resource["Type"] != "AWS::Serverless::Function":
+                continue
+            variables = resolver.resolve(resource["Properties"].get("Environment", {}).get("Variables", {}))
+            for key, value in variables.items():
+                if key in merged and merged[key] != str(value):
+                    raise TemplateError(
+                        f"environment variable {key} differs between functions ({logical_id}); "
+                        "handlers share one process locally"
+                    )
+                merged[key] = str(value)
+        os.environ.update(merged)
+        os.environ.setdefault("AWS_DEFAULT_REGION", self.region)
+        if self.endpoint_url:
+            os.environ["AWS_ENDPOINT_URL"] = self.endpoint_url
+
+
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
+
+
+def render_definition(path: Path, substitutions: dict[str, Any]) -> str:
+    """The ASL file with `DefinitionSubstitutions` applied, as SAM does; a placeholder left over is an error."""
+    text = path.read_text(encoding="utf-8")
+
+    def substitute(match: re.Match) -> str:
+        key = match.group(1)
+        if key not in substitutions:
+            raise TemplateError(f"{path.name}: placeholder ${{{key}}} has no DefinitionSubstitutions entry")
+        return str(substitutions[key])
+
+    rendered = _PLACEHOLDER.sub(substitute, text)
+    json.loads(rendered)  # the substituted definition must still be JSON
+    return rendered
+
+
+def handler_source(code_dir: Path, handler: str, logical_id: str) -> Path:
+    module_name = handler.rpartition(".")[0]
+    source = code_dir / f"{module_name.replace('.', '/')}.py"
+    if not module_name or not source.is_file():
+        raise TemplateError(f"{logical_id}: Handler {handler!r} names no module file in {code_dir}")
+    return source
+
+
+def load_handler(code_dir: Path, handler: str, logical_id: str) -> engine.Handler:
+    """Import `module.function` from a function's CodeUri, as the Lambda runtime does."""
+    module_name, _, function_name = handler.rpartition(".")
+    source = handler_source(code_dir, handler, logical_id)
+    unique = f"callrec_functions.{code_dir.name}.{module_name}"
+    if unique in sys.modules:
+        module = sys.modules[unique]
+    else:
+        spec = importlib.util.spec_from_file_location(unique, source)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[unique] = module
+        spec.loader.exec_module(module)
+    try:
+        return getattr(module, function_name)
+    except AttributeError:
+        raise TemplateError(f"{logical_id}: {source} has no function {function_name}") from None

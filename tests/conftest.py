@@ -1,0 +1,47 @@
+"""Fixtures shared by every tier: moto with execution on, the engine adapter, the deployed template."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from moto import mock_aws
+
+from callrec import engine
+from callrec.demo import MOTO_CONFIG
+from callrec.history import fetch_history, wait_for_execution
+from callrec.stack import Deployment, LocalStack, client
+
+TEST_TIME_SCALE = 0.001  # a 60 s Wait takes 60 ms in tests; `make serve` runs at 1.0
+
+
+@pytest.fixture
+def aws():
+    """moto in-process with state machine execution on, and a fresh engine adapter."""
+    engine.reset()
+    engine.install()
+    engine.settings.time_scale = TEST_TIME_SCALE
+    with mock_aws(config=MOTO_CONFIG):
+        yield
+    engine.reset()
+
+
+@pytest.fixture
+def deployment(aws) -> Deployment:
+    return LocalStack(parameter_overrides={"LogLevel": "WARNING"}).deploy()
+
+
+@pytest.fixture
+def sfn(aws):
+    return client("stepfunctions")
+
+
+def run(sfn, state_machine_arn: str, payload: dict, **kwargs) -> tuple[dict, list[dict]]:
+    """Start an execution, wait for it to end, return (describe_execution, history events)."""
+    started = sfn.start_execution(stateMachineArn=state_machine_arn, input=json.dumps(payload), **kwargs)
+    described = wait_for_execution(sfn, started["executionArn"])
+    return described, fetch_history(sfn, started["executionArn"])
+
+
+def states_entered(events: list[dict]) -> list[str]:
+    return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
