@@ -7,7 +7,8 @@ moto (pinned) interprets the real ASL files. This module is the one place that a
 - `aws-sdk:connect:*` and `aws-sdk:chimesdkvoice:*` tasks go to a registry of service fakes (the
   telephony simulator); an unregistered call fails the task with a clear `States.Runtime` cause, and
   service errors get AWS's names (`Connect.ThrottlingException`);
-- `stateMachineArn#TestCase` runs Step Functions Local's MockConfigFile test cases;
+- `stateMachineArn#TestCase` runs Step Functions Local's MockConfigFile test cases (and a mocked
+  `Throw` on a DynamoDB task keeps its error name, which moto otherwise rewrites);
 - executions started without a name get a unique one, as on AWS;
 - SDK results are made JSON-safe (datetimes, streams), as Step Functions returns them;
 - `Wait` states and `Retry` intervals can be scaled (tests) or honoured (`make serve`).
@@ -37,7 +38,11 @@ from moto.stepfunctions import exceptions as sfn_exceptions
 from moto.stepfunctions.parser import models as sfn_models
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
-from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_aws_sdk
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEventException
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_aws_sdk,
+    state_task_service_dynamodb,
+)
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
 from moto.stepfunctions.parser.backend import execution as sfn_execution
 
@@ -53,6 +58,10 @@ HOOKS: tuple[tuple[str, str], ...] = (
     (
         "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk",
         "_SERVICE_ERROR_NAMES",
+    ),
+    (
+        "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_dynamodb",
+        "StateTaskServiceDynamoDB._from_error",
     ),
     ("moto.stepfunctions.parser.models", "StepFunctionsParserBackend.start_execution"),
     ("moto.stepfunctions.parser.backend.execution", "Execution._get_start_execution_worker"),
@@ -81,7 +90,9 @@ def check_hooks() -> None:
                 if part not in getattr(target, "__annotations__", {}):
                     missing.append(f"{module_name}.{attribute_path}")
                 break
-            if not hasattr(target, part):
+            # on a class, the attribute must be its own: patching an inherited one changes other classes
+            found = part in vars(target) if isinstance(target, type) else hasattr(target, part)
+            if not found:
                 missing.append(f"{module_name}.{attribute_path}")
                 break
             target = getattr(target, part)
@@ -305,6 +316,17 @@ def json_safe(value: Any) -> Any:
     return value
 
 
+_original_dynamodb_from_error = state_task_service_dynamodb.StateTaskServiceDynamoDB._from_error
+
+
+def _dynamodb_from_error(self, env, ex):
+    """moto turns a mocked Throw on a DynamoDB task into `DynamoDB.AmazonDynamoDBException`; Step
+    Functions Local keeps the mocked error name, so pass the mocked failure through."""
+    if isinstance(ex, FailureEventException):
+        return ex.failure_event
+    return _original_dynamodb_from_error(self, env, ex)
+
+
 _pending_test_case: contextvars.ContextVar = contextvars.ContextVar("callrec_pending_test_case", default=None)
 _original_start_execution = sfn_models.StepFunctionsParserBackend.start_execution
 _original_get_worker = sfn_execution.Execution._get_start_execution_worker
@@ -359,6 +381,7 @@ class _ScaledClock:
 _PATCHES: tuple[tuple[Any, str, Any], ...] = (
     (lambda_eval_utils, "_invoke_lambda_function", _invoke_lambda_function),
     (state_task_service_aws_sdk.StateTaskServiceAwsSdk, "_eval_service_task", _eval_aws_sdk_task),
+    (state_task_service_dynamodb.StateTaskServiceDynamoDB, "_from_error", _dynamodb_from_error),
     (sfn_models.StepFunctionsParserBackend, "start_execution", _start_execution),
     (sfn_execution.Execution, "_get_start_execution_worker", _get_start_execution_worker),
     (wait_function.WaitFunction, "_wait_interval", _wait_interval),

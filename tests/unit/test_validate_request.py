@@ -1,0 +1,77 @@
+"""The request validator: every bad field is named, good requests get a stable session id."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from callrec.stack import load_handler
+from callrec.template import REPO_ROOT
+from callrec_shared.validation import InvalidRequest, validate
+
+normalise = load_handler(REPO_ROOT / "functions" / "validate_request", "app.normalise", "ValidateRequest")
+session_id_for = load_handler(REPO_ROOT / "functions" / "validate_request", "app.session_id_for", "ValidateRequest")
+
+CONNECT = {
+    "provider": "connect",
+    "call": {"InstanceId": "inst", "ContactId": "c-2", "InitialContactId": "c-1"},
+    "parties": [{"number": "+14155550100", "role": "caller", "jurisdiction": "US-CA"}],
+}
+CHIME = {
+    "provider": "chime",
+    "call": {"SipMediaApplicationId": "sma", "TransactionId": "t-1", "CallId": "call-1"},
+    "parties": [{"number": "+442071838750"}],
+}
+
+
+def _with(request: dict, path: str, value) -> dict:
+    changed = copy.deepcopy(request)
+    *parents, leaf = path.split(".")
+    target = changed
+    for part in parents:
+        target = target[int(part)] if part.isdigit() else target[part]
+    if value is KeyError:
+        del target[leaf]
+    else:
+        target[leaf] = value
+    return changed
+
+
+@pytest.mark.parametrize(
+    "request_, field",
+    [
+        (_with(CONNECT, "provider", KeyError), "provider"),
+        (_with(CONNECT, "provider", "twilio"), "provider"),
+        (_with(CONNECT, "call.InstanceId", KeyError), "call.InstanceId"),
+        (_with(CONNECT, "call.ContactId", ""), "call.ContactId"),
+        (_with(CONNECT, "call.ContactId", "x" * 257), "call.ContactId"),
+        (_with(CONNECT, "call.InstanceId", "x" * 101), "call.InstanceId"),
+        (_with(CONNECT, "call.ContactId", 42), "call.ContactId"),
+        (_with(CONNECT, "call.Extra", "x"), "call.Extra"),
+        (_with(CONNECT, "parties", []), "parties"),
+        (_with(CONNECT, "parties.0.number", "4155550100"), "parties.0.number"),
+        (_with(CONNECT, "parties.0.jurisdiction", "California"), "parties.0.jurisdiction"),
+        (_with(CONNECT, "surprise", True), "surprise"),
+        (_with(CHIME, "call.CallId", KeyError), "call.CallId"),
+        (_with(CHIME, "call.InstanceId", "inst"), "call.InstanceId"),
+    ],
+)
+def test_bad_requests_name_the_field(request_, field):
+    with pytest.raises(InvalidRequest) as raised:
+        validate(request_, "start_recording_request")
+    assert raised.value.field == field
+    assert str(raised.value).startswith(f"{field}: ")
+
+
+def test_good_requests_pass_unchanged():
+    assert validate(CONNECT, "start_recording_request") is CONNECT
+    assert validate(CHIME, "start_recording_request") is CHIME
+
+
+def test_session_id_is_stable_per_call_and_distinct_between_calls():
+    transferred = _with(CONNECT, "call.ContactId", "c-3")  # same initial contact after a transfer
+    assert session_id_for(CONNECT) == session_id_for(transferred)
+    assert session_id_for(CONNECT) != session_id_for(_with(CONNECT, "call.InitialContactId", "c-9"))
+    assert session_id_for(CHIME) != session_id_for(_with(CHIME, "call.TransactionId", "t-2"))
+    assert normalise(CONNECT)["sessionId"] == session_id_for(CONNECT)
