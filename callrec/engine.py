@@ -11,7 +11,9 @@ moto (pinned) interprets the real ASL files. This module is the one place that a
   `Throw` on a DynamoDB task keeps its error name, which moto otherwise rewrites);
 - executions started without a name get a unique one, as on AWS;
 - SDK results are made JSON-safe (datetimes, streams), as Step Functions returns them;
-- `Wait` states and `Retry` intervals can be scaled (tests) or honoured (`make serve`).
+- `Wait` states and `Retry` intervals can be scaled (tests) or honoured (`make serve`);
+- a policy statement conditioned on a key the request does not carry does not apply (moto takes the
+  condition as met, so a standard TLS-only Deny on a bucket would refuse every request).
 
 Every patched or relied-on moto attribute is listed in `HOOKS`; `check_hooks()` fails loudly when a moto
 upgrade moves one (a dedicated test calls it).
@@ -34,6 +36,7 @@ from botocore.exceptions import ClientError
 from botocore.response import StreamingBody
 
 # moto's interpreter modules (the hook points)
+from moto.iam import access_control
 from moto.stepfunctions import exceptions as sfn_exceptions
 from moto.stepfunctions.parser import models as sfn_models
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
@@ -69,6 +72,7 @@ HOOKS: tuple[tuple[str, str], ...] = (
     ("moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function", "WaitFunction._wait_interval"),
     ("moto.stepfunctions.parser.asl.component.common.retry.retrier_decl", "time"),
     ("moto.stepfunctions.parser.mocking.mock_config", "_mock_test_case_from_raw"),
+    ("moto.iam.access_control", "IAMPolicyStatement.is_action_permitted"),
 )
 
 
@@ -367,6 +371,26 @@ def _wait_interval(self, env, wait_seconds):
         env.program_state_event.wait(min(remaining, 0.5))
 
 
+_original_statement_permitted = access_control.IAMPolicyStatement.is_action_permitted
+
+
+def _absent_key_fails(operator: str, key: str, values: dict | None) -> bool:
+    """IAM: a condition on a key the request does not carry is false, unless the operator is negated
+    (StringNotEquals, ArnNotLike, ...) or ends in IfExists."""
+    negated = "Not" in operator
+    return key not in (values or {}) and not negated and not operator.endswith("IfExists")
+
+
+def _statement_permitted(self, action, resource="*", principal=None, incoming_condition_values=None):
+    """moto treats a condition key the request lacks as satisfied, so a TLS-only Deny refuses every
+    request and an Allow conditioned on aws:SourceAccount grants anyone; on AWS such a statement does
+    not apply."""
+    for operator, tests in (self._statement.get("Condition") or {}).items():
+        if any(_absent_key_fails(operator, key, incoming_condition_values) for key in tests):
+            return access_control.PermissionResult.NEUTRAL
+    return _original_statement_permitted(self, action, resource, principal, incoming_condition_values)
+
+
 class _ScaledClock:
     """Stands in for the `time` module inside moto's retrier: retry intervals follow the time scale."""
 
@@ -386,6 +410,7 @@ _PATCHES: tuple[tuple[Any, str, Any], ...] = (
     (sfn_execution.Execution, "_get_start_execution_worker", _get_start_execution_worker),
     (wait_function.WaitFunction, "_wait_interval", _wait_interval),
     (retrier_decl, "time", _ScaledClock()),
+    (access_control.IAMPolicyStatement, "is_action_permitted", _statement_permitted),
 )
 _originals: list[tuple[Any, str, Any]] = []
 _install_lock = threading.Lock()

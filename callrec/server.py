@@ -1,8 +1,9 @@
-"""`make serve`: one local AWS endpoint with template.yaml deployed into it.
+"""`make serve`: one local AWS endpoint with template.yaml deployed into it and the telephony twin.
 
-boto3 and the AWS CLI reach Step Functions, S3, DynamoDB and KMS here by setting `AWS_ENDPOINT_URL`
-(or `endpoint_url=`). The moto server runs in this process, so the engine's adapter applies: state
-machines run the project's handlers in-process, and `Wait`/`Retry` times are honoured.
+boto3 and the AWS CLI reach Step Functions, S3, DynamoDB, KMS, Amazon Connect recording control and
+Chime SDK Voice here by setting `AWS_ENDPOINT_URL` (or `endpoint_url=`); `/_sim/...` is the
+simulator's control API. The moto server runs in this process, so the engine's adapter applies:
+state machines run the project's handlers in-process, and `Wait`/`Retry` times are honoured.
 """
 
 from __future__ import annotations
@@ -13,14 +14,18 @@ import threading
 from typing import TextIO
 
 import requests
-from moto.server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import make_server
 
 from callrec import engine
 from callrec.demo import MOTO_CONFIG
+from callrec.sim import Clock, TelephonySimulator
+from callrec.sim.wire import TelephonyWire
 from callrec.stack import Deployment, LocalStack
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8083
+CONNECT_INSTANCE_ID = "00000000-0000-4000-8000-00000000c0de"  # the simulated Connect instance's id
 
 
 class LocalEndpoint:
@@ -31,22 +36,31 @@ class LocalEndpoint:
         self.port = port
         self.url = f"http://{host}:{port}"
         self.time_scale = time_scale
-        self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+        self.simulator = TelephonySimulator(clock=Clock(follow_wall_time=True), endpoint_url=self.url)
         self.deployment: Deployment | None = None
+        self._server = None
+        self._thread: threading.Thread | None = None
 
     def start(self) -> Deployment:
         # moto's interpreter calls back into the endpoint for dynamodb:/aws-sdk: tasks on MOTO_PORT.
         os.environ["MOTO_PORT"] = str(self.port)
         engine.install()
         engine.settings.time_scale = self.time_scale
-        self._server.start()
+        app = TelephonyWire(self.simulator, DomainDispatcherApplication(create_backend_app))
+        self._server = make_server(self.host, self.port, app, threaded=True, request_handler=MotoRequestHandler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True, name="callrec-endpoint")
+        self._thread.start()
         response = requests.post(f"{self.url}/moto-api/config", json=MOTO_CONFIG, timeout=10)
         response.raise_for_status()
         self.deployment = LocalStack(endpoint_url=self.url).deploy()
+        self.simulator.register()
+        self.simulator.add_connect_instance(self.deployment, instance_id=CONNECT_INSTANCE_ID)
         return self.deployment
 
     def stop(self) -> None:
-        self._server.stop()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
 
     def __enter__(self) -> "LocalEndpoint":
         self.start()
@@ -61,6 +75,7 @@ def serve(host: str, port: int, out: TextIO) -> None:
     deployment = endpoint.start()
     out.write(f"callrec local endpoint on {endpoint.url} (stack {deployment.stack_name}); created:\n")
     out.write("\n".join("  " + line for line in deployment.summary()) + "\n")
+    out.write(f"  telephony twin: Connect instance {CONNECT_INSTANCE_ID}; control API {endpoint.url}/_sim/\n")
     out.write(f"Use it with: export AWS_ENDPOINT_URL={endpoint.url}  (Ctrl-C stops)\n")
     out.flush()
     stop = threading.Event()

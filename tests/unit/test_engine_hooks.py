@@ -60,3 +60,20 @@ def test_moto_is_the_pinned_version():
         if line.startswith("moto")
     )
     assert moto.__version__ == pinned
+
+
+def test_policy_statements_conditioned_on_absent_keys_do_not_apply():
+    from moto.iam.access_control import IAMPolicyStatement, PermissionResult
+
+    engine.install()
+    tls_only = IAMPolicyStatement({"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "arn:aws:s3:::b/*",
+                                   "Condition": {"Bool": {"aws:SecureTransport": "false"}}})
+    service_grant = IAMPolicyStatement({"Effect": "Allow", "Principal": {"Service": "voiceconnector.chime.amazonaws.com"},
+                                        "Action": "s3:PutObject", "Resource": "arn:aws:s3:::b/*",
+                                        "Condition": {"StringEquals": {"aws:SourceAccount": "123456789012"}}})
+    unconditional = IAMPolicyStatement({"Effect": "Deny", "Principal": "*", "Action": "s3:DeleteObject", "Resource": "*"})
+    assert tls_only.is_action_permitted("s3:PutObject", "arn:aws:s3:::b/k") == PermissionResult.NEUTRAL
+    assert service_grant.is_action_permitted("s3:PutObject", "arn:aws:s3:::b/k") == PermissionResult.NEUTRAL
+    assert unconditional.is_action_permitted("s3:DeleteObject", "arn:aws:s3:::b/k") == PermissionResult.DENIED
+    matching = {"aws:SourceAccount": "123456789012"}
+    assert service_grant.is_action_permitted("s3:PutObject", "arn:aws:s3:::b/k", None, matching) == PermissionResult.PERMITTED

@@ -1,0 +1,348 @@
+"""The Amazon Connect twin: contact recording control, contacts with a lifecycle, recordings in S3.
+
+API facts (../shared/reference/aws-recording-apis.md): the four recording calls, their validation and
+errors, the 2 requests/s (burst 5) quota of each, start-once semantics, a start before the agent joins
+taking effect when the agent joins, transfers giving a new ContactId on the same InitialContactId,
+suspended spans filled with silence, and the recording landing after the contact ends as a stereo
+PCM WAV (customer left, agent right) encrypted with SSE-KMS.
+
+Behaviour the facts leave open, chosen here and documented in docs/simulator.md: a repeated start or
+suspend (or a resume while recording) is a successful no-op; any call on a disconnected contact is an
+`InvalidRequestException`; one recording object per contact chain, named after the contact on which
+recording started.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable
+
+from callrec.sim import audio
+from callrec.sim.core import Clock, Delivery, Faults, TokenBucket, service_error
+
+SERVICE = "connect"
+OPERATIONS = ("StartContactRecording", "SuspendContactRecording", "ResumeContactRecording", "StopContactRecording")
+VOICE_TRACKS = ("FROM_AGENT", "TO_AGENT", "ALL")
+RECORDING_TYPES = ("AGENT", "IVR", "SCREEN")
+QUOTA_RATE, QUOTA_BURST = 2.0, 5  # requests per second, per operation, per account and Region
+
+
+@dataclass
+class Instance:
+    instance_id: str
+    alias: str
+    bucket: str
+    kms_key_id: str | None
+
+
+@dataclass
+class Recording:
+    track: str  # VoiceRecordingTrack value, or "IVR:ALL"
+    requested_at: float
+    started_at: float | None = None  # None until the agent joins (voice recording)
+    stopped_at: float | None = None
+    suspended: list[list[float | None]] = field(default_factory=list)  # [start, end or None]
+    on_contact: str = ""
+    location: str | None = None
+
+    @property
+    def is_suspended(self) -> bool:
+        return bool(self.suspended) and self.suspended[-1][1] is None
+
+
+@dataclass
+class Chain:
+    """A contact and its transfers: one customer, one recording."""
+
+    initial_contact_id: str
+    instance: Instance
+    initiated_at: float
+    customer: audio.Channel = field(default_factory=lambda: audio.Channel("customer"))
+    agent: audio.Channel = field(default_factory=lambda: audio.Channel("agent"))
+    current_contact_id: str = ""
+    agent_joined_at: float | None = None
+    ended_at: float | None = None
+    recording: Recording | None = None
+    contact_ids: list[str] = field(default_factory=list)
+    log: list[dict] = field(default_factory=list)  # what the twin was asked to do, for tests and the demo
+
+
+class ConnectTwin:
+    """The Connect side of the telephony simulator. `call()` answers the API; the rest plays the people."""
+
+    def __init__(self, clock: Clock, faults: Faults, delivery: Delivery, throttling: bool = True):
+        self.clock = clock
+        self.faults = faults
+        self.delivery = delivery
+        self.throttling = throttling
+        self.instances: dict[str, Instance] = {}
+        self._chains: dict[str, Chain] = {}  # by every contact id of the chain
+        self._quota = {operation: TokenBucket(QUOTA_RATE, QUOTA_BURST) for operation in OPERATIONS}
+        self._lock = threading.RLock()
+
+    # --- set-up and the people ------------------------------------------------------------------------
+
+    def create_instance(self, alias: str, bucket: str, kms_key_id: str | None = None, instance_id: str | None = None) -> Instance:
+        instance = Instance(instance_id or str(uuid.uuid4()), alias, bucket, kms_key_id)
+        self.instances[instance.instance_id] = instance
+        return instance
+
+    def start_contact(self, instance_id: str, contact_id: str | None = None) -> str:
+        """A customer calls in: the contact is in the IVR, no agent yet."""
+        with self._lock:
+            instance = self.instances[instance_id]
+            contact_id = contact_id or str(uuid.uuid4())
+            now = self.clock.seconds()
+            chain = Chain(initial_contact_id=contact_id, instance=instance, initiated_at=now)
+            chain.customer.join(now)
+            chain.current_contact_id = contact_id
+            chain.contact_ids.append(contact_id)
+            self._chains[contact_id] = chain
+            self._record(chain, "ContactInitiated", contact_id=contact_id)
+            return contact_id
+
+    def agent_joins(self, contact_id: str) -> None:
+        with self._lock:
+            chain = self._active_chain(contact_id)
+            now = self.clock.seconds()
+            chain.agent_joined_at = now
+            chain.agent.join(now)
+            if chain.recording and chain.recording.started_at is None and chain.recording.stopped_at is None:
+                chain.recording.started_at = now  # a start made before the agent joined takes effect now
+            self._record(chain, "AgentJoined")
+
+    def transfer(self, contact_id: str) -> str:
+        """Transfer the contact: a new ContactId on the same InitialContactId; the old id goes stale."""
+        with self._lock:
+            chain = self._active_chain(contact_id)
+            new_id = str(uuid.uuid4())
+            chain.current_contact_id = new_id
+            chain.contact_ids.append(new_id)
+            self._chains[new_id] = chain
+            self._record(chain, "Transferred", contact_id=new_id)
+            return new_id
+
+    def caller_types(self, contact_id: str, digits: str) -> float:
+        """The customer types digits on the keypad: DTMF on the customer channel, taking its time."""
+        with self._lock:
+            chain = self._active_chain(contact_id)
+            end = chain.customer.overlay(self.clock.seconds(), audio.dtmf(digits))
+            self._record(chain, "CustomerTyped", digits=len(digits))  # how many, never which
+        self.clock.advance(end - self.clock.seconds())
+        return end
+
+    def hang_up(self, contact_id: str) -> None:
+        """The contact disconnects: recording stops, and the recording is delivered after the delay."""
+        with self._lock:
+            chain = self._active_chain(contact_id)
+            now = self.clock.seconds()
+            chain.ended_at = now
+            chain.customer.leave(now)
+            chain.agent.leave(now)
+            recording = chain.recording
+            if recording and recording.stopped_at is None:
+                recording.stopped_at = now
+            if recording and recording.is_suspended:
+                recording.suspended[-1][1] = now
+            self._record(chain, "Disconnected")
+            if recording and recording.started_at is not None:
+                self._deliver(chain, recording)
+
+    def chain(self, contact_id: str) -> Chain:
+        try:
+            return self._chains[contact_id]
+        except KeyError:
+            raise KeyError(f"no contact {contact_id}") from None
+
+    # --- the API ----------------------------------------------------------------------------------------
+
+    def call(self, action: str, parameters: dict) -> dict:
+        handler: Callable[[dict], None] | None = {
+            "StartContactRecording": self._start,
+            "SuspendContactRecording": self._suspend,
+            "ResumeContactRecording": self._resume,
+            "StopContactRecording": self._stop,
+        }.get(action)
+        if handler is None:
+            raise service_error("UnknownOperationException", f"{action} is not simulated", 404, action)
+        if self.throttling and not self._quota[action].take():
+            raise service_error("ThrottlingException", "Rate exceeded", 429, action)
+        self._validate(action, parameters)
+        fault = self.faults.take(SERVICE, action, parameters.get("ContactId"))
+        if fault is not None:
+            status = {"InternalServiceException": 500, "ThrottlingException": 429, "ResourceNotFoundException": 404}
+            raise service_error(fault.error, fault.message or "Injected fault", status.get(fault.error, 400), action)
+        with self._lock:
+            handler(parameters)
+        return {}
+
+    def _validate(self, action: str, p: dict) -> None:
+        def bad(message: str):
+            return service_error("InvalidParameterException", message, 400, action)
+
+        for name, maximum in (("InstanceId", 100), ("ContactId", 256), ("InitialContactId", 256)):
+            value = p.get(name)
+            if not isinstance(value, str) or not 1 <= len(value) <= maximum:
+                raise bad(f"{name} must be a string of 1 to {maximum} characters")
+        allowed = {"InstanceId", "ContactId", "InitialContactId"}
+        if action == "StartContactRecording":
+            allowed.add("VoiceRecordingConfiguration")
+            config = p.get("VoiceRecordingConfiguration")
+            if not isinstance(config, dict):
+                raise bad("VoiceRecordingConfiguration is required")
+            if len(config.keys() & {"VoiceRecordingTrack", "IvrRecordingTrack"}) != 1 or set(config) - {"VoiceRecordingTrack", "IvrRecordingTrack"}:
+                raise bad("VoiceRecordingConfiguration needs exactly one of VoiceRecordingTrack or IvrRecordingTrack")
+            if "VoiceRecordingTrack" in config and config["VoiceRecordingTrack"] not in VOICE_TRACKS:
+                raise bad(f"VoiceRecordingTrack must be one of {', '.join(VOICE_TRACKS)}")
+            if "IvrRecordingTrack" in config and config["IvrRecordingTrack"] != "ALL":
+                raise bad("IvrRecordingTrack must be ALL")
+        else:
+            allowed.add("ContactRecordingType")
+            if "ContactRecordingType" in p and p["ContactRecordingType"] not in RECORDING_TYPES:
+                raise bad(f"ContactRecordingType must be one of {', '.join(RECORDING_TYPES)}")
+        unknown = set(p) - allowed
+        if unknown:
+            raise bad(f"unknown parameter {sorted(unknown)[0]}")
+
+    def _contact(self, action: str, p: dict) -> Chain:
+        if p["InstanceId"] not in self.instances:
+            raise service_error("ResourceNotFoundException", f"Instance {p['InstanceId']} not found", 404, action)
+        chain = self._chains.get(p["ContactId"])
+        if (
+            chain is None
+            or chain.instance.instance_id != p["InstanceId"]
+            or chain.initial_contact_id != p["InitialContactId"]
+            or chain.current_contact_id != p["ContactId"]  # stale after a transfer
+        ):
+            raise service_error("ResourceNotFoundException", f"Contact {p['ContactId']} not found", 404, action)
+        if chain.ended_at is not None:
+            raise service_error("InvalidRequestException", "The contact is not active", 400, action)
+        return chain
+
+    def _start(self, p: dict) -> None:
+        chain = self._contact("StartContactRecording", p)
+        recording = chain.recording
+        if recording is not None:
+            if recording.stopped_at is not None:
+                raise service_error(
+                    "InvalidRequestException",
+                    "Recording was stopped for this contact and cannot be started again",
+                    400,
+                    "StartContactRecording",
+                )
+            self._record(chain, "StartContactRecording", outcome="already recording")
+            return
+        config = p["VoiceRecordingConfiguration"]
+        now = self.clock.seconds()
+        if "IvrRecordingTrack" in config:
+            recording = Recording(track="IVR:ALL", requested_at=now, started_at=now)
+        else:
+            started = now if chain.agent_joined_at is not None else None
+            recording = Recording(track=config["VoiceRecordingTrack"], requested_at=now, started_at=started)
+        recording.on_contact = p["ContactId"]
+        chain.recording = recording
+        self._record(chain, "StartContactRecording", track=recording.track, pending_agent=recording.started_at is None)
+
+    def _recording(self, action: str, p: dict) -> tuple[Chain, Recording]:
+        chain = self._contact(action, p)
+        if chain.recording is None or chain.recording.stopped_at is not None:
+            raise service_error("InvalidRequestException", "The contact is not being recorded", 400, action)
+        return chain, chain.recording
+
+    def _suspend(self, p: dict) -> None:
+        chain, recording = self._recording("SuspendContactRecording", p)
+        if not recording.is_suspended:
+            recording.suspended.append([self.clock.seconds(), None])
+        self._record(chain, "SuspendContactRecording")
+
+    def _resume(self, p: dict) -> None:
+        chain, recording = self._recording("ResumeContactRecording", p)
+        if recording.is_suspended:
+            recording.suspended[-1][1] = self.clock.seconds()
+        self._record(chain, "ResumeContactRecording")
+
+    def _stop(self, p: dict) -> None:
+        chain, recording = self._recording("StopContactRecording", p)
+        now = self.clock.seconds()
+        recording.stopped_at = now
+        if recording.is_suspended:
+            recording.suspended[-1][1] = now
+        self._record(chain, "StopContactRecording")
+
+    # --- the recording object ---------------------------------------------------------------------------
+
+    def key_for(self, chain: Chain, recording: Recording) -> str:
+        started: datetime = self.clock.at(recording.started_at or recording.requested_at)
+        return (
+            f"connect/{chain.instance.alias}/CallRecordings/{started:%Y/%m/%d}/"
+            f"{recording.on_contact}_{started:%Y%m%dT%H:%M}_UTC.wav"
+        )
+
+    def render(self, chain: Chain, recording: Recording) -> bytes:
+        start, end = recording.started_at, recording.stopped_at
+        left = chain.customer.render(start, end)
+        right = chain.agent.render(start, end)
+        if recording.track == "FROM_AGENT":
+            audio.silence(left, start, [(start, end)])
+        elif recording.track == "TO_AGENT":
+            audio.silence(right, start, [(start, end)])
+        spans = [(a, b) for a, b in recording.suspended]
+        audio.silence(left, start, spans)
+        audio.silence(right, start, spans)
+        return audio.wav_bytes([left, right])
+
+    def _deliver(self, chain: Chain, recording: Recording) -> None:
+        key = self.key_for(chain, recording)
+        recording.location = f"{chain.instance.bucket}/{key}"
+        request: dict[str, Any] = {
+            "Bucket": chain.instance.bucket,
+            "Key": key,
+            "Body": self.render(chain, recording),
+            "ContentType": "audio/wav",
+            "ServerSideEncryption": "aws:kms",
+        }
+        if chain.instance.kms_key_id:
+            request["SSEKMSKeyId"] = chain.instance.kms_key_id
+        self.delivery.deliver(request)
+        self._record(chain, "RecordingDelivered", location=recording.location)
+
+    # --- internals ----------------------------------------------------------------------------------------
+
+    def _active_chain(self, contact_id: str) -> Chain:
+        chain = self.chain(contact_id)
+        if chain.current_contact_id != contact_id:
+            raise KeyError(f"contact {contact_id} was transferred to {chain.current_contact_id}")
+        if chain.ended_at is not None:
+            raise KeyError(f"contact {contact_id} has ended")
+        return chain
+
+    def _record(self, chain: Chain, what: str, **details: Any) -> None:
+        chain.log.append({"at": self.clock.seconds(), "event": what, **details})
+
+    def describe(self, contact_id: str) -> dict:
+        """The twin's own record of a contact (what the contact record would hold, and what it was asked)."""
+        chain = self.chain(contact_id)
+        recording = chain.recording
+        return {
+            "InitialContactId": chain.initial_contact_id,
+            "ContactIds": list(chain.contact_ids),
+            "CurrentContactId": chain.current_contact_id,
+            "InstanceId": chain.instance.instance_id,
+            "AgentJoinedAt": chain.agent_joined_at,
+            "EndedAt": chain.ended_at,
+            "Recording": None
+            if recording is None
+            else {
+                "Track": recording.track,
+                "RequestedAt": recording.requested_at,
+                "StartedAt": recording.started_at,
+                "StoppedAt": recording.stopped_at,
+                "Suspended": [list(span) for span in recording.suspended],
+                "Location": recording.location,
+            },
+            "Recordings": [{"Location": recording.location, "Type": "AUDIO"}] if recording and recording.location else [],
+            "Log": list(chain.log),
+        }

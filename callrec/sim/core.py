@@ -1,0 +1,168 @@
+"""What both provider twins share: the call clock, fault switches, throttling, errors, S3 delivery."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Callable
+
+from botocore.exceptions import ClientError
+
+
+class Clock:
+    """Call time, as a datetime and as seconds since the clock started.
+
+    Manual (tests, the demo): time moves only when the simulated people do something that takes time
+    (a prompt plays, digits are typed, someone talks) or when advanced explicitly, so recordings are
+    exactly reproducible. Following wall time (`make serve`): it also moves with real time.
+    """
+
+    def __init__(self, start: datetime | None = None, follow_wall_time: bool = False):
+        self.start = start or datetime.now(timezone.utc)
+        self.follow_wall_time = follow_wall_time
+        self._offset = 0.0
+        self._wall_start = time.monotonic()
+        self._lock = threading.Lock()
+
+    def seconds(self) -> float:
+        with self._lock:
+            wall = time.monotonic() - self._wall_start if self.follow_wall_time else 0.0
+            return round(self._offset + wall, 6)
+
+    def now(self) -> datetime:
+        return self.at(self.seconds())
+
+    def at(self, seconds: float) -> datetime:
+        return self.start + timedelta(seconds=seconds)
+
+    def advance(self, seconds: float) -> float:
+        if seconds < 0:
+            raise ValueError("time does not go backwards")
+        with self._lock:
+            self._offset += seconds
+        return self.seconds()
+
+
+def service_error(code: str, message: str, status: int, operation: str) -> ClientError:
+    """An AWS service error, as boto3 raises it and as the wire layer answers it."""
+    return ClientError(
+        {
+            "Error": {"Code": code, "Message": message},
+            "ResponseMetadata": {"HTTPStatusCode": status, "RequestId": str(uuid.uuid4())},
+        },
+        operation,
+    )
+
+
+@dataclass
+class Fault:
+    """A fault switch: make `operation` of `service` fail with `error`, for one call (`key`) or all."""
+
+    service: str
+    operation: str
+    error: str
+    key: str | None = None  # ContactId / TransactionId; None: any call
+    times: int | None = 1  # how many requests it fails; None: until cleared
+    message: str = ""
+    id: str = ""
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items()}
+
+
+class Faults:
+    """The fault switches of the simulator, per call or global, consumed as they fire."""
+
+    def __init__(self) -> None:
+        self._faults: list[Fault] = []
+        self._lock = threading.Lock()
+
+    def inject(self, fault: Fault) -> Fault:
+        fault.id = fault.id or str(uuid.uuid4())
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def take(self, service: str, operation: str, key: str | None) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.service == service and fault.operation == operation and fault.key in (None, key):
+                    if fault.times is not None:
+                        fault.times -= 1
+                        if fault.times <= 0:
+                            self._faults.remove(fault)
+                    return fault
+        return None
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def active(self) -> list[Fault]:
+        with self._lock:
+            return list(self._faults)
+
+
+class TokenBucket:
+    """A request quota: `rate` requests per second with bursts of `burst` (real time, per process)."""
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic):
+        self.rate = rate
+        self.burst = burst
+        self._clock = clock
+        self._tokens = float(burst)
+        self._last = clock()
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+            self._last = now
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return True
+            return False
+
+
+class Delivery:
+    """Writes finished recordings to S3 after a delay (real seconds), as the providers do after a call."""
+
+    def __init__(self, s3_client_factory: Callable[[], object], delay_seconds: float = 0.0):
+        self._s3 = s3_client_factory
+        self.delay_seconds = delay_seconds
+        self._pending: set[threading.Thread] = set()
+        self._lock = threading.Lock()
+        self.delivered: list[dict] = []
+
+    def deliver(self, put_object_request: dict) -> None:
+        if self.delay_seconds <= 0:
+            self._put(put_object_request)
+            return
+        timer = threading.Timer(self.delay_seconds, self._put, args=(put_object_request,))
+        timer.daemon = True
+        with self._lock:
+            self._pending.add(timer)
+        timer.start()
+
+    def _put(self, request: dict) -> None:
+        self._s3().put_object(**request)
+        with self._lock:
+            self.delivered.append({"Bucket": request["Bucket"], "Key": request["Key"]})
+            self._pending.discard(threading.current_thread())
+
+    def wait(self, timeout: float = 30.0) -> None:
+        """Block until every scheduled delivery has landed."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                pending = list(self._pending)
+            if not pending:
+                return
+            for thread in pending:
+                thread.join(max(0.0, deadline - time.monotonic()))
+            if time.monotonic() > deadline:
+                raise TimeoutError("recordings still not delivered")
