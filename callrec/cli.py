@@ -1,4 +1,4 @@
-"""The `callrec` command: the local demo and the local endpoint."""
+"""The `callrec` command: the local demo, the local endpoint, and the telephony simulator's controls."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from callrec import server
+from callrec.sim import control
 
 LOG_DIR = Path(".callrec")
 
@@ -34,8 +35,19 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="run the local AWS endpoint with template.yaml deployed")
     serve.add_argument("--host", default=server.DEFAULT_HOST)
     serve.add_argument("--port", type=int, default=server.DEFAULT_PORT)
+    serve.add_argument(
+        "--function",
+        action="append",
+        default=[],
+        metavar="NAME=FILE.py:FUNCTION",
+        help="also run this handler as Lambda function NAME (e.g. your own SMA handler); repeatable",
+    )
+
+    control.add_parser(commands)
 
     args = parser.parse_args(argv)
+    if args.command == "sim":
+        return control.run(args)
     log_file = _quiet_engine_logs()
     if args.command == "demo":
         from callrec import demo as demo_module
@@ -45,7 +57,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n(engine log: {log_file})")
         return 0
     if args.command == "serve":
-        server.serve(args.host, args.port, sys.stdout)
+        extra = dict(spec.split("=", 1) for spec in args.function if "=" in spec)
+        if len(extra) != len(args.function):
+            parser.error("--function takes NAME=FILE.py:FUNCTION")
+        server.serve(args.host, args.port, sys.stdout, extra)
         return 0
     return 2  # unreachable: argparse requires a command
 

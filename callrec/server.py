@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from pathlib import Path
 from typing import TextIO
 
 import requests
@@ -21,7 +22,7 @@ from callrec import engine
 from callrec.demo import MOTO_CONFIG
 from callrec.sim import Clock, TelephonySimulator
 from callrec.sim.wire import TelephonyWire
-from callrec.stack import Deployment, LocalStack
+from callrec.stack import ACCOUNT_ID, REGION, Deployment, LocalStack, load_handler
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8083
@@ -31,11 +32,18 @@ CONNECT_INSTANCE_ID = "00000000-0000-4000-8000-00000000c0de"  # the simulated Co
 class LocalEndpoint:
     """The moto server with the adapter installed and the template deployed. A context manager."""
 
-    def __init__(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, time_scale: float = 1.0):
+    def __init__(
+        self,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        time_scale: float = 1.0,
+        extra_functions: dict[str, str] | None = None,
+    ):
         self.host = host
         self.port = port
         self.url = f"http://{host}:{port}"
         self.time_scale = time_scale
+        self.extra_functions = extra_functions or {}
         self.simulator = TelephonySimulator(clock=Clock(follow_wall_time=True), endpoint_url=self.url)
         self.deployment: Deployment | None = None
         self._server = None
@@ -54,6 +62,8 @@ class LocalEndpoint:
         response.raise_for_status()
         self.deployment = LocalStack(endpoint_url=self.url).deploy()
         self.simulator.register()
+        for name, spec in self.extra_functions.items():
+            register_extra_function(name, spec)
         self.simulator.add_connect_instance(self.deployment, instance_id=CONNECT_INSTANCE_ID)
         return self.deployment
 
@@ -70,11 +80,28 @@ class LocalEndpoint:
         self.stop()
 
 
-def serve(host: str, port: int, out: TextIO) -> None:
-    endpoint = LocalEndpoint(host, port)
+def register_extra_function(name: str, spec: str) -> None:
+    """Run a handler that is not in the template (e.g. your own SMA handler): `path/to/file.py:function`."""
+    path, _, function = spec.rpartition(":")
+    if not path or not function:
+        raise ValueError(f"--function {name}={spec}: expected NAME=path/to/file.py:function")
+    source = Path(path).resolve()
+    engine.register_function(
+        engine.LambdaFunction(
+            name=name,
+            arn=f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}",
+            load_handler=lambda: load_handler(source.parent, f"{source.stem}.{function}", name),
+        )
+    )
+
+
+def serve(host: str, port: int, out: TextIO, extra_functions: dict[str, str] | None = None) -> None:
+    endpoint = LocalEndpoint(host, port, extra_functions=extra_functions)
     deployment = endpoint.start()
     out.write(f"callrec local endpoint on {endpoint.url} (stack {deployment.stack_name}); created:\n")
     out.write("\n".join("  " + line for line in deployment.summary()) + "\n")
+    for name, spec in endpoint.extra_functions.items():
+        out.write(f"  extra function {name} -> {spec}\n")
     out.write(f"  telephony twin: Connect instance {CONNECT_INSTANCE_ID}; control API {endpoint.url}/_sim/\n")
     out.write(f"Use it with: export AWS_ENDPOINT_URL={endpoint.url}  (Ctrl-C stops)\n")
     out.flush()

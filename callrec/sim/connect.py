@@ -77,11 +77,20 @@ class ConnectTwin:
         self.clock = clock
         self.faults = faults
         self.delivery = delivery
-        self.throttling = throttling
         self.instances: dict[str, Instance] = {}
         self._chains: dict[str, Chain] = {}  # by every contact id of the chain
-        self._quota = {operation: TokenBucket(QUOTA_RATE, QUOTA_BURST) for operation in OPERATIONS}
         self._lock = threading.RLock()
+        self.throttling = throttling
+
+    @property
+    def throttling(self) -> bool:
+        return self._throttling
+
+    @throttling.setter
+    def throttling(self, enabled: bool) -> None:
+        """Switch the quota on or off; switching it on starts every operation with a full burst."""
+        self._throttling = enabled
+        self._quota = {operation: TokenBucket(QUOTA_RATE, QUOTA_BURST) for operation in OPERATIONS}
 
     # --- set-up and the people ------------------------------------------------------------------------
 

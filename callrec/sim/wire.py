@@ -112,7 +112,7 @@ class ControlApi:
             ("POST", re.compile(r"^/_sim/connect/contacts/([^/]+)/hang-up$"), self._contact_hangs_up),
             ("POST", re.compile(r"^/_sim/chime/sip-media-applications$"), self._sma),
             ("POST", re.compile(r"^/_sim/chime/calls$"), self._place_call),
-            ("GET", re.compile(r"^/_sim/chime/calls/([^/]+)$"), lambda body, txn: self.sim.chime.describe(txn)),
+            ("GET", re.compile(r"^/_sim/chime/calls/([^/]+)$"), lambda body, txn: self._leg(txn, lambda _: None)),
             ("POST", re.compile(r"^/_sim/chime/calls/([^/]+)/press$"), lambda body, txn: self._leg(txn, self.sim.chime.press, _text(body, "digits"))),
             ("POST", re.compile(r"^/_sim/chime/calls/([^/]+)/talk$"), lambda body, txn: self._leg(txn, self.sim.chime.talk, _number(body, "seconds"))),
             ("POST", re.compile(r"^/_sim/chime/calls/([^/]+)/hang-up$"), lambda body, txn: self._leg(txn, self.sim.chime.hang_up)),
@@ -189,6 +189,7 @@ class ControlApi:
         return self.sim.chime.describe(transaction_id)
 
     def _leg(self, transaction_id: str, action: Callable, *arguments: Any) -> dict:
+        """Do `action` to the call, wait until the call has handled it, and describe the call."""
         if transaction_id not in self.sim.chime.legs:
             raise KeyError(f"no call {transaction_id}")
         action(transaction_id, *arguments)

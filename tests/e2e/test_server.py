@@ -3,71 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
-import subprocess
-import sys
-import threading
 import time
 
-import boto3
 import pytest
 
 from callrec.history import fetch_history, wait_for_execution
-from callrec.template import REPO_ROOT
+from tests.e2e.conftest import endpoint_client as _client
+from tests.e2e.conftest import physical as _physical
+from tests.e2e.conftest import serve_endpoint
 
 pytestmark = pytest.mark.server
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def endpoint():
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "callrec.cli", "serve", "--port", str(port)],
-        cwd=REPO_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    lines: list[str] = []
-    ready = threading.Event()
-
-    def read() -> None:
-        for line in process.stdout:
-            lines.append(line)
-            if line.startswith("Use it with"):
-                ready.set()
-
-    threading.Thread(target=read, daemon=True).start()
-    if not ready.wait(120):
-        process.kill()
-        pytest.fail("the endpoint did not come up:\n" + "".join(lines))
-    yield {"url": f"http://127.0.0.1:{port}", "process": process, "lines": lines}
-    if process.poll() is None:
-        process.kill()
-
-
-def _client(endpoint, service):
-    return boto3.client(
-        service,
-        endpoint_url=endpoint["url"],
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-
-
-def _physical(endpoint, logical_id: str) -> str:
-    line = next(l for l in endpoint["lines"] if f" {logical_id} " in l)
-    return line.split()[-1]
+    yield from serve_endpoint()
 
 
 def test_startup_prints_what_it_deployed(endpoint):

@@ -40,13 +40,25 @@ def test_tables_have_the_template_key_schema(deployment):
 
 def test_buckets_have_the_template_encryption_and_public_access_block(deployment):
     s3 = client("s3")
-    key_arn = deployment.resolver.attributes[("RecordingKey", "Arn")]
     for logical_id, resource in TEMPLATE.resources("AWS::S3::Bucket").items():
         name = deployment.physical(logical_id)
+        expected = deployment.resolver.resolve(resource["Properties"]["BucketEncryption"])
         rule = s3.get_bucket_encryption(Bucket=name)["ServerSideEncryptionConfiguration"]["Rules"][0]
-        assert rule["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn}
+        assert rule["ApplyServerSideEncryptionByDefault"] == (
+            expected["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+        )
         block = s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"]
         assert block == resource["Properties"]["PublicAccessBlockConfiguration"]
+
+
+def test_bucket_policies_are_the_templates(deployment):
+    s3 = client("s3")
+    for resource in TEMPLATE.resources("AWS::S3::BucketPolicy").values():
+        properties = deployment.resolver.resolve(resource["Properties"])
+        assert json.loads(s3.get_bucket_policy(Bucket=properties["Bucket"])["Policy"]) == properties["PolicyDocument"]
+    assert deployment.resolver.attributes[("RecordingKey", "Arn")] in json.dumps(
+        s3.get_bucket_encryption(Bucket=deployment.physical("RecordingBucket"))["ServerSideEncryptionConfiguration"]
+    )
 
 
 def test_state_machines_run_the_definition_files_with_substitutions(deployment):
