@@ -24,7 +24,7 @@ from botocore.exceptions import ClientError
 from callrec import engine
 from callrec.sim import audio
 from callrec.sim.bucket_policy import service_may
-from callrec.sim.core import Clock, Delivery, Faults, service_error
+from callrec.sim.core import Clock, Delivery, Faults, Windows, service_error
 
 SERVICE = "chimesdkvoice"
 PRINCIPAL = "voiceconnector.chime.amazonaws.com"
@@ -64,11 +64,11 @@ class ChimeRecording:
     key: str
     started_at: float
     stopped_at: float | None = None
-    paused: list[list[float | None]] = field(default_factory=list)
+    paused: Windows = field(default_factory=Windows)
 
-    @property
-    def is_paused(self) -> bool:
-        return bool(self.paused) and self.paused[-1][1] is None
+    def stop(self, at: float) -> None:
+        self.stopped_at = at
+        self.paused.end(at)
 
 
 @dataclass
@@ -474,19 +474,19 @@ class ChimeTwin:
         recording, failure = self._active_recording(leg, action)
         if failure:
             return failure
-        if not recording.is_paused:
+        if not recording.paused.open:
             now = self.clock.seconds()
             self._tone(leg, now - 0.25)  # the pause tone, just before the silent span
-            recording.paused.append([now, None])
+            recording.paused.begin(now)
         return "ok", self._action_data(action)
 
     def _do_ResumeCallRecording(self, leg, action, parameters, resume):
         recording, failure = self._active_recording(leg, action)
         if failure:
             return failure
-        if recording.is_paused:
+        if recording.paused.open:
             now = self.clock.seconds()
-            recording.paused[-1][1] = now
+            recording.paused.end(now)
             self._tone(leg, now)  # the resume tone, just after the silent span
         return "ok", self._action_data(action)
 
@@ -523,10 +523,7 @@ class ChimeTwin:
         recording = leg.recording
         if recording is None or recording.stopped_at is not None:
             return
-        now = self.clock.seconds()
-        recording.stopped_at = now
-        if recording.is_paused:
-            recording.paused[-1][1] = now
+        recording.stop(self.clock.seconds())
         body, duration = self.render(leg)
         self.delivery.deliver(
             {
@@ -548,7 +545,7 @@ class ChimeTwin:
         start, end = recording.started_at, recording.stopped_at
         incoming = leg.incoming.render(start, end)
         outgoing = leg.outgoing.render(start, end)
-        spans = [(a, b) for a, b in recording.paused]
+        spans = recording.paused.closed()
         audio.silence(incoming, start, spans)
         audio.silence(outgoing, start, spans)
         channels = {"BOTH": [incoming, outgoing], "INCOMING": [incoming], "OUTGOING": [outgoing]}[recording.track]
@@ -573,7 +570,7 @@ class ChimeTwin:
                 "Location": f"{recording.bucket}/{recording.key}",
                 "StartedAt": recording.started_at,
                 "StoppedAt": recording.stopped_at,
-                "Paused": [list(span) for span in recording.paused],
+                "Paused": recording.paused.to_list(),
             },
         }
 

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any, Callable
 
 from callrec.sim import audio
-from callrec.sim.core import Clock, Delivery, Faults, TokenBucket, service_error
+from callrec.sim.core import Clock, Delivery, Faults, TokenBucket, Windows, service_error
 
 SERVICE = "connect"
 OPERATIONS = ("StartContactRecording", "SuspendContactRecording", "ResumeContactRecording", "StopContactRecording")
@@ -44,13 +44,13 @@ class Recording:
     requested_at: float
     started_at: float | None = None  # None until the agent joins (voice recording)
     stopped_at: float | None = None
-    suspended: list[list[float | None]] = field(default_factory=list)  # [start, end or None]
+    suspended: Windows = field(default_factory=Windows)
     on_contact: str = ""
     location: str | None = None
 
-    @property
-    def is_suspended(self) -> bool:
-        return bool(self.suspended) and self.suspended[-1][1] is None
+    def stop(self, at: float) -> None:
+        self.stopped_at = at
+        self.suspended.end(at)
 
 
 @dataclass
@@ -153,9 +153,7 @@ class ConnectTwin:
             chain.agent.leave(now)
             recording = chain.recording
             if recording and recording.stopped_at is None:
-                recording.stopped_at = now
-            if recording and recording.is_suspended:
-                recording.suspended[-1][1] = now
+                recording.stop(now)
             self._record(chain, "Disconnected")
             if recording and recording.started_at is not None:
                 self._deliver(chain, recording)
@@ -263,22 +261,17 @@ class ConnectTwin:
 
     def _suspend(self, p: dict) -> None:
         chain, recording = self._recording("SuspendContactRecording", p)
-        if not recording.is_suspended:
-            recording.suspended.append([self.clock.seconds(), None])
+        recording.suspended.begin(self.clock.seconds())
         self._record(chain, "SuspendContactRecording")
 
     def _resume(self, p: dict) -> None:
         chain, recording = self._recording("ResumeContactRecording", p)
-        if recording.is_suspended:
-            recording.suspended[-1][1] = self.clock.seconds()
+        recording.suspended.end(self.clock.seconds())
         self._record(chain, "ResumeContactRecording")
 
     def _stop(self, p: dict) -> None:
         chain, recording = self._recording("StopContactRecording", p)
-        now = self.clock.seconds()
-        recording.stopped_at = now
-        if recording.is_suspended:
-            recording.suspended[-1][1] = now
+        recording.stop(self.clock.seconds())
         self._record(chain, "StopContactRecording")
 
     # --- the recording object ---------------------------------------------------------------------------
@@ -298,7 +291,7 @@ class ConnectTwin:
             audio.silence(left, start, [(start, end)])
         elif recording.track == "TO_AGENT":
             audio.silence(right, start, [(start, end)])
-        spans = [(a, b) for a, b in recording.suspended]
+        spans = recording.suspended.closed()
         audio.silence(left, start, spans)
         audio.silence(right, start, spans)
         return audio.wav_bytes([left, right])
@@ -349,7 +342,7 @@ class ConnectTwin:
                 "RequestedAt": recording.requested_at,
                 "StartedAt": recording.started_at,
                 "StoppedAt": recording.stopped_at,
-                "Suspended": [list(span) for span in recording.suspended],
+                "Suspended": recording.suspended.to_list(),
                 "Location": recording.location,
             },
             "Recordings": [{"Location": recording.location, "Type": "AUDIO"}] if recording and recording.location else [],

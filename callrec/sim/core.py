@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
@@ -44,6 +44,32 @@ class Clock:
         with self._lock:
             self._offset += seconds
         return self.seconds()
+
+
+@dataclass
+class Windows:
+    """The spans in which a recording was suspended (Connect) or paused (Chime): [start, end], the last
+    one open while the recording is silenced."""
+
+    spans: list[list[float | None]] = field(default_factory=list)
+
+    @property
+    def open(self) -> bool:
+        return bool(self.spans) and self.spans[-1][1] is None
+
+    def begin(self, at: float) -> None:
+        if not self.open:
+            self.spans.append([at, None])
+
+    def end(self, at: float) -> None:
+        if self.open:
+            self.spans[-1][1] = at
+
+    def closed(self) -> list[tuple[float, float]]:
+        return [(a, b) for a, b in self.spans if b is not None]
+
+    def to_list(self) -> list[list[float | None]]:
+        return [list(span) for span in self.spans]
 
 
 def service_error(code: str, message: str, status: int, operation: str) -> ClientError:
