@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="run the local AWS endpoint with template.yaml deployed")
     serve.add_argument("--host", default=server.DEFAULT_HOST)
     serve.add_argument("--port", type=int, default=server.DEFAULT_PORT)
+    serve.add_argument("--api-port", type=int, default=server.API_PORT, help="the recordings API's port")
     serve.add_argument(
         "--function",
         action="append",
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         extra = dict(spec.split("=", 1) for spec in args.function if "=" in spec)
         if len(extra) != len(args.function):
             parser.error("--function takes NAME=FILE.py:FUNCTION")
-        server.serve(args.host, args.port, sys.stdout, extra)
+        server.serve(args.host, args.port, sys.stdout, extra, api_port=args.api_port)
         return 0
     return 2  # unreachable: argparse requires a command
 

@@ -1,7 +1,9 @@
 """`make demo`: real calls through the whole local stack, each with its timeline and final state.
 
-Everything printed is read back from the run: the execution history (timeline, state transitions,
-Lambda invocations), the session table and the audit table. Nothing is canned.
+Every call is played through the telephony twin and the project's own entry points (the contact-flow
+Lambda, the SMA Lambda); everything printed is read back from the run: the execution history (states,
+transitions, Lambda invocations), the session and audit tables, the twin's record and the recording
+object in S3. Nothing is canned.
 """
 
 from __future__ import annotations
@@ -9,75 +11,89 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any, Callable, TextIO
 
 from moto import mock_aws
 
-from callrec.history import (
-    fetch_history,
-    lambda_invocations,
-    render_timeline,
-    state_transitions,
-    wait_for_execution,
-)
-from callrec.stack import Deployment, LocalStack, client
+from callrec import engine
+from callrec.callcentre import Call, LocalCallCentre
+from callrec.history import lambda_invocations, render_timeline, state_transitions
 
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}}
+DEMO_TIME_SCALE = 0.001  # Wait/Retry seconds in the demo pass a thousand times faster
+
+TEXAS_CALLER, CALIFORNIA_CALLER = "+15125550100", "+14155550123"
+CENTRE_TOLL_FREE, CENTRE_TEXAS = "+18005550199", "+15125550199"
+
+
+def connect_notice(centre: LocalCallCentre) -> Call:
+    """A Connect contact from Texas to a Texas centre: one-party, so a notice; the flow plays it."""
+    call = centre.connect_call(TEXAS_CALLER, CENTRE_TOLL_FREE)
+    centre.sim.connect.agent_joins(call.contact_id)
+    answer = centre.contact_flow(call, "start", centreJurisdiction="US-TX")
+    call.session_id = answer["sessionId"]
+    centre.sim.clock.advance(4.0)  # the flow plays the notice
+    centre.contact_flow(call, "consent", answer="heard")
+    centre.wait_for_status(call.session_id, "RECORDING")
+    centre.sim.clock.advance(45.0)  # customer and agent talk
+    centre.sim.connect.hang_up(call.contact_id)
+    centre.contact_flow(call, "hangup")
+    return call
+
+
+def connect_before_agent(centre: LocalCallCentre) -> Call:
+    """Recording is started while the customer is still in the IVR: it begins when the agent joins."""
+    call = centre.connect_call(TEXAS_CALLER, CENTRE_TEXAS)
+    call.session_id = centre.contact_flow(call, "start")["sessionId"]
+    centre.sim.clock.advance(4.0)
+    centre.contact_flow(call, "consent", answer="heard")
+    centre.wait_for_status(call.session_id, "RECORDING")
+    centre.sim.clock.advance(20.0)  # still queued for an agent: nothing is recorded yet
+    centre.sim.connect.agent_joins(call.contact_id)
+    centre.sim.clock.advance(30.0)
+    centre.sim.connect.hang_up(call.contact_id)
+    centre.contact_flow(call, "hangup")
+    return call
+
+
+def chime_opt_in(answer: str) -> Callable[[LocalCallCentre], Call]:
+    def play(centre: LocalCallCentre) -> Call:
+        call = centre.chime_call(CALIFORNIA_CALLER, CENTRE_TEXAS, answers=[answer])
+        centre.wait_for_status(call.session_id, "RECORDING", "NOT_RECORDED", "FAILED")
+        centre.sim.chime.talk(call.transaction_id, 30.0)
+        centre.sim.chime.hang_up(call.transaction_id)
+        centre.sim.chime.wait_idle(call.transaction_id)
+        return call
+
+    play.__doc__ = (
+        f"A Chime call from California (all-party): the SMA asks for opt-in and the caller presses {answer}."
+    )
+    return play
+
+
+def chime_no_access(centre: LocalCallCentre) -> Call:
+    """A deployment whose recording bucket does not grant the Chime service principal: the caller opts
+    in, StartCallRecording fails with NoAccessToDestination, and the session records the failure."""
+    previous = centre.recording_bucket_policy(None)
+    try:
+        return chime_opt_in("1")(centre)
+    finally:
+        centre.recording_bucket_policy(previous)
 
 
 @dataclass(frozen=True)
 class Scenario:
     name: str
     provider: str
-    description: str
-    requests: tuple[dict, ...]  # started in order; the last one is the call reported
+    play: Callable[[LocalCallCentre], Call]
 
-
-def _connect_call(contact_id: str) -> dict:
-    return {"InstanceId": "demo-instance", "ContactId": contact_id, "InitialContactId": contact_id}
-
-
-_CALLER_CA = {"number": "+14155550100", "role": "caller"}
-_AGENT_TX = {"number": "+15125550199", "role": "agent"}
 
 SCENARIOS: tuple[Scenario, ...] = (
-    Scenario(
-        "connect-session-opened",
-        "connect",
-        "an Amazon Connect contact: the request is valid and the session opens",
-        ({"provider": "connect", "call": _connect_call("contact-0001"), "parties": [_CALLER_CA, _AGENT_TX]},),
-    ),
-    Scenario(
-        "chime-session-opened",
-        "chime",
-        "a Chime SDK SIP media application call: the session opens",
-        (
-            {
-                "provider": "chime",
-                "call": {
-                    "SipMediaApplicationId": "demo-sma",
-                    "TransactionId": "txn-0001",
-                    "CallId": "call-0001",
-                },
-                "parties": [_CALLER_CA],
-            },
-        ),
-    ),
-    Scenario(
-        "duplicate-start",
-        "connect",
-        "the same contact started twice: the second execution finds the session already open",
-        (
-            {"provider": "connect", "call": _connect_call("contact-0002"), "parties": [_CALLER_CA]},
-            {"provider": "connect", "call": _connect_call("contact-0002"), "parties": [_CALLER_CA]},
-        ),
-    ),
-    Scenario(
-        "invalid-request",
-        "connect",
-        "a request with no parties: rejected by the workflow's own validation, nothing stored",
-        ({"provider": "connect", "call": _connect_call("contact-0003")},),
-    ),
+    Scenario("connect-notice", "connect", connect_notice),
+    Scenario("chime-opt-in-accepted", "chime", chime_opt_in("1")),
+    Scenario("chime-opt-in-declined", "chime", chime_opt_in("2")),
+    Scenario("chime-no-access-to-destination", "chime", chime_no_access),
+    Scenario("connect-started-before-agent", "connect", connect_before_agent),
 )
 
 
@@ -86,53 +102,57 @@ def _last_state(events: list[dict]) -> str:
     return entered[-1] if entered else ""
 
 
-def run_scenario(deployment: Deployment, scenario: Scenario) -> dict[str, Any]:
-    sfn = client("stepfunctions")
-    arn = deployment.state_machine_arn("RecordingSession")
-    described: dict = {}
-    events: list[dict] = []
-    for request in scenario.requests:
-        started = sfn.start_execution(stateMachineArn=arn, input=json.dumps(request))
-        described = wait_for_execution(sfn, started["executionArn"])
-        events = fetch_history(sfn, started["executionArn"])
-    output = json.loads(described.get("output") or "{}")
-    session_id = output.get("sessionId")
-    audit = []
-    if session_id:
-        audit = client("dynamodb").query(
-            TableName=deployment.physical("AuditTable"),
-            KeyConditionExpression="sessionId = :s",
-            ExpressionAttributeValues={":s": {"S": session_id}},
-        )["Items"]
+def report(centre: LocalCallCentre, scenario: Scenario, call: Call) -> dict[str, Any]:
+    described, events = centre.finish(call.session_id)
+    centre.sim.delivery.wait()
+    session = centre.session(call.session_id) or {}
+    location = session.get("recordingLocation")
+    twin = centre.sim.connect.describe(call.contact_id) if call.contact_id else centre.sim.chime.describe(call.transaction_id)
+    if call.provider == "connect":  # Connect names the object only when it delivers it
+        location = (twin["Recordings"] or [{}])[0].get("Location")
+    landed = centre.recording_object(location) if location else None
     return {
         "scenario": scenario.name,
         "provider": scenario.provider,
-        "description": scenario.description,
+        "description": (scenario.play.__doc__ or "").strip(),
+        "session_id": call.session_id,
         "execution_status": described["status"],
         "final_state": _last_state(events),
-        "error": described.get("error"),
-        "session_id": session_id,
-        "audit_records": [item["event"]["S"] for item in audit],
+        "session_status": session.get("status"),
+        "outcome_reason": session.get("outcomeReason"),
+        "consent": {k: session.get("consent", {}).get(k) for k in ("decision", "reason", "policyVersion", "promptVersion")},
+        "consent_answer": session.get("consentAnswer"),
+        "recording_location": location if landed else None,
+        "recording_bytes": landed["ContentLength"] if landed else 0,
         "state_transitions": state_transitions(events),
         "lambda_invocations": lambda_invocations(events),
+        "entry_point_invocations": len(call.entry_point_answers) or len(twin.get("Invocations", [])),
+        "audit": [f"{a['actor']}:{a['event']}" for a in centre.audit(call.session_id)],
         "timeline": render_timeline(events),
     }
 
 
 def run(as_json: bool = False, out: TextIO = sys.stdout) -> list[dict[str, Any]]:
+    engine.install()
+    engine.settings.time_scale = DEMO_TIME_SCALE
     with mock_aws(config=MOTO_CONFIG):
-        deployment = LocalStack(parameter_overrides={"LogLevel": "WARNING"}).deploy()
-        results = [run_scenario(deployment, scenario) for scenario in SCENARIOS]
+        centre = LocalCallCentre()
+        results = [report(centre, scenario, scenario.play(centre)) for scenario in SCENARIOS]
     if as_json:
         out.write(json.dumps([{k: v for k, v in r.items() if k != "timeline"} for r in results], indent=2) + "\n")
         return results
     for result in results:
-        out.write(f"\n== {result['scenario']} ({result['provider']}): {result['description']}\n")
+        out.write(f"\n== {result['scenario']} ({result['provider']})\n   {result['description']}\n")
+        out.write(f"   consent: {result['consent']['decision']} ({result['consent']['reason']}); "
+                  f"answer: {(result['consent_answer'] or {}).get('answer', '-')}\n")
         out.write(result["timeline"] + "\n")
+        out.write("   audit: " + ", ".join(result["audit"]) + "\n")
         out.write(
-            f"  final state: {result['final_state']} [{result['execution_status']}"
-            + (f", error {result['error']}" if result["error"] else "")
-            + f"]  transitions: {result['state_transitions']}  lambda invocations: {result['lambda_invocations']}"
-            + f"  audit: {', '.join(result['audit_records']) or '-'}\n"
+            f"   final state: {result['final_state']} [{result['execution_status']}; session {result['session_status']}: "
+            f"{result['outcome_reason']}]\n"
+            f"   recording: {result['recording_location'] or 'none'}"
+            + (f" ({result['recording_bytes']} bytes)" if result["recording_bytes"] else "")
+            + f"\n   state transitions: {result['state_transitions']}, Lambda invocations by the workflow: "
+            f"{result['lambda_invocations']}\n"
         )
     return results

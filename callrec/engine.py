@@ -7,11 +7,12 @@ moto (pinned) interprets the real ASL files. This module is the one place that a
 - `aws-sdk:connect:*` and `aws-sdk:chimesdkvoice:*` tasks go to a registry of service fakes (the
   telephony simulator); an unregistered call fails the task with a clear `States.Runtime` cause, and
   service errors get AWS's names (`Connect.ThrottlingException`);
-- `stateMachineArn#TestCase` runs Step Functions Local's MockConfigFile test cases (and a mocked
-  `Throw` on a DynamoDB task keeps its error name, which moto otherwise rewrites);
+- `stateMachineArn#TestCase` runs Step Functions Local's MockConfigFile test cases (a mocked `Throw`
+  may name a `States.*` error, and on a DynamoDB task keeps its name, both of which moto got wrong);
 - executions started without a name get a unique one, as on AWS;
 - SDK results are made JSON-safe (datetimes, streams), as Step Functions returns them;
 - `Wait` states and `Retry` intervals can be scaled (tests) or honoured (`make serve`);
+- SendTaskFailure keeps its `cause` (moto's API handler dropped it);
 - a policy statement conditioned on a key the request does not carry does not apply (moto takes the
   condition as met, so a standard TLS-only Deny on a bucket would refuse every request).
 
@@ -38,10 +39,16 @@ from botocore.response import StreamingBody
 # moto's interpreter modules (the hook points)
 from moto.iam import access_control
 from moto.stepfunctions import exceptions as sfn_exceptions
+from moto.stepfunctions import responses as sfn_responses
 from moto.stepfunctions.parser import models as sfn_models
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
-from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEventException
+from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent, FailureEventException
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import mock_eval_utils
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_aws_sdk,
     state_task_service_dynamodb,
@@ -73,6 +80,8 @@ HOOKS: tuple[tuple[str, str], ...] = (
     ("moto.stepfunctions.parser.asl.component.common.retry.retrier_decl", "time"),
     ("moto.stepfunctions.parser.mocking.mock_config", "_mock_test_case_from_raw"),
     ("moto.iam.access_control", "IAMPolicyStatement.is_action_permitted"),
+    ("moto.stepfunctions.responses", "StepFunctionResponse.send_task_failure"),
+    ("moto.stepfunctions.parser.asl.component.state.exec.state_task.mock_eval_utils", "_eval_mocked_response_throw"),
 )
 
 
@@ -391,6 +400,30 @@ def _statement_permitted(self, action, resource="*", principal=None, incoming_co
     return _original_statement_permitted(self, action, resource, principal, incoming_condition_values)
 
 
+def _send_task_failure(self):
+    """moto's API handler drops SendTaskFailure's `cause`; AWS passes it to the Catch (`$.error.Cause`)."""
+    self.stepfunction_backend.send_task_failure(
+        self._get_param("taskToken"), error=self._get_param("error"), cause=self._get_param("cause")
+    )
+    return sfn_responses.EmptyResult()
+
+
+def _eval_mocked_response_throw(env, mocked_response):
+    """A mocked Throw may name a States.* error (States.Timeout for a callback that never came), as
+    Step Functions Local allows; moto accepted only custom names."""
+    name = mocked_response.error
+    error_name = StatesErrorName.from_name(name) if name.startswith("States.") else CustomErrorName(name)
+    details = TaskFailedEventDetails(error=name, cause=mocked_response.cause)
+    raise FailureEventException(
+        failure_event=FailureEvent(
+            env=env,
+            error_name=error_name,
+            event_type=HistoryEventType.TaskFailed,
+            event_details=EventDetails(taskFailedEventDetails=details),
+        )
+    )
+
+
 class _ScaledClock:
     """Stands in for the `time` module inside moto's retrier: retry intervals follow the time scale."""
 
@@ -411,6 +444,8 @@ _PATCHES: tuple[tuple[Any, str, Any], ...] = (
     (wait_function.WaitFunction, "_wait_interval", _wait_interval),
     (retrier_decl, "time", _ScaledClock()),
     (access_control.IAMPolicyStatement, "is_action_permitted", _statement_permitted),
+    (sfn_responses.StepFunctionResponse, "send_task_failure", _send_task_failure),
+    (mock_eval_utils, "_eval_mocked_response_throw", _eval_mocked_response_throw),
 )
 _originals: list[tuple[Any, str, Any]] = []
 _install_lock = threading.Lock()

@@ -20,6 +20,8 @@ from werkzeug.serving import make_server
 
 from callrec import engine
 from callrec.demo import MOTO_CONFIG
+from callrec.local_api import DEFAULT_PORT as API_PORT
+from callrec.local_api import LocalApiServer, routes_from
 from callrec.sim import Clock, TelephonySimulator
 from callrec.sim.wire import TelephonyWire
 from callrec.stack import ACCOUNT_ID, REGION, Deployment, LocalStack, load_handler
@@ -27,6 +29,7 @@ from callrec.stack import ACCOUNT_ID, REGION, Deployment, LocalStack, load_handl
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8083
 CONNECT_INSTANCE_ID = "00000000-0000-4000-8000-00000000c0de"  # the simulated Connect instance's id
+SMA_ID = "00000000-0000-4000-8000-0000000005aa"  # the simulated SIP media application's id
 
 
 class LocalEndpoint:
@@ -38,6 +41,7 @@ class LocalEndpoint:
         port: int = DEFAULT_PORT,
         time_scale: float = 1.0,
         extra_functions: dict[str, str] | None = None,
+        api_port: int = API_PORT,
     ):
         self.host = host
         self.port = port
@@ -45,6 +49,8 @@ class LocalEndpoint:
         self.time_scale = time_scale
         self.extra_functions = extra_functions or {}
         self.simulator = TelephonySimulator(clock=Clock(follow_wall_time=True), endpoint_url=self.url)
+        self.api_port = api_port
+        self.api: LocalApiServer | None = None
         self.deployment: Deployment | None = None
         self._server = None
         self._thread: threading.Thread | None = None
@@ -65,9 +71,14 @@ class LocalEndpoint:
         for name, spec in self.extra_functions.items():
             register_extra_function(name, spec)
         self.simulator.add_connect_instance(self.deployment, instance_id=CONNECT_INSTANCE_ID)
+        self.simulator.chime.create_sip_media_application("callrec", self.deployment.physical("SmaHandler"), SMA_ID)
+        self.api = LocalApiServer(routes_from(LocalStack().template, self.deployment), self.host, self.api_port)
+        self.api.start()
         return self.deployment
 
     def stop(self) -> None:
+        if self.api is not None:
+            self.api.stop()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -95,14 +106,17 @@ def register_extra_function(name: str, spec: str) -> None:
     )
 
 
-def serve(host: str, port: int, out: TextIO, extra_functions: dict[str, str] | None = None) -> None:
-    endpoint = LocalEndpoint(host, port, extra_functions=extra_functions)
+def serve(host: str, port: int, out: TextIO, extra_functions: dict[str, str] | None = None,
+          api_port: int = API_PORT) -> None:
+    endpoint = LocalEndpoint(host, port, extra_functions=extra_functions, api_port=api_port)
     deployment = endpoint.start()
     out.write(f"callrec local endpoint on {endpoint.url} (stack {deployment.stack_name}); created:\n")
     out.write("\n".join("  " + line for line in deployment.summary()) + "\n")
     for name, spec in endpoint.extra_functions.items():
         out.write(f"  extra function {name} -> {spec}\n")
-    out.write(f"  telephony twin: Connect instance {CONNECT_INSTANCE_ID}; control API {endpoint.url}/_sim/\n")
+    out.write(f"  telephony twin: Connect instance {CONNECT_INSTANCE_ID}, SIP media application {SMA_ID}; "
+              f"control API {endpoint.url}/_sim/\n")
+    out.write(f"  recordings API (IAM auth: SigV4-sign requests): {endpoint.api.url}/recordings\n")
     out.write(f"Use it with: export AWS_ENDPOINT_URL={endpoint.url}  (Ctrl-C stops)\n")
     out.flush()
     stop = threading.Event()

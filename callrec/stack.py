@@ -223,7 +223,11 @@ class LocalStack:
         arn = self._arn("lambda", f"function:{name}")
         resolver.refs[logical_id] = name
         resolver.attributes[(logical_id, "Arn")] = arn
-        properties = resolver.resolve(resource["Properties"])
+        # Environment and Events may refer to resources created later (the state machine): they are
+        # resolved at the end of the deployment, like CloudFormation's dependency order would allow.
+        properties = resolver.resolve(
+            {k: v for k, v in resource["Properties"].items() if k not in ("Environment", "Events", "Policies")}
+        )
         for layer_arn in properties.get("Layers", []):
             layer_path = str(self._layers[layer_arn])
             if layer_path not in sys.path:
@@ -292,6 +296,9 @@ class LocalStack:
         os.environ.setdefault("AWS_DEFAULT_REGION", self.region)
         if self.endpoint_url:
             os.environ["AWS_ENDPOINT_URL"] = self.endpoint_url
+            # the Lambda runtime hands functions their role's credentials; locally, the endpoint's
+            for key, value in CREDENTIALS.items():
+                os.environ.setdefault(key.upper(), value)
 
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")

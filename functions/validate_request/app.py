@@ -7,28 +7,15 @@ identity, so the same call always maps to the same session (idempotent starts).
 
 from __future__ import annotations
 
-import uuid
-
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from callrec_shared.identity import session_id_for
 from callrec_shared.validation import InvalidRequest, validate
 
 logger = Logger(service="callrec")
 
-_SESSION_NAMESPACE = uuid.UUID("9b0f6d2e-3c55-4a53-9d0e-6a1b1f7c2a10")
-
 __all__ = ["InvalidRequest", "lambda_handler", "session_id_for"]
-
-
-def session_id_for(request: dict) -> str:
-    """Stable session id: one per provider call (Connect: initial contact; Chime: transaction)."""
-    call = request["call"]
-    if request["provider"] == "connect":
-        identity = f"connect/{call['InstanceId']}/{call['InitialContactId']}"
-    else:
-        identity = f"chime/{call['SipMediaApplicationId']}/{call['TransactionId']}"
-    return str(uuid.uuid5(_SESSION_NAMESPACE, identity))
 
 
 def normalise(request: dict) -> dict:

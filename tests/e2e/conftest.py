@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -11,7 +12,11 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
+import requests
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials
 
 from callrec.template import REPO_ROOT
 
@@ -24,9 +29,9 @@ def _free_port() -> int:
 
 def serve_endpoint(*extra_args: str) -> Iterator[dict]:
     """Start `callrec serve` on a free port; yield its url, process and printed lines; stop it after."""
-    port = _free_port()
+    port, api_port = _free_port(), _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "callrec.cli", "serve", "--port", str(port), *extra_args],
+        [sys.executable, "-m", "callrec.cli", "serve", "--port", str(port), "--api-port", str(api_port), *extra_args],
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -46,7 +51,7 @@ def serve_endpoint(*extra_args: str) -> Iterator[dict]:
     if not ready.wait(120):
         process.kill()
         pytest.fail("the endpoint did not come up:\n" + "".join(lines))
-    yield {"url": f"http://127.0.0.1:{port}", "process": process, "lines": lines}
+    yield {"url": f"http://127.0.0.1:{port}", "api": f"http://127.0.0.1:{api_port}", "process": process, "lines": lines}
     if process.poll() is None:
         process.kill()
         process.wait(10)
@@ -66,3 +71,11 @@ def physical(endpoint: dict, logical_id: str) -> str:
     """The physical id `callrec serve` printed for a template resource."""
     line = next(line for line in endpoint["lines"] if f" {logical_id} " in line)
     return line.split()[-1]
+
+
+def signed(method: str, url: str, body: dict | str | None = None) -> requests.Response:
+    """An HTTP request SigV4-signed for execute-api, as an IAM-authorised API client sends it."""
+    data = body if isinstance(body, str) or body is None else json.dumps(body)
+    request = AWSRequest(method=method, url=url, data=data, headers={"Content-Type": "application/json"})
+    SigV4Auth(Credentials("testing", "testing"), "execute-api", "us-east-1").add_auth(request)
+    return requests.request(method, url, data=data, headers=dict(request.headers), timeout=30)

@@ -1,4 +1,5 @@
-"""`make demo` end to end: every scenario ends where it should, read back from history and the tables."""
+"""`make demo` end to end: every scenario ends where it should, checked from the execution history,
+the session record, the audit trail, the twin's own record and the recording in S3."""
 
 from __future__ import annotations
 
@@ -7,54 +8,92 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from callrec import demo
-from callrec.stack import client
 from callrec.template import REPO_ROOT
 
+# scenario: (execution status, final state, session status, audit events in order, recorded seconds)
 EXPECTED = {
-    "connect-session-opened": ("SUCCEEDED", "Session Opened", ["SESSION_OPENED"]),
-    "chime-session-opened": ("SUCCEEDED", "Session Opened", ["SESSION_OPENED"]),
-    "duplicate-start": ("SUCCEEDED", "Session Already Open", ["SESSION_OPENED"]),
-    "invalid-request": ("FAILED", "Request Rejected", []),
+    "connect-notice": ("SUCCEEDED", "Recorded", "RECORDED",
+                       ["START_REQUESTED", "CONSENT_REQUESTED", "CONSENT_ANSWER_REPORTED", "CONSENT_ANSWERED",
+                        "RECORDING_STARTED", "END_REQUESTED", "CALL_ENDED"], 45.0),
+    "chime-opt-in-accepted": ("SUCCEEDED", "Recorded", "RECORDED",
+                              ["START_REQUESTED", "CONSENT_DECIDED", "CONSENT_ANSWERED", "RECORDING_STARTED",
+                               "END_REQUESTED", "CALL_ENDED"], 30.0),
+    "chime-opt-in-declined": ("SUCCEEDED", "Not Recorded: Consent Declined", "NOT_RECORDED",
+                              ["START_REQUESTED", "CONSENT_DECIDED", "CONSENT_ANSWERED", "CONSENT_DECLINED"], None),
+    "chime-no-access-to-destination": ("FAILED", "Recording Failed", "FAILED",
+                                       ["START_REQUESTED", "CONSENT_DECIDED", "CONSENT_ANSWERED", "RECORDING_START_FAILED"], None),
+    "connect-started-before-agent": ("SUCCEEDED", "Recorded", "RECORDED",
+                                     ["START_REQUESTED", "CONSENT_REQUESTED", "CONSENT_ANSWER_REPORTED", "CONSENT_ANSWERED",
+                                      "RECORDING_STARTED", "END_REQUESTED", "CALL_ENDED"], 30.0),
 }
 
 
-def test_every_demo_scenario_ends_in_its_state(aws):
-    out = io.StringIO()
-    results = demo.run(out=out)
+@pytest.fixture(scope="module")
+def results():
+    from callrec import engine
 
-    assert {r["scenario"] for r in results} == set(EXPECTED)
-    for result in results:
-        status, final_state, audit = EXPECTED[result["scenario"]]
-        assert (result["execution_status"], result["final_state"], result["audit_records"]) == (status, final_state, audit)
-        assert result["lambda_invocations"] == 1
+    out = io.StringIO()
+    ran = demo.run(out=out)
+    engine.reset()
+    return {r["scenario"]: r for r in ran}, out.getvalue()
+
+
+def test_every_scenario_ends_in_its_state(results):
+    by_name, _ = results
+    assert set(by_name) == set(EXPECTED)
+    for name, (status, final_state, session_status, audit, _) in EXPECTED.items():
+        result = by_name[name]
+        assert (result["execution_status"], result["final_state"], result["session_status"]) == (status, final_state, session_status), name
+        assert [entry.split(":", 1)[1] for entry in result["audit"]] == audit, name
         assert result["state_transitions"] == result["timeline"].count("StateEntered")
-    printed = out.getvalue()
-    for scenario in EXPECTED:
-        assert f"== {scenario} " in printed
-    assert "error InvalidRequest" in printed
+        assert result["lambda_invocations"] == 2  # validate + consent policy
+
+
+def test_consent_evidence_is_kept(results):
+    by_name, _ = results
+    assert by_name["connect-notice"]["consent"]["decision"] == "notice"
+    assert by_name["connect-notice"]["consent_answer"]["answer"] == "heard"
+    assert by_name["chime-opt-in-accepted"]["consent"]["decision"] == "opt-in"
+    assert "US-CA" in by_name["chime-opt-in-accepted"]["consent"]["reason"]
+    declined = by_name["chime-opt-in-declined"]
+    assert declined["consent_answer"]["answer"] == "declined" and declined["consent"]["promptVersion"] == "opt-in-v1"
+    assert declined["recording_location"] is None
+
+
+def test_the_provider_error_is_kept(results):
+    failed = results[0]["chime-no-access-to-destination"]
+    assert failed["outcome_reason"] == "RecordingStartFailed: NoAccessToDestination: Error while accessing destination"
+    assert failed["recording_location"] is None
+
+
+def test_recordings_landed_as_long_as_the_recorded_part(results):
+    """The demo reads each object back from S3 (head_object); its size fixes the duration exactly:
+    stereo PCM 16-bit at 8 kHz is 32,000 bytes a second, plus the 44-byte header."""
+    by_name, _ = results
+    for name, (*_, seconds) in EXPECTED.items():
+        if seconds is None:
+            assert by_name[name]["recording_location"] is None, name
+        else:
+            assert by_name[name]["recording_location"].endswith(".wav"), name
+            assert by_name[name]["recording_bytes"] == int(seconds * 8000) * 4 + 44, name
+
+
+def test_the_printed_report_shows_every_call(results):
+    _, printed = results
+    for name in EXPECTED:
+        assert f"== {name} " in printed
+    assert "final state: Recording Failed [FAILED" in printed
 
 
 def test_demo_json_is_one_object_per_call():
-    completed = subprocess.run(
-        [sys.executable, "-m", "callrec.cli", "demo", "--json"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
+    completed = subprocess.run([sys.executable, "-m", "callrec.cli", "demo", "--json"], cwd=REPO_ROOT,
+                               capture_output=True, text=True, timeout=300, check=True)
     calls = json.loads(completed.stdout)
     assert [c["scenario"] for c in calls] == list(EXPECTED)
     for call in calls:
-        assert {"scenario", "provider", "final_state", "state_transitions", "lambda_invocations"} <= set(call)
+        assert {"scenario", "provider", "final_state", "recording_location", "state_transitions",
+                "lambda_invocations"} <= set(call)
         assert call["final_state"] == EXPECTED[call["scenario"]][1]
-
-
-def test_the_session_table_holds_one_record_per_opened_call(aws):
-    demo.run(out=io.StringIO())
-    # the demo ran inside this moto context: its tables are still here
-    tables = client("dynamodb").list_tables()["TableNames"]
-    sessions = next(t for t in tables if t.endswith("SessionsTable"))
-    items = client("dynamodb").scan(TableName=sessions)["Items"]
-    assert sorted(item["status"]["S"] for item in items) == ["OPENED"] * 3

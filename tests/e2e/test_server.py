@@ -11,7 +11,8 @@ import pytest
 from callrec.history import fetch_history, wait_for_execution
 from tests.e2e.conftest import endpoint_client as _client
 from tests.e2e.conftest import physical as _physical
-from tests.e2e.conftest import serve_endpoint
+from tests.conftest import states_entered
+from tests.e2e.conftest import serve_endpoint, signed
 
 pytestmark = pytest.mark.server
 
@@ -72,18 +73,31 @@ def test_a_users_state_machine_runs_through_plain_boto3(endpoint):
 
 
 def test_the_deployed_recording_session_runs(endpoint):
+    """Started with plain boto3, it decides consent and parks until the contact flow answers; the
+    recordings API's stop ends it, and the session and audit trail say how."""
     sfn = _client(endpoint, "stepfunctions")
     arn = _physical(endpoint, "RecordingSession")
-    request = {"provider": "connect", "call": {"InstanceId": "i", "ContactId": "c", "InitialContactId": "c"}, "parties": [{"number": "+14155550100"}]}
-    described = wait_for_execution(sfn, sfn.start_execution(stateMachineArn=arn, input=json.dumps(request))["executionArn"], timeout=60)
+    request = {"provider": "connect", "call": {"InstanceId": "i", "ContactId": "c", "InitialContactId": "c"},
+               "parties": [{"number": "+15125550100"}]}
+    execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps(request))["executionArn"]
+    deadline = time.monotonic() + 30
+    while "Await Consent From Contact Flow" not in [
+        e["stateEnteredEventDetails"]["name"] for e in fetch_history(sfn, execution) if "stateEnteredEventDetails" in e
+    ]:
+        assert time.monotonic() < deadline, "the workflow never asked the contact flow for consent"
+        time.sleep(0.05)
+    sessions = _client(endpoint, "dynamodb").scan(TableName=_physical(endpoint, "SessionsTable"))["Items"]
+    session_id = next(i["sessionId"]["S"] for i in sessions if i["executionArn"]["S"] == execution)
+    assert signed("POST", f"{endpoint['api']}/recordings/{session_id}/stop").status_code == 202
+    described = wait_for_execution(sfn, execution, timeout=60)
     assert described["status"] == "SUCCEEDED"
-    session_id = json.loads(described["output"])["sessionId"]
+    assert states_entered(fetch_history(sfn, execution))[-1] == "Not Recorded: Call Ended"
     audit = _client(endpoint, "dynamodb").query(
         TableName=_physical(endpoint, "AuditTable"),
         KeyConditionExpression="sessionId = :s",
         ExpressionAttributeValues={":s": {"S": session_id}},
     )
-    assert [item["event"]["S"] for item in audit["Items"]] == ["SESSION_OPENED"]
+    assert [item["event"]["S"] for item in audit["Items"]] == ["CONSENT_REQUESTED", "END_REQUESTED", "CALL_ENDED_BEFORE_RECORDING"]
 
 
 def test_s3_with_the_templates_encryption(endpoint):

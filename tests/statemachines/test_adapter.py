@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 
 from callrec import engine
 from callrec.mock_config import MockConfig
+from callrec.history import fetch_history
 from callrec.stack import client
 from tests.conftest import run, states_entered
 
@@ -168,6 +169,8 @@ def test_wait_for_task_token_failed_with_send_task_failure(machine, sfn):
     described = wait_for_execution(sfn, started["executionArn"])
     assert described["status"] == "FAILED"
     assert described["cause"] == "CallerHungUp"
+    failed = [e for e in fetch_history(sfn, started["executionArn"]) if e["type"] == "TaskFailed"][0]
+    assert failed["taskFailedEventDetails"]["cause"] == "caller hung up during the notice"  # the cause survives
 
 
 def test_aws_sdk_connect_task_goes_to_the_registered_fake(machine, sfn):

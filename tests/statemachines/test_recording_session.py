@@ -1,4 +1,6 @@
-"""RecordingSession under Step Functions Local's MockConfigFile: one test per test case, every path covered."""
+"""RecordingSession under Step Functions Local's MockConfigFile: one test per test case, and together
+the cases enter every state of the machine. The session and audit tables are real (moto); provider
+calls and callbacks are mocked where a case needs a particular answer."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from callrec.mock_config import MockConfig
+from callrec.stack import client
 from callrec.template import REPO_ROOT
 from tests.conftest import run, states_entered
 
@@ -15,27 +18,57 @@ MOCK_CONFIG = Path(__file__).resolve().parent / "recording_session.mock.json"
 MACHINE = "callrec-RecordingSession"
 DEFINITION = json.loads((REPO_ROOT / "statemachines" / "recording_session.asl.json").read_text())
 
-REQUEST = {"provider": "connect", "call": {"InstanceId": "i", "ContactId": "c", "InitialContactId": "c"}, "parties": [{"number": "+14155550100"}]}
-
-EXPECTED = {
-    # test case: (status, error, states entered in order)
-    "HappyPath": ("SUCCEEDED", None, ["Validate Request", "Open Session Record", "Append Audit Record", "Session Opened"]),
-    "LambdaThrottledThenOk": ("SUCCEEDED", None, ["Validate Request", "Open Session Record", "Append Audit Record", "Session Opened"]),
-    "InvalidRequest": ("FAILED", "InvalidRequest", ["Validate Request", "Request Rejected"]),
-    "ValidatorCrashed": ("FAILED", "ValidationFailed", ["Validate Request", "Validation Failed"]),
-    "SessionAlreadyOpen": ("SUCCEEDED", None, ["Validate Request", "Open Session Record", "Session Already Open"]),
-    "SessionStoreThrottledOut": ("FAILED", "SessionStoreFailed", ["Validate Request", "Open Session Record", "Session Store Failed"]),
-    "AuditStoreFailed": ("FAILED", "SessionStoreFailed", ["Validate Request", "Open Session Record", "Append Audit Record", "Session Store Failed"]),
+CONNECT = {  # a Texas caller to a Texas centre: notice (one-party), with the real consent policy
+    "provider": "connect",
+    "call": {"InstanceId": "instance-1", "ContactId": "contact-1", "InitialContactId": "contact-1"},
+    "parties": [{"number": "+15125550100", "role": "caller"}, {"number": "+18005550199", "role": "callee", "jurisdiction": "US-TX"}],
 }
+CHIME = {  # a Californian caller: opt-in (all-party), with the real consent policy
+    "provider": "chime",
+    "call": {"SipMediaApplicationId": "sma-1", "TransactionId": "txn-1", "CallId": "call-1"},
+    "parties": [{"number": "+14155550123", "role": "caller"}, {"number": "+15125550199", "role": "callee"}],
+}
+
+# test case: (request, execution status, final state, session status afterwards)
+EXPECTED = {
+    "ConnectNoticeHangUp": (CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
+    "ConnectStopByApi": (CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
+    "ConnectStopAfterContactEnded": (CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
+    "ConnectStopFails": (CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
+    "ConnectThrottledThenStarted": (CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
+    "ConnectStartRefused": (CONNECT, "FAILED", "Recording Failed", "FAILED"),
+    "ConnectConsentTimedOut": (CONNECT, "SUCCEEDED", "Not Recorded: No Consent", "NOT_RECORDED"),
+    "ConnectHangUpDuringConsent": (CONNECT, "SUCCEEDED", "Not Recorded: Call Ended", "NOT_RECORDED"),
+    "ConnectOptInDeclined": (CONNECT, "SUCCEEDED", "Not Recorded: Consent Declined", "NOT_RECORDED"),
+    "ConnectOptInOnlyHeard": (CONNECT, "SUCCEEDED", "Not Recorded: No Consent", "NOT_RECORDED"),
+    "ConnectEndedWhileBusy": (CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
+    "ConnectCallTooLong": (CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
+    "ChimeOptInAccepted": (CHIME, "SUCCEEDED", "Recorded", "RECORDED"),
+    "ChimeNoConsentNeeded": (CHIME, "SUCCEEDED", "Recorded", "RECORDED"),
+    "ChimeNoAccessToDestination": (CHIME, "FAILED", "Recording Failed", "FAILED"),
+    "ChimeCallGoneDuringPrompt": (CHIME, "SUCCEEDED", "Not Recorded: Call Ended", "NOT_RECORDED"),
+    "ChimePromptFailed": (CHIME, "FAILED", "Recording Failed", "FAILED"),
+    "ChimeHangUpBeforeRecording": (CHIME, "SUCCEEDED", "Not Recorded: Call Ended", "NOT_RECORDED"),
+    "ChimeStopWhenCallGone": (CHIME, "SUCCEEDED", "Recorded", "RECORDED"),
+    "InvalidRequest": (CONNECT, "FAILED", "Request Rejected", None),
+    "ValidatorCrashed": (CONNECT, "FAILED", "Validation Failed", None),
+    "SessionAlreadyOpen": (CONNECT, "SUCCEEDED", "Session Already Open", None),
+    "ConsentPolicyCrashed": (CONNECT, "FAILED", "Recording Failed", "FAILED"),
+    "SessionStoreDown": (CHIME, "FAILED", "Session Store Failed", "OPENED"),
+}
+REASONS = {  # the reason a session keeps for some of the cases
+    "ConnectStopByApi": "stopped by api",
+    "ConnectCallTooLong": "stopped by max-call-duration",
+    "ConnectEndedWhileBusy": "stopped by contact-flow",
+    "ChimeNoAccessToDestination": "RecordingStartFailed: NoAccessToDestination: Error while accessing destination",
+    "ConnectStopFails": "stop failed (Connect.InternalServiceException); the recording ends with the call",
+}
+
+entered_by_case: dict[str, list[str]] = {}
 
 
 def test_every_test_case_has_a_test():
     assert set(MockConfig.from_file(MOCK_CONFIG).test_cases()[MACHINE]) == set(EXPECTED)
-
-
-def test_every_terminal_state_is_reached_by_some_test_case():
-    terminal = {name for name, state in DEFINITION["States"].items() if state["Type"] in ("Succeed", "Fail")}
-    assert {states[-1] for _, _, states in EXPECTED.values()} == terminal
 
 
 def test_every_task_has_retry_and_catch_with_exact_errors():
@@ -47,14 +80,40 @@ def test_every_task_has_retry_and_catch_with_exact_errors():
             assert "States.ALL" not in retrier["ErrorEquals"], f"{name} retries everything"
 
 
+def _session(deployment, request) -> dict | None:
+    from callrec_shared.identity import session_id_for
+
+    item = client("dynamodb").get_item(
+        TableName=deployment.physical("SessionsTable"), Key={"sessionId": {"S": session_id_for(request)}}
+    ).get("Item")
+    return None if item is None else {key: list(value.values())[0] for key, value in item.items()}
+
+
 @pytest.mark.parametrize("case", sorted(EXPECTED))
 def test_recording_session_case(case, deployment, sfn, monkeypatch):
     monkeypatch.setenv("SFN_MOCK_CONFIG", str(MOCK_CONFIG))
-    arn = deployment.state_machine_arn("RecordingSession")
+    request, status, final_state, session_status = EXPECTED[case]
 
-    described, events = run(sfn, f"{arn}#{case}", REQUEST)
+    described, events = run(sfn, f"{deployment.state_machine_arn('RecordingSession')}#{case}", request)
 
-    status, error, states = EXPECTED[case]
+    entered = states_entered(events)
+    entered_by_case[case] = entered
     assert described["status"] == status
-    assert described.get("error") == error
-    assert states_entered(events) == states
+    assert entered[-1] == final_state
+    session = _session(deployment, request)
+    assert (session or {}).get("status") == session_status
+    if case in REASONS:
+        assert session["outcomeReason"] == REASONS[case]
+    if session_status in ("RECORDED", "NOT_RECORDED", "FAILED"):  # a defined end, with its audit record
+        audit = client("dynamodb").query(
+            TableName=deployment.physical("AuditTable"), KeyConditionExpression="sessionId = :s",
+            ExpressionAttributeValues={":s": {"S": session["sessionId"]}})["Items"]
+        assert audit[-1]["status"]["S"] == session_status
+
+
+def test_the_cases_enter_every_state():
+    """Runs after the cases (same module): every state of the machine is on some tested path."""
+    if len(entered_by_case) != len(EXPECTED):
+        pytest.skip("run with the whole module")
+    reached = {state for states in entered_by_case.values() for state in states}
+    assert set(DEFINITION["States"]) - reached == set()

@@ -6,7 +6,6 @@ this module, so what is tested is what ships.
 
 from __future__ import annotations
 
-import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -14,8 +13,7 @@ from typing import Any
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError, best_match
 
-_PACKAGED = Path(__file__).resolve().parent / "schemas"  # inside the built layer
-_REPOSITORY = Path(__file__).resolve().parents[3] / "schemas"  # layer/python/callrec_shared -> repo root
+from callrec_shared import resources
 
 
 class InvalidRequest(Exception):
@@ -28,13 +26,12 @@ class InvalidRequest(Exception):
 
 
 def schema_dir() -> Path:
-    return _PACKAGED if _PACKAGED.is_dir() else _REPOSITORY
+    return resources.folder("schemas")
 
 
 @lru_cache(maxsize=None)
 def validator(name: str) -> Draft202012Validator:
-    path = schema_dir() / f"{name}.schema.json"
-    schema = json.loads(path.read_text(encoding="utf-8"))
+    schema = resources.load_json("schemas", f"{name}.schema.json")
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema, format_checker=FormatChecker())
 

@@ -1,0 +1,150 @@
+"""A whole contact centre on the local stack: the deployed template, the telephony twin, a Connect
+instance, a SIP media application wired to the SMA handler, and prompt audio in the prompt bucket.
+
+The demo and the end-to-end tests play calls through it the way people would: a customer calls, the
+contact flow invokes its Lambda, an agent joins, the caller presses keys, someone hangs up.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from callrec.history import fetch_history, wait_for_execution
+from callrec.sim import Clock, TelephonySimulator, audio
+from callrec.stack import ACCOUNT_ID, REGION, Deployment, LocalStack, client
+
+CONNECT_INSTANCE_ID = "00000000-0000-4000-8000-00000000c0de"
+CONSENT_POLICY_PROMPTS = {"prompts/recording-notice-v1.wav": 4.0, "prompts/recording-opt-in-v1.wav": 6.0}
+
+
+@dataclass
+class Call:
+    """One call played through the centre, and what it left behind."""
+
+    provider: str
+    customer: str = ""  # the caller's number
+    centre: str = ""  # the number the caller dialled
+    session_id: str | None = None
+    contact_id: str | None = None
+    transaction_id: str | None = None
+    entry_point_answers: list[dict] = field(default_factory=list)
+
+
+class LocalCallCentre:
+    def __init__(self, deployment: Deployment | None = None, simulator: TelephonySimulator | None = None):
+        self.deployment = deployment or LocalStack(parameter_overrides={"LogLevel": "WARNING"}).deploy()
+        self.sim = simulator or TelephonySimulator(clock=Clock())
+        self.sim.register()
+        self.instance = self.sim.add_connect_instance(self.deployment, instance_id=CONNECT_INSTANCE_ID)
+        self.sma = self.sim.chime.create_sip_media_application("callrec", self.deployment.physical("SmaHandler"))
+        self.sfn = client("stepfunctions")
+        self._upload_prompts()
+
+    def _upload_prompts(self) -> None:
+        s3 = client("s3")
+        for key, seconds in CONSENT_POLICY_PROMPTS.items():
+            s3.put_object(Bucket=self.deployment.physical("PromptBucket"), Key=key, ContentType="audio/wav",
+                          Body=audio.wav_bytes([audio.voice("prompt", audio.samples(seconds))]))
+
+    def function(self, logical_id: str):
+        from callrec import engine
+
+        return engine.settings.functions[self.deployment.physical(logical_id)]
+
+    # --- sessions ---------------------------------------------------------------------------------------
+
+    def session(self, session_id: str) -> dict | None:
+        from callrec_shared import sessions  # the layer's own reader, as the API uses it
+
+        return sessions.get(session_id)
+
+    def wait_for_status(self, session_id: str, *statuses: str, timeout: float = 30.0) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            view = self.session(session_id)
+            if view is not None and view.get("status") in statuses:
+                return view
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"session {session_id} is {view and view.get('status')}, not {statuses}")
+            time.sleep(0.02)
+
+    def execution_arn(self, session_id: str) -> str:
+        return (f"arn:aws:states:{REGION}:{ACCOUNT_ID}:execution:"
+                f"{self.deployment.physical('RecordingSession').rsplit(':', 1)[1]}:{session_id}")
+
+    def finish(self, session_id: str) -> tuple[dict, list[dict]]:
+        """Wait for the session's execution to end; (describe_execution, history)."""
+        arn = self.execution_arn(session_id)
+        return wait_for_execution(self.sfn, arn), fetch_history(self.sfn, arn)
+
+    def audit(self, session_id: str) -> list[dict]:
+        items = client("dynamodb").query(
+            TableName=self.deployment.physical("AuditTable"),
+            KeyConditionExpression="sessionId = :s",
+            ExpressionAttributeValues={":s": {"S": session_id}},
+        )["Items"]
+        return [{key: value["S"] for key, value in item.items()} for item in items]
+
+    # --- Amazon Connect: the contact flow's side ------------------------------------------------------
+
+    def contact_flow(self, call: Call, operation: str, **parameters: str) -> dict:
+        contact = self.sim.connect.chain(call.contact_id)
+        event = {
+            "Name": "ContactFlowEvent",
+            "Details": {
+                "ContactData": {
+                    "ContactId": contact.current_contact_id,
+                    "InitialContactId": contact.initial_contact_id,
+                    "InstanceARN": f"arn:aws:connect:{REGION}:{ACCOUNT_ID}:instance/{self.instance.instance_id}",
+                    "Channel": "VOICE",
+                    "InitiationMethod": "INBOUND",
+                    "CustomerEndpoint": {"Address": call.customer, "Type": "TELEPHONE_NUMBER"},
+                    "SystemEndpoint": {"Address": call.centre, "Type": "TELEPHONE_NUMBER"},
+                    "Attributes": {},
+                },
+                "Parameters": {"operation": operation, **parameters},
+            },
+        }
+        answer = self.function("ContactFlow").invoke(event)["Payload"]
+        call.entry_point_answers.append({"operation": operation, **answer})
+        return answer
+
+    def connect_call(self, customer: str, centre: str) -> Call:
+        call = Call("connect", customer=customer, centre=centre)
+        call.contact_id = self.sim.connect.start_contact(self.instance.instance_id)
+        return call
+
+    # --- Chime SDK: the caller's side ----------------------------------------------------------------
+
+    def chime_call(self, caller: str, dialled: str, answers: list[str | None]) -> Call:
+        call = Call("chime", customer=caller, centre=dialled)
+        call.transaction_id = self.sim.chime.place_call(self.sma.id, caller, dialled, answers)
+        self.sim.chime.wait_idle(call.transaction_id)
+        call.session_id = self.sim.chime.describe(call.transaction_id)["TransactionAttributes"].get("sessionId")
+        return call
+
+    def recording_bucket_policy(self, policy: dict | None) -> dict | None:
+        """Replace the recording bucket's policy (None removes it); returns the previous one (or None)."""
+        s3, bucket = client("s3"), self.deployment.physical("RecordingBucket")
+        try:
+            previous = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+        except s3.exceptions.ClientError as err:
+            if err.response["Error"]["Code"] != "NoSuchBucketPolicy":
+                raise
+            previous = None
+        if policy is None:
+            s3.delete_bucket_policy(Bucket=bucket)
+        else:
+            s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+        return previous
+
+    def recording_object(self, location: str) -> dict[str, Any] | None:
+        bucket, _, key = location.partition("/")
+        try:
+            return client("s3").head_object(Bucket=bucket, Key=key)
+        except Exception:  # noqa: BLE001 - not there (yet)
+            return None
+

@@ -1,0 +1,110 @@
+"""The recordings API locally: API Gateway (REST, IAM auth) in front of the template's functions.
+
+Routes come from the functions' `Api` events in template.yaml. A request must carry a SigV4
+`Authorization` header, as API Gateway's AWS_IAM authorizer requires (locally the signature is not
+verified); it is turned into the REST API proxy event and handed to the function in-process.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import uuid
+from dataclasses import dataclass
+
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+from callrec import engine
+from callrec.stack import Deployment
+from callrec.template import Template
+
+log = logging.getLogger("callrec.api")
+DEFAULT_PORT = 3000
+STAGE = "v1"
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    resource: str  # /recordings/{sessionId}
+    pattern: re.Pattern
+    function: str
+
+
+def routes_from(template: Template, deployment: Deployment) -> list[Route]:
+    found = []
+    for logical_id, resource in template.resources("AWS::Serverless::Function").items():
+        for event in resource["Properties"].get("Events", {}).values():
+            if event.get("Type") != "Api":
+                continue
+            path = event["Properties"]["Path"]
+            regex = "^" + re.sub(r"\\\{([A-Za-z0-9_]+)\\\}", r"(?P<\1>[^/]+)", re.escape(path)) + "$"
+            found.append(Route(event["Properties"]["Method"].upper(), path, re.compile(regex), deployment.physical(logical_id)))
+    return found
+
+
+def _json_response(status: int, body: str) -> Response:
+    return Response(body, status=status, content_type="application/json")
+
+
+class LocalApi:
+    """WSGI: the REST API. Missing SigV4 -> 403 like API Gateway; unknown route -> 403 likewise."""
+
+    def __init__(self, routes: list[Route]):
+        self.routes = routes
+
+    def __call__(self, environ, start_response):
+        request = Request(environ)
+        if not request.headers.get("Authorization", "").startswith("AWS4-HMAC-SHA256 "):
+            return _json_response(403, '{"message":"Missing Authentication Token"}')(environ, start_response)
+        for route in self.routes:
+            match = route.pattern.match(request.path)
+            if match and request.method == route.method:
+                return self._invoke(route, match.groupdict(), request)(environ, start_response)
+        return _json_response(403, '{"message":"Missing Authentication Token"}')(environ, start_response)
+
+    @staticmethod
+    def _invoke(route: Route, parameters: dict, request: Request) -> Response:
+        event = {
+            "resource": route.resource,
+            "path": request.path,
+            "httpMethod": request.method,
+            "headers": dict(request.headers),
+            "multiValueHeaders": {k: request.headers.getlist(k) for k in request.headers.keys()},
+            "queryStringParameters": dict(request.args) or None,
+            "multiValueQueryStringParameters": {k: request.args.getlist(k) for k in request.args} or None,
+            "pathParameters": parameters or None,
+            "stageVariables": None,
+            "requestContext": {
+                "resourcePath": route.resource, "httpMethod": request.method, "path": f"/{STAGE}{request.path}",
+                "stage": STAGE, "requestId": str(uuid.uuid4()), "identity": {"sourceIp": request.remote_addr},
+            },
+            "body": request.get_data(as_text=True) or None,
+            "isBase64Encoded": False,
+        }
+        answer = engine.settings.functions[route.function].invoke(event)
+        if answer.get("FunctionError"):  # API Gateway answers 502; the function's error goes to its log
+            error = answer["Payload"]
+            log.error("%s failed: %s: %s", route.function, error.get("errorType"), error.get("errorMessage"))
+            return _json_response(502, '{"message":"Internal server error"}')
+        payload = answer["Payload"]
+        response = Response(payload.get("body") or "", status=payload.get("statusCode", 200))
+        for key, value in (payload.get("headers") or {}).items():
+            response.headers[key] = value
+        return response
+
+
+class LocalApiServer:
+    def __init__(self, routes: list[Route], host: str = "127.0.0.1", port: int = DEFAULT_PORT):
+        self.url = f"http://{host}:{port}"
+        self._server = make_server(host, port, LocalApi(routes), threaded=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True, name="callrec-api")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

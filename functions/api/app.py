@@ -1,0 +1,83 @@
+"""The recordings API (API Gateway REST, IAM auth): start a session, read it, stop it.
+
+POST /recordings                     start a session for a Connect contact or a Chime call (idempotent:
+                                     the same request gives the same session)
+GET  /recordings/{sessionId}         status, consent evidence, recording location, outcome
+POST /recordings/{sessionId}/stop    stop recording
+Bad input: 400 with the field that is wrong, and nothing is started.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from callrec_shared import sessions
+from callrec_shared.validation import InvalidRequest
+
+logger = Logger(service="callrec")
+app = APIGatewayRestResolver()
+
+_SESSION_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def _json(status: int, body: dict) -> Response:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
+
+
+def _error(status: int, error: str, message: str, field: str | None = None) -> Response:
+    return _json(status, {"error": error, "message": message, **({"field": field} if field else {})})
+
+
+def _checked(session_id: str) -> Response | None:
+    if not _SESSION_ID.match(session_id):
+        return _error(400, "InvalidRequest", "sessionId must be a session id (a UUID)", "sessionId")
+    return None
+
+
+@app.post("/recordings")
+def start_recording() -> Response:
+    try:
+        body = json.loads(app.current_event.body or "")
+    except ValueError:
+        return _error(400, "InvalidRequest", "the body must be a JSON object", "(body)")
+    try:
+        started = sessions.start(body, actor="api")
+    except InvalidRequest as err:
+        return _error(400, "InvalidRequest", err.message, err.field)
+    except sessions.SessionConflict as err:
+        return _error(409, "SessionConflict", str(err))
+    return _json(201, {**started, "links": {"self": f"/recordings/{started['sessionId']}"}})
+
+
+@app.get("/recordings/<session_id>")
+def get_recording(session_id: str) -> Response:
+    bad = _checked(session_id)
+    if bad:
+        return bad
+    view = sessions.get(session_id)
+    if view is None:
+        return _error(404, "SessionNotFound", f"no session {session_id}")
+    return _json(200, view)
+
+
+@app.post("/recordings/<session_id>/stop")
+def stop_recording(session_id: str) -> Response:
+    bad = _checked(session_id)
+    if bad:
+        return bad
+    try:
+        return _json(202, sessions.end(session_id, "stop", actor="api"))
+    except sessions.SessionNotFound:
+        return _error(404, "SessionNotFound", f"no session {session_id}")
+    except sessions.SessionEnded as err:
+        return _error(409, "SessionEnded", str(err))
+
+
+@logger.inject_lambda_context
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)

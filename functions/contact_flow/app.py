@@ -1,0 +1,92 @@
+"""The Amazon Connect contact flow's Lambda: start a recording session, report the consent answer,
+stop, or report the hang-up. It answers a flat map of strings well within Connect's 8 s.
+
+operation=start   -> starts the RecordingSession and waits (bounded) for the consent decision, so the
+                     flow knows what to play: consent = none | notice | opt-in, with the prompt version.
+                     Optional hints: customerJurisdiction, centreJurisdiction (e.g. US-TX).
+operation=consent -> answer = heard | accepted | declined | no-answer: what the caller did.
+operation=stop / hangup -> ends the session (stop recording / the contact is over).
+Errors come back as {"error": ..., "field"?, "message": ...} so the flow can branch on them.
+"""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from callrec_shared import sessions
+from callrec_shared.identity import session_id_for
+from callrec_shared.validation import InvalidRequest, validate
+
+logger = Logger(service="callrec")
+
+DECISION_WAIT_SECONDS = 4.0  # well inside Connect's 8 s, leaving room for the flow's own retries
+
+
+def _request(contact: dict, parameters: dict) -> dict:
+    instance_id = contact["InstanceARN"].rsplit("/", 1)[1]
+    parties = []
+    customer = (contact.get("CustomerEndpoint") or {}).get("Address")
+    if customer:
+        party = {"number": customer, "role": "caller"}
+        if parameters.get("customerJurisdiction"):
+            party["jurisdiction"] = parameters["customerJurisdiction"]
+        parties.append(party)
+    system = (contact.get("SystemEndpoint") or {}).get("Address")
+    if system:
+        party = {"number": system, "role": "callee"}
+        if parameters.get("centreJurisdiction"):  # a toll-free number says nothing of where the centre is
+            party["jurisdiction"] = parameters["centreJurisdiction"]
+        parties.append(party)
+    return {
+        "provider": "connect",
+        "call": {"InstanceId": instance_id, "ContactId": contact["ContactId"], "InitialContactId": contact["InitialContactId"]},
+        "parties": parties,
+    }
+
+
+def start(contact: dict, parameters: dict) -> dict:
+    started = sessions.start(_request(contact, parameters), actor="contact-flow")
+    view = sessions.wait_until(
+        started["sessionId"], lambda s: "consent" in s or s.get("status") in sessions.TERMINAL, DECISION_WAIT_SECONDS
+    )
+    if view is None or "consent" not in view:
+        return {"sessionId": started["sessionId"], "error": "DecisionPending",
+                "message": "the consent decision was not ready in time; take the safe path (do not record)"}
+    consent = view["consent"]
+    return {"sessionId": started["sessionId"], "consent": consent["decision"],
+            "promptVersion": consent["promptVersion"], "status": view["status"]}
+
+
+def session_of(contact: dict) -> str:
+    return session_id_for(_request(contact, {}))
+
+
+def handle(event: dict) -> dict:
+    validate(event, "contact_flow_event")
+    contact, parameters = event["Details"]["ContactData"], event["Details"]["Parameters"]
+    operation = parameters["operation"]
+    if operation == "start":
+        return start(contact, parameters)
+    session_id = session_of(contact)
+    if operation == "consent":
+        sessions.answer_consent(session_id, parameters["answer"], actor="contact-flow")
+        return {"sessionId": session_id, "answered": parameters["answer"]}
+    sessions.end(session_id, "stop" if operation == "stop" else "hangup", actor="contact-flow")
+    return {"sessionId": session_id, "ended": operation}
+
+
+def _as_strings(answer: dict) -> dict[str, str]:
+    return {key: str(value) for key, value in answer.items()}
+
+
+@logger.inject_lambda_context
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    try:
+        return _as_strings(handle(event))
+    except InvalidRequest as err:
+        return _as_strings({"error": "InvalidRequest", "field": err.field, "message": err.message})
+    except sessions.SessionNotFound as err:
+        return _as_strings({"error": "SessionNotFound", "message": f"no session {err}"})
+    except (sessions.NotWaiting, sessions.SessionEnded, sessions.SessionConflict) as err:
+        return _as_strings({"error": type(err).__name__, "message": str(err)})

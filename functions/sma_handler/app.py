@@ -1,0 +1,182 @@
+"""The Chime SDK SIP media application's Lambda: the call side of RecordingSession.
+
+- NEW_INBOUND_CALL starts the call's RecordingSession.
+- CALL_UPDATE_REQUESTED carries what the workflow asks for (op consent / start-recording /
+  stop-recording) with the task token the workflow waits on; the token rides in
+  TransactionAttributes until the action's outcome arrives.
+- ACTION_SUCCESSFUL / ACTION_FAILED complete or fail that task: the consent answer, the recording
+  destination, or the provider's error (both shapes of ACTION_FAILED).
+- HANGUP fails a pending task with CallerHungUp and signals the session that the call ended.
+
+It never lets an exception reach the SMA: on any error it answers with no actions (the call goes on,
+nothing is recorded by it) and logs the failure. Digits other than the consent answer are never
+logged or stored.
+"""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from callrec_shared import sessions
+from callrec_shared.validation import InvalidRequest, validate
+
+logger = Logger(service="callrec")
+
+ACCEPT, DECLINE = "1", "2"
+PENDING, TOKEN, SESSION = "pending", "token", "sessionId"
+
+
+def response(actions: list[dict], attributes: dict[str, str]) -> dict:
+    return {"SchemaVersion": "1.0", "Actions": actions, "TransactionAttributes": attributes}
+
+
+def _leg_a(event: dict) -> dict:
+    return next(p for p in event["CallDetails"]["Participants"] if p["ParticipantTag"] == "LEG-A")
+
+
+def _error_of(action_data: dict) -> tuple[str, str]:
+    """Both shapes of ACTION_FAILED: ErrorType + ErrorMessage, or one 'Code: message' Error string."""
+    if "ErrorType" in action_data:
+        return action_data["ErrorType"], action_data.get("ErrorMessage", "")
+    code, _, message = str(action_data.get("Error", "UnknownError")).partition(":")
+    return code.strip(), message.strip()
+
+
+def on_new_call(event: dict, attributes: dict) -> list[dict]:
+    details, leg = event["CallDetails"], _leg_a(event)
+    request = {
+        "provider": "chime",
+        "call": {"SipMediaApplicationId": details["SipMediaApplicationId"], "TransactionId": details["TransactionId"],
+                 "CallId": leg["CallId"]},
+        "parties": [{"number": leg.get("From", ""), "role": "caller"}, {"number": leg.get("To", ""), "role": "callee"}],
+    }
+    try:
+        attributes[SESSION] = sessions.start(request, actor="sma")["sessionId"]
+    except InvalidRequest as err:
+        logger.warning("call not recorded: request invalid", extra={"field": err.field})
+    return []
+
+
+def on_update(event: dict, attributes: dict) -> list[dict]:
+    arguments = event["ActionData"]["Parameters"]["Arguments"]
+    op, call_id = arguments.get("op"), _leg_a(event)["CallId"]
+    if "token" in arguments:
+        attributes[TOKEN] = arguments["token"]
+    attributes[PENDING] = op or ""
+    if op == "consent":
+        prompt = {"Type": "S3", "BucketName": arguments["promptBucket"], "Key": arguments["promptKey"]}
+        if arguments.get("mode") == "notice":
+            return [{"Type": "PlayAudio", "Parameters": {"CallId": call_id, "AudioSource": prompt}}]
+        return [{"Type": "PlayAudioAndGetDigits", "Parameters": {
+            "CallId": call_id, "AudioSource": prompt, "FailureAudioSource": prompt,
+            "MinNumberOfDigits": 1, "MaxNumberOfDigits": 1, "InputDigitsRegex": f"^[{ACCEPT}{DECLINE}]$", "Repeat": 2}}]
+    if op == "start-recording":
+        return [{"Type": "StartCallRecording", "Parameters": {
+            "CallId": call_id, "Track": arguments.get("track", "BOTH"),
+            "Destination": {"Type": "S3", "Location": arguments["location"]}}}]
+    if op == "stop-recording":
+        return [{"Type": "StopCallRecording", "Parameters": {"CallId": call_id}}]
+    logger.warning("unknown update op", extra={"op": op})
+    attributes.pop(PENDING, None)
+    return []
+
+
+def _take_token(attributes: dict) -> str | None:
+    attributes.pop(PENDING, None)
+    return attributes.pop(TOKEN, None)
+
+
+def on_success(event: dict, attributes: dict) -> list[dict]:
+    data, token = event["ActionData"], _take_token(attributes)
+    if token is None:
+        return []
+    kind = data["Type"]
+    if kind == "PlayAudio":
+        sessions.complete_task(token, {"answer": "heard", "by": "sma"})
+    elif kind == "PlayAudioAndGetDigits":
+        digits = data.get("ReceivedDigits", "")
+        answer = {ACCEPT: "accepted", DECLINE: "declined"}.get(digits, "no-answer")
+        sessions.complete_task(token, {"answer": answer, "by": "sma"})
+    elif kind == "StartCallRecording":
+        sessions.complete_task(token, {"location": data["CallRecordingDestination"]["Location"]})
+    else:
+        sessions.complete_task(token, {"done": kind})
+    return []
+
+
+_FAILURES = {
+    "PlayAudio": "ConsentPromptFailed",
+    "PlayAudioAndGetDigits": "ConsentPromptFailed",
+    "StartCallRecording": "RecordingStartFailed",
+    "StopCallRecording": "RecordingStopFailed",
+}
+
+
+def on_failure(event: dict, attributes: dict) -> list[dict]:
+    data, token = event["ActionData"], _take_token(attributes)
+    if token is None:
+        return []
+    code, message = _error_of(data)
+    if data.get("Type") == "PlayAudioAndGetDigits" and code == "InvalidDigitsReceived":
+        sessions.complete_task(token, {"answer": "no-answer", "by": "sma"})
+    else:
+        sessions.fail_task(token, _FAILURES.get(data.get("Type"), "ActionFailed"), f"{code}: {message}")
+    return []
+
+
+def on_interrupted(event: dict, attributes: dict) -> list[dict]:
+    token = _take_token(attributes)
+    if token is not None:
+        sessions.fail_task(token, "ActionInterrupted", f"{event['ActionData'].get('Type')} was interrupted")
+    return []
+
+
+def on_hangup(event: dict, attributes: dict) -> list[dict]:
+    token = _take_token(attributes)
+    if token is not None:
+        sessions.fail_task(token, "CallerHungUp", "the call ended")
+    if SESSION in attributes:
+        try:
+            sessions.end(attributes[SESSION], "hangup", actor="sma")
+        except (sessions.SessionEnded, sessions.SessionNotFound):
+            pass  # nothing left to end
+    return []
+
+
+def on_invalid_response(event: dict, attributes: dict) -> list[dict]:
+    logger.error("the SMA rejected this function's answer", extra={"error": event.get("ActionData", {}).get("ErrorMessage")})
+    token = _take_token(attributes)
+    if token is not None:
+        sessions.fail_task(token, "InvalidLambdaResponse", event.get("ActionData", {}).get("ErrorMessage", ""))
+    return []
+
+
+HANDLERS = {
+    "NEW_INBOUND_CALL": on_new_call,
+    "CALL_UPDATE_REQUESTED": on_update,
+    "ACTION_SUCCESSFUL": on_success,
+    "ACTION_FAILED": on_failure,
+    "ACTION_INTERRUPTED": on_interrupted,
+    "HANGUP": on_hangup,
+    "INVALID_LAMBDA_RESPONSE": on_invalid_response,
+}
+
+
+def handle(event: dict) -> dict:
+    validate(event, "sma_event")
+    attributes = dict(event["CallDetails"].get("TransactionAttributes", {}))
+    handler = HANDLERS.get(event["InvocationEventType"])  # RINGING, CALL_ANSWERED, DIGITS_RECEIVED...: nothing to do
+    actions = handler(event, attributes) if handler else []
+    return response(actions, attributes)
+
+
+@logger.inject_lambda_context
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    try:
+        return handle(event)
+    except Exception:  # noqa: BLE001 - never let an exception reach the SMA: answer safely instead
+        logger.exception("SMA event not handled; answering with no actions",
+                         extra={"event_type": event.get("InvocationEventType") if isinstance(event, dict) else None})
+        attributes = event.get("CallDetails", {}).get("TransactionAttributes", {}) if isinstance(event, dict) else {}
+        return response([], attributes if isinstance(attributes, dict) else {})

@@ -1,0 +1,32 @@
+"""AWS clients and settings for the functions: one cached factory, read at call time.
+
+boto3 honours AWS_ENDPOINT_URL, so the same code talks to AWS, to `make serve`, or to moto in tests.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+import boto3
+
+
+@lru_cache(maxsize=None)
+def client(service: str):
+    return boto3.client(service)
+
+
+@dataclass(frozen=True)
+class Settings:
+    sessions_table: str
+    audit_table: str
+    recording_session_arn: str
+
+
+def settings() -> Settings:
+    return Settings(
+        sessions_table=os.environ.get("SESSIONS_TABLE", ""),
+        audit_table=os.environ.get("AUDIT_TABLE", ""),
+        recording_session_arn=os.environ.get("RECORDING_SESSION_ARN", ""),
+    )

@@ -1,0 +1,17 @@
+"""A session's identity: one per provider call, the same however often the call is started."""
+
+from __future__ import annotations
+
+import uuid
+
+_SESSION_NAMESPACE = uuid.UUID("9b0f6d2e-3c55-4a53-9d0e-6a1b1f7c2a10")
+
+
+def session_id_for(request: dict) -> str:
+    """Connect: the instance and the initial contact (stable across transfers); Chime: the transaction."""
+    call = request["call"]
+    if request["provider"] == "connect":
+        identity = f"connect/{call['InstanceId']}/{call['InitialContactId']}"
+    else:
+        identity = f"chime/{call['SipMediaApplicationId']}/{call['TransactionId']}"
+    return str(uuid.uuid5(_SESSION_NAMESPACE, identity))

@@ -1,0 +1,104 @@
+"""The recordings API over HTTP on `callrec serve` (IAM auth: requests are SigV4-signed), driving a real
+call on the telephony twin: idempotent start, read, stop; and every bad request refused, nothing started."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+
+from callrec.server import CONNECT_INSTANCE_ID
+from tests.e2e.conftest import endpoint_client, physical, serve_endpoint, signed
+
+pytestmark = pytest.mark.server
+
+
+@pytest.fixture(scope="module")
+def endpoint():
+    yield from serve_endpoint()
+
+
+def _executions(endpoint) -> int:
+    sfn = endpoint_client(endpoint, "stepfunctions")
+    return len(sfn.list_executions(stateMachineArn=physical(endpoint, "RecordingSession"))["executions"])
+
+
+def _contact(endpoint) -> str:
+    contact = requests.post(f"{endpoint['url']}/_sim/connect/contacts", json={"instanceId": CONNECT_INSTANCE_ID}, timeout=30).json()
+    requests.post(f"{endpoint['url']}/_sim/connect/contacts/{contact['ContactId']}/agent-joins", timeout=30)
+    return contact["ContactId"]
+
+
+def _request(contact_id: str) -> dict:
+    return {"provider": "connect",
+            "call": {"InstanceId": CONNECT_INSTANCE_ID, "ContactId": contact_id, "InitialContactId": contact_id},
+            "parties": [{"number": "+15125550100", "role": "caller"}, {"number": "+15125550199", "role": "callee"}]}
+
+
+def _wait_status(endpoint, session_id, *statuses):
+    deadline = time.monotonic() + 30
+    while True:
+        view = signed("GET", f"{endpoint['api']}/recordings/{session_id}").json()
+        if view.get("status") in statuses:
+            return view
+        assert time.monotonic() < deadline, view
+        time.sleep(0.05)
+
+
+def test_requests_without_iam_auth_are_refused(endpoint):
+    assert requests.post(f"{endpoint['api']}/recordings", json={}, timeout=30).status_code == 403
+    assert requests.get(f"{endpoint['api']}/recordings/x", timeout=30).json() == {"message": "Missing Authentication Token"}
+
+
+def test_start_is_idempotent_then_read_then_stop(endpoint):
+    request = _request(_contact(endpoint))
+    first = signed("POST", f"{endpoint['api']}/recordings", request)
+    again = signed("POST", f"{endpoint['api']}/recordings", request)
+    assert first.status_code == again.status_code == 201
+    assert first.json()["sessionId"] == again.json()["sessionId"]
+    assert first.json()["executionArn"] == again.json()["executionArn"]
+    session_id = first.json()["sessionId"]
+
+    view = _wait_status(endpoint, session_id, "AWAITING_CONSENT")  # Texas to Texas: the flow must play a notice
+    assert view["consent"]["decision"] == "notice" and view["consent"]["policyVersion"]
+    assert "waitToken" not in view
+
+    stopped = signed("POST", f"{endpoint['api']}/recordings/{session_id}/stop")
+    assert stopped.status_code == 202 and stopped.json() == {"sessionId": session_id, "signal": "stop", "accepted": True}
+    ended = _wait_status(endpoint, session_id, "NOT_RECORDED")
+    assert ended["outcomeReason"] == "the call ended before recording started (StopRequested)"
+    again = signed("POST", f"{endpoint['api']}/recordings/{session_id}/stop")
+    assert again.status_code == 409 and again.json()["error"] == "SessionEnded"
+
+
+def test_a_different_request_for_the_same_call_is_a_conflict(endpoint):
+    request = _request(_contact(endpoint))
+    assert signed("POST", f"{endpoint['api']}/recordings", request).status_code == 201
+    changed = {**request, "parties": [{"number": "+14155550123"}]}
+    conflict = signed("POST", f"{endpoint['api']}/recordings", changed)
+    assert conflict.status_code == 409 and conflict.json()["error"] == "SessionConflict"
+
+
+@pytest.mark.parametrize("body, field", [
+    ("not json", "(body)"),
+    ({}, "provider"),
+    ({"provider": "connect", "call": {"InstanceId": "i", "ContactId": "c"}, "parties": [{"number": "+15125550100"}]}, "call.InitialContactId"),
+    ({"provider": "connect", "call": {"InstanceId": "i" * 101, "ContactId": "c", "InitialContactId": "c"}, "parties": [{"number": "+15125550100"}]}, "call.InstanceId"),
+    ({"provider": "connect", "call": {"InstanceId": 7, "ContactId": "c", "InitialContactId": "c"}, "parties": [{"number": "+15125550100"}]}, "call.InstanceId"),
+    ({"provider": "chime", "call": {"SipMediaApplicationId": "s", "TransactionId": "t", "CallId": "c"}, "parties": [{"number": "+15125550100"}], "extra": 1}, "extra"),
+    ({"provider": "chime", "call": {"SipMediaApplicationId": "s", "TransactionId": "t", "CallId": "c"}, "parties": []}, "parties"),
+])
+def test_bad_requests_name_the_field_and_start_nothing(endpoint, body, field):
+    before = _executions(endpoint)
+    response = signed("POST", f"{endpoint['api']}/recordings", body)
+    assert response.status_code == 400
+    assert response.json()["field"] == field and response.json()["error"] == "InvalidRequest"
+    assert _executions(endpoint) == before
+
+
+def test_bad_and_unknown_session_ids(endpoint):
+    assert signed("GET", f"{endpoint['api']}/recordings/not-a-session").status_code == 400
+    unknown = "00000000-0000-4000-8000-000000000000"
+    assert signed("GET", f"{endpoint['api']}/recordings/{unknown}").status_code == 404
+    assert signed("POST", f"{endpoint['api']}/recordings/{unknown}/stop").status_code == 404

@@ -1,0 +1,125 @@
+"""The contact-flow and SMA Lambdas in-process against the deployed stack: bad input gets a clear
+answer naming what is wrong, and no execution is started; the SMA handler never raises."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from callrec import engine
+from callrec.callcentre import LocalCallCentre
+from callrec.stack import client
+
+
+@pytest.fixture
+def centre(deployment) -> LocalCallCentre:
+    return LocalCallCentre(deployment)
+
+
+def _executions(centre) -> int:
+    return len(client("stepfunctions").list_executions(stateMachineArn=centre.deployment.state_machine_arn("RecordingSession"))["executions"])
+
+
+def _flow_event(operation="start", **parameters):
+    return {"Name": "ContactFlowEvent", "Details": {
+        "ContactData": {"ContactId": "c-1", "InitialContactId": "c-1", "PreviousContactId": "c-0",
+                        "InstanceARN": "arn:aws:connect:us-east-1:123456789012:instance/00000000-0000-4000-8000-00000000c0de",
+                        "Channel": "VOICE", "InitiationMethod": "INBOUND", "Queue": None, "SomeFutureField": {"x": 1},
+                        "CustomerEndpoint": {"Address": "+15125550100", "Type": "TELEPHONE_NUMBER"},
+                        "SystemEndpoint": {"Address": "+15125550199", "Type": "TELEPHONE_NUMBER"}, "Attributes": {}},
+        "Parameters": {"operation": operation, **parameters}}}
+
+
+def _without(event, *path):
+    changed = copy.deepcopy(event)
+    target = changed
+    for key in path[:-1]:
+        target = target[key]
+    del target[path[-1]]
+    return changed
+
+
+@pytest.mark.parametrize("event, field", [
+    (_without(_flow_event(), "Details", "ContactData", "ContactId"), "Details.ContactData.ContactId"),
+    (_without(_flow_event(), "Details", "Parameters", "operation"), "Details.Parameters.operation"),
+    (_flow_event("dance"), "Details.Parameters.operation"),
+    (_flow_event("consent"), "Details.Parameters.answer"),
+    (_flow_event("consent", answer="maybe"), "Details.Parameters.answer"),
+    (_flow_event(customerJurisdiction="Texas"), "Details.Parameters.customerJurisdiction"),
+    ({**_flow_event(), "Name": "SomethingElse"}, "Name"),
+])
+def test_contact_flow_rejects_bad_input_and_starts_nothing(centre, event, field):
+    before = _executions(centre)
+    answer = centre.function("ContactFlow").invoke(event)["Payload"]
+    assert answer["error"] == "InvalidRequest" and answer["field"] == field
+    assert all(isinstance(v, str) for v in answer.values())  # a flat string map, as Connect requires
+    assert _executions(centre) == before
+
+
+def test_contact_flow_rejects_a_bad_number_and_starts_nothing(centre):
+    event = _flow_event()
+    event["Details"]["ContactData"]["CustomerEndpoint"]["Address"] = "anonymous"
+    answer = centre.function("ContactFlow").invoke(event)["Payload"]
+    assert (answer["error"], answer["field"]) == ("InvalidRequest", "parties.0.number")
+    assert _executions(centre) == 0
+
+
+def test_contact_flow_accepts_unknown_contact_data_and_answers_consent_decision(centre):
+    answer = centre.function("ContactFlow").invoke(_flow_event(centreJurisdiction="US-TX"))["Payload"]
+    assert answer["consent"] == "notice" and answer["promptVersion"] == "notice-v1"
+    assert set(answer) == {"sessionId", "consent", "promptVersion", "status"}
+
+
+def test_contact_flow_consent_for_a_session_that_is_not_waiting(centre):
+    answer = centre.function("ContactFlow").invoke(_flow_event("consent", answer="heard"))["Payload"]
+    assert answer["error"] == "SessionNotFound"
+
+
+def _sma_event(kind="NEW_INBOUND_CALL", **extra):
+    return {"SchemaVersion": "1.0", "Sequence": 1, "InvocationEventType": kind, "CallDetails": {
+        "TransactionId": "txn-x", "AwsAccountId": "123456789012", "AwsRegion": "us-east-1", "SipRuleId": "rule-1",
+        "SipMediaApplicationId": "sma-x", "Participants": [{"CallId": "call-x", "ParticipantTag": "LEG-A",
+        "To": "+15125550199", "From": "+14155550123", "Direction": "Inbound", "StartTimeInMilliseconds": "1", "Status": "Connected"}]},
+        **extra}
+
+
+@pytest.mark.parametrize("event", [
+    None, [], "NEW_INBOUND_CALL", {}, _without(_sma_event(), "CallDetails"),
+    _without(_sma_event(), "CallDetails", "Participants"), _sma_event("SOMETHING_NEW"),
+    _sma_event("ACTION_FAILED"),  # no ActionData
+    {**_sma_event(), "Sequence": "one"},
+], ids=["none", "list", "string", "empty", "no-call-details", "no-participants", "unknown-event", "no-action-data", "bad-sequence"])
+def test_sma_handler_never_raises_and_starts_nothing(centre, event):
+    before = _executions(centre)
+    answer = centre.function("SmaHandler").invoke(event)
+    assert "FunctionError" not in answer
+    assert answer["Payload"]["SchemaVersion"] == "1.0" and answer["Payload"]["Actions"] == []
+    assert _executions(centre) == before
+
+
+def test_sma_handler_accepts_extra_fields_and_starts_a_session(centre):
+    answer = centre.function("SmaHandler").invoke(_sma_event())["Payload"]
+    assert answer["Actions"] == [] and "sessionId" in answer["TransactionAttributes"]
+    assert _executions(centre) == 1
+
+
+def test_sma_handler_reads_both_shapes_of_action_failed(centre):
+    failures = []
+    import callrec_shared.sessions as sessions
+
+    original = sessions.fail_task
+    sessions.fail_task = lambda token, error, cause: failures.append((token, error, cause))
+    try:
+        for data in ({"Type": "StartCallRecording", "Error": "NoAccessToDestination: Error while accessing destination"},
+                     {"Type": "PlayAudio", "ErrorType": "InvalidAudioSource", "ErrorMessage": "Audio Source parameter value is invalid."}):
+            event = _sma_event("ACTION_FAILED", ActionData=data)
+            event["CallDetails"]["TransactionAttributes"] = {"token": "t-1", "pending": "x", "sessionId": "s"}
+            answer = centre.function("SmaHandler").invoke(event)["Payload"]
+            assert answer["TransactionAttributes"] == {"sessionId": "s"}  # the token is used once
+    finally:
+        sessions.fail_task = original
+    assert failures == [
+        ("t-1", "RecordingStartFailed", "NoAccessToDestination: Error while accessing destination"),
+        ("t-1", "ConsentPromptFailed", "InvalidAudioSource: Audio Source parameter value is invalid."),
+    ]
