@@ -128,6 +128,8 @@ def report(centre: LocalCallCentre, scenario: Scenario, call: Call) -> dict[str,
         "lambda_invocations": lambda_invocations(events),
         "entry_point_invocations": len(call.entry_point_answers) or len(twin.get("Invocations", [])),
         "audit": [f"{a['actor']}:{a['event']}" for a in centre.audit(call.session_id)],
+        "provider_record": [e["event"] for e in twin["Log"]] if call.contact_id
+        else [f"{a['Type']}:{a['Outcome']}" for a in twin["Executed"]],
         "timeline": render_timeline(events),
     }
 
@@ -147,6 +149,7 @@ def run(as_json: bool = False, out: TextIO = sys.stdout) -> list[dict[str, Any]]
                   f"answer: {(result['consent_answer'] or {}).get('answer', '-')}\n")
         out.write(result["timeline"] + "\n")
         out.write("   audit: " + ", ".join(result["audit"]) + "\n")
+        out.write(f"   {result['provider']} was asked: " + ", ".join(result["provider_record"]) + "\n")
         out.write(
             f"   final state: {result['final_state']} [{result['execution_status']}; session {result['session_status']}: "
             f"{result['outcome_reason']}]\n"

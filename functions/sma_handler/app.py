@@ -93,11 +93,11 @@ def on_success(event: dict, attributes: dict) -> list[dict]:
         return []
     kind = data["Type"]
     if kind == "PlayAudio":
-        sessions.complete_task(token, {"answer": "heard", "by": "sma"})
+        sessions.complete_task(token, {"answer": "heard", "by": "sma", "at": sessions.now()})
     elif kind == "PlayAudioAndGetDigits":
         digits = data.get("ReceivedDigits", "")
         answer = {ACCEPT: "accepted", DECLINE: "declined"}.get(digits, "no-answer")
-        sessions.complete_task(token, {"answer": answer, "by": "sma"})
+        sessions.complete_task(token, {"answer": answer, "by": "sma", "at": sessions.now()})
     elif kind == "StartCallRecording":
         sessions.complete_task(token, {"location": data["CallRecordingDestination"]["Location"]})
     else:
@@ -119,7 +119,7 @@ def on_failure(event: dict, attributes: dict) -> list[dict]:
         return []
     code, message = _error_of(data)
     if data.get("Type") == "PlayAudioAndGetDigits" and code == "InvalidDigitsReceived":
-        sessions.complete_task(token, {"answer": "no-answer", "by": "sma"})
+        sessions.complete_task(token, {"answer": "no-answer", "by": "sma", "at": sessions.now()})
     else:
         sessions.fail_task(token, _FAILURES.get(data.get("Type"), "ActionFailed"), f"{code}: {message}")
     return []
@@ -133,14 +133,15 @@ def on_interrupted(event: dict, attributes: dict) -> list[dict]:
 
 
 def on_hangup(event: dict, attributes: dict) -> list[dict]:
-    token = _take_token(attributes)
-    if token is not None:
-        sessions.fail_task(token, "CallerHungUp", "the call ended")
+    """Record that the call ended first, then release whatever the workflow waits on for this call."""
     if SESSION in attributes:
         try:
             sessions.end(attributes[SESSION], "hangup", actor="sma")
         except (sessions.SessionEnded, sessions.SessionNotFound):
             pass  # nothing left to end
+    token = _take_token(attributes)
+    if token is not None:
+        sessions.fail_task(token, "CallerHungUp", "the call ended")
     return []
 
 

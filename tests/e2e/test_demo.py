@@ -52,10 +52,29 @@ def test_every_scenario_ends_in_its_state(results):
         assert result["lambda_invocations"] == 2  # validate + consent policy
 
 
+PROVIDER_RECORD = {  # the twin's own record of what it was asked to do
+    "connect-notice": ["ContactInitiated", "AgentJoined", "StartContactRecording", "Disconnected", "RecordingDelivered"],
+    "chime-opt-in-accepted": ["PlayAudioAndGetDigits:ok", "StartCallRecording:ok"],
+    "chime-opt-in-declined": ["PlayAudioAndGetDigits:ok"],
+    "chime-no-access-to-destination": ["PlayAudioAndGetDigits:ok", "StartCallRecording:failed"],
+    "connect-started-before-agent": ["ContactInitiated", "StartContactRecording", "AgentJoined", "Disconnected",
+                                     "RecordingDelivered"],
+}
+
+
+def test_the_providers_were_asked_exactly_this(results):
+    by_name, _ = results
+    for name, record in PROVIDER_RECORD.items():
+        assert by_name[name]["provider_record"] == record, name
+
+
 def test_consent_evidence_is_kept(results):
     by_name, _ = results
     assert by_name["connect-notice"]["consent"]["decision"] == "notice"
     assert by_name["connect-notice"]["consent_answer"]["answer"] == "heard"
+    for name in EXPECTED:  # when, by whom, what: the answer is evidence
+        if by_name[name]["consent_answer"]:
+            assert {"answer", "by", "at"} <= set(by_name[name]["consent_answer"]), name
     assert by_name["chime-opt-in-accepted"]["consent"]["decision"] == "opt-in"
     assert "US-CA" in by_name["chime-opt-in-accepted"]["consent"]["reason"]
     declined = by_name["chime-opt-in-declined"]

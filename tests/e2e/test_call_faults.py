@@ -1,0 +1,113 @@
+"""Error paths through the real local stack (entry points, workflow, telephony twin): each call ends
+in its defined state with an audit record and the provider's error where there is one."""
+
+from __future__ import annotations
+
+import pytest
+
+from callrec.callcentre import LocalCallCentre
+from callrec.demo import CALIFORNIA_CALLER, CENTRE_TEXAS, TEXAS_CALLER
+from callrec.sim import Fault
+from tests.conftest import states_entered
+from tests.wav_probe import read_wav
+
+
+@pytest.fixture
+def centre(deployment) -> LocalCallCentre:
+    return LocalCallCentre(deployment)
+
+
+def _connect_call_to_recording(centre):
+    call = centre.connect_call(TEXAS_CALLER, CENTRE_TEXAS)
+    centre.sim.connect.agent_joins(call.contact_id)
+    call.session_id = centre.contact_flow(call, "start")["sessionId"]
+    centre.contact_flow(call, "consent", answer="heard")
+    return call
+
+
+def test_chime_caller_hangs_up_while_the_opt_in_prompt_waits(centre):
+    import time
+
+    call = centre.chime_call(CALIFORNIA_CALLER, CENTRE_TEXAS, answers=[])  # the caller never presses a key
+    deadline = time.monotonic() + 30
+    while not centre.sim.chime.describe(call.transaction_id)["Waiting"]:  # the prompt has played, and waits
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    centre.sim.chime.hang_up(call.transaction_id)
+    described, events = centre.finish(call.session_id)
+    assert described["status"] == "SUCCEEDED" and states_entered(events)[-1] == "Not Recorded: Call Ended"
+    session = centre.session(call.session_id)
+    assert session["status"] == "NOT_RECORDED" and "CallerHungUp" in session["outcomeReason"]
+    assert centre.audit(call.session_id)[-1]["event"] == "CALL_ENDED_BEFORE_RECORDING"
+
+
+def test_chime_caller_who_never_answers_is_not_recorded(centre):
+    call = centre.chime_call(CALIFORNIA_CALLER, CENTRE_TEXAS, answers=[None, None])  # silence, twice
+    described, events = centre.finish(call.session_id)
+    assert states_entered(events)[-1] == "Not Recorded: No Consent"
+    assert centre.session(call.session_id)["consentAnswer"]["answer"] == "no-answer"
+
+
+def test_missing_prompt_audio_fails_the_session_with_the_providers_error(centre):
+    from callrec.stack import client
+
+    client("s3").delete_object(Bucket=centre.deployment.physical("PromptBucket"), Key="prompts/recording-opt-in-v1.wav")
+    call = centre.chime_call(CALIFORNIA_CALLER, CENTRE_TEXAS, answers=["1"])
+    described, events = centre.finish(call.session_id)
+    assert described["status"] == "FAILED" and states_entered(events)[-1] == "Recording Failed"
+    assert centre.session(call.session_id)["outcomeReason"] == (
+        "ConsentPromptFailed: InvalidAudioSource: Audio Source parameter value is invalid.")
+
+
+def test_connect_throttling_is_retried_and_the_call_recorded(centre):
+    centre.sim.faults.inject(Fault("connect", "StartContactRecording", "ThrottlingException", times=2))
+    call = _connect_call_to_recording(centre)
+    centre.wait_for_status(call.session_id, "RECORDING")
+    centre.sim.connect.hang_up(call.contact_id)
+    centre.contact_flow(call, "hangup")
+    described, events = centre.finish(call.session_id)
+    assert described["status"] == "SUCCEEDED"
+    assert [e["taskFailedEventDetails"]["error"] for e in events if e["type"] == "TaskFailed"] == ["Connect.ThrottlingException"] * 2
+
+
+def test_connect_refusing_to_record_ends_in_failure_with_its_error(centre):
+    centre.sim.faults.inject(Fault("connect", "StartContactRecording", "InternalServiceException", times=None))
+    call = _connect_call_to_recording(centre)
+    described, events = centre.finish(call.session_id)
+    assert described["status"] == "FAILED"
+    assert centre.session(call.session_id)["outcomeReason"].startswith("Connect.InternalServiceException:")
+    assert centre.audit(call.session_id)[-1]["event"] == "RECORDING_START_FAILED"
+
+
+def test_api_stop_during_a_chime_recording_stops_it_and_the_object_ends_there(centre):
+    from callrec_shared import sessions
+
+    call = centre.chime_call(CALIFORNIA_CALLER, CENTRE_TEXAS, answers=["1"])
+    centre.wait_for_status(call.session_id, "RECORDING")
+    centre.sim.chime.talk(call.transaction_id, 12.0)
+    centre.sim.chime.wait_idle(call.transaction_id)
+    sessions.end(call.session_id, "stop", actor="api")
+    described, events = centre.finish(call.session_id)
+    assert states_entered(events)[-2:] == ["Hand Over To Verification", "Recorded"]
+    assert centre.session(call.session_id)["outcomeReason"] == "stopped by api"
+    centre.sim.chime.talk(call.transaction_id, 20.0)  # the call goes on, unrecorded
+    centre.sim.chime.hang_up(call.transaction_id)
+    centre.sim.chime.wait_idle(call.transaction_id)
+    from callrec.stack import client
+
+    bucket, _, key = centre.session(call.session_id)["recordingLocation"].partition("/")
+    wav = read_wav(client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+    assert wav.seconds == pytest.approx(12.0, abs=0.01)
+
+
+def test_stop_while_the_workflow_is_busy_is_not_lost(centre):
+    """The end signal is written before the workflow parks; the workflow finds it and stops."""
+    from callrec_shared import sessions
+
+    call = _connect_call_to_recording(centre)
+    sessions.end(call.session_id, "stop", actor="api")  # may land before 'Wait For Call End' stores its token
+    described, events = centre.finish(call.session_id)
+    assert described["status"] == "SUCCEEDED"
+    entered = states_entered(events)
+    assert "Stop Contact Recording" in entered or "Caller Gone Before Recording" in entered
+    assert centre.session(call.session_id)["status"] in ("RECORDED", "NOT_RECORDED")
