@@ -17,7 +17,23 @@ from callrec.sim import Clock, TelephonySimulator, audio
 from callrec.stack import ACCOUNT_ID, REGION, Deployment, LocalStack, client
 
 CONNECT_INSTANCE_ID = "00000000-0000-4000-8000-00000000c0de"
-CONSENT_POLICY_PROMPTS = {"prompts/recording-notice-v1.wav": 4.0, "prompts/recording-opt-in-v1.wav": 6.0}
+PLACEHOLDER_PROMPT_SECONDS = {"notice": 4.0, "opt-in": 6.0}
+
+
+def upload_placeholder_prompts(deployment: Deployment, endpoint_url: str | None = None) -> list[str]:
+    """Synthetic audio for every prompt the consent policy names, where the prompt bucket has none yet
+    (a deployer uploads their recorded notices instead). Returns the keys written."""
+    from callrec_shared.consent import load_policy
+
+    s3, bucket, written = client("s3", endpoint_url), deployment.physical("PromptBucket"), []
+    for mode, prompt in load_policy()["prompts"].items():
+        if s3.list_objects_v2(Bucket=bucket, Prefix=prompt["key"]).get("KeyCount"):
+            continue
+        seconds = PLACEHOLDER_PROMPT_SECONDS.get(mode, 4.0)
+        s3.put_object(Bucket=bucket, Key=prompt["key"], ContentType="audio/wav",
+                      Body=audio.wav_bytes([audio.voice("prompt", audio.samples(seconds))]))
+        written.append(prompt["key"])
+    return written
 
 
 @dataclass
@@ -41,13 +57,7 @@ class LocalCallCentre:
         self.instance = self.sim.add_connect_instance(self.deployment, instance_id=CONNECT_INSTANCE_ID)
         self.sma = self.sim.chime.create_sip_media_application("callrec", self.deployment.physical("SmaHandler"))
         self.sfn = client("stepfunctions")
-        self._upload_prompts()
-
-    def _upload_prompts(self) -> None:
-        s3 = client("s3")
-        for key, seconds in CONSENT_POLICY_PROMPTS.items():
-            s3.put_object(Bucket=self.deployment.physical("PromptBucket"), Key=key, ContentType="audio/wav",
-                          Body=audio.wav_bytes([audio.voice("prompt", audio.samples(seconds))]))
+        upload_placeholder_prompts(self.deployment)
 
     def function(self, logical_id: str):
         from callrec import engine

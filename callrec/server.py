@@ -19,6 +19,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import make_server
 
 from callrec import engine
+from callrec.callcentre import upload_placeholder_prompts
 from callrec.demo import MOTO_CONFIG
 from callrec.local_api import DEFAULT_PORT as API_PORT
 from callrec.local_api import LocalApiServer, routes_from
@@ -72,6 +73,7 @@ class LocalEndpoint:
             register_extra_function(name, spec)
         self.simulator.add_connect_instance(self.deployment, instance_id=CONNECT_INSTANCE_ID)
         self.simulator.chime.create_sip_media_application("callrec", self.deployment.physical("SmaHandler"), SMA_ID)
+        self.placeholder_prompts = upload_placeholder_prompts(self.deployment, self.url)
         self.api = LocalApiServer(routes_from(LocalStack().template, self.deployment), self.host, self.api_port)
         self.api.start()
         return self.deployment
@@ -117,6 +119,8 @@ def serve(host: str, port: int, out: TextIO, extra_functions: dict[str, str] | N
     out.write(f"  telephony twin: Connect instance {CONNECT_INSTANCE_ID}, SIP media application {SMA_ID}; "
               f"control API {endpoint.url}/_sim/\n")
     out.write(f"  recordings API (IAM auth: SigV4-sign requests): {endpoint.api.url}/recordings\n")
+    for key in endpoint.placeholder_prompts:
+        out.write(f"  placeholder prompt audio: s3://{deployment.physical('PromptBucket')}/{key}\n")
     out.write(f"Use it with: export AWS_ENDPOINT_URL={endpoint.url}  (Ctrl-C stops)\n")
     out.flush()
     stop = threading.Event()

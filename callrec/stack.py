@@ -245,6 +245,14 @@ class LocalStack:
         )
         return name
 
+    def _create_rest_api(self, logical_id: str, resource: dict, resolver: Resolver) -> str:
+        """API Gateway is not in moto's engine here: callrec.local_api serves the routes of the template's
+        Api events instead. The id stands for the API in Ref and in URLs."""
+        api_id = f"{self.stack_name}-{logical_id}".lower()
+        resolver.refs[logical_id] = api_id
+        resolver.attributes[(logical_id, "RootResourceId")] = "root"
+        return f"{api_id} (served by callrec.local_api)"
+
     def _create_state_machine(self, logical_id: str, resource: dict, resolver: Resolver) -> str:
         name = self._physical_name(logical_id, resource, "Name", resolver)
         arn = self._arn("states", f"stateMachine:{name}")
@@ -272,6 +280,7 @@ class LocalStack:
         ("AWS::Serverless::LayerVersion", _create_layer),
         ("AWS::Serverless::Function", _create_function),
         ("AWS::Serverless::StateMachine", _create_state_machine),
+        ("AWS::Serverless::Api", _create_rest_api),
     )
 
     def _apply_function_environment(self, resources: dict, resolver: Resolver) -> None:
