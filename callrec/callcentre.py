@@ -90,6 +90,11 @@ class LocalCallCentre:
         arn = self.execution_arn(session_id)
         return wait_for_execution(self.sfn, arn), fetch_history(self.sfn, arn)
 
+    def signals(self, session_id: str) -> list[dict]:
+        from callrec_shared import sessions
+
+        return sessions.signals(session_id)
+
     def audit(self, session_id: str) -> list[dict]:
         items = client("dynamodb").query(
             TableName=self.deployment.physical("AuditTable"),

@@ -71,6 +71,72 @@ def chime_opt_in(answer: str) -> Callable[[LocalCallCentre], Call]:
     return play
 
 
+CARD_NUMBER = "4111111111111111"  # a test card number: the simulated caller types it, nothing may keep it
+
+
+def connect_payment(centre: LocalCallCentre) -> Call:
+    """A Connect payment: consent, recording, the flow suspends (confirmed), the customer types the card
+    number, the flow resumes (confirmed), the call goes on and ends. The digits land in a silent span."""
+    call = centre.connect_call(TEXAS_CALLER, CENTRE_TEXAS)
+    centre.sim.connect.agent_joins(call.contact_id)
+    call.session_id = centre.contact_flow(call, "start")["sessionId"]
+    centre.contact_flow(call, "consent", answer="heard")
+    centre.wait_for_status(call.session_id, "RECORDING")
+    centre.sim.clock.advance(20.0)
+    if centre.contact_flow(call, "suspend", idempotencyKey="pay-1-suspend")["suspended"] == "true":
+        centre.sim.connect.caller_types(call.contact_id, CARD_NUMBER)  # only once suspension is confirmed
+        centre.sim.clock.advance(2.0)
+    centre.contact_flow(call, "resume", idempotencyKey="pay-1-resume")
+    centre.sim.clock.advance(15.0)
+    centre.sim.connect.hang_up(call.contact_id)
+    centre.contact_flow(call, "hangup")
+    return call
+
+
+def chime_payment(centre: LocalCallCentre) -> Call:
+    """A Chime payment: the caller opts in, the payment system asks for a window through the API, the
+    SMA pauses recording (confirmed), the caller keys in the card number, the window closes."""
+    from callrec_shared import sessions
+
+    call = centre.chime_call(CALIFORNIA_CALLER, CENTRE_TEXAS, answers=["1"])
+    centre.wait_for_status(call.session_id, "RECORDING")
+    centre.sim.chime.talk(call.transaction_id, 20.0)
+    centre.sim.chime.wait_idle(call.transaction_id)
+    deadline = float(centre.deployment.resolver.parameters["ConfirmationDeadlineSeconds"])
+    if sessions.signal(call.session_id, "suspend", actor="api", wait_seconds=deadline)["status"] == sessions.APPLIED:
+        centre.sim.chime.wait_idle(call.transaction_id)
+        centre.sim.chime.press(call.transaction_id, CARD_NUMBER)
+        centre.sim.chime.wait_idle(call.transaction_id)
+    sessions.signal(call.session_id, "resume", actor="api", wait_seconds=deadline)
+    centre.sim.chime.talk(call.transaction_id, 15.0)
+    centre.sim.chime.hang_up(call.transaction_id)
+    centre.sim.chime.wait_idle(call.transaction_id)
+    return call
+
+
+def connect_suspend_refused(centre: LocalCallCentre) -> Call:
+    """Connect refuses the suspension (fault switch): the flow is told suspended=false and takes its
+    safe path (no card number while recording); the call ends normally."""
+    from callrec.sim import Fault
+
+    call = centre.connect_call(TEXAS_CALLER, CENTRE_TEXAS)
+    centre.sim.connect.agent_joins(call.contact_id)
+    call.session_id = centre.contact_flow(call, "start")["sessionId"]
+    centre.contact_flow(call, "consent", answer="heard")
+    centre.wait_for_status(call.session_id, "RECORDING")
+    centre.sim.clock.advance(10.0)
+    centre.sim.faults.inject(Fault("connect", "SuspendContactRecording", "InternalServiceException",
+                                   key=call.contact_id, times=None))
+    answer = centre.contact_flow(call, "suspend")
+    if answer["suspended"] == "true":  # never with this fault: the flow would take the card only here
+        centre.sim.connect.caller_types(call.contact_id, CARD_NUMBER)
+    centre.sim.clock.advance(10.0)  # the flow's safe path: "we cannot take your card on this line"
+    centre.sim.connect.hang_up(call.contact_id)
+    centre.contact_flow(call, "hangup")
+    centre.sim.faults.clear()
+    return call
+
+
 def chime_no_access(centre: LocalCallCentre) -> Call:
     """A deployment whose recording bucket does not grant the Chime service principal: the caller opts
     in, StartCallRecording fails with NoAccessToDestination, and the session records the failure."""
@@ -94,6 +160,9 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("chime-opt-in-declined", "chime", chime_opt_in("2")),
     Scenario("chime-no-access-to-destination", "chime", chime_no_access),
     Scenario("connect-started-before-agent", "connect", connect_before_agent),
+    Scenario("connect-payment", "connect", connect_payment),
+    Scenario("chime-payment", "chime", chime_payment),
+    Scenario("connect-suspend-refused", "connect", connect_suspend_refused),
 )
 
 
@@ -128,6 +197,8 @@ def report(centre: LocalCallCentre, scenario: Scenario, call: Call) -> dict[str,
         "lambda_invocations": lambda_invocations(events),
         "entry_point_invocations": len(call.entry_point_answers) or len(twin.get("Invocations", [])),
         "audit": [f"{a['actor']}:{a['event']}" for a in centre.audit(call.session_id)],
+        "windows": session.get("windows", []),
+        "signals": [f"{s['kind']}:{s['status']}" for s in centre.signals(call.session_id)],
         "provider_record": [e["event"] for e in twin["Log"]] if call.contact_id
         else [f"{a['Type']}:{a['Outcome']}" for a in twin["Executed"]],
         "timeline": render_timeline(events),
@@ -149,6 +220,11 @@ def run(as_json: bool = False, out: TextIO = sys.stdout) -> list[dict[str, Any]]
                   f"answer: {(result['consent_answer'] or {}).get('answer', '-')}\n")
         out.write(result["timeline"] + "\n")
         out.write("   audit: " + ", ".join(result["audit"]) + "\n")
+        if result["signals"]:
+            out.write("   signals: " + ", ".join(result["signals"]) + "\n")
+        for window in result["windows"]:
+            out.write(f"   window: suspended {window.get('suspendConfirmedAt')} by {window.get('suspendedBy')}, "
+                      f"resumed {window.get('resumeConfirmedAt', '(never)')} by {window.get('resumedBy', '-')}\n")
         out.write(f"   {result['provider']} was asked: " + ", ".join(result["provider_record"]) + "\n")
         out.write(
             f"   final state: {result['final_state']} [{result['execution_status']}; session {result['session_status']}: "

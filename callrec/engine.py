@@ -7,11 +7,14 @@ moto (pinned) interprets the real ASL files. This module is the one place that a
 - `aws-sdk:connect:*` and `aws-sdk:chimesdkvoice:*` tasks go to a registry of service fakes (the
   telephony simulator); an unregistered call fails the task with a clear `States.Runtime` cause, and
   service errors get AWS's names (`Connect.ThrottlingException`);
-- `stateMachineArn#TestCase` runs Step Functions Local's MockConfigFile test cases (a mocked `Throw`
-  may name a `States.*` error, and on a DynamoDB task keeps its name, both of which moto got wrong);
+- `stateMachineArn#TestCase` runs Step Functions Local's MockConfigFile test cases: responses are
+  numbered by every call to the state in the execution (moto restarted at "0" each time a state in a
+  loop was entered again), a mocked `Throw` may name a `States.*` error, and on a DynamoDB task keeps
+  its name (both of which moto got wrong);
 - executions started without a name get a unique one, as on AWS;
 - SDK results are made JSON-safe (datetimes, streams), as Step Functions returns them;
 - `Wait` states and `Retry` intervals can be scaled (tests) or honoured (`make serve`);
+- `$$.State.EnteredTime` in AWS's format (milliseconds, `Z`), so it sorts with other timestamps;
 - SendTaskFailure keeps its `cause` (moto's API handler dropped it);
 - a policy statement conditioned on a key the request does not carry does not apply (moto takes the
   condition as met, so a standard TLS-only Deny on a bucket would refuse every request).
@@ -48,11 +51,13 @@ from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent, FailureEventException
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import mock_eval_utils
+from moto.stepfunctions.parser.asl.eval import environment as sfn_environment
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_aws_sdk,
     state_task_service_dynamodb,
 )
+from moto.stepfunctions.parser.asl.component.state import state as state_module
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
 from moto.stepfunctions.parser.backend import execution as sfn_execution
 
@@ -82,6 +87,8 @@ HOOKS: tuple[tuple[str, str], ...] = (
     ("moto.iam.access_control", "IAMPolicyStatement.is_action_permitted"),
     ("moto.stepfunctions.responses", "StepFunctionResponse.send_task_failure"),
     ("moto.stepfunctions.parser.asl.component.state.exec.state_task.mock_eval_utils", "_eval_mocked_response_throw"),
+    ("moto.stepfunctions.parser.asl.component.state.state", "datetime"),
+    ("moto.stepfunctions.parser.asl.eval.environment", "Environment.get_current_mocked_response"),
 )
 
 
@@ -424,6 +431,44 @@ def _eval_mocked_response_throw(env, mocked_response):
     )
 
 
+_mock_calls_lock = threading.Lock()
+
+
+def _current_mocked_response(self):
+    """Step Functions Local numbers a state's mocked responses by every call to that state in the
+    execution (retries included), so a state in a loop gets "0", "1", "2"... moto numbered them by the
+    retry count, which restarts at 0 each time the state is entered again."""
+    if not self.is_mocked_mode():
+        raise RuntimeError("Cannot retrieve mocked response: execution is not operating in mocked mode")
+    case, name = self.mock_test_case, self.next_state_name
+    with _mock_calls_lock:
+        calls = case.__dict__.setdefault("_callrec_calls", {})
+        index = calls.get(name, 0)
+        calls[name] = index + 1
+    responses = case.state_mocked_responses[name].mocked_responses
+    if index >= len(responses):
+        raise RuntimeError(
+            f"mock test case {case.test_case_name}: state {name!r} was called {index + 1} times but has "
+            f"{len(responses)} mocked responses"
+        )
+    return responses[index]
+
+
+class _AwsTimestamp(datetime.datetime):
+    """A datetime whose isoformat is Step Functions' ($$.State.EnteredTime: '2026-11-20T12:30:05.123Z')."""
+
+    def isoformat(self, *args: Any, **kwargs: Any) -> str:
+        utc = self.astimezone(datetime.timezone.utc) if self.tzinfo else self
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+class _AwsDatetimeModule:
+    """Stands for the datetime module inside moto's state.py, whose one use is $$.State.EnteredTime."""
+
+    timezone = datetime.timezone  # (before the next line, which rebinds `datetime` in this class body)
+    datetime = _AwsTimestamp
+
+
 class _ScaledClock:
     """Stands in for the `time` module inside moto's retrier: retry intervals follow the time scale."""
 
@@ -446,6 +491,8 @@ _PATCHES: tuple[tuple[Any, str, Any], ...] = (
     (access_control.IAMPolicyStatement, "is_action_permitted", _statement_permitted),
     (sfn_responses.StepFunctionResponse, "send_task_failure", _send_task_failure),
     (mock_eval_utils, "_eval_mocked_response_throw", _eval_mocked_response_throw),
+    (state_module, "datetime", _AwsDatetimeModule()),
+    (sfn_environment.Environment, "get_current_mocked_response", _current_mocked_response),
 )
 _originals: list[tuple[Any, str, Any]] = []
 _install_lock = threading.Lock()

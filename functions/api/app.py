@@ -4,6 +4,10 @@ POST /recordings                     start a session for a Connect contact or a 
                                      the same request gives the same session)
 GET  /recordings/{sessionId}         status, consent evidence, recording location, outcome
 POST /recordings/{sessionId}/stop    stop recording
+POST /recordings/{sessionId}/suspend a sensitive-input window: 200 only once the provider confirmed the
+POST /recordings/{sessionId}/resume  suspension (resumption); 409 if refused (already suspended, not
+                                     suspended, ended), 503 if the provider failed or did not confirm
+                                     before the deadline. Body: {"idempotencyKey": "..."} (optional).
 Bad input: 400 with the field that is wrong, and nothing is started.
 """
 
@@ -17,7 +21,8 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from callrec_shared import sessions
-from callrec_shared.validation import InvalidRequest
+from callrec_shared.aws import settings
+from callrec_shared.validation import InvalidRequest, validate
 
 logger = Logger(service="callrec")
 app = APIGatewayRestResolver()
@@ -76,6 +81,46 @@ def stop_recording(session_id: str) -> Response:
         return _error(404, "SessionNotFound", f"no session {session_id}")
     except sessions.SessionEnded as err:
         return _error(409, "SessionEnded", str(err))
+
+
+def _window(session_id: str, kind: str) -> Response:
+    bad = _checked(session_id)
+    if bad:
+        return bad
+    try:
+        body = json.loads(app.current_event.body or "{}")
+        validate(body, "signal_request")
+    except ValueError:
+        return _error(400, "InvalidRequest", "the body must be a JSON object", "(body)")
+    except InvalidRequest as err:
+        return _error(400, "InvalidRequest", err.message, err.field)
+    try:
+        outcome = sessions.signal(session_id, kind, actor="api", key=body.get("idempotencyKey"),
+                                  wait_seconds=settings().confirmation_deadline_seconds)
+    except sessions.SessionNotFound:
+        return _error(404, "SessionNotFound", f"no session {session_id}")
+    except sessions.SessionEnded as err:
+        return _error(409, "SessionEnded", str(err))
+    except sessions.SignalConflict as err:
+        return _error(409, "IdempotencyKeyReused", str(err), "idempotencyKey")
+    flag = "suspended" if kind == "suspend" else "resumed"
+    status = outcome["status"]
+    if status == sessions.APPLIED:
+        return _json(200, {**outcome, flag: True})
+    if status == sessions.REJECTED:
+        return _json(409, {**outcome, flag: False, "error": "SignalRejected"})
+    reason = outcome.get("reason") or "not confirmed by the provider before the deadline"
+    return _json(503, {**outcome, flag: False, "error": "NotConfirmed", "reason": reason})
+
+
+@app.post("/recordings/<session_id>/suspend")
+def suspend_recording(session_id: str) -> Response:
+    return _window(session_id, "suspend")
+
+
+@app.post("/recordings/<session_id>/resume")
+def resume_recording(session_id: str) -> Response:
+    return _window(session_id, "resume")
 
 
 @logger.inject_lambda_context

@@ -5,6 +5,10 @@ operation=start   -> starts the RecordingSession and waits (bounded) for the con
                      flow knows what to play: consent = none | notice | opt-in, with the prompt version.
                      Optional hints: customerJurisdiction, centreJurisdiction (e.g. US-TX).
 operation=consent -> answer = heard | accepted | declined | no-answer: what the caller did.
+operation=suspend / resume -> a sensitive-input window (optional idempotencyKey): answers
+                     suspended = true only once Connect confirmed the suspension; otherwise
+                     suspended = false and a reason, within the deadline, so the flow takes its safe
+                     branch (e.g. does not collect the card number). The same for resume.
 operation=stop / hangup -> ends the session (stop recording / the contact is over).
 Errors come back as {"error": ..., "field"?, "message": ...} so the flow can branch on them.
 """
@@ -15,6 +19,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from callrec_shared import sessions
+from callrec_shared.aws import settings
 from callrec_shared.identity import session_id_for
 from callrec_shared.validation import InvalidRequest, validate
 
@@ -72,8 +77,24 @@ def handle(event: dict) -> dict:
     if operation == "consent":
         sessions.answer_consent(session_id, parameters["answer"], actor="contact-flow")
         return {"sessionId": session_id, "answered": parameters["answer"]}
+    if operation in ("suspend", "resume"):
+        return window(session_id, operation, parameters.get("idempotencyKey"))
     sessions.end(session_id, "stop" if operation == "stop" else "hangup", actor="contact-flow")
     return {"sessionId": session_id, "ended": operation}
+
+
+def window(session_id: str, kind: str, key: str | None) -> dict:
+    flag = "suspended" if kind == "suspend" else "resumed"
+    try:
+        outcome = sessions.signal(session_id, kind, actor="contact-flow", key=key,
+                                  wait_seconds=settings().confirmation_deadline_seconds)
+    except sessions.SessionEnded as err:
+        return {"sessionId": session_id, flag: "false", "reason": str(err)}
+    confirmed = outcome["status"] == sessions.APPLIED
+    answer = {"sessionId": session_id, flag: str(confirmed).lower(), "status": outcome["status"]}
+    if not confirmed:
+        answer["reason"] = outcome.get("reason") or "not confirmed by the provider before the deadline"
+    return answer
 
 
 def _as_strings(answer: dict) -> dict[str, str]:

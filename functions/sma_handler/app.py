@@ -6,7 +6,13 @@
   TransactionAttributes until the action's outcome arrives.
 - ACTION_SUCCESSFUL / ACTION_FAILED complete or fail that task: the consent answer, the recording
   destination, or the provider's error (both shapes of ACTION_FAILED).
-- HANGUP fails a pending task with CallerHungUp and signals the session that the call ended.
+- HANGUP signals the session that the call ended and fails a pending task with CallerHungUp.
+- Sensitive-input windows: the workflow's ops suspend-recording / resume-recording return
+  PauseCallRecording / ResumeCallRecording, whose ACTION_SUCCESSFUL is the provider's confirmation.
+  An outside system (a payment IVR, an agent desktop) can ask for a window through
+  UpdateSipMediaApplicationCall with op request-suspend / request-resume (and an optional
+  idempotencyKey): that queues the signal on the session; it does not wait (the SMA invokes this
+  function one event at a time, and the pause itself comes back through it).
 
 It never lets an exception reach the SMA: on any error it answers with no actions (the call goes on,
 nothing is recorded by it) and logs the failure. Digits other than the consent answer are never
@@ -61,6 +67,8 @@ def on_new_call(event: dict, attributes: dict) -> list[dict]:
 def on_update(event: dict, attributes: dict) -> list[dict]:
     arguments = event["ActionData"]["Parameters"]["Arguments"]
     op, call_id = arguments.get("op"), _leg_a(event)["CallId"]
+    if op in ("request-suspend", "request-resume"):
+        return request_window(op.split("-")[1], arguments, attributes)
     if "token" in arguments:
         attributes[TOKEN] = arguments["token"]
     attributes[PENDING] = op or ""
@@ -77,8 +85,23 @@ def on_update(event: dict, attributes: dict) -> list[dict]:
             "Destination": {"Type": "S3", "Location": arguments["location"]}}}]
     if op == "stop-recording":
         return [{"Type": "StopCallRecording", "Parameters": {"CallId": call_id}}]
+    if op == "suspend-recording":
+        return [{"Type": "PauseCallRecording", "Parameters": {"CallId": call_id}}]
+    if op == "resume-recording":
+        return [{"Type": "ResumeCallRecording", "Parameters": {"CallId": call_id}}]
     logger.warning("unknown update op", extra={"op": op})
     attributes.pop(PENDING, None)
+    return []
+
+
+def request_window(kind: str, arguments: dict, attributes: dict) -> list[dict]:
+    if SESSION not in attributes:
+        logger.warning("window requested on a call without a session", extra={"signal": kind})
+        return []
+    try:
+        sessions.signal(attributes[SESSION], kind, actor="sma", key=arguments.get("idempotencyKey"))
+    except (sessions.SessionEnded, sessions.SessionNotFound, sessions.SignalConflict) as err:
+        logger.warning("window request refused", extra={"signal": kind, "reason": str(err)})
     return []
 
 
@@ -110,6 +133,8 @@ _FAILURES = {
     "PlayAudioAndGetDigits": "ConsentPromptFailed",
     "StartCallRecording": "RecordingStartFailed",
     "StopCallRecording": "RecordingStopFailed",
+    "PauseCallRecording": "SuspendFailed",
+    "ResumeCallRecording": "ResumeFailed",
 }
 
 

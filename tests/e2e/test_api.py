@@ -65,7 +65,9 @@ def test_start_is_idempotent_then_read_then_stop(endpoint):
     assert "waitToken" not in view
 
     stopped = signed("POST", f"{endpoint['api']}/recordings/{session_id}/stop")
-    assert stopped.status_code == 202 and stopped.json() == {"sessionId": session_id, "signal": "stop", "accepted": True}
+    assert stopped.status_code == 202
+    assert {k: stopped.json()[k] for k in ("sessionId", "kind", "seq", "duplicate")} == {
+        "sessionId": session_id, "kind": "stop", "seq": 1, "duplicate": False}
     ended = _wait_status(endpoint, session_id, "NOT_RECORDED")
     assert ended["outcomeReason"] == "the call ended before recording started (StopRequested)"
     again = signed("POST", f"{endpoint['api']}/recordings/{session_id}/stop")

@@ -55,6 +55,13 @@ EXPECTED = {
     "SessionAlreadyOpen": (CONNECT, "SUCCEEDED", "Session Already Open", None),
     "ConsentPolicyCrashed": (CONNECT, "FAILED", "Recording Failed", "FAILED"),
     "SessionStoreDown": (CHIME, "FAILED", "Session Store Failed", "OPENED"),
+    "ConnectParkedThenHangUp": (CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
+    "ConnectPaymentWindow": (CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
+    "ChimePaymentWindow": (CHIME, "SUCCEEDED", "Recorded", "RECORDED"),
+    "WindowSignalsOutOfOrder": (CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
+    "ConnectRefusesSuspension": (CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
+    "ChimePauseFails": (CHIME, "SUCCEEDED", "Recorded", "RECORDED"),
+    "WindowTooLong": (CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
 }
 REASONS = {  # the reason a session keeps for some of the cases
     "ConnectStopByApi": "stopped by api",
@@ -62,6 +69,16 @@ REASONS = {  # the reason a session keeps for some of the cases
     "ConnectEndedWhileBusy": "stopped by contact-flow",
     "ChimeNoAccessToDestination": "RecordingStartFailed: NoAccessToDestination: Error while accessing destination",
     "ConnectStopFails": "stop failed (Connect.InternalServiceException); the recording ends with the call",
+    "WindowSignalsOutOfOrder": "the call ended inside a suspended window; the recording ended silenced",
+    "WindowTooLong": "stopped by max-window-length",
+}
+# test case: the queued signals' outcomes, in order (the signals table, as the workflow left it)
+SIGNAL_OUTCOMES = {
+    "ConnectPaymentWindow": ["applied", "applied", "applied"],
+    "ChimePaymentWindow": ["applied", "applied", "applied"],
+    "WindowSignalsOutOfOrder": ["rejected", "applied", "rejected", "applied"],
+    "ConnectRefusesSuspension": ["failed", "applied"],
+    "ChimePauseFails": ["failed", "applied"],
 }
 
 entered_by_case: dict[str, list[str]] = {}
@@ -104,6 +121,17 @@ def test_recording_session_case(case, deployment, sfn, monkeypatch):
     assert (session or {}).get("status") == session_status
     if case in REASONS:
         assert session["outcomeReason"] == REASONS[case]
+    if case in SIGNAL_OUTCOMES:
+        signals = client("dynamodb").query(
+            TableName=deployment.physical("SignalsTable"), KeyConditionExpression="sessionId = :s",
+            ExpressionAttributeValues={":s": {"S": session["sessionId"]}})["Items"]
+        assert [s["status"]["S"] for s in signals] == SIGNAL_OUTCOMES[case]
+        assert int(session["processedSeq"]) == len(SIGNAL_OUTCOMES[case])
+    if case in ("ConnectPaymentWindow", "ChimePaymentWindow"):  # the window is kept with its times and whom
+        window = session["windows"][0]["M"]
+        assert {"suspendRequestedAt", "suspendConfirmedAt", "suspendedBy", "resumeRequestedAt", "resumeConfirmedAt",
+                "resumedBy"} <= set(window)
+        assert session["suspended"] is False
     if session_status in ("RECORDED", "NOT_RECORDED", "FAILED"):  # a defined end, with its audit record
         audit = client("dynamodb").query(
             TableName=deployment.physical("AuditTable"), KeyConditionExpression="sessionId = :s",

@@ -21,12 +21,16 @@ def client(service: str):
 class Settings:
     sessions_table: str
     audit_table: str
+    signals_table: str
     recording_session_arn: str
+    confirmation_deadline_seconds: float
 
 
 def settings() -> Settings:
     return Settings(
         sessions_table=os.environ.get("SESSIONS_TABLE", ""),
         audit_table=os.environ.get("AUDIT_TABLE", ""),
+        signals_table=os.environ.get("SIGNALS_TABLE", ""),
         recording_session_arn=os.environ.get("RECORDING_SESSION_ARN", ""),
+        confirmation_deadline_seconds=float(os.environ.get("CONFIRMATION_DEADLINE_SECONDS", "3")),
     )

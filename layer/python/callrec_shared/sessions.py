@@ -1,10 +1,14 @@
 """Recording sessions as the entry points see them: start one, read it, answer its consent question,
-end it. Every request leaves an audit record; none carries a sensitive value.
+and signal it (suspend, resume, stop, hang-up). Every request leaves an audit record; none carries a
+sensitive value.
 
-The workflow parks on task tokens that it writes into the session item (`waitToken`, `waitingFor`):
-`consent` while a contact flow plays the notice, `control` while the call is recorded. End signals
-are written first (`endSignal`, conditional), then delivered to whatever the workflow waits on, so a
-signal that arrives while the workflow is busy is found by the workflow instead of being lost.
+Signals form a queue per session in the signals table: `sig#0000000001`, `sig#0000000002`, ... Each
+is enqueued in one transaction with the session's counter `signalSeq` (and, with an idempotency key,
+a `key#...` marker, so a repeat is a no-op). The workflow applies them in order and marks each
+`applied` (the provider confirmed), `rejected` (with the reason) or `failed` (the provider's error),
+raising `processedSeq`; it parks (`waitToken`, `waitingFor` = control) only while every signal is
+processed, so a signal that arrives while it is busy is never lost. Whoever sends a suspend or resume
+can wait, bounded, for its own signal's outcome: confirmed means the provider confirmed.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from callrec_shared.identity import session_id_for
 from callrec_shared.validation import validate
 
 TERMINAL = {"RECORDED", "NOT_RECORDED", "FAILED"}
-END_SIGNALS = ("stop", "hangup")
+KINDS = ("suspend", "resume", "stop", "hangup")
+QUEUED, APPLIED, REJECTED, FAILED = "queued", "applied", "rejected", "failed"
 _JSON_FIELDS = ("call", "consent", "consentAnswer")
 _HIDDEN = ("waitToken",)
 _deserializer = TypeDeserializer()
@@ -42,23 +47,30 @@ class NotWaiting(Exception):
 
 
 class SessionEnded(Exception):
-    """The session has already ended, or an end was already requested."""
+    """The session has already ended."""
+
+
+class SignalConflict(Exception):
+    """An idempotency key was used before for a different signal."""
 
 
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def audit(session_id: str, event: str, actor: str, **details: str) -> None:
-    item = {
+def _audit_item(session_id: str, event: str, actor: str, **details: str) -> dict:
+    return {
         "sessionId": {"S": session_id},
         "at": {"S": f"{now()}#{event}#{uuid.uuid4().hex[:8]}"},
         "event": {"S": event},
         "actor": {"S": actor},
         **{key: {"S": str(value)} for key, value in details.items()},
     }
-    client("dynamodb").put_item(TableName=settings().audit_table, Item=item, ConditionExpression="attribute_not_exists(#at)",
-                                ExpressionAttributeNames={"#at": "at"})
+
+
+def audit(session_id: str, event: str, actor: str, **details: str) -> None:
+    client("dynamodb").put_item(TableName=settings().audit_table, Item=_audit_item(session_id, event, actor, **details),
+                                ConditionExpression="attribute_not_exists(#at)", ExpressionAttributeNames={"#at": "at"})
 
 
 def start(request: dict, actor: str) -> dict:
@@ -92,11 +104,24 @@ def get(session_id: str) -> dict | None:
     item = _item(session_id)
     if item is None:
         return None
-    view = {key: value for key, value in item.items() if key not in _HIDDEN}
+    view = {key: _plain(value) for key, value in item.items() if key not in _HIDDEN}
     for key in _JSON_FIELDS:
         if key in view:
             view[key] = json.loads(view[key])
     return view
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB numbers come back as Decimal; the views are JSON."""
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return int(value) if value == int(value) else float(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 def wait_until(session_id: str, ready: Callable[[dict], bool], timeout: float, poll: float = 0.05) -> dict | None:
@@ -133,35 +158,125 @@ def answer_consent(session_id: str, answer: str, actor: str) -> None:
     audit(session_id, "CONSENT_ANSWER_REPORTED", actor, answer=answer)
 
 
-def end(session_id: str, signal: str, actor: str) -> dict:
-    """Ask the session to end (`stop`: stop recording; `hangup`: the call is over)."""
-    if signal not in END_SIGNALS:
-        raise ValueError(f"signal must be one of {END_SIGNALS}")
+def signal(session_id: str, kind: str, actor: str, key: str | None = None, wait_seconds: float = 0.0) -> dict:
+    """Queue a signal for the session and wake the workflow; with `wait_seconds`, wait for its outcome.
+
+    Returns {sessionId, seq, kind, status, reason?, duplicate}: status `applied` only once the provider
+    confirmed; `queued` if the deadline passed first (the caller must take the safe path)."""
+    if kind not in KINDS:
+        raise ValueError(f"signal must be one of {KINDS}")
     current = _item(session_id)
     if current is None:
         raise SessionNotFound(session_id)
     if current.get("status") in TERMINAL:
+        audit(session_id, "SIGNAL_REJECTED", actor, signal=kind, reason=f"session ended ({current['status']})")
         raise SessionEnded(f"session {session_id} has ended ({current['status']})")
+    seq, duplicate = _enqueue(session_id, kind, actor, key)
+    if not duplicate:
+        _wake(session_id, kind, actor)
+    outcome = _outcome(session_id, seq, wait_seconds)
+    return {**outcome, "duplicate": duplicate}
+
+
+def end(session_id: str, kind: str, actor: str) -> dict:
+    """Ask the session to end (`stop`: stop recording; `hangup`: the call is over)."""
+    if kind not in ("stop", "hangup"):
+        raise ValueError("an end signal is stop or hangup")
+    return signal(session_id, kind, actor)
+
+
+def _signal_key(seq: int) -> str:
+    return f"sig#{seq:010d}"
+
+
+def _enqueue(session_id: str, kind: str, actor: str, key: str | None) -> tuple[int, bool]:
+    """Append the signal atomically with the session's counter and its SIGNAL_RECEIVED audit record (so
+    the audit can never show the workflow applying a signal before receiving it); (seq, is it a repeat)."""
+    tables = settings()
+    dynamodb = client("dynamodb")
+    for _ in range(50):  # concurrent senders race for the next number; the loser retries with a fresh one
+        seq = int((_item(session_id) or {}).get("signalSeq", 0)) + 1
+        item = {"sessionId": {"S": session_id}, "sk": {"S": _signal_key(seq)}, "seq": {"N": str(seq)},
+                "kind": {"S": kind}, "by": {"S": actor}, "requestedAt": {"S": now()}, "status": {"S": QUEUED}}
+        writes = [{"Put": {"TableName": tables.signals_table, "Item": item, "ConditionExpression": "attribute_not_exists(sk)"}}]
+        if key:
+            item["idempotencyKey"] = {"S": key}
+            writes.append({"Put": {"TableName": tables.signals_table, "ConditionExpression": "attribute_not_exists(sk)",
+                                   "Item": {"sessionId": {"S": session_id}, "sk": {"S": f"key#{key}"},
+                                            "seq": {"N": str(seq)}, "kind": {"S": kind}}}})
+        writes.append({"Update": {
+            "TableName": tables.sessions_table, "Key": {"sessionId": {"S": session_id}},
+            "UpdateExpression": "SET signalSeq = :seq",
+            "ConditionExpression": "attribute_exists(sessionId) AND " + (
+                "signalSeq = :previous" if seq > 1 else "attribute_not_exists(signalSeq)"),
+            "ExpressionAttributeValues": {":seq": {"N": str(seq)}, **({":previous": {"N": str(seq - 1)}} if seq > 1 else {})},
+        }})
+        writes.append({"Put": {"TableName": tables.audit_table,
+                               "Item": _audit_item(session_id, "SIGNAL_RECEIVED", actor, signal=kind, seq=str(seq))}})
+        try:
+            dynamodb.transact_write_items(TransactItems=writes)
+            return seq, False
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+        if key:
+            earlier = dynamodb.get_item(TableName=tables.signals_table, ConsistentRead=True,
+                                        Key={"sessionId": {"S": session_id}, "sk": {"S": f"key#{key}"}}).get("Item")
+            if earlier is not None:
+                if earlier["kind"]["S"] != kind:
+                    raise SignalConflict(f"idempotency key {key!r} was used for a {earlier['kind']['S']} signal")
+                return int(earlier["seq"]["N"]), True
+    raise RuntimeError(f"could not queue a {kind} signal for session {session_id}: too much contention")
+
+
+def _wake(session_id: str, kind: str, actor: str) -> None:
+    """Release whatever the workflow is parked on, so it reads the queue (or, in consent, ends)."""
+    item = _item(session_id) or {}
+    token, waiting_for = item.get("waitToken"), item.get("waitingFor")
+    if not token or waiting_for not in ("control", "consent"):
+        return  # busy: it reads the queue before it parks again
+    if waiting_for == "consent" and kind not in ("stop", "hangup"):
+        return  # a window before recording starts is applied once it has started
     try:
-        item = client("dynamodb").update_item(
+        client("dynamodb").update_item(
             TableName=settings().sessions_table, Key={"sessionId": {"S": session_id}},
-            UpdateExpression="SET endSignal = :s, endSignalBy = :by, endRequestedAt = :at",
-            ConditionExpression="attribute_exists(sessionId) AND attribute_not_exists(endSignal)",
-            ExpressionAttributeValues={":s": {"S": signal}, ":by": {"S": actor}, ":at": {"S": now()}},
-            ReturnValues="ALL_NEW",
-        )["Attributes"]
+            UpdateExpression="REMOVE waitToken, waitingFor", ConditionExpression="waitToken = :t",
+            ExpressionAttributeValues={":t": {"S": token}},
+        )
     except ClientError as err:
         if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            raise SessionEnded(f"session {session_id} is already ending") from err
+            return  # someone else took the token and woke it
         raise
-    audit(session_id, "END_REQUESTED", actor, signal=signal)
-    waiting_for = item.get("waitingFor", {}).get("S")
-    token = item.get("waitToken", {}).get("S")
-    if token and waiting_for == "control":
-        _complete(token, {"signal": signal, "by": actor})
-    elif token and waiting_for == "consent":
-        _fail(token, "CallerHungUp" if signal == "hangup" else "StopRequested", f"{signal} requested by {actor}")
-    return {"sessionId": session_id, "signal": signal, "accepted": True}
+    if waiting_for == "control":
+        _complete(token, {"woken": kind})
+    else:
+        _fail(token, "CallerHungUp" if kind == "hangup" else "StopRequested", f"{kind} requested by {actor}")
+
+
+def _outcome(session_id: str, seq: int, wait_seconds: float) -> dict:
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        found = client("dynamodb").get_item(
+            TableName=settings().signals_table, ConsistentRead=True,
+            Key={"sessionId": {"S": session_id}, "sk": {"S": _signal_key(seq)}}).get("Item", {})
+        view = {key: _deserializer.deserialize(value) for key, value in found.items()}
+        status = view.get("status", QUEUED)
+        if status != QUEUED or time.monotonic() >= deadline:
+            result = {"sessionId": session_id, "seq": seq, "kind": view.get("kind"), "status": status}
+            for optional in ("reason", "confirmedAt"):
+                if optional in view:
+                    result[optional] = view[optional]
+            return result
+        time.sleep(0.02)
+
+
+def signals(session_id: str) -> list[dict]:
+    """The session's signals in order, as the workflow left them."""
+    items = client("dynamodb").query(
+        TableName=settings().signals_table, ConsistentRead=True,
+        KeyConditionExpression="sessionId = :s AND begins_with(sk, :p)",
+        ExpressionAttributeValues={":s": {"S": session_id}, ":p": {"S": "sig#"}})["Items"]
+    return [{key: _deserializer.deserialize(value) for key, value in item.items()} for item in items]
 
 
 def _complete(token: str, output: dict) -> None:
