@@ -97,7 +97,8 @@ def test_the_deployed_recording_session_runs(endpoint):
         KeyConditionExpression="sessionId = :s",
         ExpressionAttributeValues={":s": {"S": session_id}},
     )
-    assert [item["event"]["S"] for item in audit["Items"]] == ["CONSENT_REQUESTED", "SIGNAL_RECEIVED", "CALL_ENDED_BEFORE_RECORDING"]
+    assert [item["event"]["S"] for item in audit["Items"]] == ["CONSENT_REQUESTED", "SIGNAL_RECEIVED", "CALL_ENDED_BEFORE_RECORDING",
+                                                                   "END_SIGNAL_APPLIED"]
 
 
 def test_s3_with_the_templates_encryption(endpoint):

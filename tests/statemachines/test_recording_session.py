@@ -62,6 +62,7 @@ EXPECTED = {
     "ConnectRefusesSuspension": (CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
     "ChimePauseFails": (CHIME, "SUCCEEDED", "Recorded", "RECORDED"),
     "WindowTooLong": (CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
+    "LeftoverSignalRejected": (CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
 }
 REASONS = {  # the reason a session keeps for some of the cases
     "ConnectStopByApi": "stopped by api",
@@ -79,6 +80,7 @@ SIGNAL_OUTCOMES = {
     "WindowSignalsOutOfOrder": ["rejected", "applied", "rejected", "applied"],
     "ConnectRefusesSuspension": ["failed", "applied"],
     "ChimePauseFails": ["failed", "applied"],
+    "LeftoverSignalRejected": ["applied", "rejected", "applied"],  # hang-up; a suspend and a stop queued behind it
 }
 
 entered_by_case: dict[str, list[str]] = {}
@@ -136,7 +138,7 @@ def test_recording_session_case(case, deployment, sfn, monkeypatch):
         audit = client("dynamodb").query(
             TableName=deployment.physical("AuditTable"), KeyConditionExpression="sessionId = :s",
             ExpressionAttributeValues={":s": {"S": session["sessionId"]}})["Items"]
-        assert audit[-1]["status"]["S"] == session_status
+        assert [a for a in audit if "status" in a][-1]["status"]["S"] == session_status
 
 
 def test_the_cases_enter_every_state():

@@ -207,7 +207,8 @@ def _enqueue(session_id: str, kind: str, actor: str, key: str | None) -> tuple[i
         writes.append({"Update": {
             "TableName": tables.sessions_table, "Key": {"sessionId": {"S": session_id}},
             "UpdateExpression": "SET signalSeq = :seq",
-            "ConditionExpression": "attribute_exists(sessionId) AND " + (
+            # a closing session (its outcome is being recorded) takes no more signals
+            "ConditionExpression": "attribute_exists(sessionId) AND attribute_not_exists(closing) AND " + (
                 "signalSeq = :previous" if seq > 1 else "attribute_not_exists(signalSeq)"),
             "ExpressionAttributeValues": {":seq": {"N": str(seq)}, **({":previous": {"N": str(seq - 1)}} if seq > 1 else {})},
         }})
@@ -219,6 +220,10 @@ def _enqueue(session_id: str, kind: str, actor: str, key: str | None) -> tuple[i
         except ClientError as err:
             if err.response["Error"]["Code"] != "TransactionCanceledException":
                 raise
+        current = _item(session_id) or {}
+        if current.get("closing") or current.get("status") in TERMINAL:
+            audit(session_id, "SIGNAL_REJECTED", actor, signal=kind, reason="the session is ending")
+            raise SessionEnded(f"session {session_id} is ending ({current.get('status')})")
         if key:
             earlier = dynamodb.get_item(TableName=tables.signals_table, ConsistentRead=True,
                                         Key={"sessionId": {"S": session_id}, "sk": {"S": f"key#{key}"}}).get("Item")
