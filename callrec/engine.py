@@ -13,8 +13,11 @@ moto (pinned) interprets the real ASL files. This module is the one place that a
   its name (both of which moto got wrong);
 - executions started without a name get a unique one, as on AWS;
 - SDK results are made JSON-safe (datetimes, streams), as Step Functions returns them;
-- `Wait` states and `Retry` intervals can be scaled (tests) or honoured (`make serve`);
+- `Wait` states and `Retry` intervals can be scaled (`time_scale`: tests, the demo) or honoured
+  (`make serve`), and task timeouts/heartbeats separately (`timeout_scale`, 1 unless a test of a limit
+  lowers it);
 - `$$.State.EnteredTime` in AWS's format (milliseconds, `Z`), so it sorts with other timestamps;
+- DynamoDB requests are handled one at a time (moto's backend is not thread-safe);
 - SendTaskFailure keeps its `cause` (moto's API handler dropped it);
 - a policy statement conditioned on a key the request does not carry does not apply (moto takes the
   condition as met, so a standard TLS-only Deny on a bucket would refuse every request).
@@ -40,11 +43,14 @@ from botocore.exceptions import ClientError
 from botocore.response import StreamingBody
 
 # moto's interpreter modules (the hook points)
+from moto.dynamodb import responses as dynamodb_responses
 from moto.iam import access_control
 from moto.stepfunctions import exceptions as sfn_exceptions
 from moto.stepfunctions import responses as sfn_responses
 from moto.stepfunctions.parser import models as sfn_models
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.common.timeouts import heartbeat as heartbeat_module
+from moto.stepfunctions.parser.asl.component.common.timeouts import timeout as timeout_module
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
 from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
@@ -89,6 +95,9 @@ HOOKS: tuple[tuple[str, str], ...] = (
     ("moto.stepfunctions.parser.asl.component.state.exec.state_task.mock_eval_utils", "_eval_mocked_response_throw"),
     ("moto.stepfunctions.parser.asl.component.state.state", "datetime"),
     ("moto.stepfunctions.parser.asl.eval.environment", "Environment.get_current_mocked_response"),
+    ("moto.stepfunctions.parser.asl.component.common.timeouts.timeout", "Timeout._eval_body"),
+    ("moto.stepfunctions.parser.asl.component.common.timeouts.heartbeat", "Heartbeat._eval_body"),
+    ("moto.dynamodb.responses", "DynamoHandler.call_action"),
 )
 
 
@@ -238,7 +247,8 @@ ROUTED_SERVICES = {"connect": "Connect", "chimesdkvoice": "ChimeSdkVoice"}
 class EngineSettings:
     functions: dict[str, LambdaFunction] = field(default_factory=dict)  # by name and by ARN
     services: dict[str, ServiceFake] = field(default_factory=dict)
-    time_scale: float = 1.0
+    time_scale: float = 1.0  # Wait states and Retry intervals
+    timeout_scale: float = 1.0  # task timeouts/heartbeats: they wait on real actors, so real seconds unless asked
     mock_config: MockConfig | None = None  # None: read SFN_MOCK_CONFIG when a test case is asked for
 
 
@@ -469,6 +479,29 @@ class _AwsDatetimeModule:
     datetime = _AwsTimestamp
 
 
+def _scaled_seconds(original):
+    """Task TimeoutSeconds(Path) and HeartbeatSeconds(Path) follow `settings.timeout_scale`: 1 by default,
+    because a timeout guards a real actor (a caller, a contact flow); a test of a limit lowers it."""
+
+    def _eval_body(self, env) -> None:
+        original(self, env)
+        if settings.timeout_scale != 1.0:
+            env.stack.append(env.stack.pop() * settings.timeout_scale)
+
+    return _eval_body
+
+
+_dynamodb_lock = threading.RLock()
+_original_dynamodb_call = dynamodb_responses.DynamoHandler.call_action
+
+
+def _dynamodb_call_action(self):
+    """moto's DynamoDB backend is not thread-safe (concurrent requests crash with 'dictionary changed
+    size during iteration'); on AWS every request is atomic. One request at a time here."""
+    with _dynamodb_lock:
+        return _original_dynamodb_call(self)
+
+
 class _ScaledClock:
     """Stands in for the `time` module inside moto's retrier: retry intervals follow the time scale."""
 
@@ -493,6 +526,9 @@ _PATCHES: tuple[tuple[Any, str, Any], ...] = (
     (mock_eval_utils, "_eval_mocked_response_throw", _eval_mocked_response_throw),
     (state_module, "datetime", _AwsDatetimeModule()),
     (sfn_environment.Environment, "get_current_mocked_response", _current_mocked_response),
+    (timeout_module.Timeout, "_eval_body", _scaled_seconds(timeout_module.Timeout._eval_body)),
+    (heartbeat_module.Heartbeat, "_eval_body", _scaled_seconds(heartbeat_module.Heartbeat._eval_body)),
+    (dynamodb_responses.DynamoHandler, "call_action", _dynamodb_call_action),
 )
 _originals: list[tuple[Any, str, Any]] = []
 _install_lock = threading.Lock()

@@ -91,6 +91,7 @@ class CallLeg:
     waiting: tuple[list[dict], int, int] | None = None  # (actions, index, prompts played) of a digit prompt
     invocations: list[dict] = field(default_factory=list)  # (sequence, event type, action type) per call
     executed: list[dict] = field(default_factory=list)  # every action executed, with its outcome
+    typed: list[tuple[float, float]] = field(default_factory=list)  # when the caller pressed keys (never which)
     inbox: queue.Queue = field(default_factory=queue.Queue)
 
 
@@ -230,9 +231,8 @@ class ChimeTwin:
             if response is not None and (response.get("Actions") or leg.waiting is None):
                 self._run(leg, response["Actions"])
         elif kind == "DIGITS":
-            if leg.waiting is None:
-                leg.incoming.overlay(self.clock.seconds(), audio.dtmf(payload))  # typed with no prompt waiting
-                self.clock.advance(audio.dtmf_seconds(payload))
+            if leg.waiting is None:  # typed with no prompt waiting: only the audio hears it
+                self._keys(leg, payload)
                 return
             actions, index, played = leg.waiting
             leg.waiting = None
@@ -257,6 +257,7 @@ class ChimeTwin:
             "CallDetails": {
                 "TransactionId": leg.transaction_id,
                 "TransactionAttributes": dict(leg.attributes),
+            "Typed": [list(span) for span in leg.typed],
                 "AwsAccountId": leg.sma.account,
                 "AwsRegion": leg.sma.region,
                 "SipMediaApplicationId": leg.sma.id,
@@ -433,8 +434,7 @@ class ChimeTwin:
             answer = leg.answers.pop(0)
             if answer is None:
                 continue  # silence: the prompt times out
-            leg.incoming.overlay(self.clock.seconds(), audio.dtmf(answer))
-            self.clock.advance(audio.dtmf_seconds(answer))
+            self._keys(leg, answer)
             digits = answer.rstrip("".join(terminators))
             if minimum <= len(digits) <= maximum and (pattern is None or re.fullmatch(pattern, digits)):
                 return "ok", {**self._action_data(action), "ReceivedDigits": digits}
@@ -501,6 +501,13 @@ class ChimeTwin:
         self._disconnect(leg, initiated_by_app=True, sip_code=str(parameters.get("SipResponseCode", "0")))
         raise _Hangup()
 
+    def _keys(self, leg: CallLeg, digits: str) -> None:
+        """The caller presses keys: DTMF on the incoming track, taking its time."""
+        start = self.clock.seconds()
+        end = leg.incoming.overlay(start, audio.dtmf(digits))
+        leg.typed.append((start, end))
+        self.clock.advance(end - start)
+
     def _tone(self, leg: CallLeg, at: float) -> None:
         tone = audio.beep()
         leg.incoming.overlay(max(leg.recording.started_at, at), tone)
@@ -563,6 +570,7 @@ class ChimeTwin:
             "Invocations": list(leg.invocations),
             "Executed": list(leg.executed),
             "TransactionAttributes": dict(leg.attributes),
+            "Typed": [list(span) for span in leg.typed],
             "Recording": None
             if recording is None
             else {

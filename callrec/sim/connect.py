@@ -139,7 +139,7 @@ class ConnectTwin:
         with self._lock:
             chain = self._active_chain(contact_id)
             end = chain.customer.overlay(self.clock.seconds(), audio.dtmf(digits))
-            self._record(chain, "CustomerTyped", digits=len(digits))  # how many, never which
+            self._record(chain, "CustomerTyped", digits=len(digits), until=end)  # how many and when, never which
         self.clock.advance(end - self.clock.seconds())
         return end
 

@@ -14,6 +14,7 @@ can wait, bounded, for its own signal's outcome: confirmed means the provider co
 from __future__ import annotations
 
 import json
+import random
 import time
 import uuid
 from datetime import datetime, timezone
@@ -165,7 +166,7 @@ def signal(session_id: str, kind: str, actor: str, key: str | None = None, wait_
     confirmed; `queued` if the deadline passed first (the caller must take the safe path)."""
     if kind not in KINDS:
         raise ValueError(f"signal must be one of {KINDS}")
-    current = _item(session_id)
+    current = _item(session_id) or _opening(session_id)
     if current is None:
         raise SessionNotFound(session_id)
     if current.get("status") in TERMINAL:
@@ -183,6 +184,23 @@ def end(session_id: str, kind: str, actor: str) -> dict:
     if kind not in ("stop", "hangup"):
         raise ValueError("an end signal is stop or hangup")
     return signal(session_id, kind, actor)
+
+
+OPENING_WAIT_SECONDS = 5.0
+
+
+def _opening(session_id: str) -> dict | None:
+    """A session whose execution has started but not yet written its record (a hang-up can come that
+    early): wait, bounded, for the record rather than lose the signal."""
+    machine = settings().recording_session_arn
+    execution = machine.replace(":stateMachine:", ":execution:") + f":{session_id}"
+    try:
+        status = client("stepfunctions").describe_execution(executionArn=execution)["status"]
+    except ClientError:
+        return None
+    if status != "RUNNING":
+        return None
+    return wait_until(session_id, lambda view: True, OPENING_WAIT_SECONDS)
 
 
 def _signal_key(seq: int) -> str:
@@ -206,11 +224,13 @@ def _enqueue(session_id: str, kind: str, actor: str, key: str | None) -> tuple[i
                                             "seq": {"N": str(seq)}, "kind": {"S": kind}}}})
         writes.append({"Update": {
             "TableName": tables.sessions_table, "Key": {"sessionId": {"S": session_id}},
-            "UpdateExpression": "SET signalSeq = :seq",
+            # an end also marks the session, so a consent wait that has not parked yet sees it
+            "UpdateExpression": "SET signalSeq = :seq" + (", endRequested = :kind" if kind in ("stop", "hangup") else ""),
             # a closing session (its outcome is being recorded) takes no more signals
             "ConditionExpression": "attribute_exists(sessionId) AND attribute_not_exists(closing) AND " + (
                 "signalSeq = :previous" if seq > 1 else "attribute_not_exists(signalSeq)"),
-            "ExpressionAttributeValues": {":seq": {"N": str(seq)}, **({":previous": {"N": str(seq - 1)}} if seq > 1 else {})},
+            "ExpressionAttributeValues": {":seq": {"N": str(seq)}, **({":previous": {"N": str(seq - 1)}} if seq > 1 else {}),
+                                          **({":kind": {"S": kind}} if kind in ("stop", "hangup") else {})},
         }})
         writes.append({"Put": {"TableName": tables.audit_table,
                                "Item": _audit_item(session_id, "SIGNAL_RECEIVED", actor, signal=kind, seq=str(seq))}})
@@ -220,6 +240,7 @@ def _enqueue(session_id: str, kind: str, actor: str, key: str | None) -> tuple[i
         except ClientError as err:
             if err.response["Error"]["Code"] != "TransactionCanceledException":
                 raise
+        time.sleep(random.uniform(0, 0.05))  # jittered: concurrent senders must not retry in lock-step
         current = _item(session_id) or {}
         if current.get("closing") or current.get("status") in TERMINAL:
             audit(session_id, "SIGNAL_REJECTED", actor, signal=kind, reason="the session is ending")
