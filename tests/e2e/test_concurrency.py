@@ -132,3 +132,19 @@ def test_many_payment_calls_at_once(centre):
             started = chain["Recording"]["StartedAt"]
             for channel in (0, 1):
                 assert wav.peak(channel, typed[0]["at"] - started, typed[0]["until"] - started) == 0
+
+
+def test_the_api_answers_503_when_the_provider_refuses_and_409_when_refused_by_the_rules(centre, api):
+    from callrec.sim import Fault
+
+    call = _recording_connect_call(centre)
+    centre.sim.faults.inject(Fault("connect", "SuspendContactRecording", "InternalServiceException", times=None))
+    refused = signed("POST", f"{api}/recordings/{call.session_id}/suspend")
+    assert refused.status_code == 503
+    assert refused.json()["suspended"] is False and refused.json()["reason"].startswith("Connect.InternalServiceException")
+    centre.sim.faults.clear()
+    not_suspended = signed("POST", f"{api}/recordings/{call.session_id}/resume")
+    assert not_suspended.status_code == 409 and not_suspended.json()["reason"] == "recording is not suspended"
+    bad = signed("POST", f"{api}/recordings/{call.session_id}/suspend", {"idempotencyKey": "has spaces"})
+    assert bad.status_code == 400 and bad.json()["field"] == "idempotencyKey"
+    assert signed("POST", f"{api}/recordings/{call.session_id}/suspend").status_code == 200

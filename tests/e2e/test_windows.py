@@ -155,3 +155,24 @@ def test_card_digits_reach_no_history_log_audit_or_record(centre, caplog):
                                               centre.sim.chime.describe(calls[1].transaction_id)]))
     assert {where: hits for where, hits in found.items() if hits} == {}
     assert '"level":"INFO"' in function_logs.getvalue() and "moto" in caplog.text  # the logs were really read
+
+
+def test_the_sma_trigger_opens_a_window_through_the_sma(centre):
+    """An outside system asks the SMA (UpdateSipMediaApplicationCall op=request-suspend); the SMA handler
+    queues the signal, the workflow pauses recording back through the SMA, the window is kept."""
+    import time
+
+    call = centre.chime_call(demo.CALIFORNIA_CALLER, demo.CENTRE_TEXAS, answers=["1"])
+    centre.wait_for_status(call.session_id, "RECORDING")
+    centre.sim.chime.call("UpdateSipMediaApplicationCall", {
+        "SipMediaApplicationId": centre.sma.id, "TransactionId": call.transaction_id,
+        "Arguments": {"op": "request-suspend", "idempotencyKey": "ivr-pay-1"}})
+    deadline = time.monotonic() + 30
+    while not (centre.session(call.session_id) or {}).get("suspended"):
+        assert time.monotonic() < deadline, "the SMA's request never opened a window"
+        time.sleep(0.02)
+    executed = [a["Type"] for a in centre.sim.chime.describe(call.transaction_id)["Executed"]]
+    assert executed[-1] == "PauseCallRecording"
+    assert centre.session(call.session_id)["windows"][0]["suspendedBy"] == "sma"
+    centre.sim.chime.hang_up(call.transaction_id)
+    centre.finish(call.session_id)
