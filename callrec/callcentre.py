@@ -132,6 +132,15 @@ class LocalCallCentre:
         call.contact_id = self.sim.connect.start_contact(self.instance.instance_id)
         return call
 
+    def connect_call_recording(self, customer: str, centre: str) -> Call:
+        """A Connect contact with an agent, consent heard through the contact flow, now being recorded."""
+        call = self.connect_call(customer, centre)
+        self.sim.connect.agent_joins(call.contact_id)
+        call.session_id = self.contact_flow(call, "start")["sessionId"]
+        self.contact_flow(call, "consent", answer="heard")
+        self.wait_for_status(call.session_id, "RECORDING")
+        return call
+
     # --- Chime SDK: the caller's side ----------------------------------------------------------------
 
     def chime_call(self, caller: str, dialled: str, answers: list[str | None]) -> Call:

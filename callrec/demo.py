@@ -77,11 +77,7 @@ CARD_NUMBER = "4111111111111111"  # a test card number: the simulated caller typ
 def connect_payment(centre: LocalCallCentre) -> Call:
     """A Connect payment: consent, recording, the flow suspends (confirmed), the customer types the card
     number, the flow resumes (confirmed), the call goes on and ends. The digits land in a silent span."""
-    call = centre.connect_call(TEXAS_CALLER, CENTRE_TEXAS)
-    centre.sim.connect.agent_joins(call.contact_id)
-    call.session_id = centre.contact_flow(call, "start")["sessionId"]
-    centre.contact_flow(call, "consent", answer="heard")
-    centre.wait_for_status(call.session_id, "RECORDING")
+    call = centre.connect_call_recording(TEXAS_CALLER, CENTRE_TEXAS)
     centre.sim.clock.advance(20.0)
     if centre.contact_flow(call, "suspend", idempotencyKey="pay-1-suspend")["suspended"] == "true":
         centre.sim.connect.caller_types(call.contact_id, CARD_NUMBER)  # only once suspension is confirmed
@@ -119,11 +115,7 @@ def connect_suspend_refused(centre: LocalCallCentre) -> Call:
     safe path (no card number while recording); the call ends normally."""
     from callrec.sim import Fault
 
-    call = centre.connect_call(TEXAS_CALLER, CENTRE_TEXAS)
-    centre.sim.connect.agent_joins(call.contact_id)
-    call.session_id = centre.contact_flow(call, "start")["sessionId"]
-    centre.contact_flow(call, "consent", answer="heard")
-    centre.wait_for_status(call.session_id, "RECORDING")
+    call = centre.connect_call_recording(TEXAS_CALLER, CENTRE_TEXAS)
     centre.sim.clock.advance(10.0)
     centre.sim.faults.inject(Fault("connect", "SuspendContactRecording", "InternalServiceException",
                                    key=call.contact_id, times=None))

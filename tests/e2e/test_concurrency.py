@@ -35,12 +35,7 @@ def api(centre):
 
 
 def _recording_connect_call(centre):
-    call = centre.connect_call(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
-    centre.sim.connect.agent_joins(call.contact_id)
-    call.session_id = centre.contact_flow(call, "start")["sessionId"]
-    centre.contact_flow(call, "consent", answer="heard")
-    centre.wait_for_status(call.session_id, "RECORDING")
-    return call
+    return centre.connect_call_recording(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
 
 
 def test_many_threads_signalling_one_session_through_the_api(centre, api):

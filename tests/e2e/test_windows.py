@@ -81,11 +81,7 @@ def test_a_refused_suspension_never_lets_the_digits_be_typed_while_recording(cen
 def test_window_rules_are_enforced_and_audited(centre):
     from callrec_shared import sessions
 
-    call = centre.connect_call(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
-    centre.sim.connect.agent_joins(call.contact_id)
-    call.session_id = centre.contact_flow(call, "start")["sessionId"]
-    centre.contact_flow(call, "consent", answer="heard")
-    centre.wait_for_status(call.session_id, "RECORDING")
+    call = centre.connect_call_recording(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
     deadline = 3.0
     resume_first = sessions.signal(call.session_id, "resume", "api", wait_seconds=deadline)
     assert (resume_first["status"], resume_first["reason"]) == ("rejected", "recording is not suspended")
@@ -111,11 +107,7 @@ def test_window_rules_are_enforced_and_audited(centre):
 def test_a_window_longer_than_the_limit_stops_the_recording(centre):
     from callrec_shared import sessions
 
-    call = centre.connect_call(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
-    centre.sim.connect.agent_joins(call.contact_id)
-    call.session_id = centre.contact_flow(call, "start")["sessionId"]
-    centre.contact_flow(call, "consent", answer="heard")
-    centre.wait_for_status(call.session_id, "RECORDING")
+    call = centre.connect_call_recording(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
     engine.settings.timeout_scale = 0.01  # the 300 s window limit passes in 3 s
     assert sessions.signal(call.session_id, "suspend", "api", wait_seconds=3.0)["status"] == "applied"
     # nobody resumes: the limit passes and the workflow stops recording

@@ -145,16 +145,8 @@ def answer_consent(session_id: str, answer: str, actor: str) -> None:
     if item.get("waitingFor") != "consent" or "waitToken" not in item:
         raise NotWaiting(f"session {session_id} is not waiting for a consent answer (status {item.get('status')})")
     token = item["waitToken"]
-    try:  # take the token, so a repeated answer cannot complete the task twice
-        client("dynamodb").update_item(
-            TableName=settings().sessions_table, Key={"sessionId": {"S": session_id}},
-            UpdateExpression="REMOVE waitToken, waitingFor", ConditionExpression="waitToken = :t",
-            ExpressionAttributeValues={":t": {"S": token}},
-        )
-    except ClientError as err:
-        if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            raise NotWaiting(f"session {session_id} already has its consent answer") from err
-        raise
+    if not _take_token(session_id, token):  # a repeated answer cannot complete the task twice
+        raise NotWaiting(f"session {session_id} already has its consent answer")
     _complete(token, {"answer": answer, "by": actor, "at": now()})
     audit(session_id, "CONSENT_ANSWER_REPORTED", actor, answer=answer)
 
@@ -263,16 +255,8 @@ def _wake(session_id: str, kind: str, actor: str) -> None:
         return  # busy: it reads the queue before it parks again
     if waiting_for == "consent" and kind not in ("stop", "hangup"):
         return  # a window before recording starts is applied once it has started
-    try:
-        client("dynamodb").update_item(
-            TableName=settings().sessions_table, Key={"sessionId": {"S": session_id}},
-            UpdateExpression="REMOVE waitToken, waitingFor", ConditionExpression="waitToken = :t",
-            ExpressionAttributeValues={":t": {"S": token}},
-        )
-    except ClientError as err:
-        if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return  # someone else took the token and woke it
-        raise
+    if not _take_token(session_id, token):
+        return  # someone else took the token and woke it
     if waiting_for == "control":
         _complete(token, {"woken": kind})
     else:
@@ -303,6 +287,22 @@ def signals(session_id: str) -> list[dict]:
         KeyConditionExpression="sessionId = :s AND begins_with(sk, :p)",
         ExpressionAttributeValues={":s": {"S": session_id}, ":p": {"S": "sig#"}})["Items"]
     return [{key: _deserializer.deserialize(value) for key, value in item.items()} for item in items]
+
+
+def _take_token(session_id: str, token: str) -> bool:
+    """Remove the workflow's task token from the session if it is still there: exactly one caller wins
+    it, so a wait is completed once."""
+    try:
+        client("dynamodb").update_item(
+            TableName=settings().sessions_table, Key={"sessionId": {"S": session_id}},
+            UpdateExpression="REMOVE waitToken, waitingFor", ConditionExpression="waitToken = :t",
+            ExpressionAttributeValues={":t": {"S": token}},
+        )
+        return True
+    except ClientError as err:
+        if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
 
 
 def _complete(token: str, output: dict) -> None:
