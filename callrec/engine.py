@@ -192,7 +192,6 @@ class LambdaFunction:
             memory_limit_in_mb=self.memory_mb,
             timeout_seconds=self.timeout_seconds,
         )
-        invocations.record(self.name)
         try:
             result = self.handler(event, context)
         except Exception as err:  # noqa: BLE001 - the Lambda runtime reports every exception
@@ -225,19 +224,6 @@ class ServiceNotSimulated(RuntimeError):
     """An aws-sdk task named a routed service that has no fake registered."""
 
 
-class _InvocationCounter:
-    """Counts handler invocations per function (demo and benchmark figures)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.counts: dict[str, int] = {}
-
-    def record(self, name: str) -> None:
-        with self._lock:
-            self.counts[name] = self.counts.get(name, 0) + 1
-
-
-invocations = _InvocationCounter()
 
 # SDK service name in the Resource ARN -> the PascalCase prefix Step Functions gives its errors.
 ROUTED_SERVICES = {"connect": "Connect", "chimesdkvoice": "ChimeSdkVoice"}

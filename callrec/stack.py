@@ -48,9 +48,6 @@ class Deployment:
         except KeyError:
             raise KeyError(f"{logical_id} was not created by the local stack") from None
 
-    def of_type(self, resource_type: str) -> dict[str, str]:
-        return {lid: pid for lid, (rtype, pid) in self.created.items() if rtype == resource_type}
-
     def state_machine_arn(self, logical_id: str) -> str:
         return self.physical(logical_id)
 
