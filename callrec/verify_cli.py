@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         verdict = verify(source, windows=args.suspended, track=args.track, expected_seconds=args.duration,
                          tolerance_seconds=args.tolerance, full=args.full)
-    except (OSError, Exception) as err:  # noqa: BLE001 - an unreadable location is its own exit code
+    except Exception as err:  # noqa: BLE001 - an unreadable location is its own exit code
         print(f"callrec verify: cannot read {args.location}: {err}", file=sys.stderr)
         return 2
     if args.json:

@@ -170,6 +170,12 @@ def _outside(windows: list[tuple[float, float]], seconds: float) -> list[float]:
     return starts
 
 
+def _slices(windows: list[tuple[float, float]], seconds: float, step: float = 60.0) -> list[tuple[float, float]]:
+    """The whole recording in one-minute slices (read one at a time), leaving out those touching a window."""
+    spans = [(start * step, min(seconds, (start + 1) * step)) for start in range(int(math.ceil(seconds / step)))]
+    return [(a, b) for a, b in spans if not any(a < wb and b > wa for wa, wb in windows)]
+
+
 def verify(source: Source, *, windows: list[tuple[float, float]] = (), track: str = "BOTH",
            expected_seconds: float | None = None, tolerance_seconds: float = 1.0, full: bool = False,
            extra: Callable[[WavFormat], list[Check]] | None = None) -> Verdict:
@@ -205,18 +211,9 @@ def verify(source: Source, *, windows: list[tuple[float, float]] = (), track: st
         loud = [(c, p, r) for c, (p, r) in enumerate(levels) if p > SILENT_PEAK or r > SILENT_RMS]
         checks.append(Check(f"window-{index + 1}-silent", not loud,
                             f"{a:.3f}-{b:.3f} s: " + ", ".join(f"ch{c} peak {p} rms {r:.1f}" for c, (p, r) in enumerate(levels))))
-    spans = [(0.0, wav.seconds)] if full else [(at, at + SAMPLE_SECONDS) for at in _outside(list(windows), wav.seconds)]
-    best = 0.0
-    for a, b in spans:
-        if full:  # read the rest in one-minute slices rather than all at once
-            step = 60.0
-            for start in range(0, int(math.ceil(wav.seconds / step))):
-                slice_a, slice_b = start * step, min(wav.seconds, (start + 1) * step)
-                if any(slice_a < wb and slice_b > wa for wa, wb in windows):
-                    continue
-                best = max([best] + [_level(ch)[1] for ch in _samples(source, wav, slice_a, slice_b)])
-        else:
-            best = max([best] + [_level(ch)[1] for ch in _samples(source, wav, a, b)])
+    spans = _slices(list(windows), wav.seconds) if full else [
+        (at, at + SAMPLE_SECONDS) for at in _outside(list(windows), wav.seconds)]
+    best = max([0.0] + [_level(ch)[1] for a, b in spans for ch in _samples(source, wav, a, b)])
     checks.append(Check("not-all-silent", best >= AUDIBLE_RMS,
                         f"loudest probe rms {best:.1f} over {len(spans)} {'slices' if full else 'probes'}"))
     verdict.bytes_read = getattr(source, "bytes_read", 0)
