@@ -34,12 +34,15 @@ def bench_deploy() -> None:
 
 def bench_demo_calls() -> None:
     began = time.perf_counter()
-    results = demo.run(as_json=True, out=io.StringIO())
+    results = demo.run(as_json=True, out=io.StringIO(), reports=None)
     total = time.perf_counter() - began
-    print(f"{'demo call':34} {'final state':32} {'transitions':>11} {'wf lambdas':>10} {'USD/1k calls':>12}")
+    print(f"{'demo call':34} {'final state':32} {'session':>7} {'verify':>6} {'wf lambdas':>10} {'USD/1k calls':>12}")
     for r in results:
-        cost = r["state_transitions"] * PRICE_PER_1000_TRANSITIONS_USD
-        print(f"{r['scenario']:34} {r['final_state']:32} {r['state_transitions']:>11} {r['lambda_invocations']:>10} {cost:>12.3f}")
+        transitions = r["state_transitions"] + r["verify_state_transitions"]
+        cost = transitions * PRICE_PER_1000_TRANSITIONS_USD
+        print(f"{r['scenario']:34} {r['final_state']:32} {r['state_transitions']:>7} {r['verify_state_transitions']:>6} "
+              f"{r['lambda_invocations']:>10} {cost:>12.3f}")
+    print("  (transitions of RecordingSession and of VerifyRecording; wf lambdas: RecordingSession's Lambda invocations)")
     print(f"engine: the {len(results)} demo calls end to end, with set-up   {total:8.2f} s")
 
 

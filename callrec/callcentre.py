@@ -52,7 +52,7 @@ class Call:
 class LocalCallCentre:
     def __init__(self, deployment: Deployment | None = None, simulator: TelephonySimulator | None = None):
         self.deployment = deployment or LocalStack(parameter_overrides={"LogLevel": "WARNING"}).deploy()
-        self.sim = simulator or TelephonySimulator(clock=Clock())
+        self.sim = simulator or TelephonySimulator(clock=Clock(follow_wall_time=True))
         self.sim.register()
         self.instance = self.sim.add_connect_instance(self.deployment, instance_id=CONNECT_INSTANCE_ID)
         self.sma = self.sim.chime.create_sip_media_application("callrec", self.deployment.physical("SmaHandler"))
@@ -89,6 +89,15 @@ class LocalCallCentre:
         """Wait for the session's execution to end; (describe_execution, history)."""
         arn = self.execution_arn(session_id)
         return wait_for_execution(self.sfn, arn), fetch_history(self.sfn, arn)
+
+    def verification(self, session_id: str, timeout: float = 60.0) -> tuple[dict, list[dict]] | None:
+        """Wait for the session's VerifyRecording execution (named after it) to end; None if there is none."""
+        name = self.deployment.physical("VerifyRecording").rsplit(":", 1)[1]
+        arn = f"arn:aws:states:{REGION}:{ACCOUNT_ID}:execution:{name}:{session_id}"
+        try:
+            return wait_for_execution(self.sfn, arn, timeout=timeout), fetch_history(self.sfn, arn)
+        except self.sfn.exceptions.ExecutionDoesNotExist:
+            return None
 
     def signals(self, session_id: str) -> list[dict]:
         from callrec_shared import sessions

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, TextIO
 
 from moto import mock_aws
@@ -139,6 +140,22 @@ def chime_no_access(centre: LocalCallCentre) -> Call:
         centre.recording_bucket_policy(previous)
 
 
+def delivery_fault(error: str, service: str, play: Callable[[LocalCallCentre], Call], doc: str) -> Callable[[LocalCallCentre], Call]:
+    """`play`, with the simulator's fault switch on the landing of the next recording (DeliverRecording)."""
+    from callrec.sim import Fault
+    from callrec.sim.core import DELIVER
+
+    def faulty(centre: LocalCallCentre) -> Call:
+        centre.sim.faults.inject(Fault(service, DELIVER, error))
+        try:
+            return play(centre)
+        finally:
+            centre.sim.faults.clear()
+
+    faulty.__doc__ = doc
+    return faulty
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
@@ -155,6 +172,17 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("connect-payment", "connect", connect_payment),
     Scenario("chime-payment", "chime", chime_payment),
     Scenario("connect-suspend-refused", "connect", connect_suspend_refused),
+    Scenario("connect-recording-never-lands", "connect", delivery_fault(
+        "NeverLands", "connect", connect_notice,
+        "A Connect call recorded as usual, but the recording never lands in S3 (fault switch): VerifyRecording "
+        "waits, backing off, up to its limit, then reports it missing and raises the alert.")),
+    Scenario("chime-corrupted-header", "chime", delivery_fault(
+        "CorruptHeader", "chimesdkvoice", chime_opt_in("1"),
+        "A Chime call whose recording lands with its RIFF/fmt header zeroed (fault switch): the wav-header check fails.")),
+    Scenario("connect-payment-leak", "connect", delivery_fault(
+        "LeakIntoWindow", "connect", connect_payment,
+        "A Connect payment whose recording comes back with the suspended span not silenced (fault switch): the "
+        "card's DTMF is in the window, and the window check catches it.")),
 )
 
 
@@ -163,9 +191,21 @@ def _last_state(events: list[dict]) -> str:
     return entered[-1] if entered else ""
 
 
+def _typed_in_recording(twin: dict, call: Call) -> list[tuple[float, float]]:
+    """When the caller pressed keys, in seconds into the recording (the twin's own record)."""
+    recording = twin.get("Recording") or {}
+    if recording.get("StartedAt") is None:
+        return []
+    spans = ([(e["at"], e["until"]) for e in twin["Log"] if e["event"] == "CustomerTyped"] if call.contact_id
+             else [tuple(span) for span in twin.get("Typed", [])])
+    start = recording["StartedAt"]
+    return [(a - start, b - start) for a, b in spans if b > start]
+
+
 def report(centre: LocalCallCentre, scenario: Scenario, call: Call) -> dict[str, Any]:
     described, events = centre.finish(call.session_id)
     centre.sim.delivery.wait()
+    verified = centre.verification(call.session_id)
     session = centre.session(call.session_id) or {}
     location = session.get("recordingLocation")
     twin = centre.sim.connect.describe(call.contact_id) if call.contact_id else centre.sim.chime.describe(call.transaction_id)
@@ -194,17 +234,51 @@ def report(centre: LocalCallCentre, scenario: Scenario, call: Call) -> dict[str,
         "provider_record": [e["event"] for e in twin["Log"]] if call.contact_id
         else [f"{a['Type']}:{a['Outcome']}" for a in twin["Executed"]],
         "timeline": render_timeline(events),
+        "verification": session.get("verification"),
+        "verification_reason": session.get("verificationReason"),
+        "verification_failed": [c["name"] for c in session.get("verificationChecks") or [] if not c["ok"]],
+        "verify_execution_status": verified[0]["status"] if verified else None,
+        "verify_final_state": _last_state(verified[1]) if verified else None,
+        "verify_state_transitions": state_transitions(verified[1]) if verified else 0,
+        "page": _page(centre, scenario, call, session, twin, location if landed else None),
     }
 
 
-def run(as_json: bool = False, out: TextIO = sys.stdout) -> list[dict[str, Any]]:
+def _page(centre: LocalCallCentre, scenario: Scenario, call: Call, session: dict, twin: dict, location: str | None) -> str:
+    from callrec import report as report_module
+    from callrec.stack import client
+
+    body = None
+    if location:
+        bucket, _, key = location.partition("/")
+        body = client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()  # the whole object: the picture needs it
+    summary = {"scenario": scenario.name, "provider": scenario.provider, "description": (scenario.play.__doc__ or "").strip(),
+               "session_id": call.session_id, "session_status": session.get("status"),
+               "outcome_reason": session.get("outcomeReason"), "recording_location": location,
+               "audit": [f"{a['actor']}:{a['event']}" for a in centre.audit(call.session_id)]}
+    return report_module.call_page(summary, session, body, _typed_in_recording(twin, call))
+
+
+REPORTS = Path(".callrec") / "reports"
+
+
+def run(as_json: bool = False, out: TextIO = sys.stdout, reports: Path | None = REPORTS) -> list[dict[str, Any]]:
+    from callrec import report as report_module
+    from callrec_shared import clock as shared_clock
+
     engine.install()
     engine.settings.time_scale = DEMO_TIME_SCALE
-    with mock_aws(config=MOTO_CONFIG):
-        centre = LocalCallCentre()
-        results = [report(centre, scenario, scenario.play(centre)) for scenario in SCENARIOS]
+    try:
+        with mock_aws(config=MOTO_CONFIG):
+            centre = LocalCallCentre()
+            results = [report(centre, scenario, scenario.play(centre)) for scenario in SCENARIOS]
+    finally:  # the call centre pointed the engine and the functions at its call clock
+        engine.settings.clock = None
+        shared_clock.use(None)
+    index = report_module.write(reports, {r["scenario"]: r["page"] for r in results}) if reports else None
     if as_json:
-        out.write(json.dumps([{k: v for k, v in r.items() if k != "timeline"} for r in results], indent=2) + "\n")
+        out.write(json.dumps([{k: v for k, v in r.items() if k not in ("timeline", "page")} for r in results],
+                             indent=2) + "\n")
         return results
     for result in results:
         out.write(f"\n== {result['scenario']} ({result['provider']})\n   {result['description']}\n")
@@ -226,4 +300,9 @@ def run(as_json: bool = False, out: TextIO = sys.stdout) -> list[dict[str, Any]]
             + f"\n   state transitions: {result['state_transitions']}, Lambda invocations by the workflow: "
             f"{result['lambda_invocations']}\n"
         )
+        if result["verify_execution_status"]:
+            out.write(f"   verification: {result['verification']} - {result['verification_reason']} "
+                      f"[VerifyRecording {result['verify_final_state']}, {result['verify_state_transitions']} transitions]\n")
+    if index:
+        out.write(f"\nReports (timeline, waveform, checks per call): {index.resolve()}\n")
     return results

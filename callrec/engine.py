@@ -19,6 +19,8 @@ moto (pinned) interprets the real ASL files. This module is the one place that a
 - `$$.State.EnteredTime` in AWS's format (milliseconds, `Z`), so it sorts with other timestamps;
 - DynamoDB requests are handled one at a time (moto's backend is not thread-safe);
 - SendTaskFailure keeps its `cause` (moto's API handler dropped it);
+- `states:startExecution` tasks reach boto3 with its parameter names (moto passed `StateMachineArn`) and
+  answer `ExecutionArn`/`StartDate` as Step Functions does (moto: boto3's names and a raw datetime);
 - a policy statement conditioned on a key the request does not carry does not apply (moto takes the
   condition as met, so a standard TLS-only Deny on a bucket would refuse every request).
 
@@ -62,6 +64,7 @@ from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_aws_sdk,
     state_task_service_dynamodb,
+    state_task_service_sfn,
 )
 from moto.stepfunctions.parser.asl.component.state import state as state_module
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
@@ -98,6 +101,14 @@ HOOKS: tuple[tuple[str, str], ...] = (
     ("moto.stepfunctions.parser.asl.component.common.timeouts.timeout", "Timeout._eval_body"),
     ("moto.stepfunctions.parser.asl.component.common.timeouts.heartbeat", "Heartbeat._eval_body"),
     ("moto.dynamodb.responses", "DynamoHandler.call_action"),
+    (
+        "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn",
+        "StateTaskServiceSfn._normalise_parameters",
+    ),
+    (
+        "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn",
+        "StateTaskServiceSfn._eval_service_task",
+    ),
 )
 
 
@@ -236,6 +247,7 @@ class EngineSettings:
     time_scale: float = 1.0  # Wait states and Retry intervals
     timeout_scale: float = 1.0  # task timeouts/heartbeats: they wait on real actors, so real seconds unless asked
     mock_config: MockConfig | None = None  # None: read SFN_MOCK_CONFIG when a test case is asked for
+    clock: Callable[[], datetime.datetime] | None = None  # $$.State.EnteredTime's source (None: system clock)
 
 
 settings = EngineSettings()
@@ -453,6 +465,12 @@ def _current_mocked_response(self):
 class _AwsTimestamp(datetime.datetime):
     """A datetime whose isoformat is Step Functions' ($$.State.EnteredTime: '2026-11-20T12:30:05.123Z')."""
 
+    @classmethod
+    def now(cls, tz: datetime.tzinfo | None = None) -> "_AwsTimestamp":
+        """The engine's clock (`settings.clock`, e.g. the telephony twin's call clock) or the system's."""
+        moment = settings.clock() if settings.clock else datetime.datetime.now(datetime.timezone.utc)
+        return cls.fromtimestamp(moment.timestamp(), tz=tz or datetime.timezone.utc)
+
     def isoformat(self, *args: Any, **kwargs: Any) -> str:
         utc = self.astimezone(datetime.timezone.utc) if self.tzinfo else self
         return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
@@ -488,6 +506,30 @@ def _dynamodb_call_action(self):
         return _original_dynamodb_call(self)
 
 
+_original_sfn_normalise = state_task_service_sfn.StateTaskServiceSfn._normalise_parameters
+
+
+def _sfn_normalise_parameters(self, parameters: dict, boto_service_name=None, service_action_name=None) -> None:
+    """`states:startExecution` takes `StateMachineArn`, `Name`, `Input`; boto3's members are camelCase and
+    moto passed the ASL names through, so every start failed in botocore's serializer ('StateMachineArn')."""
+    _original_sfn_normalise(self, parameters, boto_service_name, service_action_name)
+    for key in [k for k in parameters if k[:1].isupper()]:
+        parameters[key[0].lower() + key[1:]] = parameters.pop(key)
+
+
+_original_sfn_eval = state_task_service_sfn.StateTaskServiceSfn._eval_service_task
+
+
+def _sfn_eval_service_task(self, env, resource_runtime_part, normalised_parameters, state_credentials) -> None:
+    """...and its result as Step Functions gives it: `ExecutionArn`, `StartDate` (boto3's camelCase and a
+    datetime, which moto left as they were and which broke the history's JSON)."""
+    _original_sfn_eval(self, env, resource_runtime_part, normalised_parameters, state_credentials)
+    result = env.stack.pop()
+    if isinstance(result, dict):
+        result = {key[0].upper() + key[1:]: value for key, value in result.items()}
+    env.stack.append(json_safe(result))
+
+
 class _ScaledClock:
     """Stands in for the `time` module inside moto's retrier: retry intervals follow the time scale."""
 
@@ -515,6 +557,8 @@ _PATCHES: tuple[tuple[Any, str, Any], ...] = (
     (timeout_module.Timeout, "_eval_body", _scaled_seconds(timeout_module.Timeout._eval_body)),
     (heartbeat_module.Heartbeat, "_eval_body", _scaled_seconds(heartbeat_module.Heartbeat._eval_body)),
     (dynamodb_responses.DynamoHandler, "call_action", _dynamodb_call_action),
+    (state_task_service_sfn.StateTaskServiceSfn, "_normalise_parameters", _sfn_normalise_parameters),
+    (state_task_service_sfn.StateTaskServiceSfn, "_eval_service_task", _sfn_eval_service_task),
 )
 _originals: list[tuple[Any, str, Any]] = []
 _install_lock = threading.Lock()

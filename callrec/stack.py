@@ -268,12 +268,34 @@ class LocalStack:
         )
         return arn
 
+    def _create_event_bus(self, logical_id: str, resource: dict, resolver: Resolver) -> str:
+        properties = resolver.resolve(resource.get("Properties", {}))
+        name = properties.get("Name", f"{self.stack_name}-{logical_id}")
+        arn = self.client("events").create_event_bus(Name=name)["EventBusArn"]
+        resolver.refs[logical_id] = name
+        resolver.attributes[(logical_id, "Arn")] = arn
+        resolver.attributes[(logical_id, "Name")] = name
+        return arn
+
+    def _create_topic(self, logical_id: str, resource: dict, resolver: Resolver) -> str:
+        properties = resolver.resolve(resource.get("Properties", {}))
+        name = properties.get("TopicName", f"{self.stack_name}-{logical_id}")
+        attributes = {key: str(properties[field]) for key, field in (("DisplayName", "DisplayName"),
+                                                                     ("KmsMasterKeyId", "KmsMasterKeyId")) if field in properties}
+        arn = self.client("sns").create_topic(Name=name, Attributes=attributes)["TopicArn"]
+        resolver.refs[logical_id] = arn
+        resolver.attributes[(logical_id, "TopicArn")] = arn
+        resolver.attributes[(logical_id, "TopicName")] = name
+        return arn
+
     # Creation order: what is referred to comes first.
     _CREATORS: tuple[tuple[str, Callable[..., str]], ...] = (
         ("AWS::KMS::Key", _create_key),
         ("AWS::S3::Bucket", _create_bucket),
         ("AWS::S3::BucketPolicy", _create_bucket_policy),
         ("AWS::DynamoDB::Table", _create_table),
+        ("AWS::Events::EventBus", _create_event_bus),
+        ("AWS::SNS::Topic", _create_topic),
         ("AWS::Serverless::LayerVersion", _create_layer),
         ("AWS::Serverless::Function", _create_function),
         ("AWS::Serverless::StateMachine", _create_state_machine),

@@ -8,6 +8,7 @@ import pytest
 from moto import mock_aws
 
 from callrec import engine
+from callrec_shared import clock as shared_clock
 from callrec.demo import MOTO_CONFIG
 from callrec.history import fetch_history, wait_for_execution
 from callrec.stack import Deployment, LocalStack, client
@@ -24,6 +25,7 @@ def aws():
     with mock_aws(config=MOTO_CONFIG):
         yield
     engine.reset()
+    shared_clock.use(None)  # a LocalCallCentre points the Lambda code at its call clock
 
 
 @pytest.fixture

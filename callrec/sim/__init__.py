@@ -37,9 +37,18 @@ class TelephonySimulator:
         )
 
     def register(self) -> "TelephonySimulator":
-        """Plug the twins into the engine: aws-sdk:connect:* and aws-sdk:chimesdkvoice:* tasks reach them."""
+        """Plug the twins into the engine: aws-sdk:connect:* and aws-sdk:chimesdkvoice:* tasks reach them.
+
+        With a clock that follows wall time, the engine ($$.State.EnteredTime) and the Lambda code
+        (callrec_shared.clock) take their time from it too: one timeline for the session's records and the
+        recordings, as in AWS. (A manual clock stands still between actions, so records would tie.)"""
         engine.register_service("connect", self.connect)
         engine.register_service("chimesdkvoice", self.chime)
+        if self.clock.follow_wall_time:
+            from callrec_shared import clock as shared_clock
+
+            engine.settings.clock = self.clock.now
+            shared_clock.use(self.clock.now)
         return self
 
     def add_connect_instance(self, deployment: Deployment, alias: str = "callrec-demo", instance_id: str | None = None):

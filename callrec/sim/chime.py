@@ -24,7 +24,7 @@ from botocore.exceptions import ClientError
 from callrec import engine
 from callrec.sim import audio
 from callrec.sim.bucket_policy import service_may
-from callrec.sim.core import Clock, Delivery, Faults, Windows, service_error
+from callrec.sim.core import DELIVER, Clock, Delivery, Faults, Windows, service_error
 
 SERVICE = "chimesdkvoice"
 PRINCIPAL = "voiceconnector.chime.amazonaws.com"
@@ -531,7 +531,8 @@ class ChimeTwin:
         if recording is None or recording.stopped_at is not None:
             return
         recording.stop(self.clock.seconds())
-        body, duration = self.render(leg)
+        fault = self.faults.take(SERVICE, DELIVER, leg.transaction_id)
+        body, duration = self.render(leg, leak=fault is not None and fault.error == "LeakIntoWindow")
         self.delivery.deliver(
             {
                 "Bucket": recording.bucket,
@@ -544,15 +545,17 @@ class ChimeTwin:
                     "recording-duration": f"{duration:.3f}",
                     "recording-audio-file-format": "audio/wav",
                 },
-            }
+            },
+            fault,
         )
 
-    def render(self, leg: CallLeg) -> tuple[bytes, float]:
+    def render(self, leg: CallLeg, leak: bool = False) -> tuple[bytes, float]:
+        """The recording's WAV and duration; paused spans silent (unless `leak`, the LeakIntoWindow fault)."""
         recording = leg.recording
         start, end = recording.started_at, recording.stopped_at
         incoming = leg.incoming.render(start, end)
         outgoing = leg.outgoing.render(start, end)
-        spans = recording.paused.closed()
+        spans = [] if leak else recording.paused.closed()
         audio.silence(incoming, start, spans)
         audio.silence(outgoing, start, spans)
         channels = {"BOTH": [incoming, outgoing], "INCOMING": [incoming], "OUTGOING": [outgoing]}[recording.track]

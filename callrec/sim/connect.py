@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any, Callable
 
 from callrec.sim import audio
-from callrec.sim.core import Clock, Delivery, Faults, TokenBucket, Windows, service_error
+from callrec.sim.core import DELIVER, Clock, Delivery, Faults, TokenBucket, Windows, service_error
 
 SERVICE = "connect"
 OPERATIONS = ("StartContactRecording", "SuspendContactRecording", "ResumeContactRecording", "StopContactRecording")
@@ -283,7 +283,8 @@ class ConnectTwin:
             f"{recording.on_contact}_{started:%Y%m%dT%H:%M}_UTC.wav"
         )
 
-    def render(self, chain: Chain, recording: Recording) -> bytes:
+    def render(self, chain: Chain, recording: Recording, leak: bool = False) -> bytes:
+        """Customer left, agent right; suspended spans silent (unless `leak`, the LeakIntoWindow fault)."""
         start, end = recording.started_at, recording.stopped_at
         left = chain.customer.render(start, end)
         right = chain.agent.render(start, end)
@@ -291,7 +292,7 @@ class ConnectTwin:
             audio.silence(left, start, [(start, end)])
         elif recording.track == "TO_AGENT":
             audio.silence(right, start, [(start, end)])
-        spans = recording.suspended.closed()
+        spans = [] if leak else recording.suspended.closed()
         audio.silence(left, start, spans)
         audio.silence(right, start, spans)
         return audio.wav_bytes([left, right])
@@ -299,17 +300,18 @@ class ConnectTwin:
     def _deliver(self, chain: Chain, recording: Recording) -> None:
         key = self.key_for(chain, recording)
         recording.location = f"{chain.instance.bucket}/{key}"
+        fault = self.faults.take(SERVICE, DELIVER, recording.on_contact)
         request: dict[str, Any] = {
             "Bucket": chain.instance.bucket,
             "Key": key,
-            "Body": self.render(chain, recording),
+            "Body": self.render(chain, recording, leak=fault is not None and fault.error == "LeakIntoWindow"),
             "ContentType": "audio/wav",
             "ServerSideEncryption": "aws:kms",
         }
         if chain.instance.kms_key_id:
             request["SSEKMSKeyId"] = chain.instance.kms_key_id
-        self.delivery.deliver(request)
-        self._record(chain, "RecordingDelivered", location=recording.location)
+        self.delivery.deliver(request, fault)
+        self._record(chain, "RecordingDelivered", location=recording.location, **({"fault": fault.error} if fault else {}))
 
     # --- internals ----------------------------------------------------------------------------------------
 

@@ -154,8 +154,15 @@ class TokenBucket:
             return False
 
 
+DELIVER = "DeliverRecording"  # the fault-switch operation for a recording's landing in S3
+DELIVERY_FAULTS = ("NeverLands", "CorruptHeader", "LeakIntoWindow")  # LeakIntoWindow is applied by the twin's render
+
+
 class Delivery:
-    """Writes finished recordings to S3 after a delay (real seconds), as the providers do after a call."""
+    """Writes finished recordings to S3 after a delay (real seconds), as the providers do after a call.
+
+    Fault switches on operation `DeliverRecording`: `NeverLands` drops the object, `CorruptHeader`
+    overwrites its RIFF/fmt header; `LeakIntoWindow` (the twins render the suspended spans unsilenced)."""
 
     def __init__(self, s3_client_factory: Callable[[], object], delay_seconds: float = 0.0):
         self._s3 = s3_client_factory
@@ -163,8 +170,17 @@ class Delivery:
         self._pending: set[threading.Thread] = set()
         self._lock = threading.Lock()
         self.delivered: list[dict] = []
+        self.dropped: list[dict] = []
 
-    def deliver(self, put_object_request: dict) -> None:
+    def deliver(self, put_object_request: dict, fault: Fault | None = None) -> None:
+        where = {"Bucket": put_object_request["Bucket"], "Key": put_object_request["Key"]}
+        if fault is not None and fault.error == "NeverLands":
+            with self._lock:
+                self.dropped.append(where)
+            return
+        if fault is not None and fault.error == "CorruptHeader":
+            body = put_object_request["Body"]
+            put_object_request = {**put_object_request, "Body": bytes(44) + body[44:]}
         if self.delay_seconds <= 0:
             self._put(put_object_request)
             return

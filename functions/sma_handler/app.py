@@ -122,7 +122,8 @@ def on_success(event: dict, attributes: dict) -> list[dict]:
         answer = {ACCEPT: "accepted", DECLINE: "declined"}.get(digits, "no-answer")
         sessions.complete_task(token, {"answer": answer, "by": "sma", "at": sessions.now()})
     elif kind == "StartCallRecording":
-        sessions.complete_task(token, {"location": data["CallRecordingDestination"]["Location"]})
+        sessions.complete_task(token, {"location": data["CallRecordingDestination"]["Location"],
+                                       "track": data.get("Parameters", {}).get("Track", "BOTH")})
     else:
         sessions.complete_task(token, {"done": kind})
     return []

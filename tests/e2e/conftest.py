@@ -79,3 +79,11 @@ def signed(method: str, url: str, body: dict | str | None = None) -> requests.Re
     request = AWSRequest(method=method, url=url, data=data, headers={"Content-Type": "application/json"})
     SigV4Auth(Credentials("testing", "testing"), "execute-api", "us-east-1").add_auth(request)
     return requests.request(method, url, data=data, headers=dict(request.headers), timeout=30)
+
+
+@pytest.fixture
+def centre(deployment):
+    """A whole contact centre on the in-process local stack (see callrec.callcentre)."""
+    from callrec.callcentre import LocalCallCentre
+
+    return LocalCallCentre(deployment)

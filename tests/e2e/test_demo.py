@@ -18,28 +18,47 @@ _CONNECT_CONSENT = ["START_REQUESTED", "CONSENT_REQUESTED", "CONSENT_ANSWER_REPO
 _CHIME_CONSENT = ["START_REQUESTED", "CONSENT_DECIDED", "CONSENT_ANSWERED"]
 _HANGUP = ["SIGNAL_RECEIVED", "END_SIGNAL_APPLIED", "CALL_ENDED"]
 _WINDOW = ["SIGNAL_RECEIVED", "WINDOW_OPENED", "SIGNAL_RECEIVED", "WINDOW_CLOSED"]
+_VERIFIED, _FAILED, _MISSING = ["RECORDING_VERIFIED"], ["RECORDING_VERIFICATION_FAILED"], ["RECORDING_MISSING"]
 EXPECTED = {
-    "connect-notice": ("SUCCEEDED", "Recorded", "RECORDED", _CONNECT_CONSENT + _HANGUP, 45.0),
-    "chime-opt-in-accepted": ("SUCCEEDED", "Recorded", "RECORDED", _CHIME_CONSENT + ["RECORDING_STARTED"] + _HANGUP, 30.0),
+    "connect-notice": ("SUCCEEDED", "Recorded", "RECORDED", _CONNECT_CONSENT + _HANGUP + _VERIFIED, 45.0),
+    "chime-opt-in-accepted": ("SUCCEEDED", "Recorded", "RECORDED",
+                              _CHIME_CONSENT + ["RECORDING_STARTED"] + _HANGUP + _VERIFIED, 30.0),
     "chime-opt-in-declined": ("SUCCEEDED", "Not Recorded: Consent Declined", "NOT_RECORDED",
                               _CHIME_CONSENT + ["CONSENT_DECLINED", "SIGNAL_REJECTED"], None),
     "chime-no-access-to-destination": ("FAILED", "Recording Failed", "FAILED",
                                        _CHIME_CONSENT + ["RECORDING_START_FAILED", "SIGNAL_REJECTED"], None),
-    "connect-started-before-agent": ("SUCCEEDED", "Recorded", "RECORDED", _CONNECT_CONSENT + _HANGUP, 30.0),
-    "connect-payment": ("SUCCEEDED", "Recorded", "RECORDED", _CONNECT_CONSENT + _WINDOW + _HANGUP, None),
-    "chime-payment": ("SUCCEEDED", "Recorded", "RECORDED", _CHIME_CONSENT + ["RECORDING_STARTED"] + _WINDOW + _HANGUP, None),
+    "connect-started-before-agent": ("SUCCEEDED", "Recorded", "RECORDED", _CONNECT_CONSENT + _HANGUP + _VERIFIED, 30.0),
+    "connect-payment": ("SUCCEEDED", "Recorded", "RECORDED", _CONNECT_CONSENT + _WINDOW + _HANGUP + _VERIFIED, None),
+    "chime-payment": ("SUCCEEDED", "Recorded", "RECORDED",
+                      _CHIME_CONSENT + ["RECORDING_STARTED"] + _WINDOW + _HANGUP + _VERIFIED, None),
     "connect-suspend-refused": ("SUCCEEDED", "Recorded", "RECORDED",
-                                _CONNECT_CONSENT + ["SIGNAL_RECEIVED", "SIGNAL_FAILED"] + _HANGUP, 20.0),
+                                _CONNECT_CONSENT + ["SIGNAL_RECEIVED", "SIGNAL_FAILED"] + _HANGUP + _VERIFIED, 20.0),
+    "connect-recording-never-lands": ("SUCCEEDED", "Recorded", "RECORDED", _CONNECT_CONSENT + _HANGUP + _MISSING, None),
+    "chime-corrupted-header": ("SUCCEEDED", "Recorded", "RECORDED",
+                               _CHIME_CONSENT + ["RECORDING_STARTED"] + _HANGUP + _FAILED, 30.0),
+    "connect-payment-leak": ("SUCCEEDED", "Recorded", "RECORDED", _CONNECT_CONSENT + _WINDOW + _HANGUP + _FAILED, None),
 }
-LANDED = {name for name, expected in EXPECTED.items() if expected[2] == "RECORDED"}
+LANDED = {name for name, expected in EXPECTED.items() if expected[2] == "RECORDED"} - {"connect-recording-never-lands"}
+# scenario: (verification, failed checks, VerifyRecording's final state)
+VERIFICATION = {
+    "connect-notice": ("VERIFIED", [], "Verified"),
+    "chime-opt-in-accepted": ("VERIFIED", [], "Verified"),
+    "connect-started-before-agent": ("VERIFIED", [], "Verified"),
+    "connect-payment": ("VERIFIED", [], "Verified"),
+    "chime-payment": ("VERIFIED", [], "Verified"),
+    "connect-suspend-refused": ("VERIFIED", [], "Verified"),
+    "connect-recording-never-lands": ("MISSING", [], "Not Verified"),
+    "chime-corrupted-header": ("FAILED", ["wav-header"], "Not Verified"),
+    "connect-payment-leak": ("FAILED", ["window-1-silent"], "Not Verified"),
+}
 
 
 @pytest.fixture(scope="module")
-def results():
+def results(tmp_path_factory):
     from callrec import engine
 
     out = io.StringIO()
-    ran = demo.run(out=out)
+    ran = demo.run(out=out, reports=tmp_path_factory.mktemp("reports"))
     engine.reset()
     return {r["scenario"]: r for r in ran}, out.getvalue()
 
@@ -53,7 +72,7 @@ def test_every_scenario_ends_in_its_state(results):
         assert [entry.split(":", 1)[1] for entry in result["audit"]] == audit, name
         assert result["state_transitions"] == result["timeline"].count("StateEntered")
         assert result["lambda_invocations"] == 2  # validate + consent policy
-        if name.endswith("payment"):
+        if name.endswith(("payment", "payment-leak")):
             assert result["signals"] == ["suspend:applied", "resume:applied", "hangup:applied"]
             assert {"suspendConfirmedAt", "resumeConfirmedAt"} <= set(result["windows"][0])
 
@@ -71,7 +90,33 @@ PROVIDER_RECORD = {  # the twin's own record of what it was asked to do
                       "ResumeCallRecording:ok"],
     "connect-suspend-refused": ["ContactInitiated", "AgentJoined", "StartContactRecording", "Disconnected",
                                 "RecordingDelivered"],
+    "connect-recording-never-lands": ["ContactInitiated", "AgentJoined", "StartContactRecording", "Disconnected",
+                                      "RecordingDelivered"],
+    "chime-corrupted-header": ["PlayAudioAndGetDigits:ok", "StartCallRecording:ok"],
+    "connect-payment-leak": ["ContactInitiated", "AgentJoined", "StartContactRecording", "SuspendContactRecording",
+                             "CustomerTyped", "ResumeContactRecording", "Disconnected", "RecordingDelivered"],
 }
+
+
+def test_every_recorded_call_is_verified_with_the_right_verdict(results):
+    by_name, _ = results
+    for name, result in by_name.items():
+        verification, failed, final_state = VERIFICATION.get(name, (None, [], None))
+        assert (result["verification"], result["verification_failed"], result["verify_final_state"]) == (
+            verification, failed, final_state), name
+    assert by_name["connect-recording-never-lands"]["verification_reason"].startswith("missing: ")
+    assert "ch0 peak" in by_name["connect-payment-leak"]["verification_reason"]
+
+
+def test_a_report_page_per_call_with_waveform_and_windows(results, tmp_path):
+    by_name, printed = results
+    assert "Reports (timeline, waveform, checks per call): " in printed
+    leak = by_name["connect-payment-leak"]["page"]
+    assert leak.count("<svg") == 2 and "suspended " in leak and "caller pressed keys" in leak
+    assert "FAIL</td><td>window-1-silent" in leak
+    assert "not a readable WAV" in by_name["chime-corrupted-header"]["page"]
+    assert "No recording object to draw" in by_name["connect-recording-never-lands"]["page"]
+    assert demo.CARD_NUMBER not in "".join(r["page"] for r in by_name.values())
 
 
 def test_the_providers_were_asked_exactly_this(results):
@@ -101,8 +146,9 @@ def test_the_provider_error_is_kept(results):
 
 
 def test_recordings_landed_as_long_as_the_recorded_part(results):
-    """The demo reads each object back from S3 (head_object); its size fixes the duration exactly:
-    stereo PCM 16-bit at 8 kHz is 32,000 bytes a second, plus the 44-byte header."""
+    """The demo reads each object back from S3 (head_object); its size fixes the duration: stereo PCM
+    16-bit at 8 kHz is 32,000 bytes a second, plus the 44-byte header. The call clock follows wall time
+    as well, so the time the stack took between the people's actions is in the recording too (< 0.5 s)."""
     by_name, _ = results
     for name, (*_, seconds) in EXPECTED.items():
         if name not in LANDED:
@@ -110,7 +156,7 @@ def test_recordings_landed_as_long_as_the_recorded_part(results):
             continue
         assert by_name[name]["recording_location"].endswith(".wav"), name
         if seconds is not None:
-            assert by_name[name]["recording_bytes"] == int(seconds * 8000) * 4 + 44, name
+            assert by_name[name]["recording_bytes"] == pytest.approx(seconds * 32000 + 44, abs=16000), name
 
 
 def test_the_printed_report_shows_every_call(results):

@@ -10,17 +10,12 @@ import logging
 import pytest
 
 from callrec import demo, engine
-from callrec.callcentre import LocalCallCentre
 from callrec.history import fetch_history
 from callrec.stack import client
 from tests.wav_probe import read_wav
 
 CARD = demo.CARD_NUMBER
 
-
-@pytest.fixture
-def centre(deployment) -> LocalCallCentre:
-    return LocalCallCentre(deployment)
 
 
 def _wav(centre, session):

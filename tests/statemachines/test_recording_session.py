@@ -65,6 +65,10 @@ EXPECTED = {
     "LeftoverSignalRejected": (CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
     # a collision first (retried through the check), then a hang-up queued before the wait parked
     "ConnectHungUpBeforeConsentWait": (CONNECT, "SUCCEEDED", "Not Recorded: Call Ended", "NOT_RECORDED"),
+    # VerifyRecording cannot be started: the recording stays RECORDED, the session and audit say why
+    "VerificationNotStarted": (CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
+    # a second start of the same session's verification is refused by name: nothing doubled
+    "VerificationAlreadyStarted": (CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
 }
 REASONS = {  # the reason a session keeps for some of the cases
     "ConnectStopByApi": "stopped by api",
@@ -136,6 +140,10 @@ def test_recording_session_case(case, deployment, sfn, monkeypatch):
         assert {"suspendRequestedAt", "suspendConfirmedAt", "suspendedBy", "resumeRequestedAt", "resumeConfirmedAt",
                 "resumedBy"} <= set(window)
         assert session["suspended"] is False
+    if case == "VerificationNotStarted":
+        assert (session["verification"], session["verificationReason"]) == ("NOT_STARTED", "StepFunctions.InvalidArnException")
+    if session_status == "RECORDED":
+        assert "Hand Over To Verification" in entered
     if session_status in ("RECORDED", "NOT_RECORDED", "FAILED"):  # a defined end, with its audit record
         audit = client("dynamodb").query(
             TableName=deployment.physical("AuditTable"), KeyConditionExpression="sessionId = :s",

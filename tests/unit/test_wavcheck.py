@@ -48,8 +48,19 @@ def _verdict(tmp_path, data, **kwargs):
 def test_a_good_recording_passes_every_check(tmp_path):
     verdict = _verdict(tmp_path, _stereo(), expected_seconds=60.0)
     assert verdict.passed, verdict.to_dict()
-    assert [c.name for c in verdict.checks] == ["exists", "wav-header", "pcm-16bit", "sample-rate", "channels",
-                                                 "duration", "window-1-silent", "not-all-silent"]
+    assert [c.name for c in verdict.checks] == ["exists", "wav-header", "size", "pcm-16bit", "sample-rate",
+                                                 "channels", "duration", "window-1-silent", "not-all-silent"]
+
+
+def test_a_truncated_recording_fails_size(tmp_path):
+    """The data chunk declares more bytes than the object holds (a delivery cut short)."""
+    data = _stereo()
+    assert _verdict(tmp_path, data[: len(data) - 32000]).failed == ["size"]
+
+
+def test_an_empty_object_fails_exists(tmp_path):
+    verdict = _verdict(tmp_path, b"")
+    assert verdict.failed == ["exists"] and not verdict.passed
 
 
 def test_audio_leaking_into_a_window_fails_it(tmp_path):

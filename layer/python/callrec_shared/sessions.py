@@ -17,12 +17,12 @@ import json
 import random
 import time
 import uuid
-from datetime import datetime, timezone
 from typing import Any, Callable
 
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
+from callrec_shared import clock
 from callrec_shared.aws import client, settings
 from callrec_shared.identity import session_id_for
 from callrec_shared.validation import validate
@@ -30,7 +30,7 @@ from callrec_shared.validation import validate
 TERMINAL = {"RECORDED", "NOT_RECORDED", "FAILED"}
 KINDS = ("suspend", "resume", "stop", "hangup")
 QUEUED, APPLIED, REJECTED, FAILED = "queued", "applied", "rejected", "failed"
-_JSON_FIELDS = ("call", "consent", "consentAnswer")
+_JSON_FIELDS = ("call", "consent", "consentAnswer", "verificationChecks")
 _HIDDEN = ("waitToken",)
 _deserializer = TypeDeserializer()
 
@@ -56,7 +56,7 @@ class SignalConflict(Exception):
 
 
 def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return clock.stamp()
 
 
 def _audit_item(session_id: str, event: str, actor: str, **details: str) -> dict:

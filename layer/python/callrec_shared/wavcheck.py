@@ -14,7 +14,7 @@ import struct
 import sys
 from array import array
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Protocol
+from typing import Callable, Protocol, Sequence
 
 HEADER_BYTES = 4096
 EXPECTED_RATE = 8000
@@ -58,12 +58,17 @@ class S3Source:
     key: str
     client: object
     bytes_read: int = 0
-    _size: int | None = None
+
+    _head: dict | None = None
+
+    def head(self) -> dict:
+        """The object's HEAD (size, content type, encryption, metadata), asked once."""
+        if self._head is None:
+            self._head = self.client.head_object(Bucket=self.bucket, Key=self.key)
+        return self._head
 
     def size(self) -> int:
-        if self._size is None:
-            self._size = self.client.head_object(Bucket=self.bucket, Key=self.key)["ContentLength"]
-        return self._size
+        return self.head()["ContentLength"]
 
     def read(self, start: int, end: int) -> bytes:
         if end <= start:
@@ -106,7 +111,8 @@ class WavFormat:
     rate: int
     bits: int
     data_offset: int
-    data_size: int
+    data_size: int  # what the object holds
+    declared_size: int = 0  # what the data chunk's header says it holds
 
     @property
     def frame_bytes(self) -> int:
@@ -136,7 +142,7 @@ def parse_header(head: bytes, size: int) -> WavFormat:
             if fmt is None:
                 raise NotAWav("data chunk before fmt chunk")
             data_offset = offset + 8
-            return WavFormat(*fmt, data_offset=data_offset, data_size=min(length, size - data_offset))
+            return WavFormat(*fmt, data_offset=data_offset, data_size=min(length, size - data_offset), declared_size=length)
         offset += 8 + length + (length & 1)
     raise NotAWav("no data chunk in the header's first bytes" if fmt else "no fmt chunk")
 
@@ -176,7 +182,10 @@ def _slices(windows: list[tuple[float, float]], seconds: float, step: float = 60
     return [(a, b) for a, b in spans if not any(a < wb and b > wa for wa, wb in windows)]
 
 
-def verify(source: Source, *, windows: list[tuple[float, float]] = (), track: str = "BOTH",
+Windows = Sequence[tuple[float, float]]
+
+
+def verify(source: Source, *, windows: Windows | Callable[[WavFormat], Windows] = (), track: str = "BOTH",
            expected_seconds: float | None = None, tolerance_seconds: float = 1.0, full: bool = False,
            extra: Callable[[WavFormat], list[Check]] | None = None) -> Verdict:
     verdict = Verdict(size=source.size())
@@ -191,6 +200,8 @@ def verify(source: Source, *, windows: list[tuple[float, float]] = (), track: st
         verdict.bytes_read = getattr(source, "bytes_read", 0)
         return verdict
     checks.append(Check("wav-header", True, f"RIFF/WAVE, data at byte {wav.data_offset}"))
+    checks.append(Check("size", wav.data_size >= wav.declared_size,
+                        f"{verdict.size} bytes, {wav.data_size} of the {wav.declared_size} data bytes the header declares"))
     checks.append(Check("pcm-16bit", wav.format_tag == 1 and wav.bits == 16, f"format {wav.format_tag}, {wav.bits} bits"))
     checks.append(Check("sample-rate", wav.rate == EXPECTED_RATE, f"{wav.rate} Hz (expected {EXPECTED_RATE})"))
     wanted = CHANNELS_FOR_TRACK.get(track.upper(), 2)
@@ -203,6 +214,7 @@ def verify(source: Source, *, windows: list[tuple[float, float]] = (), track: st
     if not (wav.format_tag == 1 and wav.bits == 16 and wav.channels in (1, 2)):
         verdict.bytes_read = getattr(source, "bytes_read", 0)
         return verdict
+    windows = list(windows(wav) if callable(windows) else windows)
     for index, (a, b) in enumerate(windows):
         if b <= a or a < 0 or a >= wav.seconds:
             checks.append(Check(f"window-{index + 1}-silent", False, f"{a}-{b} s is not inside the recording"))
@@ -211,8 +223,8 @@ def verify(source: Source, *, windows: list[tuple[float, float]] = (), track: st
         loud = [(c, p, r) for c, (p, r) in enumerate(levels) if p > SILENT_PEAK or r > SILENT_RMS]
         checks.append(Check(f"window-{index + 1}-silent", not loud,
                             f"{a:.3f}-{b:.3f} s: " + ", ".join(f"ch{c} peak {p} rms {r:.1f}" for c, (p, r) in enumerate(levels))))
-    spans = _slices(list(windows), wav.seconds) if full else [
-        (at, at + SAMPLE_SECONDS) for at in _outside(list(windows), wav.seconds)]
+    spans = _slices(windows, wav.seconds) if full else [
+        (at, at + SAMPLE_SECONDS) for at in _outside(windows, wav.seconds)]
     best = max([0.0] + [_level(ch)[1] for a, b in spans for ch in _samples(source, wav, a, b)])
     checks.append(Check("not-all-silent", best >= AUDIBLE_RMS,
                         f"loudest probe rms {best:.1f} over {len(spans)} {'slices' if full else 'probes'}"))

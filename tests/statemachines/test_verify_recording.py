@@ -1,0 +1,112 @@
+"""VerifyRecording under MockConfigFile test cases: the function's answers are mocked, the session and
+audit tables, the event bus and the alert topic are real (moto), and an SQS queue listens on the bus and
+on the topic, so each case shows what went out. Together the cases enter every state."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from callrec.mock_config import MockConfig
+from callrec.stack import client
+from callrec.template import REPO_ROOT
+from tests.conftest import run, states_entered
+
+MOCK_CONFIG = Path(__file__).resolve().parent / "verify_recording.mock.json"
+MACHINE = "callrec-VerifyRecording"
+DEFINITION = json.loads((REPO_ROOT / "statemachines" / "verify_recording.asl.json").read_text())
+SESSION_ID = "3f2b8c1e-9d4a-5b6c-8e7f-0a1b2c3d4e5f"
+
+# case: (execution status, final state, session verification, event detail-type or None, alerted)
+EXPECTED = {
+    "Verified": ("SUCCEEDED", "Verified", "VERIFIED", "RecordingVerified", False),
+    "LandsAfterTwoLooks": ("SUCCEEDED", "Verified", "VERIFIED", "RecordingVerified", False),
+    "WindowLeaked": ("FAILED", "Not Verified", "FAILED", "RecordingVerificationFailed", True),
+    "NeverLands": ("FAILED", "Not Verified", "MISSING", "RecordingVerificationFailed", True),
+    "LocateCrashed": ("FAILED", "Not Verified", "ERROR", "RecordingVerificationFailed", True),
+    "CheckCrashed": ("FAILED", "Not Verified", "ERROR", "RecordingVerificationFailed", True),
+    "VerdictNotStored": ("FAILED", "Verdict Not Stored", None, None, False),
+    "BusDownStillAlerts": ("FAILED", "Not Verified", "FAILED", None, True),
+    "AlertFails": ("FAILED", "Not Verified", "FAILED", "RecordingVerificationFailed", False),
+}
+EVENT = {"VERIFIED": "RECORDING_VERIFIED", "FAILED": "RECORDING_VERIFICATION_FAILED", "MISSING": "RECORDING_MISSING",
+         "ERROR": "RECORDING_VERIFICATION_ERROR"}
+entered_by_case: dict[str, list[str]] = {}
+
+
+def _listener(deployment) -> tuple[str, str]:
+    """Two SQS queues: one gets every verdict event from the bus, the other every alert from the topic."""
+    sqs, events, sns = client("sqs"), client("events"), client("sns")
+    bus = deployment.physical("VerdictBus").rsplit("/", 1)[-1]
+    queues = []
+    for name in ("verdicts", "alerts"):
+        url = sqs.create_queue(QueueName=name)["QueueUrl"]
+        queues.append((url, sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]))
+    events.put_rule(Name="all-verdicts", EventBusName=bus, EventPattern=json.dumps({"source": ["callrec.recordings"]}))
+    events.put_targets(Rule="all-verdicts", EventBusName=bus, Targets=[{"Id": "q", "Arn": queues[0][1]}])
+    sns.subscribe(TopicArn=deployment.physical("AlertTopic"), Protocol="sqs", Endpoint=queues[1][1])
+    return queues[0][0], queues[1][0]
+
+
+def _drain(url: str) -> list[dict]:
+    messages = client("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+    return [json.loads(m["Body"]) for m in messages]
+
+
+def test_every_test_case_has_a_test():
+    assert set(MockConfig.from_file(MOCK_CONFIG).test_cases()[MACHINE]) == set(EXPECTED)
+
+
+def test_every_task_has_retry_and_catch_with_exact_errors():
+    for name, state in DEFINITION["States"].items():
+        if state["Type"] == "Task":
+            assert state.get("Retry") and state.get("Catch"), name
+            for retrier in state["Retry"]:
+                assert not {"States.ALL", "States.TaskFailed"} & set(retrier["ErrorEquals"]), f"{name} retries everything"
+
+
+@pytest.mark.parametrize("case", sorted(EXPECTED))
+def test_verify_recording_case(case, deployment, sfn, monkeypatch):
+    monkeypatch.setenv("SFN_MOCK_CONFIG", str(MOCK_CONFIG))
+    status, final_state, verification, detail_type, alerted = EXPECTED[case]
+    client("dynamodb").put_item(TableName=deployment.physical("SessionsTable"),
+                                Item={"sessionId": {"S": SESSION_ID}, "status": {"S": "RECORDED"}})
+    verdicts, alerts = _listener(deployment)
+
+    described, events = run(sfn, f"{deployment.state_machine_arn('VerifyRecording')}#{case}", {"sessionId": SESSION_ID})
+
+    entered = states_entered(events)
+    entered_by_case[case] = entered
+    assert (described["status"], entered[-1]) == (status, final_state)
+    session = client("dynamodb").get_item(TableName=deployment.physical("SessionsTable"),
+                                          Key={"sessionId": {"S": SESSION_ID}})["Item"]
+    assert session.get("verification", {}).get("S") == verification
+    audit = client("dynamodb").query(TableName=deployment.physical("AuditTable"), KeyConditionExpression="sessionId = :s",
+                                     ExpressionAttributeValues={":s": {"S": SESSION_ID}})["Items"]
+    assert [a["event"]["S"] for a in audit] == ([EVENT[verification]] if verification else [])
+    published = _drain(verdicts)
+    assert [e["detail-type"] for e in published] == ([detail_type] if detail_type else [])
+    if published:
+        assert published[0]["detail"]["sessionId"] == SESSION_ID
+        assert published[0]["detail"]["verification"] == verification
+    sent = _drain(alerts)
+    assert len(sent) == (1 if alerted else 0)
+    if alerted:
+        assert SESSION_ID in sent[0]["Message"] and verification in sent[0]["Message"]
+    if status == "FAILED" and final_state == "Not Verified":
+        assert described["error"] == EVENT[verification]
+    if case == "NeverLands":  # bounded: it gave up after backing off, and says how long it waited
+        looks = entered.count("Look For Recording")
+        assert 3 <= looks <= 12
+        assert "had not landed after" in session["verificationReason"]["S"]
+    if case == "LandsAfterTwoLooks":
+        assert entered.count("Wait For Landing") == 2
+
+
+def test_the_cases_enter_every_state():
+    if len(entered_by_case) != len(EXPECTED):
+        pytest.skip("run with the whole module")
+    reached = {state for states in entered_by_case.values() for state in states}
+    assert set(DEFINITION["States"]) - reached == set()
