@@ -16,7 +16,6 @@ from callrec.history import fetch_history, wait_for_execution
 from callrec.sim import Clock, TelephonySimulator, audio
 from callrec.stack import ACCOUNT_ID, REGION, Deployment, LocalStack, client
 
-CONNECT_INSTANCE_ID = "00000000-0000-4000-8000-00000000c0de"
 PLACEHOLDER_PROMPT_SECONDS = {"notice": 4.0, "opt-in": 6.0}
 
 
@@ -34,6 +33,32 @@ def upload_placeholder_prompts(deployment: Deployment, endpoint_url: str | None 
                       Body=audio.wav_bytes([audio.voice("prompt", audio.samples(seconds))]))
         written.append(prompt["key"])
     return written
+
+
+@dataclass(frozen=True)
+class TwinIds:
+    """What the deployment's parameters say the provider side is: the simulator creates exactly that."""
+
+    connect_instance_id: str
+    connect_alias: str
+    sma_id: str
+
+    @staticmethod
+    def of(deployment: Deployment) -> "TwinIds":
+        parameters = deployment.resolver.parameters
+        prefix = parameters["ConnectRecordingPrefix"].strip("/").split("/")  # connect/<alias>/CallRecordings
+        return TwinIds(parameters["ConnectInstanceArn"].rsplit("/", 1)[1],
+                       prefix[1] if len(prefix) == 3 and prefix[0] == "connect" else "callrec-demo",
+                       parameters["SipMediaApplicationId"])
+
+
+def add_provider_side(simulator: TelephonySimulator, deployment: Deployment):
+    """The Connect instance and the SIP media application the template is deployed for, on the twin;
+    returns (instance, sma)."""
+    ids = TwinIds.of(deployment)
+    instance = simulator.add_connect_instance(deployment, alias=ids.connect_alias, instance_id=ids.connect_instance_id)
+    sma = simulator.chime.create_sip_media_application("callrec", deployment.physical("SmaHandler"), ids.sma_id)
+    return instance, sma
 
 
 @dataclass
@@ -54,8 +79,7 @@ class LocalCallCentre:
         self.deployment = deployment or LocalStack(parameter_overrides={"LogLevel": "WARNING"}).deploy()
         self.sim = simulator or TelephonySimulator(clock=Clock(follow_wall_time=True))
         self.sim.register()
-        self.instance = self.sim.add_connect_instance(self.deployment, instance_id=CONNECT_INSTANCE_ID)
-        self.sma = self.sim.chime.create_sip_media_application("callrec", self.deployment.physical("SmaHandler"))
+        self.instance, self.sma = add_provider_side(self.sim, self.deployment)
         self.sfn = client("stepfunctions")
         upload_placeholder_prompts(self.deployment)
 

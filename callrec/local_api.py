@@ -7,6 +7,7 @@ verified); it is turned into the REST API proxy event and handed to the function
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
@@ -50,13 +51,17 @@ def _json_response(status: int, body: str) -> Response:
 
 
 class LocalApi:
-    """WSGI: the REST API. Missing SigV4 -> 403 like API Gateway; unknown route -> 403 likewise."""
+    """WSGI: the REST API. Missing SigV4 -> 403 like API Gateway; unknown route -> 403 likewise.
+    GET /openapi.json (no signature needed) answers the API's OpenAPI document, when given one."""
 
-    def __init__(self, routes: list[Route]):
+    def __init__(self, routes: list[Route], openapi: dict | None = None):
         self.routes = routes
+        self.openapi = openapi
 
     def __call__(self, environ, start_response):
         request = Request(environ)
+        if self.openapi is not None and request.method == "GET" and request.path == "/openapi.json":
+            return _json_response(200, json.dumps(self.openapi, indent=2))(environ, start_response)
         if not request.headers.get("Authorization", "").startswith("AWS4-HMAC-SHA256 "):
             return _json_response(403, '{"message":"Missing Authentication Token"}')(environ, start_response)
         for route in self.routes:
@@ -97,9 +102,9 @@ class LocalApi:
 
 
 class LocalApiServer:
-    def __init__(self, routes: list[Route], host: str = "127.0.0.1", port: int = DEFAULT_PORT):
+    def __init__(self, routes: list[Route], host: str = "127.0.0.1", port: int = DEFAULT_PORT, openapi: dict | None = None):
         self.url = f"http://{host}:{port}"
-        self._server = make_server(host, port, LocalApi(routes), threaded=True)
+        self._server = make_server(host, port, LocalApi(routes, openapi), threaded=True)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True, name="callrec-api")
 
     def start(self) -> None:

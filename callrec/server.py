@@ -18,8 +18,8 @@ import requests
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
-from callrec import engine
-from callrec.callcentre import upload_placeholder_prompts
+from callrec import engine, openapi
+from callrec.callcentre import add_provider_side, upload_placeholder_prompts
 from callrec.demo import MOTO_CONFIG
 from callrec.local_api import DEFAULT_PORT as API_PORT
 from callrec.local_api import LocalApiServer, routes_from
@@ -29,8 +29,9 @@ from callrec.stack import ACCOUNT_ID, REGION, Deployment, LocalStack, load_handl
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8083
-CONNECT_INSTANCE_ID = "00000000-0000-4000-8000-00000000c0de"  # the simulated Connect instance's id
-SMA_ID = "00000000-0000-4000-8000-0000000005aa"  # the simulated SIP media application's id
+# the simulated Connect instance and SIP media application: the template's parameter defaults
+CONNECT_INSTANCE_ID = "00000000-0000-4000-8000-00000000c0de"
+SMA_ID = "00000000-0000-4000-8000-0000000005aa"
 
 
 class LocalEndpoint:
@@ -71,10 +72,11 @@ class LocalEndpoint:
         self.simulator.register()
         for name, spec in self.extra_functions.items():
             register_extra_function(name, spec)
-        self.simulator.add_connect_instance(self.deployment, instance_id=CONNECT_INSTANCE_ID)
-        self.simulator.chime.create_sip_media_application("callrec", self.deployment.physical("SmaHandler"), SMA_ID)
+        add_provider_side(self.simulator, self.deployment)
         self.placeholder_prompts = upload_placeholder_prompts(self.deployment, self.url)
-        self.api = LocalApiServer(routes_from(LocalStack().template, self.deployment), self.host, self.api_port)
+        template = LocalStack().template
+        self.api = LocalApiServer(routes_from(template, self.deployment), self.host, self.api_port,
+                                  openapi=openapi.document(template))
         self.api.start()
         return self.deployment
 

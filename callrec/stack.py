@@ -288,9 +288,34 @@ class LocalStack:
         resolver.attributes[(logical_id, "TopicName")] = name
         return arn
 
+    def _create_log_group(self, logical_id: str, resource: dict, resolver: Resolver) -> str:
+        properties = resolver.resolve(resource.get("Properties", {}))
+        name = properties.get("LogGroupName", f"/callrec/{self.stack_name}/{logical_id}")
+        logs = self.client("logs")
+        logs.create_log_group(logGroupName=name)
+        if "RetentionInDays" in properties:
+            logs.put_retention_policy(logGroupName=name, retentionInDays=int(properties["RetentionInDays"]))
+        arn = self._arn("logs", f"log-group:{name}:*")
+        resolver.refs[logical_id] = name
+        resolver.attributes[(logical_id, "Arn")] = arn
+        return arn
+
+    def _create_alarm(self, logical_id: str, resource: dict, resolver: Resolver) -> str:
+        properties = resolver.resolve(resource["Properties"])
+        name = properties.get("AlarmName", f"{self.stack_name}-{logical_id}")
+        self.client("cloudwatch").put_metric_alarm(
+            AlarmName=name, **{key: properties[key] for key in (
+                "AlarmDescription", "Namespace", "MetricName", "Dimensions", "Statistic", "Period", "EvaluationPeriods",
+                "Threshold", "ComparisonOperator", "TreatMissingData", "AlarmActions") if key in properties})
+        resolver.refs[logical_id] = name
+        arn = self._arn("cloudwatch", f"alarm:{name}")
+        resolver.attributes[(logical_id, "Arn")] = arn
+        return arn
+
     # Creation order: what is referred to comes first.
     _CREATORS: tuple[tuple[str, Callable[..., str]], ...] = (
         ("AWS::KMS::Key", _create_key),
+        ("AWS::Logs::LogGroup", _create_log_group),
         ("AWS::S3::Bucket", _create_bucket),
         ("AWS::S3::BucketPolicy", _create_bucket_policy),
         ("AWS::DynamoDB::Table", _create_table),
@@ -300,6 +325,7 @@ class LocalStack:
         ("AWS::Serverless::Function", _create_function),
         ("AWS::Serverless::StateMachine", _create_state_machine),
         ("AWS::Serverless::Api", _create_rest_api),
+        ("AWS::CloudWatch::Alarm", _create_alarm),
     )
 
     def _apply_function_environment(self, resources: dict, resolver: Resolver) -> None:

@@ -284,7 +284,9 @@ class ChimeTwin:
         """Invoke the SMA's Lambda; a valid answer is returned, an invalid one is reported to it once."""
         leg.invocations.append(
             {"Sequence": event["Sequence"], "InvocationEventType": event["InvocationEventType"],
-             "ActionType": event.get("ActionData", {}).get("Type")}
+             "ActionType": event.get("ActionData", {}).get("Type"),
+             **({"Error": error} if (error := event.get("ActionData", {}).get("Error")
+                                     or event.get("ActionData", {}).get("ErrorType")) else {})}
         )
         function = engine.settings.functions.get(leg.sma.function)
         if function is None:

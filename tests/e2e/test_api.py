@@ -104,3 +104,10 @@ def test_bad_and_unknown_session_ids(endpoint):
     unknown = "00000000-0000-4000-8000-000000000000"
     assert signed("GET", f"{endpoint['api']}/recordings/{unknown}").status_code == 404
     assert signed("POST", f"{endpoint['api']}/recordings/{unknown}/stop").status_code == 404
+
+
+def test_the_openapi_document_is_served_and_is_the_generated_one(endpoint):
+    from callrec import openapi
+
+    served = requests.get(f"{endpoint['api']}/openapi.json", timeout=30)
+    assert served.status_code == 200 and served.json() == openapi.document()

@@ -127,9 +127,22 @@ def sma(endpoint):
     return control(endpoint, "POST", "/_sim/chime/sip-media-applications", {"name": "wire", "function": "test-sma"})
 
 
+def _bucket_for(endpoint, sma_id: str) -> str:
+    """A recording bucket of this test's own whose policy grants Chime for this SMA only (the stack's
+    bucket admits only the SMA the template is deployed for)."""
+    s3, bucket = endpoint_client(endpoint, "s3"), f"wire-{sma_id[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "voiceconnector.chime.amazonaws.com"},
+        "Action": ["s3:PutObject", "s3:PutObjectAcl"], "Resource": f"arn:aws:s3:::{bucket}/*",
+        "Condition": {"StringEquals": {"aws:SourceAccount": "123456789012"},
+                      "ArnLike": {"aws:SourceArn": f"arn:aws:chime:us-east-1:123456789012:sma/{sma_id}"}}}]}))
+    return bucket
+
+
 def test_update_sip_media_application_call_over_the_wire(endpoint, sma):
     voice = endpoint_client(endpoint, "chime-sdk-voice", retries=False)
-    bucket = physical(endpoint, "RecordingBucket")
+    bucket = _bucket_for(endpoint, sma["SipMediaApplicationId"])
     call = control(endpoint, "POST", "/_sim/chime/calls", {"sipMediaApplicationId": sma["SipMediaApplicationId"],
                                                              "from": "+14155550100", "to": "+18005550100"})
     txn = call["TransactionId"]
@@ -153,6 +166,25 @@ def test_update_sip_media_application_call_over_the_wire(endpoint, sma):
     key = described["Recording"]["Location"].split("/", 1)[1]
     head = endpoint_client(endpoint, "s3").head_object(Bucket=bucket, Key=key)
     assert head["Metadata"]["transaction-id"] == txn
+
+
+def test_another_sma_cannot_record_into_the_stacks_bucket(endpoint, sma):
+    """The stack's recording bucket admits the configured SMA only: any other gets NoAccessToDestination."""
+    voice = endpoint_client(endpoint, "chime-sdk-voice", retries=False)
+    txn = control(endpoint, "POST", "/_sim/chime/calls", {"sipMediaApplicationId": sma["SipMediaApplicationId"],
+                                                            "from": "+14155550100", "to": "+18005550100"})["TransactionId"]
+    voice.update_sip_media_application_call(SipMediaApplicationId=sma["SipMediaApplicationId"], TransactionId=txn,
+                                            Arguments={"op": "record", "bucket": physical(endpoint, "RecordingBucket")})
+    deadline = time.monotonic() + 30
+    while True:
+        described = control(endpoint, "GET", f"/_sim/chime/calls/{txn}")
+        failed = [i for i in described["Invocations"] if i["InvocationEventType"] == "ACTION_FAILED"]
+        if failed:
+            break
+        assert time.monotonic() < deadline, described
+        time.sleep(0.05)
+    failed = failed[0]
+    assert failed["ActionType"] == "StartCallRecording" and failed["Error"].startswith("NoAccessToDestination")
 
 
 def test_chime_errors_over_the_wire(endpoint, sma):

@@ -11,8 +11,12 @@ from callrec.stack import client
 
 @pytest.fixture
 def sim(deployment) -> TelephonySimulator:
+    from callrec.callcentre import TwinIds
+
     simulator = TelephonySimulator(clock=Clock()).register()
     simulator.add_connect_instance(deployment, alias="test-centre", instance_id="instance-1")
+    # the template's buckets admit only the SIP media application it is deployed for: tests' SMAs take its id
+    simulator.deployed_sma_id = TwinIds.of(deployment).sma_id
     return simulator
 
 

@@ -57,7 +57,8 @@ def _sma(sim, script, attributes=None) -> tuple[str, ScriptedSma]:
     name = f"sma-handler-{len(sim.chime.applications)}"
     engine.register_function(engine.LambdaFunction(name, f"arn:aws:lambda:us-east-1:123456789012:function:{name}",
                                                    load_handler=lambda: handler))
-    return sim.chime.create_sip_media_application("test-sma", name).id, handler
+    sma_id = sim.deployed_sma_id if sim.deployed_sma_id not in sim.chime.applications else None
+    return sim.chime.create_sip_media_application("test-sma", name, sma_id).id, handler
 
 
 def _consent_prompt(prompts):

@@ -117,3 +117,34 @@ def test_the_built_layer_carries_the_shared_code_and_the_schemas(tmp_path):
         check=True,
     )
     assert probe.stdout.strip() == str(shipped / "schemas")
+
+
+def test_the_simulated_provider_side_is_what_the_template_is_deployed_for(deployment):
+    """The twin's Connect instance and SIP media application come from the template's parameters (the
+    bucket policy admits only that SMA), and `make serve` advertises the same ids."""
+    from callrec.callcentre import TwinIds
+    from callrec.server import CONNECT_INSTANCE_ID, SMA_ID
+
+    ids = TwinIds.of(deployment)
+    assert (ids.connect_instance_id, ids.sma_id) == (CONNECT_INSTANCE_ID, SMA_ID)
+    assert f"connect/{ids.connect_alias}/CallRecordings" == deployment.resolver.parameters["ConnectRecordingPrefix"]
+
+
+def test_signal_queue_items_expire_by_the_tables_ttl(deployment):
+    """SignalsTable's TTL attribute is the one the code writes, about 30 days ahead (the audit keeps the record)."""
+    import time
+
+    from callrec_shared import sessions
+
+    dynamodb = client("dynamodb")
+    table = deployment.physical("SignalsTable")
+    ttl = dynamodb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+    assert (ttl["AttributeName"], ttl["TimeToLiveStatus"]) == (sessions.EXPIRES, "ENABLED")
+    session_id = "6c1f2e3d-4b5a-5968-8776-a5b4c3d2e1f0"
+    dynamodb.put_item(TableName=deployment.physical("SessionsTable"), Item={"sessionId": {"S": session_id}})
+    sessions._enqueue(session_id, "suspend", "api", "key-1")
+    items = dynamodb.query(TableName=table, KeyConditionExpression="sessionId = :s",
+                           ExpressionAttributeValues={":s": {"S": session_id}})["Items"]
+    assert {i["sk"]["S"][:4] for i in items} == {"sig#", "key#"}
+    for item in items:
+        assert abs(int(item[sessions.EXPIRES]["N"]) - (time.time() + 30 * 86400)) < 120

@@ -10,7 +10,8 @@ from callrec.sim.bucket_policy import service_may
 from callrec.template import Template
 
 ACCOUNT = "123456789012"
-SMA_ARN = f"arn:aws:chime:us-east-1:{ACCOUNT}:sma/sma-1"
+SMA_ID = "00000000-0000-4000-8000-0000000005aa"  # the template's SipMediaApplicationId default
+SMA_ARN = f"arn:aws:chime:us-east-1:{ACCOUNT}:sma/{SMA_ID}"
 CHIME = "voiceconnector.chime.amazonaws.com"
 KEY = "arn:aws:s3:::callrec-recordingbucket/Amazon-Chime-SMA-Call-Recordings/2026/11/20/x.wav"
 
@@ -36,10 +37,11 @@ def test_the_templates_policy_lets_the_accounts_sma_write_recordings():
     [
         {"aws:SourceAccount": "999999999999", "aws:SourceArn": SMA_ARN},
         {"aws:SourceAccount": ACCOUNT, "aws:SourceArn": "arn:aws:chime:us-east-1:999999999999:sma/x"},
+        {"aws:SourceAccount": ACCOUNT, "aws:SourceArn": f"arn:aws:chime:us-east-1:{ACCOUNT}:sma/another-sma"},
         {"aws:SourceArn": SMA_ARN},
         {"aws:SourceAccount": ACCOUNT, "aws:SourceArn": SMA_ARN, "aws:SecureTransport": "false"},
     ],
-    ids=["other-account", "other-accounts-sma", "no-source-account", "plain-http"],
+    ids=["other-account", "other-accounts-sma", "same-accounts-other-sma", "no-source-account", "plain-http"],
 )
 def test_conditions_are_enforced(context):
     assert not _may(_template_policy(), context)

@@ -195,6 +195,14 @@ def _opening(session_id: str) -> dict | None:
     return wait_until(session_id, lambda view: True, OPENING_WAIT_SECONDS)
 
 
+SIGNAL_RETENTION_DAYS = 30  # queue items expire (the table's TTL) long after their session; the audit keeps the record
+EXPIRES = "expiresAt"  # the SignalsTable's TimeToLiveSpecification attribute
+
+
+def _expiry() -> dict:
+    return {"N": str(int(clock.now().timestamp()) + SIGNAL_RETENTION_DAYS * 86400)}
+
+
 def _signal_key(seq: int) -> str:
     return f"sig#{seq:010d}"
 
@@ -207,13 +215,14 @@ def _enqueue(session_id: str, kind: str, actor: str, key: str | None) -> tuple[i
     for _ in range(50):  # concurrent senders race for the next number; the loser retries with a fresh one
         seq = int((_item(session_id) or {}).get("signalSeq", 0)) + 1
         item = {"sessionId": {"S": session_id}, "sk": {"S": _signal_key(seq)}, "seq": {"N": str(seq)},
-                "kind": {"S": kind}, "by": {"S": actor}, "requestedAt": {"S": now()}, "status": {"S": QUEUED}}
+                "kind": {"S": kind}, "by": {"S": actor}, "requestedAt": {"S": now()}, "status": {"S": QUEUED},
+                EXPIRES: _expiry()}
         writes = [{"Put": {"TableName": tables.signals_table, "Item": item, "ConditionExpression": "attribute_not_exists(sk)"}}]
         if key:
             item["idempotencyKey"] = {"S": key}
             writes.append({"Put": {"TableName": tables.signals_table, "ConditionExpression": "attribute_not_exists(sk)",
                                    "Item": {"sessionId": {"S": session_id}, "sk": {"S": f"key#{key}"},
-                                            "seq": {"N": str(seq)}, "kind": {"S": kind}}}})
+                                            "seq": {"N": str(seq)}, "kind": {"S": kind}, EXPIRES: _expiry()}}})
         writes.append({"Update": {
             "TableName": tables.sessions_table, "Key": {"sessionId": {"S": session_id}},
             # an end also marks the session, so a consent wait that has not parked yet sees it

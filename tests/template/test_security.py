@@ -1,0 +1,134 @@
+"""The security properties a reviewer signs off, asserted on the parsed template.yaml (intrinsics left
+as written): no wildcard IAM action anywhere; `*` resources only where the API has no resource-level
+permissions, each with a comment saying so; the recording bucket TLS-only, SSE-KMS with the template's
+key, Block Public Access, and the Chime grant limited to PutObject/PutObjectAcl on aws:SourceAccount and
+aws:SourceArn; every API method IAM-authenticated; tables encrypted with point-in-time recovery; state
+machines Standard, logged and traced; alarms on failed executions and failed verifications."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from callrec.template import TEMPLATE_PATH, Template
+
+TEMPLATE = Template.load()
+RESOURCES = TEMPLATE.resources()
+TEXT = TEMPLATE_PATH.read_text(encoding="utf-8")
+CHIME = "voiceconnector.chime.amazonaws.com"
+
+
+def _statements():
+    """(where, statement) for every policy statement: inline Policies, key policies, bucket and topic policies."""
+    for logical_id, resource in RESOURCES.items():
+        properties = resource.get("Properties", {})
+        for policy in properties.get("Policies", []) if isinstance(properties.get("Policies"), list) else []:
+            for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
+                yield logical_id, statement
+        for key in ("KeyPolicy", "PolicyDocument"):
+            for statement in properties.get(key, {}).get("Statement", []):
+                yield logical_id, statement
+
+
+def _as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def test_no_wildcard_action_anywhere():
+    for where, statement in _statements():
+        for action in _as_list(statement.get("Action", [])):
+            if statement.get("Effect") == "Deny":
+                continue  # a Deny may be broad (the TLS-only statements deny s3:* without TLS)
+            assert "*" not in action, f"{where}: wildcard action {action}"
+
+
+def test_star_resources_only_with_a_comment_saying_why():
+    lines = TEXT.splitlines()
+    for number, line in enumerate(lines):
+        if re.match(r'^\s*Resource:\s*"\*"', line):
+            why = line.partition("#")[2]
+            assert "no resource-level permissions" in why or "in a key policy" in why, f"template.yaml:{number + 1}: {line.strip()}"
+
+
+def test_the_recording_bucket_is_private_encrypted_and_tls_only():
+    bucket = RESOURCES["RecordingBucket"]["Properties"]
+    assert bucket["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
+    default = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    assert default == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": {"Fn::GetAtt": ["RecordingKey", "Arn"]}}
+    statements = RESOURCES["RecordingBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    tls = [s for s in statements if s["Effect"] == "Deny"]
+    assert tls and tls[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} and tls[0]["Principal"] == "*"
+
+
+def test_the_chime_grant_is_put_only_and_conditioned_on_source_account_and_arn():
+    statements = RESOURCES["RecordingBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    chime = [s for s in statements if s.get("Principal") == {"Service": CHIME}]
+    assert len(chime) == 1
+    assert sorted(_as_list(chime[0]["Action"])) == ["s3:PutObject", "s3:PutObjectAcl"]
+    condition = chime[0]["Condition"]
+    assert condition["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+    assert "aws:SourceArn" in condition["ArnLike"]
+    assert "SipMediaApplicationId" in str(condition["ArnLike"]["aws:SourceArn"])  # this deployment's SMA, not sma/*
+
+
+def test_the_recording_key_lets_chime_encrypt_only_for_this_account():
+    statements = RESOURCES["RecordingKey"]["Properties"]["KeyPolicy"]["Statement"]
+    chime = [s for s in statements if s.get("Principal") == {"Service": CHIME}]
+    assert len(chime) == 1 and set(_as_list(chime[0]["Action"])) <= {"kms:GenerateDataKey", "kms:Decrypt"}
+    assert chime[0]["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+
+
+def test_every_api_method_uses_iam_auth():
+    apis = TEMPLATE.resources("AWS::Serverless::Api")
+    for resource in TEMPLATE.resources("AWS::Serverless::Function").values():
+        for event in resource["Properties"].get("Events", {}).values():
+            if event["Type"] == "Api":
+                api = apis[event["Properties"]["RestApiId"]["Ref"]]["Properties"]
+                authorizer = event["Properties"].get("Auth", {}).get("Authorizer", api["Auth"]["DefaultAuthorizer"])
+                assert authorizer == "AWS_IAM"
+
+
+def test_the_api_is_throttled_and_access_logged():
+    api = RESOURCES["RecordingsApi"]["Properties"]
+    assert api["AccessLogSetting"]["DestinationArn"] == {"Fn::GetAtt": ["RecordingsApiAccessLogs", "Arn"]}
+    throttle = api["MethodSettings"][0]
+    assert throttle["ResourcePath"] == "/*" and throttle["HttpMethod"] == "*"
+    assert throttle["ThrottlingRateLimit"] and throttle["ThrottlingBurstLimit"]
+
+
+@pytest.mark.parametrize("logical_id", sorted(TEMPLATE.resources("AWS::DynamoDB::Table")))
+def test_tables_are_encrypted_with_point_in_time_recovery(logical_id):
+    properties = RESOURCES[logical_id]["Properties"]
+    assert properties["SSESpecification"]["SSEEnabled"] is True
+    assert properties["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+
+
+@pytest.mark.parametrize("logical_id", sorted(TEMPLATE.resources("AWS::Serverless::StateMachine")))
+def test_state_machines_are_standard_logged_and_traced(logical_id):
+    properties = RESOURCES[logical_id]["Properties"]
+    assert properties["Type"] == "STANDARD"
+    assert properties["Tracing"] == {"Enabled": True}
+    logging = properties["Logging"]
+    assert logging["IncludeExecutionData"] is False  # execution data never reaches logs
+    assert logging["Destinations"][0]["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][1] == "Arn"
+
+
+def test_alarms_on_failed_executions_and_failed_verifications():
+    alarms = TEMPLATE.resources("AWS::CloudWatch::Alarm")
+    watched = {(a["Properties"]["MetricName"], a["Properties"]["Dimensions"][0]["Value"]["Ref"]) for a in alarms.values()}
+    assert ("ExecutionsFailed", "RecordingSession") in watched
+    assert ("ExecutionsFailed", "VerifyRecording") in watched  # VerifyRecording fails exactly when a recording is not verified
+    for alarm in alarms.values():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlertTopic"}]
+
+
+def test_the_audit_trail_is_insert_only_for_every_role():
+    for logical_id, resource in RESOURCES.items():
+        for policy in resource.get("Properties", {}).get("Policies", []) or []:
+            if isinstance(policy, dict) and any("AuditTable" in str(value) for key, value in policy.items() if key != "Statement"):
+                raise AssertionError(f"{logical_id}: a policy template on the audit table ({next(iter(policy))})")
+    for where, statement in _statements():
+        if "AuditTable" in str(statement.get("Resource")):
+            assert _as_list(statement["Action"]) == ["dynamodb:PutItem"], where
