@@ -30,6 +30,7 @@ upgrade moves one (a dedicated test calls it).
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import datetime
 import importlib
@@ -39,7 +40,7 @@ import time
 import traceback
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
 from botocore.exceptions import ClientError
 from botocore.response import StreamingBody
@@ -194,6 +195,20 @@ class LambdaFunction:
             if self._handler is None:
                 self._handler = self._load_handler()
             return self._handler
+
+    @contextlib.contextmanager
+    def crashing(self, error: Exception) -> Iterator[None]:
+        """A fault switch for tests: every invocation raises `error` until the block ends."""
+        def crash(event: Any, context: Any) -> Any:
+            raise error
+
+        with self._lock:
+            original, self._handler = self._handler, crash
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._handler = original
 
     def invoke(self, event: Any) -> dict:
         """Run the handler as the Lambda service would and answer like `lambda.invoke` does."""

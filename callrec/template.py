@@ -70,6 +70,9 @@ def load_yaml(path: Path) -> dict:
 _SUB_VARIABLE = re.compile(r"\$\{([^}]+)\}")
 
 
+NO_VALUE = object()  # what !Ref AWS::NoValue resolves to: the surrounding item or property is left out
+
+
 @dataclass
 class Resolver:
     """Resolves intrinsic functions against parameters, conditions and resource references.
@@ -86,8 +89,10 @@ class Resolver:
     _condition_values: dict[str, bool] = field(default_factory=dict)
 
     def resolve(self, value: Any) -> Any:
+        """The value with every intrinsic applied; `AWS::NoValue` (directly or from an `Fn::If`) removes the
+        list item or property it stands for."""
         if isinstance(value, list):
-            return [self.resolve(item) for item in value if item != {"Ref": "AWS::NoValue"}]
+            return [result for result in map(self.resolve, value) if result is not NO_VALUE]
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
@@ -97,11 +102,8 @@ class Resolver:
                 return handler(self, argument)
             if key.startswith("Fn::"):
                 raise TemplateError(f"intrinsic function {key} is not supported by the local stack")
-        return {
-            key: self.resolve(item)
-            for key, item in value.items()
-            if item != {"Ref": "AWS::NoValue"}
-        }
+        resolved = {key: self.resolve(item) for key, item in value.items()}
+        return {key: item for key, item in resolved.items() if item is not NO_VALUE}
 
     def condition(self, name: str) -> bool:
         if name not in self._condition_values:
@@ -110,7 +112,9 @@ class Resolver:
             self._condition_values[name] = bool(self.resolve(self.conditions[name]))
         return self._condition_values[name]
 
-    def _ref(self, name: str) -> str:
+    def _ref(self, name: str) -> Any:
+        if name == "AWS::NoValue":
+            return NO_VALUE
         if name in self.pseudo:
             return self.pseudo[name]
         if name in self.parameters:

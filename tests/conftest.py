@@ -13,6 +13,12 @@ from callrec.demo import MOTO_CONFIG
 from callrec.history import fetch_history, wait_for_execution
 from callrec.stack import Deployment, LocalStack, client
 
+from hypothesis import settings as hypothesis_settings
+
+# bad-input tests: `default` for every run, `thorough` on request (pytest --hypothesis-profile=thorough)
+hypothesis_settings.register_profile("default", max_examples=100, deadline=None)
+hypothesis_settings.register_profile("thorough", max_examples=2000, deadline=None)
+
 TEST_TIME_SCALE = 0.001  # a 60 s Wait takes 60 ms in tests; `make serve` runs at 1.0
 
 
@@ -47,3 +53,17 @@ def run(sfn, state_machine_arn: str, payload: dict, **kwargs) -> tuple[dict, lis
 
 def states_entered(events: list[dict]) -> list[str]:
     return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The fault matrix (tests/e2e/test_fault_matrix.py), as a table at the end of the report."""
+    import sys
+
+    matrix = sys.modules.get("tests.e2e.test_fault_matrix")
+    if not matrix or not matrix.ROWS:
+        return
+    terminalreporter.section("fault matrix")
+    header = ("provider", "stage", "fault", "session", "verification", "alert", "outcome")
+    widths = [max(len(str(row[i])) for row in [header, *matrix.ROWS]) for i in range(len(header) - 1)]
+    for row in [header, *matrix.ROWS]:
+        terminalreporter.write_line("  ".join(str(v).ljust(w) for v, w in zip(row, widths)) + "  " + row[-1])

@@ -123,6 +123,15 @@ def resume_recording(session_id: str) -> Response:
     return _window(session_id, "resume")
 
 
+@app.not_found
+def unmatched(_: Exception) -> Response:
+    """API Gateway matched a resource the resolver's path pattern does not (e.g. a session id with characters
+    outside it): answer in the API's own error shape, naming the field."""
+    if "{sessionId}" in (app.current_event.resource or ""):
+        return _error(400, "InvalidRequest", "sessionId must be a session id (a UUID)", "sessionId")
+    return _error(404, "NotFound", "no such route")
+
+
 @logger.inject_lambda_context
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)

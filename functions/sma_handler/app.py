@@ -198,6 +198,13 @@ def handle(event: dict) -> dict:
     return response(actions, attributes)
 
 
+def _attributes_of(event: object) -> dict:
+    """The call's TransactionAttributes, whatever shape the event has (an empty map if none)."""
+    details = event.get("CallDetails") if isinstance(event, dict) else None
+    attributes = details.get("TransactionAttributes") if isinstance(details, dict) else None
+    return {k: v for k, v in attributes.items() if isinstance(v, str)} if isinstance(attributes, dict) else {}
+
+
 @logger.inject_lambda_context
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     try:
@@ -205,5 +212,4 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     except Exception:  # noqa: BLE001 - never let an exception reach the SMA: answer safely instead
         logger.exception("SMA event not handled; answering with no actions",
                          extra={"event_type": event.get("InvocationEventType") if isinstance(event, dict) else None})
-        attributes = event.get("CallDetails", {}).get("TransactionAttributes", {}) if isinstance(event, dict) else {}
-        return response([], attributes if isinstance(attributes, dict) else {})
+        return response([], _attributes_of(event))

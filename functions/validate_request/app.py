@@ -1,7 +1,7 @@
 """Validate a start-recording request and give the session its identity.
 
 The first task of RecordingSession: the workflow never acts on a request that does not match
-`schemas/start_recording_request.schema.json`. The session id is derived from the provider's own call
+`schemas/start_recording_request.schema.json`, or for a provider this deployment does not serve. The session id is derived from the provider's own call
 identity, so the same call always maps to the same session (idempotent starts).
 """
 
@@ -11,7 +11,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from callrec_shared.identity import session_id_for
-from callrec_shared.validation import InvalidRequest, validate
+from callrec_shared.validation import InvalidRequest, validate_start
 
 logger = Logger(service="callrec")
 
@@ -19,7 +19,7 @@ __all__ = ["InvalidRequest", "lambda_handler", "session_id_for"]
 
 
 def normalise(request: dict) -> dict:
-    validate(request, "start_recording_request")
+    validate_start(request)
     return {
         "sessionId": session_id_for(request),
         "provider": request["provider"],

@@ -8,13 +8,7 @@ import copy
 import pytest
 
 from callrec import engine
-from callrec.callcentre import LocalCallCentre
 from callrec.stack import client
-
-
-@pytest.fixture
-def centre(deployment) -> LocalCallCentre:
-    return LocalCallCentre(deployment)
 
 
 def _executions(centre) -> int:

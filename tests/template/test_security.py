@@ -19,15 +19,28 @@ TEXT = TEMPLATE_PATH.read_text(encoding="utf-8")
 CHIME = "voiceconnector.chime.amazonaws.com"
 
 
+def _unwrap(statement: dict) -> dict:
+    """A statement kept only for one provider (`!If [UseChime, statement, !Ref AWS::NoValue]`): the statement."""
+    if set(statement) == {"Fn::If"}:
+        condition, kept, otherwise = statement["Fn::If"]
+        assert condition in ("UseConnect", "UseChime") and otherwise == {"Ref": "AWS::NoValue"}
+        return kept
+    return statement
+
+
+def _listed(document: dict) -> list[dict]:
+    return [_unwrap(statement) for statement in document["Statement"]]
+
+
 def _statements():
     """(where, statement) for every policy statement: inline Policies, key policies, bucket and topic policies."""
     for logical_id, resource in RESOURCES.items():
         properties = resource.get("Properties", {})
         for policy in properties.get("Policies", []) if isinstance(properties.get("Policies"), list) else []:
-            for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
+            for statement in _listed(policy) if isinstance(policy, dict) and "Statement" in policy else []:
                 yield logical_id, statement
         for key in ("KeyPolicy", "PolicyDocument"):
-            for statement in properties.get(key, {}).get("Statement", []):
+            for statement in _listed(properties[key]) if key in properties else []:
                 yield logical_id, statement
 
 
@@ -57,13 +70,13 @@ def test_the_recording_bucket_is_private_encrypted_and_tls_only():
         "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
     default = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
     assert default == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": {"Fn::GetAtt": ["RecordingKey", "Arn"]}}
-    statements = RESOURCES["RecordingBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    statements = _listed(RESOURCES["RecordingBucketPolicy"]["Properties"]["PolicyDocument"])
     tls = [s for s in statements if s["Effect"] == "Deny"]
     assert tls and tls[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} and tls[0]["Principal"] == "*"
 
 
 def test_the_chime_grant_is_put_only_and_conditioned_on_source_account_and_arn():
-    statements = RESOURCES["RecordingBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    statements = _listed(RESOURCES["RecordingBucketPolicy"]["Properties"]["PolicyDocument"])
     chime = [s for s in statements if s.get("Principal") == {"Service": CHIME}]
     assert len(chime) == 1
     assert sorted(_as_list(chime[0]["Action"])) == ["s3:PutObject", "s3:PutObjectAcl"]
@@ -74,7 +87,7 @@ def test_the_chime_grant_is_put_only_and_conditioned_on_source_account_and_arn()
 
 
 def test_the_recording_key_lets_chime_encrypt_only_for_this_account():
-    statements = RESOURCES["RecordingKey"]["Properties"]["KeyPolicy"]["Statement"]
+    statements = _listed(RESOURCES["RecordingKey"]["Properties"]["KeyPolicy"])
     chime = [s for s in statements if s.get("Principal") == {"Service": CHIME}]
     assert len(chime) == 1 and set(_as_list(chime[0]["Action"])) <= {"kms:GenerateDataKey", "kms:Decrypt"}
     assert chime[0]["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
@@ -132,3 +145,26 @@ def test_the_audit_trail_is_insert_only_for_every_role():
     for where, statement in _statements():
         if "AuditTable" in str(statement.get("Resource")):
             assert _as_list(statement["Action"]) == ["dynamodb:PutItem"], where
+
+
+def test_a_connect_only_deployment_has_no_chime_function_or_grant(aws):
+    """Providers=connect: no SMA function, no Chime statement on the bucket, the key or the workflow's role,
+    and a Chime start request is refused naming the field."""
+    import json
+
+    from callrec.stack import LocalStack, client
+    from callrec_shared.validation import InvalidRequest, validate_start
+
+    deployment = LocalStack(parameter_overrides={"Providers": "connect", "LogLevel": "WARNING"}).deploy()
+    assert "SmaHandler" not in deployment.created and "ContactFlow" in deployment.created
+    policy = json.loads(client("s3").get_bucket_policy(Bucket=deployment.physical("RecordingBucket"))["Policy"])
+    assert CHIME not in json.dumps(policy)
+    key_policy = client("kms").get_key_policy(KeyId=deployment.physical("RecordingKey"), PolicyName="default")["Policy"]
+    assert CHIME not in key_policy
+    role = deployment.resolver.resolve(RESOURCES["RecordingSession"]["Properties"]["Policies"])
+    assert "chime:" not in json.dumps(role) and "connect:StartContactRecording" in json.dumps(role)
+    chime_call = {"provider": "chime", "call": {"SipMediaApplicationId": "s", "TransactionId": "t", "CallId": "c"},
+                  "parties": [{"number": "+14155550123"}]}
+    with pytest.raises(InvalidRequest) as refused:
+        validate_start(chime_call)
+    assert refused.value.field == "provider" and "not deployed" in refused.value.message

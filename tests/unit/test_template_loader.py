@@ -62,6 +62,9 @@ def test_intrinsics_resolve_against_parameters_pseudo_and_resources(tmp_path):
     assert resolver.resolve({"Fn::Join": [":", ["a", {"Ref": "AWS::Partition"}]]}) == "a:aws"
     assert resolver.resolve({"Fn::Select": [1, {"Fn::Split": [",", "x,y,z"]}]}) == "y"
     assert resolver.resolve([1, {"Ref": "AWS::NoValue"}, 2]) == [1, 2]
+    # a statement kept for one condition only: !If [Cond, item, !Ref AWS::NoValue] leaves the item out
+    assert resolver.resolve([1, {"Fn::If": ["IsProd", 2, {"Ref": "AWS::NoValue"}]}, 3]) == [1, 3]
+    assert resolver.resolve({"a": 1, "b": {"Fn::If": ["IsProd", 2, {"Ref": "AWS::NoValue"}]}}) == {"a": 1}
 
     prod = template.resolver(PSEUDO, overrides={"Stage": "prod"})
     assert prod.resolve({"Fn::If": ["IsProd", "big", "small"]}) == "big"

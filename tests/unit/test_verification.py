@@ -141,3 +141,16 @@ def test_chime_is_located_by_its_key_connect_by_its_layout_across_midnight(s3):
     key = "connect/demo/CallRecordings/2026/11/21/contact-1_20261121T00:00_UTC.wav"
     _put(s3, key=key)
     assert verification.locate(connect, CONFIG, s3) == ("recordings", key)
+
+
+def test_after_a_failed_stop_the_recording_may_run_on_to_the_end_of_the_call():
+    """RecordingSession says 'stop failed (...); the recording ends with the call': longer is right then."""
+    from callrec.template import REPO_ROOT
+
+    asl = (REPO_ROOT / "statemachines" / "recording_session.asl.json").read_text()
+    assert f"'{verification.STOP_FAILED} (" in asl  # the reason the verifier recognises is the one the workflow writes
+    session = _session(outcomeReason="stop failed (Connect.InternalServiceException); the recording ends with the call")
+    expected = verification.expectation(session)
+    assert expected.ends_with_call and verification._duration(expected, 75.0, CONFIG).ok
+    assert not verification._duration(expected, 40.0, CONFIG).ok  # but never shorter than what was recorded
+    assert not verification._duration(verification.expectation(_session()), 75.0, CONFIG).ok

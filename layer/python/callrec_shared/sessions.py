@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 from callrec_shared import clock
 from callrec_shared.aws import client, settings
 from callrec_shared.identity import session_id_for
-from callrec_shared.validation import validate
+from callrec_shared.validation import validate_start
 
 TERMINAL = {"RECORDED", "NOT_RECORDED", "FAILED"}
 KINDS = ("suspend", "resume", "stop", "hangup")
@@ -76,7 +76,7 @@ def audit(session_id: str, event: str, actor: str, **details: str) -> None:
 
 def start(request: dict, actor: str) -> dict:
     """Validate the request and start the call's RecordingSession (idempotent for the same request)."""
-    validate(request, "start_recording_request")
+    validate_start(request)
     session_id = session_id_for(request)
     sfn = client("stepfunctions")
     try:

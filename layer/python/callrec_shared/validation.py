@@ -6,6 +6,7 @@ this module, so what is tested is what ships.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -58,3 +59,17 @@ def validate(payload: Any, name: str) -> Any:
         )
         raise InvalidRequest(field_of(error), message)
     return payload
+
+
+def deployed_providers() -> list[str]:
+    """The providers this deployment serves (the template's Providers parameter, in PROVIDERS)."""
+    return [p for p in os.environ.get("PROVIDERS", "connect,chime").split(",") if p]
+
+
+def validate_start(request: Any) -> dict:
+    """A start-recording request: its schema, and a provider this deployment serves."""
+    validate(request, "start_recording_request")
+    deployed = deployed_providers()
+    if request["provider"] not in deployed:
+        raise InvalidRequest("provider", f"{request['provider']} is not deployed here (Providers={','.join(deployed)})")
+    return request

@@ -23,6 +23,9 @@ from callrec_shared import clock
 from callrec_shared.wavcheck import Check, S3Source, WavFormat, verify
 
 CONTENT_TYPES = ("audio/wav", "audio/x-wav", "audio/wave")
+# RecordingSession's outcome reason when its stop call failed (statemachines/recording_session.asl.json):
+# the recording then goes on until the call ends, later than the session's end.
+STOP_FAILED = "stop failed"
 CHIME_METADATA = ("transaction-id", "call-id", "recording-duration", "recording-audio-file-format")
 
 
@@ -57,6 +60,7 @@ class Expectation:
     ended: datetime
     location: str | None  # Chime: bucket/key; Connect: None (found by layout)
     windows: list[tuple[datetime, datetime | None]] = field(default_factory=list)
+    ends_with_call: bool = False  # the stop failed: the recording runs on to the call's end
 
     @property
     def span_seconds(self) -> float:
@@ -79,7 +83,8 @@ def expectation(session: dict) -> Expectation:
         session_id=session["sessionId"], provider=provider, call=session.get("call", {}),
         track=session.get("recordingTrack", "BOTH" if provider == "chime" else "ALL"),
         started=clock.parse(session["recordingStartedAt"]), ended=clock.parse(session["endedAt"]),
-        location=location if provider == "chime" and "/" in location else None, windows=windows)
+        location=location if provider == "chime" and "/" in location else None, windows=windows,
+        ends_with_call=session.get("outcomeReason", "").startswith(STOP_FAILED))
 
 
 def connect_prefixes(expected: Expectation, config: Config) -> list[str]:
@@ -111,7 +116,8 @@ def locate(expected: Expectation, config: Config, s3) -> tuple[str, str] | None:
 
 def place_windows(expected: Expectation, seconds: float, config: Config) -> tuple[list[tuple[float, float]], list[Check]]:
     """The windows as seconds into a recording `seconds` long, and a note for any not placed in it."""
-    late_start = expected.provider == "connect" and seconds < expected.span_seconds - config.tolerance_seconds
+    late_start = (expected.provider == "connect" and not expected.ends_with_call
+                  and seconds < expected.span_seconds - config.tolerance_seconds)
     origin = expected.ended - timedelta(seconds=seconds) if late_start else expected.started
     spans, notes = [], []
     for index, (start, end) in enumerate(expected.windows, 1):
@@ -178,6 +184,9 @@ def _duration(expected: Expectation, seconds: float, config: Config) -> Check:
     span, tolerance = expected.span_seconds, config.tolerance_seconds
     if abs(seconds - span) <= tolerance:
         return Check("duration", True, f"{seconds:.3f} s; the session recorded for {span:.3f} s (+/- {tolerance})")
+    if expected.ends_with_call and seconds > span:
+        return Check("duration", True, f"{seconds:.3f} s: the stop failed at {span:.3f} s, so the recording ran on "
+                                       "to the end of the call")
     if expected.provider == "connect" and seconds < span:
         return Check("duration", True, f"{seconds:.3f} s of the session's {span:.3f} s: Connect begins an agent "
                                        "recording when the agent joins")

@@ -1,0 +1,226 @@
+"""The fault matrix: every fault switch of the simulator at every stage of a call (consent, start, window,
+stop, landing) for both providers, Lambda crashes, and hang-ups at each stage - each played through the
+whole local stack. Every run must end in its defined state with an audit record of it, and, where the
+design says so (a recording not verified), an alert on the SNS topic. The matrix is printed at the end
+of the test report."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Callable
+
+import pytest
+
+from callrec import demo
+from callrec.callcentre import Call, LocalCallCentre
+from callrec.sim import Fault
+from callrec.sim.core import DELIVER
+from callrec.stack import client
+
+ROWS: list[tuple[str, ...]] = []  # (provider, stage, fault, session, verification, alert, result), for the report
+
+
+@dataclass(frozen=True)
+class Cell:
+    provider: str
+    stage: str
+    fault: str
+    play: Callable[[LocalCallCentre], Call]
+    status: str  # the session's final status
+    verification: str | None  # VERIFIED / FAILED / MISSING / ERROR, or None: nothing to verify
+    reason: str = ""  # a part of the session's outcome reason
+
+
+def _connect(talk_then: Callable[[LocalCallCentre, Call], None]) -> Callable[[LocalCallCentre], Call]:
+    def play(centre: LocalCallCentre) -> Call:
+        call = centre.connect_call(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
+        centre.sim.connect.agent_joins(call.contact_id)
+        call.session_id = centre.contact_flow(call, "start")["sessionId"]
+        centre.sim.clock.advance(4.0)
+        talk_then(centre, call)
+        return call
+    return play
+
+
+def _heard_then(more: Callable[[LocalCallCentre, Call], None]) -> Callable[[LocalCallCentre, Call], None]:
+    def step(centre: LocalCallCentre, call: Call) -> None:
+        centre.contact_flow(call, "consent", answer="heard")
+        centre.wait_for_status(call.session_id, "RECORDING", "FAILED", "NOT_RECORDED")
+        centre.sim.clock.advance(10.0)
+        more(centre, call)
+    return step
+
+
+def _hang_up(centre: LocalCallCentre, call: Call) -> None:
+    if call.contact_id:
+        centre.sim.connect.hang_up(call.contact_id)
+        centre.contact_flow(call, "hangup")
+    else:
+        centre.sim.chime.hang_up(call.transaction_id)
+        centre.sim.chime.wait_idle(call.transaction_id)
+
+
+def _connect_window(resume: bool) -> Callable[[LocalCallCentre, Call], None]:
+    def step(centre: LocalCallCentre, call: Call) -> None:
+        if centre.contact_flow(call, "suspend")["suspended"] == "true":
+            centre.sim.connect.caller_types(call.contact_id, demo.CARD_NUMBER)
+        if resume:
+            centre.contact_flow(call, "resume")
+        centre.sim.clock.advance(5.0)
+        _hang_up(centre, call)
+    return step
+
+
+def _connect_stop(centre: LocalCallCentre, call: Call) -> None:
+    from callrec_shared import sessions
+
+    sessions.end(call.session_id, "stop", actor="api")
+    centre.finish(call.session_id)
+    centre.sim.clock.advance(5.0)
+    _hang_up(centre, call)
+
+
+def _chime(answers: list[str | None], then: Callable[[LocalCallCentre, Call], None]) -> Callable[[LocalCallCentre], Call]:
+    def play(centre: LocalCallCentre) -> Call:
+        call = centre.chime_call(demo.CALIFORNIA_CALLER, demo.CENTRE_TEXAS, answers=answers)
+        if centre.wait_for_status(call.session_id, "RECORDING", "FAILED", "NOT_RECORDED")["status"] != "RECORDING":
+            _hang_up(centre, call)  # nothing is recorded: the caller goes on, then hangs up
+            return call
+        centre.sim.chime.talk(call.transaction_id, 10.0)
+        centre.sim.chime.wait_idle(call.transaction_id)
+        then(centre, call)
+        return call
+    return play
+
+
+def _chime_gone_at_once(centre: LocalCallCentre) -> Call:
+    call = Call("chime", customer=demo.CALIFORNIA_CALLER, centre=demo.CENTRE_TEXAS)
+    call.transaction_id = centre.sim.chime.place_call(centre.sma.id, call.customer, call.centre, [None])
+    centre.sim.chime.hang_up(call.transaction_id)
+    centre.sim.chime.wait_idle(call.transaction_id)
+    call.session_id = centre.sim.chime.describe(call.transaction_id)["TransactionAttributes"].get("sessionId")
+    return call
+
+
+def _chime_window(resume: bool) -> Callable[[LocalCallCentre, Call], None]:
+    def step(centre: LocalCallCentre, call: Call) -> None:
+        from callrec_shared import sessions
+
+        if sessions.signal(call.session_id, "suspend", actor="api", wait_seconds=3)["status"] == sessions.APPLIED:
+            centre.sim.chime.wait_idle(call.transaction_id)
+            centre.sim.chime.press(call.transaction_id, demo.CARD_NUMBER)
+            centre.sim.chime.wait_idle(call.transaction_id)
+        if resume:
+            sessions.signal(call.session_id, "resume", actor="api", wait_seconds=3)
+        centre.sim.chime.talk(call.transaction_id, 5.0)
+        _hang_up(centre, call)
+    return step
+
+
+def _chime_stop(centre: LocalCallCentre, call: Call) -> None:
+    from callrec_shared import sessions
+
+    sessions.end(call.session_id, "stop", actor="api")
+    centre.finish(call.session_id)
+    centre.sim.chime.talk(call.transaction_id, 5.0)
+    _hang_up(centre, call)
+
+
+def _faulty(fault: Fault, play: Callable[[LocalCallCentre], Call]) -> Callable[[LocalCallCentre], Call]:
+    def run(centre: LocalCallCentre) -> Call:
+        centre.sim.faults.inject(fault)
+        return play(centre)
+    return run
+
+
+def _crash(logical_id: str, play: Callable[[LocalCallCentre], Call]) -> Callable[[LocalCallCentre], Call]:
+    def run(centre: LocalCallCentre) -> Call:
+        with centre.function(logical_id).crashing(RuntimeError("injected crash")):
+            call = play(centre)
+            centre.finish(call.session_id)
+            centre.verification(call.session_id)
+        return call
+    return run
+
+
+C, S = "connect", "chimesdkvoice"
+RECORDED_CONNECT = _connect(_heard_then(_connect_window(resume=True)))
+RECORDED_CHIME = _chime(["1"], _chime_window(resume=True))
+CELLS = [
+    # --- Amazon Connect ---------------------------------------------------------------------------------------
+    Cell("connect", "consent", "caller hangs up before answering", _connect(_hang_up), "NOT_RECORDED", None),
+    Cell("connect", "start", "StartContactRecording throttled twice",
+         _faulty(Fault(C, "StartContactRecording", "ThrottlingException", times=2), RECORDED_CONNECT), "RECORDED", "VERIFIED"),
+    Cell("connect", "start", "StartContactRecording InternalServiceException",
+         _faulty(Fault(C, "StartContactRecording", "InternalServiceException", times=None), RECORDED_CONNECT), "FAILED", None,
+         "InternalServiceException"),
+    Cell("connect", "start", "StartContactRecording ResourceNotFoundException",
+         _faulty(Fault(C, "StartContactRecording", "ResourceNotFoundException", times=None), RECORDED_CONNECT), "FAILED", None,
+         "ResourceNotFoundException"),
+    Cell("connect", "window", "SuspendContactRecording InternalServiceException",
+         _faulty(Fault(C, "SuspendContactRecording", "InternalServiceException", times=None), RECORDED_CONNECT), "RECORDED", "VERIFIED"),
+    Cell("connect", "window", "ResumeContactRecording InternalServiceException",
+         _faulty(Fault(C, "ResumeContactRecording", "InternalServiceException", times=None), RECORDED_CONNECT), "RECORDED", "VERIFIED",
+         "inside a suspended window"),
+    Cell("connect", "window", "caller hangs up inside the window", _connect(_heard_then(_connect_window(resume=False))),
+         "RECORDED", "VERIFIED", "inside a suspended window"),
+    Cell("connect", "stop", "StopContactRecording InternalServiceException",
+         _faulty(Fault(C, "StopContactRecording", "InternalServiceException", times=None), _connect(_heard_then(_connect_stop))),
+         "RECORDED", "VERIFIED", "stop failed"),
+    Cell("connect", "landing", "NeverLands", _faulty(Fault(C, DELIVER, "NeverLands"), RECORDED_CONNECT), "RECORDED", "MISSING"),
+    Cell("connect", "landing", "CorruptHeader", _faulty(Fault(C, DELIVER, "CorruptHeader"), RECORDED_CONNECT), "RECORDED", "FAILED"),
+    Cell("connect", "landing", "LeakIntoWindow", _faulty(Fault(C, DELIVER, "LeakIntoWindow"), RECORDED_CONNECT), "RECORDED", "FAILED"),
+    Cell("connect", "landing", "RecordingChecks Lambda crashes", _crash("RecordingChecks", RECORDED_CONNECT), "RECORDED", "ERROR"),
+    Cell("connect", "consent", "ConsentPolicy Lambda crashes", _crash("ConsentPolicy", _connect(_hang_up)), "FAILED", None),
+    # --- Chime SDK SIP media application --------------------------------------------------------------------
+    Cell("chime", "consent", "PlayAudioAndGetDigits SystemException",
+         _faulty(Fault(S, "PlayAudioAndGetDigits", "SystemException", times=None), RECORDED_CHIME), "FAILED", None, "ConsentPromptFailed"),
+    Cell("chime", "consent", "caller hangs up as the call is answered", _chime_gone_at_once, "NOT_RECORDED", None),
+    Cell("chime", "start", "StartCallRecording SystemException",
+         _faulty(Fault(S, "StartCallRecording", "SystemException", times=None), RECORDED_CHIME), "FAILED", None, "SystemException"),
+    Cell("chime", "start", "UpdateSipMediaApplicationCall throttled once",
+         _faulty(Fault(S, "UpdateSipMediaApplicationCall", "ThrottledClientException", times=1), RECORDED_CHIME), "RECORDED", "VERIFIED"),
+    Cell("chime", "window", "PauseCallRecording SystemException",
+         _faulty(Fault(S, "PauseCallRecording", "SystemException", times=None), RECORDED_CHIME), "RECORDED", "VERIFIED"),
+    Cell("chime", "window", "caller hangs up inside the window", _chime(["1"], _chime_window(resume=False)), "RECORDED", "VERIFIED",
+         "inside a suspended window"),
+    Cell("chime", "stop", "StopCallRecording SystemException",
+         _faulty(Fault(S, "StopCallRecording", "SystemException", times=None), _chime(["1"], _chime_stop)), "RECORDED", "VERIFIED"),
+    Cell("chime", "landing", "NeverLands", _faulty(Fault(S, DELIVER, "NeverLands"), RECORDED_CHIME), "RECORDED", "MISSING"),
+    Cell("chime", "landing", "CorruptHeader", _faulty(Fault(S, DELIVER, "CorruptHeader"), RECORDED_CHIME), "RECORDED", "FAILED"),
+    Cell("chime", "landing", "LeakIntoWindow", _faulty(Fault(S, DELIVER, "LeakIntoWindow"), RECORDED_CHIME), "RECORDED", "FAILED"),
+]
+
+
+@pytest.fixture
+def alerts(deployment):
+    sqs = client("sqs")
+    url = sqs.create_queue(QueueName="alerts")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    client("sns").subscribe(TopicArn=deployment.physical("AlertTopic"), Protocol="sqs", Endpoint=arn)
+    return lambda: [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])]
+
+
+@pytest.mark.parametrize("cell", CELLS, ids=[f"{c.provider}-{c.stage}-{c.fault}" for c in CELLS])
+def test_every_fault_ends_in_its_defined_state(centre, alerts, cell):
+    call = cell.play(centre)
+    described, _ = centre.finish(call.session_id)
+    centre.sim.delivery.wait()
+    verified = centre.verification(call.session_id)
+    centre.sim.faults.clear()
+    session = centre.session(call.session_id)
+    audit = centre.audit(call.session_id)
+    sent = alerts()
+    ROWS.append((cell.provider, cell.stage, cell.fault, f"{session['status']}", session.get("verification") or "-",
+                 "alert" if sent else "-", session.get("outcomeReason") or ""))
+    assert session["status"] == cell.status, session.get("outcomeReason")
+    assert cell.reason in (session.get("outcomeReason") or "")
+    assert (session.get("verification") if verified else None) == cell.verification
+    # a defined end, audited: the final transition's record, and the verdict's when there is one
+    assert [a for a in audit if a.get("status")][-1]["status"] in (cell.status, cell.verification)
+    assert any(a.get("status") == cell.status for a in audit)
+    if cell.verification:
+        assert verified[0]["status"] == ("SUCCEEDED" if cell.verification == "VERIFIED" else "FAILED")
+    # an alert exactly when a recording is not verified
+    assert len(sent) == (0 if cell.verification in (None, "VERIFIED") else 1)
