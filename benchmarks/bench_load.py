@@ -42,6 +42,14 @@ def _call(centre: LocalCallCentre, index: int, calls: list, errors: list) -> Non
         errors.append(f"{type(err).__name__}: {err}")
 
 
+def _last_states(centre: LocalCallCentre, session_id: str) -> list[str]:
+    from callrec.history import fetch_history
+
+    events = fetch_history(centre.sfn, centre.execution_arn(session_id))
+    return [e["type"] + ":" + (e.get("stateEnteredEventDetails", {}).get("name") or
+                               str(e.get("taskFailedEventDetails", {}).get("error", ""))) for e in events[-6:]]
+
+
 def run(n: int) -> None:
     engine.reset()
     engine.install()
@@ -62,17 +70,25 @@ def run(n: int) -> None:
             if not call.session_id:
                 undefined += 1
                 continue
-            centre.finish(call.session_id)
-            centre.verification(call.session_id, timeout=120)
+            try:
+                centre.finish(call.session_id)
+                centre.verification(call.session_id, timeout=120)
+            except Exception as err:  # noqa: BLE001 - a session that never ends is a loss, reported below
+                errors.append(f"{type(err).__name__}: {err}")
             session = centre.session(call.session_id) or {}
-            undefined += session.get("status") not in DEFINED
             signals = centre.signals(call.session_id)
+            if session.get("status") not in DEFINED:
+                undefined += 1
+                errors.append(f"session {call.session_id} {session.get('status')} (signalSeq {session.get('signalSeq')}, "
+                              f"processedSeq {session.get('processedSeq')}, waiting for {session.get('waitingFor')}): "
+                              + ", ".join(f"{s['kind']}:{s['status']}" for s in signals) + " | last states: "
+                              + ", ".join(_last_states(centre, call.session_id)))
             lost += sum(1 for s in signals if s["status"] not in ("applied", "rejected", "failed"))
             doubled += max(0, len(session.get("windows", [])) - 1)
         elapsed = time.perf_counter() - began
     print(f"load: {n:>3} payment calls at once  {elapsed:7.1f} s  {n / elapsed:6.2f} calls/s  "
           f"undefined {undefined}  lost signals {lost}  doubled windows {doubled}  errors {len(errors)}"
-          + (f"  (first: {errors[0][:120]})" if errors else ""))
+          + "".join(f"\n    {error[:1200]}" for error in errors[:4]))
 
 
 def main() -> None:

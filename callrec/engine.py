@@ -18,7 +18,8 @@ moto (pinned) interprets the real ASL files. This module is the one place that a
   lowers it);
 - `$$.State.EnteredTime` in AWS's format (milliseconds, `Z`), so it sorts with other timestamps;
 - DynamoDB requests are handled one at a time (moto's backend is not thread-safe);
-- SendTaskFailure keeps its `cause` (moto's API handler dropped it);
+- SendTaskFailure keeps its `cause` (moto's API handler dropped it), and the task-token APIs skip
+  executions still starting (moto dereferenced their missing environment and failed the call);
 - `states:startExecution` tasks reach boto3 with its parameter names (moto passed `StateMachineArn`) and
   answer `ExecutionArn`/`StartDate` as Step Functions does (moto: boto3's names and a raw datetime);
 - a policy statement conditioned on a key the request does not carry does not apply (moto takes the
@@ -89,6 +90,7 @@ HOOKS: tuple[tuple[str, str], ...] = (
         "StateTaskServiceDynamoDB._from_error",
     ),
     ("moto.stepfunctions.parser.models", "StepFunctionsParserBackend.start_execution"),
+    ("moto.stepfunctions.parser.models", "StepFunctionsParserBackend._get_executions"),
     ("moto.stepfunctions.parser.backend.execution", "Execution._get_start_execution_worker"),
     ("moto.stepfunctions.parser.backend.execution_worker", "ExecutionWorker._mock_test_case"),
     ("moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function", "WaitFunction._wait_interval"),
@@ -394,6 +396,18 @@ def _start_execution(self, state_machine_arn, name=None, execution_input=None, t
         _pending_test_case.reset(token)
 
 
+_original_get_executions = sfn_models.StepFunctionsParserBackend._get_executions
+
+
+def _executions_with_environment(self, execution_status=None):
+    """moto lists an execution as RUNNING before its worker thread has built its environment, and the task
+    token APIs dereference that environment: a SendTaskSuccess arriving while any other execution was
+    starting failed with AttributeError (under load, a woken workflow then stayed parked for good). Only an
+    execution with an environment can hold a task token, so the others are left out."""
+    return [execution for execution in _original_get_executions(self, execution_status)
+            if execution.exec_worker is not None and execution.exec_worker.env is not None]
+
+
 def _get_start_execution_worker(self):
     worker = _original_get_worker(self)
     worker._mock_test_case = _pending_test_case.get()
@@ -561,6 +575,7 @@ _PATCHES: tuple[tuple[Any, str, Any], ...] = (
     (state_task_service_aws_sdk.StateTaskServiceAwsSdk, "_eval_service_task", _eval_aws_sdk_task),
     (state_task_service_dynamodb.StateTaskServiceDynamoDB, "_from_error", _dynamodb_from_error),
     (sfn_models.StepFunctionsParserBackend, "start_execution", _start_execution),
+    (sfn_models.StepFunctionsParserBackend, "_get_executions", _executions_with_environment),
     (sfn_execution.Execution, "_get_start_execution_worker", _get_start_execution_worker),
     (wait_function.WaitFunction, "_wait_interval", _wait_interval),
     (retrier_decl, "time", _ScaledClock()),

@@ -110,3 +110,22 @@ def test_stop_while_the_workflow_is_busy_is_not_lost(centre):
     entered = states_entered(events)
     assert "Stop Contact Recording" in entered or "Caller Gone Before Recording" in entered
     assert centre.session(call.session_id)["status"] in ("RECORDED", "NOT_RECORDED")
+
+
+def test_a_consent_answer_before_the_wait_parks_is_kept_on_the_session_not_lost(deployment):
+    """Under load the contact flow can report the answer before the workflow has parked in its consent
+    wait: the answer is left on the session (the wait then takes it instead of parking), once only."""
+    from callrec.stack import client
+    from callrec_shared import sessions
+
+    session_id = "7d2e3f40-5a6b-5c7d-8e9f-0a1b2c3d4e5f"
+    client("dynamodb").put_item(TableName=deployment.physical("SessionsTable"),
+                                Item={"sessionId": {"S": session_id}, "status": {"S": "CONSENT_DECIDED"}})
+    sessions.answer_consent(session_id, "accepted", actor="contact-flow")
+    item = client("dynamodb").get_item(TableName=deployment.physical("SessionsTable"), Key={"sessionId": {"S": session_id}})["Item"]
+    assert item["reportedConsent"]["M"]["answer"] == {"S": "accepted"} and "waitToken" not in item
+    with pytest.raises(sessions.NotWaiting):
+        sessions.answer_consent(session_id, "declined", actor="contact-flow")
+    audit = client("dynamodb").query(TableName=deployment.physical("AuditTable"), KeyConditionExpression="sessionId = :s",
+                                     ExpressionAttributeValues={":s": {"S": session_id}})["Items"]
+    assert [a["event"]["S"] for a in audit] == ["CONSENT_ANSWER_REPORTED"]

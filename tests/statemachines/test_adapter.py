@@ -293,3 +293,17 @@ def test_test_case_without_mock_config_file_is_refused(machine, sfn, monkeypatch
     with pytest.raises(ClientError) as raised:
         sfn.start_execution(stateMachineArn=f"{machine}#ConnectMocked", input="{}")
     assert "SFN_MOCK_CONFIG" in str(raised.value)
+
+
+def test_task_token_calls_skip_executions_that_are_still_starting():
+    """moto marks an execution RUNNING before its worker has an environment; SendTaskSuccess iterated every
+    RUNNING execution and failed on that one (found by the load benchmark: a woken workflow stayed parked).
+    The adapter leaves such executions out of the lookup."""
+    from types import SimpleNamespace
+
+    ready = SimpleNamespace(status="RUNNING", exec_worker=SimpleNamespace(env=object()))
+    starting = SimpleNamespace(status="RUNNING", exec_worker=SimpleNamespace(env=None))
+    unscheduled = SimpleNamespace(status="RUNNING", exec_worker=None)
+    backend = SimpleNamespace(state_machines=[SimpleNamespace(executions=[starting, ready, unscheduled])])
+    assert engine._executions_with_environment(backend) == [ready]
+    assert engine._executions_with_environment(backend, "SUCCEEDED") == []

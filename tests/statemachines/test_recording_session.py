@@ -65,6 +65,8 @@ EXPECTED = {
     "LeftoverSignalRejected": (CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
     # a collision first (retried through the check), then a hang-up queued before the wait parked
     "ConnectHungUpBeforeConsentWait": (CONNECT, "SUCCEEDED", "Not Recorded: Call Ended", "NOT_RECORDED"),
+    # the flow reported the answer before the wait parked: the wait refuses to park and takes it
+    "ConnectConsentReportedBeforeWait": (CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
     # VerifyRecording cannot be started: the recording stays RECORDED, the session and audit say why
     "VerificationNotStarted": (CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
     # a second start of the same session's verification is refused by name: nothing doubled
@@ -140,6 +142,8 @@ def test_recording_session_case(case, deployment, sfn, monkeypatch):
         assert {"suspendRequestedAt", "suspendConfirmedAt", "suspendedBy", "resumeRequestedAt", "resumeConfirmedAt",
                 "resumedBy"} <= set(window)
         assert session["suspended"] is False
+    if case == "ConnectConsentReportedBeforeWait":
+        assert json.loads(session["consentAnswer"]) == {"answer": "heard", "by": "contact-flow", "at": "2026-11-21T00:00:01.000Z"}
     if case == "VerificationNotStarted":
         assert (session["verification"], session["verificationReason"]) == ("NOT_STARTED", "StepFunctions.InvalidArnException")
     if session_status == "RECORDED":

@@ -138,16 +138,42 @@ def wait_until(session_id: str, ready: Callable[[dict], bool], timeout: float, p
 
 
 def answer_consent(session_id: str, answer: str, actor: str) -> None:
-    """Complete the workflow's consent wait (Connect: the contact flow reports what the caller did)."""
-    item = _item(session_id)
+    """Report the caller's consent answer (Connect: the contact flow, after playing the notice or asking).
+
+    If the workflow is parked in its consent wait, this completes it. If it has not parked yet (a busy
+    stack), the answer is left on the session (`reportedConsent`) and the wait takes it instead of parking
+    (its condition refuses to park once an answer is there), so an early answer is never lost."""
+    item = _item(session_id) or _opening(session_id)
     if item is None:
         raise SessionNotFound(session_id)
-    if item.get("waitingFor") != "consent" or "waitToken" not in item:
+    if item.get("status") in TERMINAL or "consentAnswer" in item or "reportedConsent" in item:
+        raise NotWaiting(f"session {session_id} is not waiting for a consent answer (status {item.get('status')})")
+    reported = {"answer": answer, "by": actor, "at": now()}
+    if "waitToken" not in item:
+        try:
+            client("dynamodb").update_item(
+                TableName=settings().sessions_table, Key={"sessionId": {"S": session_id}},
+                UpdateExpression="SET reportedConsent = :r",
+                ConditionExpression="attribute_exists(sessionId) AND attribute_not_exists(reportedConsent) "
+                                    "AND attribute_not_exists(consentAnswer)",
+                ExpressionAttributeValues={":r": {"M": {key: {"S": value} for key, value in reported.items()}}})
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise NotWaiting(f"session {session_id} already has its consent answer") from err
+            raise
+        audit(session_id, "CONSENT_ANSWER_REPORTED", actor, answer=answer)
+        item = _item(session_id) or {}
+        if item.get("waitingFor") != "consent" or "waitToken" not in item:
+            return  # not parked: the consent wait finds the answer instead of parking
+        if _take_token(session_id, item["waitToken"]):  # it parked just before the answer was written
+            _complete(item["waitToken"], reported)
+        return
+    if item.get("waitingFor") != "consent":
         raise NotWaiting(f"session {session_id} is not waiting for a consent answer (status {item.get('status')})")
     token = item["waitToken"]
     if not _take_token(session_id, token):  # a repeated answer cannot complete the task twice
         raise NotWaiting(f"session {session_id} already has its consent answer")
-    _complete(token, {"answer": answer, "by": actor, "at": now()})
+    _complete(token, reported)
     audit(session_id, "CONSENT_ANSWER_REPORTED", actor, answer=answer)
 
 
