@@ -41,8 +41,8 @@ lint: $(STAMP) $(SAM) ## cfn-lint and sam validate --lint on template.yaml
 serve: $(STAMP) ## the local AWS endpoint on http://127.0.0.1:8083 with template.yaml deployed
 	$(BIN)/callrec serve
 
-bench: $(STAMP) ## run benchmarks/ and print the figures
-	@for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
+bench: $(STAMP) ## run benchmarks/, print the figures, write benchmarks/RESULTS.md
+	$(BIN)/python benchmarks/report.py
 
 deploy: $(SAM) ## sam build && sam deploy --guided (needs AWS credentials)
 	$(SAM) build

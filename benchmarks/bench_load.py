@@ -1,7 +1,8 @@
 """Throughput through the local stack, measured in this run: N Connect payment calls at once (each: start
 through the contact-flow Lambda, consent, a suspend/resume window, hang-up), end to end until every session
 and its verification have ended. Prints calls/s and the losses: sessions not in a defined state, signals
-neither applied nor refused, windows doubled. `python benchmarks/bench_load.py 10 50 200` (default 10 25).
+neither applied nor refused, windows doubled, and the starts the contact-flow Lambda could not answer with a
+consent decision within its deadline (the flow takes its safe path: not recorded). `python benchmarks/bench_load.py 10 50 200` (default 10 25).
 Connect's recording-API quota (2/s) is switched off: it would measure the quota, not the stack."""
 
 from __future__ import annotations
@@ -24,14 +25,21 @@ from callrec.callcentre import LocalCallCentre  # noqa: E402
 DEFINED = {"RECORDED", "NOT_RECORDED", "FAILED"}
 
 
-def _call(centre: LocalCallCentre, index: int, calls: list, errors: list) -> None:
+def _call(centre: LocalCallCentre, index: int, calls: list, errors: list, pending: list) -> None:
     try:
         call = centre.connect_call(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
         centre.sim.connect.agent_joins(call.contact_id)
         answer = centre.contact_flow(call, "start")
         call.session_id = answer.get("sessionId")
         calls.append(call)
-        centre.contact_flow(call, "consent", answer="heard")
+        if "consent" not in answer:  # no decision within the flow's deadline: the flow's safe path, no recording
+            pending.append(answer.get("error", "no answer"))
+            centre.sim.connect.hang_up(call.contact_id)
+            centre.contact_flow(call, "hangup")
+            return
+        consent = centre.contact_flow(call, "consent", answer="heard")
+        if "error" in consent:
+            errors.append(f"consent answer refused: {consent}")
         centre.wait_for_status(call.session_id, "RECORDING", "FAILED", "NOT_RECORDED", timeout=120)
         if centre.contact_flow(call, "suspend", idempotencyKey=f"s{index}")["suspended"] == "true":
             centre.sim.connect.caller_types(call.contact_id, demo.CARD_NUMBER)
@@ -59,8 +67,9 @@ def run(n: int) -> None:
         centre.sim.throttling = False
         calls: list = []
         errors: list[str] = []
+        pending: list[str] = []
         began = time.perf_counter()
-        threads = [threading.Thread(target=_call, args=(centre, i, calls, errors)) for i in range(n)]
+        threads = [threading.Thread(target=_call, args=(centre, i, calls, errors, pending)) for i in range(n)]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -87,7 +96,9 @@ def run(n: int) -> None:
             doubled += max(0, len(session.get("windows", [])) - 1)
         elapsed = time.perf_counter() - began
     print(f"load: {n:>3} payment calls at once  {elapsed:7.1f} s  {n / elapsed:6.2f} calls/s  "
-          f"undefined {undefined}  lost signals {lost}  doubled windows {doubled}  errors {len(errors)}"
+          f"undefined {undefined}  lost signals {lost}  doubled windows {doubled}  errors {len(errors)}  "
+          f"start without a decision (safe path) {len(pending)}"
+          + (f" ({sorted(set(pending))})" if pending else "")
           + "".join(f"\n    {error[:1200]}" for error in errors[:4]))
 
 

@@ -148,7 +148,8 @@ def test_the_provider_error_is_kept(results):
 def test_recordings_landed_as_long_as_the_recorded_part(results):
     """The demo reads each object back from S3 (head_object); its size fixes the duration: stereo PCM
     16-bit at 8 kHz is 32,000 bytes a second, plus the 44-byte header. The call clock follows wall time
-    as well, so the time the stack took between the people's actions is in the recording too (< 0.5 s)."""
+    as well, so the time the stack took between the people's actions is in the recording too: never less
+    than the people's time, a little more (on a loaded machine, up to seconds)."""
     by_name, _ = results
     for name, (*_, seconds) in EXPECTED.items():
         if name not in LANDED:
@@ -156,7 +157,8 @@ def test_recordings_landed_as_long_as_the_recorded_part(results):
             continue
         assert by_name[name]["recording_location"].endswith(".wav"), name
         if seconds is not None:
-            assert by_name[name]["recording_bytes"] == pytest.approx(seconds * 32000 + 44, abs=16000), name
+            recorded = (by_name[name]["recording_bytes"] - 44) / 32000
+            assert seconds - 0.01 <= recorded <= seconds + 3.0, (name, recorded)  # + the stack's own time, never less
 
 
 def test_the_printed_report_shows_every_call(results):
