@@ -21,15 +21,22 @@ from botocore.credentials import Credentials
 from callrec.template import REPO_ROOT
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def _free_ports(count: int) -> list[int]:
+    """Distinct free ports: every probe stays bound until all are chosen (two probes one after the other
+    can be handed the same port, which once made the endpoint and the API collide)."""
+    probes = [socket.socket() for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
 
 
 def serve_endpoint(*extra_args: str) -> Iterator[dict]:
     """Start `callrec serve` on a free port; yield its url, process and printed lines; stop it after."""
-    port, api_port = _free_port(), _free_port()
+    port, api_port = _free_ports(2)
     process = subprocess.Popen(
         [sys.executable, "-m", "callrec.cli", "serve", "--port", str(port), "--api-port", str(api_port), *extra_args],
         cwd=REPO_ROOT,
