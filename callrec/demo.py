@@ -207,6 +207,7 @@ def report(centre: LocalCallCentre, scenario: Scenario, call: Call) -> dict[str,
     centre.sim.delivery.wait()
     verified = centre.verification(call.session_id)
     session = centre.session(call.session_id) or {}
+    audit = [f"{a['actor']}:{a['event']}" for a in centre.audit(call.session_id)]
     location = session.get("recordingLocation")
     twin = centre.sim.connect.describe(call.contact_id) if call.contact_id else centre.sim.chime.describe(call.transaction_id)
     if call.provider == "connect":  # Connect names the object only when it delivers it
@@ -228,7 +229,7 @@ def report(centre: LocalCallCentre, scenario: Scenario, call: Call) -> dict[str,
         "state_transitions": state_transitions(events),
         "lambda_invocations": lambda_invocations(events),
         "entry_point_invocations": len(call.entry_point_answers) or len(twin.get("Invocations", [])),
-        "audit": [f"{a['actor']}:{a['event']}" for a in centre.audit(call.session_id)],
+        "audit": audit,
         "windows": session.get("windows", []),
         "signals": [f"{s['kind']}:{s['status']}" for s in centre.signals(call.session_id)],
         "provider_record": [e["event"] for e in twin["Log"]] if call.contact_id
@@ -240,11 +241,11 @@ def report(centre: LocalCallCentre, scenario: Scenario, call: Call) -> dict[str,
         "verify_execution_status": verified[0]["status"] if verified else None,
         "verify_final_state": _last_state(verified[1]) if verified else None,
         "verify_state_transitions": state_transitions(verified[1]) if verified else 0,
-        "page": _page(centre, scenario, call, session, twin, location if landed else None),
+        "page": _page(scenario, call, session, twin, location if landed else None, audit),
     }
 
 
-def _page(centre: LocalCallCentre, scenario: Scenario, call: Call, session: dict, twin: dict, location: str | None) -> str:
+def _page(scenario: Scenario, call: Call, session: dict, twin: dict, location: str | None, audit: list[str]) -> str:
     from callrec import report as report_module
     from callrec.stack import client
 
@@ -255,7 +256,7 @@ def _page(centre: LocalCallCentre, scenario: Scenario, call: Call, session: dict
     summary = {"scenario": scenario.name, "provider": scenario.provider, "description": (scenario.play.__doc__ or "").strip(),
                "session_id": call.session_id, "session_status": session.get("status"),
                "outcome_reason": session.get("outcomeReason"), "recording_location": location,
-               "audit": [f"{a['actor']}:{a['event']}" for a in centre.audit(call.session_id)]}
+               "audit": audit}
     return report_module.call_page(summary, session, body, _typed_in_recording(twin, call))
 
 

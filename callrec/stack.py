@@ -272,21 +272,14 @@ class LocalStack:
         properties = resolver.resolve(resource.get("Properties", {}))
         name = properties.get("Name", f"{self.stack_name}-{logical_id}")
         arn = self.client("events").create_event_bus(Name=name)["EventBusArn"]
-        resolver.refs[logical_id] = name
-        resolver.attributes[(logical_id, "Arn")] = arn
-        resolver.attributes[(logical_id, "Name")] = name
-        return arn
+        return _register(resolver, logical_id, name, Arn=arn, Name=name)["Arn"]
 
     def _create_topic(self, logical_id: str, resource: dict, resolver: Resolver) -> str:
         properties = resolver.resolve(resource.get("Properties", {}))
         name = properties.get("TopicName", f"{self.stack_name}-{logical_id}")
-        attributes = {key: str(properties[field]) for key, field in (("DisplayName", "DisplayName"),
-                                                                     ("KmsMasterKeyId", "KmsMasterKeyId")) if field in properties}
+        attributes = {key: str(properties[key]) for key in ("DisplayName", "KmsMasterKeyId") if key in properties}
         arn = self.client("sns").create_topic(Name=name, Attributes=attributes)["TopicArn"]
-        resolver.refs[logical_id] = arn
-        resolver.attributes[(logical_id, "TopicArn")] = arn
-        resolver.attributes[(logical_id, "TopicName")] = name
-        return arn
+        return _register(resolver, logical_id, arn, TopicArn=arn, TopicName=name)["TopicArn"]
 
     def _create_log_group(self, logical_id: str, resource: dict, resolver: Resolver) -> str:
         properties = resolver.resolve(resource.get("Properties", {}))
@@ -295,10 +288,7 @@ class LocalStack:
         logs.create_log_group(logGroupName=name)
         if "RetentionInDays" in properties:
             logs.put_retention_policy(logGroupName=name, retentionInDays=int(properties["RetentionInDays"]))
-        arn = self._arn("logs", f"log-group:{name}:*")
-        resolver.refs[logical_id] = name
-        resolver.attributes[(logical_id, "Arn")] = arn
-        return arn
+        return _register(resolver, logical_id, name, Arn=self._arn("logs", f"log-group:{name}:*"))["Arn"]
 
     def _create_alarm(self, logical_id: str, resource: dict, resolver: Resolver) -> str:
         properties = resolver.resolve(resource["Properties"])
@@ -307,10 +297,7 @@ class LocalStack:
             AlarmName=name, **{key: properties[key] for key in (
                 "AlarmDescription", "Namespace", "MetricName", "Dimensions", "Statistic", "Period", "EvaluationPeriods",
                 "Threshold", "ComparisonOperator", "TreatMissingData", "AlarmActions") if key in properties})
-        resolver.refs[logical_id] = name
-        arn = self._arn("cloudwatch", f"alarm:{name}")
-        resolver.attributes[(logical_id, "Arn")] = arn
-        return arn
+        return _register(resolver, logical_id, name, Arn=self._arn("cloudwatch", f"alarm:{name}"))["Arn"]
 
     # Creation order: what is referred to comes first.
     _CREATORS: tuple[tuple[str, Callable[..., str]], ...] = (
@@ -353,6 +340,14 @@ class LocalStack:
             # the Lambda runtime hands functions their role's credentials; locally, the endpoint's
             for key, value in CREDENTIALS.items():
                 os.environ.setdefault(key.upper(), value)
+
+
+def _register(resolver: Resolver, logical_id: str, ref: str, **attributes: str) -> dict[str, str]:
+    """What `!Ref` and `!GetAtt` of a created resource resolve to; returns the attributes."""
+    resolver.refs[logical_id] = ref
+    for name, value in attributes.items():
+        resolver.attributes[(logical_id, name)] = value
+    return attributes
 
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
