@@ -199,18 +199,24 @@ class LambdaFunction:
             return self._handler
 
     @contextlib.contextmanager
-    def crashing(self, error: Exception) -> Iterator[None]:
+    def replaced(self, handler: Handler) -> Iterator[Handler]:
+        """A switch for tests: invocations that begin inside the block run `handler`; yields the function's
+        own handler (e.g. for a stand-in that delays, then calls it)."""
+        original = self.handler
+        with self._lock:
+            self._handler = handler
+        try:
+            yield original
+        finally:
+            with self._lock:
+                self._handler = original
+
+    def crashing(self, error: Exception) -> contextlib.AbstractContextManager:
         """A fault switch for tests: every invocation raises `error` until the block ends."""
         def crash(event: Any, context: Any) -> Any:
             raise error
 
-        with self._lock:
-            original, self._handler = self._handler, crash
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._handler = original
+        return self.replaced(crash)
 
     def invoke(self, event: Any) -> dict:
         """Run the handler as the Lambda service would and answer like `lambda.invoke` does."""

@@ -129,3 +129,31 @@ def test_a_consent_answer_before_the_wait_parks_is_kept_on_the_session_not_lost(
     audit = client("dynamodb").query(TableName=deployment.physical("AuditTable"), KeyConditionExpression="sessionId = :s",
                                      ExpressionAttributeValues={":s": {"S": session_id}})["Items"]
     assert [a["event"]["S"] for a in audit] == ["CONSENT_ANSWER_REPORTED"]
+
+
+def test_signals_and_answers_before_the_session_record_exists_are_kept(centre):
+    """A busy stack can run the entry points before the execution has written the session record: the
+    consent answer and a suspend sent then are kept on the session's key, and the workflow takes them."""
+    import threading
+
+    from callrec_shared import sessions
+
+    call = centre.connect_call(TEXAS_CALLER, CENTRE_TEXAS)
+    centre.sim.connect.agent_joins(call.contact_id)
+    opened = threading.Event()
+    with centre.function("ValidateRequest").replaced(lambda event, context: opened.wait(60) and own(event, context)) as own:
+        call.session_id = centre.contact_flow(call, "start")["sessionId"]  # DecisionPending: the record is not there
+        assert sessions.get(call.session_id) is None
+        assert "error" not in centre.contact_flow(call, "consent", answer="heard")
+        assert sessions.get(call.session_id)["status"] == "OPENING"
+        queued = sessions.signal(call.session_id, "suspend", actor="contact-flow", key="early")
+        assert queued["status"] == "queued" and queued["seq"] == 1
+        opened.set()
+    window = centre.wait_for_status(call.session_id, "RECORDING", "FAILED", "NOT_RECORDED")
+    assert window["status"] == "RECORDING" and window["consentAnswer"]["answer"] == "heard"
+    assert sessions.signal(call.session_id, "resume", actor="contact-flow", wait_seconds=10)["status"] == "applied"
+    assert [s["status"] for s in centre.signals(call.session_id)] == ["applied", "applied"]
+    centre.sim.connect.hang_up(call.contact_id)
+    centre.contact_flow(call, "hangup")
+    described, _ = centre.finish(call.session_id)
+    assert described["status"] == "SUCCEEDED" and centre.session(call.session_id)["status"] == "RECORDED"

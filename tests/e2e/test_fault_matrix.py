@@ -7,6 +7,7 @@ of the test report."""
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 from typing import Callable
 
@@ -41,6 +42,20 @@ def _connect(talk_then: Callable[[LocalCallCentre, Call], None]) -> Callable[[Lo
         talk_then(centre, call)
         return call
     return play
+
+
+def _connect_gone_while_opening(centre: LocalCallCentre) -> Call:
+    """The caller hangs up while the session's execution runs but has not written its record yet (held in
+    ValidateRequest): the contact flow gets no decision in time, and its hang-up must still end the call."""
+    call = centre.connect_call(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
+    opened = threading.Event()
+
+    with centre.function("ValidateRequest").replaced(lambda event, context: opened.wait(60) and own(event, context)) as own:
+        call.session_id = centre.contact_flow(call, "start")["sessionId"]
+        assert centre.session(call.session_id) is None  # the record does not exist yet
+        _hang_up(centre, call)
+        opened.set()
+    return call
 
 
 def _heard_then(more: Callable[[LocalCallCentre, Call], None]) -> Callable[[LocalCallCentre, Call], None]:
@@ -149,6 +164,8 @@ RECORDED_CONNECT = _connect(_heard_then(_connect_window(resume=True)))
 RECORDED_CHIME = _chime(["1"], _chime_window(resume=True))
 CELLS = [
     # --- Amazon Connect ---------------------------------------------------------------------------------------
+    Cell("connect", "open", "caller hangs up before the session record exists", _connect_gone_while_opening,
+         "NOT_RECORDED", None, "ended before recording"),
     Cell("connect", "consent", "caller hangs up before answering", _connect(_hang_up), "NOT_RECORDED", None),
     Cell("connect", "start", "StartContactRecording throttled twice",
          _faulty(Fault(C, "StartContactRecording", "ThrottlingException", times=2), RECORDED_CONNECT), "RECORDED", "VERIFIED"),
@@ -222,5 +239,7 @@ def test_every_fault_ends_in_its_defined_state(centre, alerts, cell):
     assert any(a.get("status") == cell.status for a in audit)
     if cell.verification:
         assert verified[0]["status"] == ("SUCCEEDED" if cell.verification == "VERIFIED" else "FAILED")
+    # every signal was answered: applied, rejected or failed, none left queued
+    assert [s for s in centre.signals(call.session_id) if s["status"] == "queued"] == []
     # an alert exactly when a recording is not verified
     assert len(sent) == (0 if cell.verification in (None, "VERIFIED") else 1)

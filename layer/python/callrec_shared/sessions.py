@@ -106,6 +106,7 @@ def get(session_id: str) -> dict | None:
     if item is None:
         return None
     view = {key: _plain(value) for key, value in item.items() if key not in _HIDDEN}
+    view.setdefault("status", "OPENING")  # an early signal or answer was kept; the workflow has not opened it yet
     for key in _JSON_FIELDS:
         if key in view:
             view[key] = json.loads(view[key])
@@ -154,8 +155,8 @@ def answer_consent(session_id: str, answer: str, actor: str) -> None:
             client("dynamodb").update_item(
                 TableName=settings().sessions_table, Key={"sessionId": {"S": session_id}},
                 UpdateExpression="SET reportedConsent = :r",
-                ConditionExpression="attribute_exists(sessionId) AND attribute_not_exists(reportedConsent) "
-                                    "AND attribute_not_exists(consentAnswer)",
+                ConditionExpression=("" if item.get(OPENING) else "attribute_exists(sessionId) AND ")
+                + "attribute_not_exists(reportedConsent) AND attribute_not_exists(consentAnswer)",
                 ExpressionAttributeValues={":r": {"M": {key: {"S": value} for key, value in reported.items()}}})
         except ClientError as err:
             if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
@@ -190,7 +191,7 @@ def signal(session_id: str, kind: str, actor: str, key: str | None = None, wait_
     if current.get("status") in TERMINAL:
         audit(session_id, "SIGNAL_REJECTED", actor, signal=kind, reason=f"session ended ({current['status']})")
         raise SessionEnded(f"session {session_id} has ended ({current['status']})")
-    seq, duplicate = _enqueue(session_id, kind, actor, key)
+    seq, duplicate = _enqueue(session_id, kind, actor, key, opening=bool(current.get(OPENING)))
     if not duplicate:
         _wake(session_id, kind, actor)
     outcome = _outcome(session_id, seq, wait_seconds)
@@ -204,12 +205,14 @@ def end(session_id: str, kind: str, actor: str) -> dict:
     return signal(session_id, kind, actor)
 
 
-OPENING_WAIT_SECONDS = 5.0
+OPENING = "opening"  # marks the view of a session whose execution runs but has not written its record yet
 
 
 def _opening(session_id: str) -> dict | None:
-    """A session whose execution has started but not yet written its record (a hang-up can come that
-    early): wait, bounded, for the record rather than lose the signal."""
+    """A session whose execution has started but not yet written its record: a hang-up or a consent answer
+    can come that early (a busy stack). Rather than refuse it, the entry point writes what it has to the
+    session's key (signalSeq/endRequested or reportedConsent), and "Open Session Record" completes that
+    record instead of creating it. None if no execution of that name is running."""
     machine = settings().recording_session_arn
     execution = machine.replace(":stateMachine:", ":execution:") + f":{session_id}"
     try:
@@ -218,7 +221,7 @@ def _opening(session_id: str) -> dict | None:
         return None
     if status != "RUNNING":
         return None
-    return wait_until(session_id, lambda view: True, OPENING_WAIT_SECONDS)
+    return _item(session_id) or {"sessionId": session_id, OPENING: True}
 
 
 SIGNAL_RETENTION_DAYS = 30  # queue items expire (the table's TTL) long after their session; the audit keeps the record
@@ -233,9 +236,10 @@ def _signal_key(seq: int) -> str:
     return f"sig#{seq:010d}"
 
 
-def _enqueue(session_id: str, kind: str, actor: str, key: str | None) -> tuple[int, bool]:
+def _enqueue(session_id: str, kind: str, actor: str, key: str | None, opening: bool = False) -> tuple[int, bool]:
     """Append the signal atomically with the session's counter and its SIGNAL_RECEIVED audit record (so
-    the audit can never show the workflow applying a signal before receiving it); (seq, is it a repeat)."""
+    the audit can never show the workflow applying a signal before receiving it); (seq, is it a repeat).
+    For a session still `opening`, the counter may create the record the workflow then completes."""
     tables = settings()
     dynamodb = client("dynamodb")
     for _ in range(50):  # concurrent senders race for the next number; the loser retries with a fresh one
@@ -254,7 +258,7 @@ def _enqueue(session_id: str, kind: str, actor: str, key: str | None) -> tuple[i
             # an end also marks the session, so a consent wait that has not parked yet sees it
             "UpdateExpression": "SET signalSeq = :seq" + (", endRequested = :kind" if kind in ("stop", "hangup") else ""),
             # a closing session (its outcome is being recorded) takes no more signals
-            "ConditionExpression": "attribute_exists(sessionId) AND attribute_not_exists(closing) AND " + (
+            "ConditionExpression": ("" if opening else "attribute_exists(sessionId) AND ") + "attribute_not_exists(closing) AND " + (
                 "signalSeq = :previous" if seq > 1 else "attribute_not_exists(signalSeq)"),
             "ExpressionAttributeValues": {":seq": {"N": str(seq)}, **({":previous": {"N": str(seq - 1)}} if seq > 1 else {}),
                                           **({":kind": {"S": kind}} if kind in ("stop", "hangup") else {})},
