@@ -1,12 +1,15 @@
 """Engine and workflow figures, all measured in this run: per demo call, the state transitions, Lambda
-invocations, cost at Standard pricing and wall time; the template's deploy time; each function's cold
-import (fresh interpreter) against a bare interpreter start, the ratio that compares across machines.
+invocations and cost at Standard pricing; the template's deploy time; each function's cold import (fresh
+interpreter) against a bare interpreter start, the ratio that compares across machines; and each function's
+warm handler time in the demo calls (in-process, against moto), against its first (cold) invocation.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import re
+import statistics
 import subprocess
 import sys
 import time
@@ -17,11 +20,13 @@ sys.path[:0] = [str(REPO), str(REPO / "layer" / "python")]
 
 from moto import mock_aws  # noqa: E402
 
-from callrec import demo, engine  # noqa: E402
+from benchmarks.figures import figure  # noqa: E402
+from callrec import demo, engine, load  # noqa: E402
 from callrec.stack import LocalStack  # noqa: E402
 
 PRICE_PER_1000_TRANSITIONS_USD = 0.025  # Standard workflows, us-east-1
 logging.getLogger().addHandler(logging.NullHandler())  # moto logs every failed execution as an error
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
 def bench_deploy() -> None:
@@ -29,21 +34,56 @@ def bench_deploy() -> None:
     with mock_aws(config=demo.MOTO_CONFIG):
         began = time.perf_counter()
         LocalStack(parameter_overrides={"LogLevel": "WARNING"}).deploy()
-        print(f"engine: deploy template.yaml into moto            {(time.perf_counter() - began) * 1000:8.1f} ms")
+        deployed = time.perf_counter() - began
+        print(f"engine: deploy template.yaml into moto            {deployed * 1000:8.1f} ms")
+        figure("engine", "deploy template.yaml into the local stack", round(deployed * 1000), "ms")
 
 
 def bench_demo_calls() -> None:
     began = time.perf_counter()
     results = demo.run(as_json=True, out=io.StringIO(), reports=None)
     total = time.perf_counter() - began
-    print(f"{'demo call':34} {'final state':32} {'session':>7} {'verify':>6} {'wf lambdas':>10} {'USD/1k calls':>12}")
+    print(f"{'demo call':34} {'final state':32} {'session':>7} {'verify':>6} {'lambdas':>7} {'USD/1k calls':>12}")
     for r in results:
         transitions = r["state_transitions"] + r["verify_state_transitions"]
+        lambdas = r["lambda_invocations"] + r["verify_lambda_invocations"] + r["entry_point_invocations"]
         cost = transitions * PRICE_PER_1000_TRANSITIONS_USD
         print(f"{r['scenario']:34} {r['final_state']:32} {r['state_transitions']:>7} {r['verify_state_transitions']:>6} "
-              f"{r['lambda_invocations']:>10} {cost:>12.3f}")
-    print("  (transitions of RecordingSession and of VerifyRecording; wf lambdas: RecordingSession's Lambda invocations)")
+              f"{lambdas:>7} {cost:>12.3f}")
+        figure("per call", f"{r['scenario']}: state transitions", transitions, "",
+               f"RecordingSession {r['state_transitions']} + VerifyRecording {r['verify_state_transitions']}")
+        figure("per call", f"{r['scenario']}: Lambda invocations", lambdas, "",
+               f"workflows {r['lambda_invocations'] + r['verify_lambda_invocations']} + entry point {r['entry_point_invocations']}")
+        figure("per call", f"{r['scenario']}: cost per 1,000 calls", round(cost, 3), "USD", "Step Functions Standard, us-east-1")
+    print("  (transitions of RecordingSession and of VerifyRecording; lambdas: both workflows' and the entry point's)")
     print(f"engine: the {len(results)} demo calls end to end, with set-up   {total:8.2f} s")
+    figure("engine", f"the {len(results)} demo calls end to end, with set-up", round(total, 2), "s")
+
+
+def bench_warm_handlers(cold_imports: dict[str, float], calls: int = 10) -> None:
+    """Each function's handler time over `calls` Connect calls driven through the API (one after another:
+    no contention) and as many Chime calls: the median of its invocations after the first (which imported
+    it), in-process against moto (so an AWS call costs moto's time here, not AWS's), including any bounded
+    wait for the workflow (the API's suspend waits for the provider's confirmation)."""
+    with load.centre_with_api() as (centre, api_url):
+        for _ in range(calls):
+            load.run(centre, api_url, 1)
+            chime = centre.chime_call(demo.CALIFORNIA_CALLER, demo.CENTRE_TEXAS, answers=["1"])
+            centre.wait_for_status(chime.session_id, "RECORDING")
+            centre.sim.chime.hang_up(chime.transaction_id)
+            centre.finish(chime.session_id)
+    functions = {id(f): f for f in engine.settings.functions.values()}.values()
+    for function in sorted(functions, key=lambda f: f.name):
+        durations = list(function.durations)[1:]  # the first one imported the handler
+        if not durations:
+            continue
+        warm = statistics.median(durations)
+        name = function.name.removeprefix("callrec-")
+        module = re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()  # RecordingChecks -> recording_checks
+        cold = cold_imports.get(module)
+        print(f"warm handler: {name:<22} {warm * 1000:8.2f} ms median of {len(durations)} invocations")
+        figure("handlers", f"{module}: warm handler time (median of {len(durations)})", round(warm * 1000, 2), "ms",
+               f"1/{cold / warm:.0f} of its cold import" if cold else "")
 
 
 def _time_python(code: str, repeats: int = 5) -> float:
@@ -56,16 +96,21 @@ def _time_python(code: str, repeats: int = 5) -> float:
     return best
 
 
-def bench_cold_imports() -> None:
+def bench_cold_imports() -> dict[str, float]:
     bare = _time_python("pass")
+    colds = {}
     for function_dir in sorted((REPO / "functions").iterdir()):
         if not (function_dir / "app.py").is_file():
             continue
         cold = _time_python(f"import sys; sys.path.insert(0, {str(function_dir)!r}); import app")
         print(f"cold import: functions/{function_dir.name:<22} {cold * 1000:8.1f} ms  ({cold / bare:.1f} x a bare interpreter start)")
+        figure("handlers", f"{function_dir.name}: cold import (fresh interpreter)", round(cold * 1000, 1), "ms",
+               f"{cold / bare:.1f} x a bare interpreter start ({bare * 1000:.0f} ms)")
+        colds[function_dir.name] = cold
+    return colds
 
 
 if __name__ == "__main__":
     bench_deploy()
     bench_demo_calls()
-    bench_cold_imports()
+    bench_warm_handlers(bench_cold_imports())

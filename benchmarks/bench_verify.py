@@ -11,6 +11,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "layer" / "python")]
 
+from benchmarks.figures import figure  # noqa: E402
 from callrec.sim import audio  # noqa: E402
 from callrec_shared.wavcheck import FileSource, verify  # noqa: E402
 
@@ -40,6 +41,10 @@ def main() -> None:
             print(f"verify: {minutes:>3}-min stereo, 2 windows: sampled {bs / 1e6:7.2f} MB in {ts * 1000:7.1f} ms "
                   f"({bs / size:.1%} of {size / 1e6:.0f} MB) | full {bf / 1e6:7.1f} MB in {tf * 1000:8.1f} ms | "
                   f"sampled/full time {ts / tf:.3f} | passed {ok_s and ok_f}")
+            figure("verification", f"{minutes}-min stereo recording, 2 windows: bytes read", round(bs / 1e6, 2), "MB",
+                   f"{bs / size:.1%} of {size / 1e6:.0f} MB (a full read)")
+            figure("verification", f"{minutes}-min stereo recording, 2 windows: time", round(ts * 1000, 1), "ms",
+                   f"{ts / tf:.3f} x a full read ({tf * 1000:.0f} ms)" + ("" if ok_s and ok_f else "; NOT PASSED"))
             path.unlink()
 
 

@@ -241,6 +241,7 @@ def report(centre: LocalCallCentre, scenario: Scenario, call: Call) -> dict[str,
         "verify_execution_status": verified[0]["status"] if verified else None,
         "verify_final_state": _last_state(verified[1]) if verified else None,
         "verify_state_transitions": state_transitions(verified[1]) if verified else 0,
+        "verify_lambda_invocations": lambda_invocations(verified[1]) if verified else 0,
         "page": _page(scenario, call, session, twin, location if landed else None, audit),
     }
 

@@ -17,7 +17,13 @@ moto (pinned) interprets the real ASL files. This module is the one place that a
   (`make serve`), and task timeouts/heartbeats separately (`timeout_scale`, 1 unless a test of a limit
   lowers it);
 - `$$.State.EnteredTime` in AWS's format (milliseconds, `Z`), so it sorts with other timestamps;
-- DynamoDB requests are handled one at a time (moto's backend is not thread-safe);
+- each definition is parsed once, not at every execution start (moto ran its ANTLR parser, pure Python, each
+  time: about 1 s of CPU for RecordingSession, a third of the whole stack's time under load);
+- a JSONPath is parsed once (moto built a new parser, tables and all, for every path of every state) and
+  the SDK clients of service tasks are made once per service and Region (moto made one per task);
+- DynamoDB requests are handled one at a time (moto's backend is not thread-safe), and a transaction
+  keeps a copy of the items it writes, not of their whole tables (moto deep-copied every table a
+  transaction touched, for its rollback: a cost that grew with the tables, i.e. with every call made);
 - SendTaskFailure keeps its `cause` (moto's API handler dropped it), and the task-token APIs skip
   executions still starting (moto dereferenced their missing environment and failed the call);
 - `states:startExecution` tasks reach boto3 with its parameter names (moto passed `StateMachineArn`) and
@@ -31,9 +37,12 @@ upgrade moves one (a dedicated test calls it).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import contextvars
+import copy
 import datetime
+import functools
 import importlib
 import json
 import threading
@@ -43,10 +52,12 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Protocol
 
+import boto3
 from botocore.exceptions import ClientError
 from botocore.response import StreamingBody
 
 # moto's interpreter modules (the hook points)
+from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb import responses as dynamodb_responses
 from moto.iam import access_control
 from moto.stepfunctions import exceptions as sfn_exceptions
@@ -71,6 +82,12 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
 from moto.stepfunctions.parser.asl.component.state import state as state_module
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
 from moto.stepfunctions.parser.backend import execution as sfn_execution
+from moto.stepfunctions.parser.asl.component.component import Component
+from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+from moto.stepfunctions.parser.asl.utils import boto_client as sfn_boto_client
+from moto.stepfunctions.parser.asl.utils import json_path as sfn_json_path
 
 from callrec.mock_config import MockConfig, MockConfigError
 
@@ -93,6 +110,8 @@ HOOKS: tuple[tuple[str, str], ...] = (
     ("moto.stepfunctions.parser.models", "StepFunctionsParserBackend._get_executions"),
     ("moto.stepfunctions.parser.backend.execution", "Execution._get_start_execution_worker"),
     ("moto.stepfunctions.parser.backend.execution_worker", "ExecutionWorker._mock_test_case"),
+    ("moto.stepfunctions.parser.asl.parse.asl_parser", "AmazonStateLanguageParser.parse"),
+    ("moto.stepfunctions.parser.asl.component.eval_component", "EvalComponent.heap_key"),
     ("moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function", "WaitFunction._wait_interval"),
     ("moto.stepfunctions.parser.asl.component.common.retry.retrier_decl", "time"),
     ("moto.stepfunctions.parser.mocking.mock_config", "_mock_test_case_from_raw"),
@@ -104,6 +123,10 @@ HOOKS: tuple[tuple[str, str], ...] = (
     ("moto.stepfunctions.parser.asl.component.common.timeouts.timeout", "Timeout._eval_body"),
     ("moto.stepfunctions.parser.asl.component.common.timeouts.heartbeat", "Heartbeat._eval_body"),
     ("moto.dynamodb.responses", "DynamoHandler.call_action"),
+    ("moto.dynamodb.models", "DynamoDBBackend.transact_write_items"),
+    ("moto.dynamodb.models", "copy"),
+    ("moto.stepfunctions.parser.asl.utils.json_path", "parse"),
+    ("moto.stepfunctions.parser.asl.utils.boto_client", "boto3"),
     (
         "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn",
         "StateTaskServiceSfn._normalise_parameters",
@@ -190,6 +213,7 @@ class LambdaFunction:
         self._load_handler = load_handler
         self._handler: Handler | None = None
         self._lock = threading.Lock()
+        self.durations: collections.deque[float] = collections.deque(maxlen=10_000)  # seconds per invocation, first (cold) one first
 
     @property
     def handler(self) -> Handler:
@@ -226,12 +250,15 @@ class LambdaFunction:
             memory_limit_in_mb=self.memory_mb,
             timeout_seconds=self.timeout_seconds,
         )
+        began = time.perf_counter()
         try:
             result = self.handler(event, context)
         except Exception as err:  # noqa: BLE001 - the Lambda runtime reports every exception
             # Like the Python runtime: the handler's frames only, not the runtime's (here, this method).
             frames = traceback.extract_tb(err.__traceback__)[1:]
             return _function_error(type(err).__name__, str(err), traceback.format_list(frames))
+        finally:
+            self.durations.append(time.perf_counter() - began)
         try:
             payload = json.loads(json.dumps(result))
         except (TypeError, ValueError) as err:
@@ -420,6 +447,38 @@ def _get_start_execution_worker(self):
     return worker
 
 
+_programs: dict[str, Any] = {}
+_programs_lock = threading.Lock()
+_parse_definition = AmazonStateLanguageParser.parse  # moto's own parser (ANTLR)
+
+
+def _parse_once(definition: str) -> Any:
+    """moto's parse (at create_state_machine, and at every execution start), done once per definition. A
+    parsed program holds no execution state (that lives in each execution's Environment, keyed by the
+    components' heap keys), so executions can share it; the heap keys, which moto draws lazily, are drawn
+    here before it is shared. A definition that does not parse raises, and is not kept."""
+    with _programs_lock:
+        parsed = _programs.get(definition)
+        if parsed is None:
+            parsed = _parse_definition(definition)
+            _draw_heap_keys(parsed[0], set())
+            _programs[definition] = parsed
+    return parsed
+
+
+def _draw_heap_keys(component: Any, seen: set[int]) -> None:
+    if id(component) in seen:
+        return
+    seen.add(id(component))
+    if isinstance(component, EvalComponent):
+        component.heap_key  # noqa: B018 - drawn now, once, rather than raced for by two executions
+    children = vars(component).values() if isinstance(component, Component) else (
+        component.values() if isinstance(component, dict) else component if isinstance(component, (list, tuple)) else ())
+    for child in children:
+        if isinstance(child, (Component, dict, list, tuple)):
+            _draw_heap_keys(child, seen)
+
+
 def _wait_interval(self, env, wait_seconds):
     """Wait `wait_seconds` (times the time scale) unless the execution stops first."""
     deadline = time.monotonic() + wait_seconds * settings.time_scale
@@ -541,6 +600,67 @@ def _dynamodb_call_action(self):
         return _original_dynamodb_call(self)
 
 
+class _TablesNotCopied:
+    """Stands for the `copy` module inside moto's DynamoDB backend: `deepcopy` of a whole table (which moto
+    took for a transaction's rollback) answers the table itself; `_transact_write_items` rolls back the
+    items the transaction wrote instead."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+    @staticmethod
+    def deepcopy(value: Any, memo: Any = None) -> Any:
+        return value if isinstance(value, dynamodb_models.Table) else copy.deepcopy(value, memo)
+
+
+_original_transact_write_items = dynamodb_models.DynamoDBBackend.transact_write_items
+
+
+def _transact_write_items(self, transact_items: list[dict[str, Any]]) -> None:
+    """All or nothing, as on AWS: if moto's transaction fails, each item it targeted is put back as it was."""
+    before = []
+    for entry in transact_items[:100]:
+        operation = next(iter(entry.values()), {})
+        table = self.tables.get(operation.get("TableName")) if isinstance(operation, dict) else None
+        if table is None:
+            continue
+        key = operation.get("Key") or {name: operation.get("Item", {}).get(name)
+                                       for name in (table.hash_key_attr, table.range_key_attr) if name}
+        try:
+            current = self.get_item(table.name, key)
+        except Exception:  # noqa: BLE001 - a malformed key: moto's own code answers it below
+            continue
+        before.append((table.name, key, copy.deepcopy(current)))
+    try:
+        _original_transact_write_items(self, transact_items)
+    except Exception:
+        for table_name, key, item in reversed(before):
+            if item is None:
+                self.delete_item(table_name, key)
+            else:
+                self.put_item(table_name, item.to_json()["Attributes"])
+        raise
+
+
+class _ClientsKept:
+    """Stands for boto3 inside moto's `boto_client_for`: one client per service, Region and settings, kept
+    (botocore clients are thread-safe; moto built a new one, endpoint rules and all, for every task)."""
+
+    def __init__(self) -> None:
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(boto3, name)
+
+    def client(self, **kwargs: Any) -> Any:
+        key = repr(sorted((name, repr(value.__dict__) if name == "config" else value) for name, value in kwargs.items()))
+        with self._lock:
+            if key not in self._clients:
+                self._clients[key] = boto3.client(**kwargs)
+            return self._clients[key]
+
+
 _original_sfn_normalise = state_task_service_sfn.StateTaskServiceSfn._normalise_parameters
 
 
@@ -583,6 +703,7 @@ _PATCHES: tuple[tuple[Any, str, Any], ...] = (
     (sfn_models.StepFunctionsParserBackend, "start_execution", _start_execution),
     (sfn_models.StepFunctionsParserBackend, "_get_executions", _executions_with_environment),
     (sfn_execution.Execution, "_get_start_execution_worker", _get_start_execution_worker),
+    (AmazonStateLanguageParser, "parse", staticmethod(_parse_once)),
     (wait_function.WaitFunction, "_wait_interval", _wait_interval),
     (retrier_decl, "time", _ScaledClock()),
     (access_control.IAMPolicyStatement, "is_action_permitted", _statement_permitted),
@@ -593,6 +714,10 @@ _PATCHES: tuple[tuple[Any, str, Any], ...] = (
     (timeout_module.Timeout, "_eval_body", _scaled_seconds(timeout_module.Timeout._eval_body)),
     (heartbeat_module.Heartbeat, "_eval_body", _scaled_seconds(heartbeat_module.Heartbeat._eval_body)),
     (dynamodb_responses.DynamoHandler, "call_action", _dynamodb_call_action),
+    (dynamodb_models.DynamoDBBackend, "transact_write_items", _transact_write_items),
+    (dynamodb_models, "copy", _TablesNotCopied()),
+    (sfn_json_path, "parse", functools.lru_cache(maxsize=4096)(sfn_json_path.parse)),
+    (sfn_boto_client, "boto3", _ClientsKept()),
     (state_task_service_sfn.StateTaskServiceSfn, "_normalise_parameters", _sfn_normalise_parameters),
     (state_task_service_sfn.StateTaskServiceSfn, "_eval_service_task", _sfn_eval_service_task),
 )

@@ -14,6 +14,10 @@ import threading
 import uuid
 from dataclasses import dataclass
 
+import requests
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
@@ -103,8 +107,8 @@ class LocalApi:
 
 class LocalApiServer:
     def __init__(self, routes: list[Route], host: str = "127.0.0.1", port: int = DEFAULT_PORT, openapi: dict | None = None):
-        self.url = f"http://{host}:{port}"
         self._server = make_server(host, port, LocalApi(routes, openapi), threaded=True)
+        self.url = f"http://{host}:{self._server.server_port}"  # port 0: a free one, chosen by the system
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True, name="callrec-api")
 
     def start(self) -> None:
@@ -113,3 +117,11 @@ class LocalApiServer:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def signed(method: str, url: str, body: dict | str | None = None, timeout: float = 60) -> requests.Response:
+    """An HTTP request SigV4-signed for execute-api, as an IAM-authorised API client sends it."""
+    data = body if isinstance(body, str) or body is None else json.dumps(body)
+    request = AWSRequest(method=method, url=url, data=data, headers={"Content-Type": "application/json"})
+    SigV4Auth(Credentials("testing", "testing"), "execute-api", "us-east-1").add_auth(request)
+    return requests.request(method, url, data=data, headers=dict(request.headers), timeout=timeout)

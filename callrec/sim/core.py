@@ -45,6 +45,13 @@ class Clock:
             self._offset += seconds
         return self.seconds()
 
+    def advance_to(self, seconds: float) -> float:
+        """Move on to `seconds` if the clock is not past it yet (others may have moved it meanwhile)."""
+        with self._lock:
+            wall = time.monotonic() - self._wall_start if self.follow_wall_time else 0.0
+            self._offset = max(self._offset, seconds - wall)
+        return self.seconds()
+
 
 @dataclass
 class Windows:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
@@ -12,12 +11,9 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-import requests
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
 from botocore.config import Config
-from botocore.credentials import Credentials
 
+from callrec.local_api import signed  # noqa: F401 - the tests sign their API requests with it
 from callrec.template import REPO_ROOT
 
 
@@ -80,17 +76,21 @@ def physical(endpoint: dict, logical_id: str) -> str:
     return line.split()[-1]
 
 
-def signed(method: str, url: str, body: dict | str | None = None) -> requests.Response:
-    """An HTTP request SigV4-signed for execute-api, as an IAM-authorised API client sends it."""
-    data = body if isinstance(body, str) or body is None else json.dumps(body)
-    request = AWSRequest(method=method, url=url, data=data, headers={"Content-Type": "application/json"})
-    SigV4Auth(Credentials("testing", "testing"), "execute-api", "us-east-1").add_auth(request)
-    return requests.request(method, url, data=data, headers=dict(request.headers), timeout=30)
-
-
 @pytest.fixture
 def centre(deployment):
     """A whole contact centre on the in-process local stack (see callrec.callcentre)."""
     from callrec.callcentre import LocalCallCentre
 
     return LocalCallCentre(deployment)
+
+
+@pytest.fixture
+def api(centre):
+    """The template's REST API on a free local port, in front of `centre`'s stack (HTTP, SigV4)."""
+    from callrec.local_api import LocalApiServer, routes_from
+    from callrec.template import Template
+
+    server = LocalApiServer(routes_from(Template.load(), centre.deployment), port=0)
+    server.start()
+    yield server.url
+    server.stop()

@@ -4,34 +4,13 @@ sessions at once. Every signal ends applied once or refused with a reason: none 
 from __future__ import annotations
 
 import random
-import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 
 from callrec import demo
-from callrec.callcentre import LocalCallCentre
-from callrec.local_api import LocalApiServer, routes_from
-from callrec.template import Template
 from tests.e2e.conftest import signed
 from tests.wav_probe import read_wav
-
-
-@pytest.fixture
-def centre(deployment) -> LocalCallCentre:
-    return LocalCallCentre(deployment)
-
-
-@pytest.fixture
-def api(centre):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = LocalApiServer(routes_from(Template.load(), centre.deployment), port=port)
-    server.start()
-    yield server.url
-    server.stop()
 
 
 def _recording_connect_call(centre):

@@ -263,3 +263,13 @@ def test_a_state_machine_reaches_the_twin_through_the_engine(sim, sfn):
 
     stale, _ = run(sfn, arn, {"contact": "unknown-contact"})
     assert stale["status"] == "FAILED"
+
+
+def test_the_clock_moves_on_to_a_time_and_never_back():
+    from callrec.sim.core import Clock
+
+    clock = Clock()
+    assert clock.advance_to(5.0) == 5.0
+    assert clock.advance_to(3.0) == 5.0  # someone else's typing already took it further: no going back
+    clock.advance(1.0)
+    assert clock.seconds() == 6.0

@@ -307,3 +307,50 @@ def test_task_token_calls_skip_executions_that_are_still_starting():
     backend = SimpleNamespace(state_machines=[SimpleNamespace(executions=[starting, ready, unscheduled])])
     assert engine._executions_with_environment(backend) == [ready]
     assert engine._executions_with_environment(backend, "SUCCEEDED") == []
+
+
+def test_a_definition_is_parsed_once_and_its_program_shared_by_executions(machine, sfn, monkeypatch):
+    """moto parsed the ASL (ANTLR, pure Python) at creation and every start; the adapter parses it once.
+    Executions share the parsed program, whose retry counters live in each execution's own heap."""
+    parses = []
+    real_parse = engine._parse_definition
+    monkeypatch.setattr(engine, "_parse_definition", lambda definition: parses.append(1) or real_parse(definition))
+    monkeypatch.setattr(engine, "_programs", {})
+    machine = sfn.create_state_machine(name="Again", definition=DEFINITION, roleArn="arn:aws:iam::123456789012:role/test")["stateMachineArn"]
+    flaky = Flaky(failures=2)
+    engine.register_function(_function("flaky", flaky))
+    first = run(sfn, machine, {"route": "default", "key": "k1"})
+    flaky.attempts = 0
+    second = run(sfn, machine, {"route": "default", "key": "k2"})
+    assert len(parses) == 1
+    for described, events in (first, second):  # both retried from their own first attempt, then succeeded
+        assert described["status"] == "SUCCEEDED"
+        assert len([e for e in _task_failures(events) if e["error"] == "TransientError"]) == 2
+
+
+def test_a_failed_transaction_leaves_every_item_as_it_was(aws):
+    """All or nothing, as on AWS, with the rollback the adapter keeps per item (moto copied whole tables)."""
+    dynamodb = client("dynamodb")
+    dynamodb.create_table(TableName="t", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                          AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+    dynamodb.put_item(TableName="t", Item={"pk": {"S": "old"}, "n": {"N": "1"}, "s": {"S": "text"}})
+
+    def items() -> dict:
+        return {i["pk"]["S"]: i for i in dynamodb.scan(TableName="t")["Items"]}
+
+    kept = items()
+    new = {"Put": {"TableName": "t", "Item": {"pk": {"S": "new"}}}}
+    bump = {"Update": {"TableName": "t", "Key": {"pk": {"S": "old"}}, "UpdateExpression": "SET n = :two",
+                       "ExpressionAttributeValues": {":two": {"N": "2"}}}}
+    refused = {"ConditionCheck": {"TableName": "t", "Key": {"pk": {"S": "absent"}}, "ConditionExpression": "attribute_exists(pk)"}}
+    with pytest.raises(ClientError, match="TransactionCanceled"):
+        dynamodb.transact_write_items(TransactItems=[new, bump, refused])
+    assert items() == kept
+    # a write that fails while being applied (ADD to a string) after others were applied
+    broken = {"Update": {"TableName": "t", "Key": {"pk": {"S": "other"}}, "UpdateExpression": "SET s = :s ADD n :one",
+                         "ExpressionAttributeValues": {":s": {"S": "x"}, ":one": {"S": "1"}}}}
+    with pytest.raises(ClientError):
+        dynamodb.transact_write_items(TransactItems=[new, bump, broken])
+    assert items() == kept
+    dynamodb.transact_write_items(TransactItems=[new, bump])
+    assert set(items()) == {"old", "new"} and items()["old"]["n"] == {"N": "2"}

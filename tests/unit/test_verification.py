@@ -112,6 +112,36 @@ def test_a_connect_recording_that_began_when_the_agent_joined_is_placed_by_its_e
     assert [n.name for n in notes] == ["window-2-silent"] and notes[0].ok  # before the recording began
 
 
+def test_the_end_is_known_between_its_request_and_the_workflows_record_of_it():
+    """On a busy stack the workflow records the end seconds after it was asked for (found by the API load
+    test): a recording that stopped in between is neither short nor late-started; its windows are placed
+    from its start. The session asked to end at 60 s and recorded the end at 66 s."""
+    session = _session("connect", seconds=66.0, windows=((20.0, 30.0),),
+                       endRequestedAt=clock.stamp(T0 + timedelta(seconds=60)))
+    expected = verification.expectation(session)
+    for stopped_at in (60.0, 63.0, 66.0):
+        assert verification._duration(expected, stopped_at, CONFIG).ok
+        assert verification.place_windows(expected, stopped_at, CONFIG) == ([(20.25, 29.75)], [])
+    assert not verification._duration(expected, 67.5, CONFIG).ok  # longer than the latest possible end
+    # a Connect recording that began late is placed by its end, which may lie anywhere in [60, 66]: only the
+    # part of the window inside it at every possible end is checked (the agent joined at ~20 s: 40-46 s long)
+    spans, notes = verification.place_windows(expected, 40.0, CONFIG)
+    assert spans == [(0.25, 3.75)] and notes == []
+    chime = verification.expectation(_session("chime", seconds=66.0, endRequestedAt=clock.stamp(T0 + timedelta(seconds=60))))
+    assert verification._duration(chime, 60.0, CONFIG).ok and not verification._duration(chime, 57.0, CONFIG).ok
+
+
+def test_the_start_is_known_between_its_request_and_the_workflows_record_of_it():
+    """Likewise the start: asked for at -5 s, recorded at 0 s. The provider may have started anywhere in
+    between, so the recording may be up to 5 s longer, and a window's audio may lie up to 5 s later than the
+    session's times say: only [25.25, 29.75] of the window (20, 30) is surely in it (found by the load test)."""
+    session = _session("chime", recordingRequestedAt=clock.stamp(T0 - timedelta(seconds=5)))
+    expected = verification.expectation(session)
+    assert verification.place_windows(expected, 65.0, CONFIG) == ([(25.25, 29.75)], [])
+    assert all(verification._duration(expected, s, CONFIG).ok for s in (60.0, 62.5, 65.0))
+    assert not verification._duration(expected, 66.5, CONFIG).ok
+
+
 def test_connect_may_be_shorter_than_the_session_but_never_longer(s3):
     expected = verification.expectation(_session("connect"))
     assert verification._duration(expected, 40.0, CONFIG).ok

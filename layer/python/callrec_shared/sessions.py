@@ -126,16 +126,27 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def wait_until(session_id: str, ready: Callable[[dict], bool], timeout: float, poll: float = 0.05) -> dict | None:
-    """Poll the session until `ready` or the deadline; the last view (None if it never appeared)."""
+FIRST_POLL_SECONDS, LONGEST_POLL_SECONDS = 0.02, 0.25
+
+
+def poll(read: Callable[[], Any], done: Callable[[Any], bool], timeout: float) -> Any:
+    """Read until `done` or the deadline, and answer the last read. The pause between reads starts at 20 ms
+    and grows by half up to 250 ms: a quick answer is seen quickly, and a slow one costs a few reads, not
+    fifty a second (each one a strongly consistent DynamoDB read)."""
     deadline = time.monotonic() + timeout
+    pause = FIRST_POLL_SECONDS
     while True:
-        view = get(session_id)
-        if view is not None and ready(view):
-            return view
-        if time.monotonic() >= deadline:
-            return view
-        time.sleep(poll)
+        value = read()
+        remaining = deadline - time.monotonic()
+        if done(value) or remaining <= 0:
+            return value
+        time.sleep(min(pause, remaining))
+        pause = min(pause * 1.5, LONGEST_POLL_SECONDS)
+
+
+def wait_until(session_id: str, ready: Callable[[dict], bool], timeout: float) -> dict | None:
+    """Poll the session until `ready` or the deadline; the last view (None if it never appeared)."""
+    return poll(lambda: get(session_id), lambda view: view is not None and ready(view), timeout)
 
 
 def answer_consent(session_id: str, answer: str, actor: str) -> None:
@@ -256,12 +267,14 @@ def _enqueue(session_id: str, kind: str, actor: str, key: str | None, opening: b
         writes.append({"Update": {
             "TableName": tables.sessions_table, "Key": {"sessionId": {"S": session_id}},
             # an end also marks the session, so a consent wait that has not parked yet sees it
-            "UpdateExpression": "SET signalSeq = :seq" + (", endRequested = :kind" if kind in ("stop", "hangup") else ""),
+            # (endRequestedAt, the first request's time, bounds when the recording ended for its verification)
+            "UpdateExpression": "SET signalSeq = :seq" + (
+                ", endRequested = :kind, endRequestedAt = if_not_exists(endRequestedAt, :at)" if kind in ("stop", "hangup") else ""),
             # a closing session (its outcome is being recorded) takes no more signals
             "ConditionExpression": ("" if opening else "attribute_exists(sessionId) AND ") + "attribute_not_exists(closing) AND " + (
                 "signalSeq = :previous" if seq > 1 else "attribute_not_exists(signalSeq)"),
             "ExpressionAttributeValues": {":seq": {"N": str(seq)}, **({":previous": {"N": str(seq - 1)}} if seq > 1 else {}),
-                                          **({":kind": {"S": kind}} if kind in ("stop", "hangup") else {})},
+                                          **({":kind": {"S": kind}, ":at": item["requestedAt"]} if kind in ("stop", "hangup") else {})},
         }})
         writes.append({"Put": {"TableName": tables.audit_table,
                                "Item": _audit_item(session_id, "SIGNAL_RECEIVED", actor, signal=kind, seq=str(seq))}})
@@ -303,20 +316,18 @@ def _wake(session_id: str, kind: str, actor: str) -> None:
 
 
 def _outcome(session_id: str, seq: int, wait_seconds: float) -> dict:
-    deadline = time.monotonic() + wait_seconds
-    while True:
+    def read() -> dict:
         found = client("dynamodb").get_item(
             TableName=settings().signals_table, ConsistentRead=True,
             Key={"sessionId": {"S": session_id}, "sk": {"S": _signal_key(seq)}}).get("Item", {})
-        view = {key: _deserializer.deserialize(value) for key, value in found.items()}
-        status = view.get("status", QUEUED)
-        if status != QUEUED or time.monotonic() >= deadline:
-            result = {"sessionId": session_id, "seq": seq, "kind": view.get("kind"), "status": status}
-            for optional in ("reason", "confirmedAt"):
-                if optional in view:
-                    result[optional] = view[optional]
-            return result
-        time.sleep(0.02)
+        return {key: _deserializer.deserialize(value) for key, value in found.items()}
+
+    view = poll(read, lambda found: found.get("status", QUEUED) != QUEUED, wait_seconds)
+    result = {"sessionId": session_id, "seq": seq, "kind": view.get("kind"), "status": view.get("status", QUEUED)}
+    for optional in ("reason", "confirmedAt"):
+        if optional in view:
+            result[optional] = view[optional]
+    return result
 
 
 def signals(session_id: str) -> list[dict]:

@@ -61,10 +61,27 @@ class Expectation:
     location: str | None  # Chime: bucket/key; Connect: None (found by layout)
     windows: list[tuple[datetime, datetime | None]] = field(default_factory=list)
     ends_with_call: bool = False  # the stop failed: the recording runs on to the call's end
+    start_requested: datetime | None = None  # when the workflow asked the provider to start recording
+    end_requested: datetime | None = None  # when an entry point first asked for the end (stop or hang-up)
+
+    # The provider acted between the workflow's request and the workflow's record of it: the recording began
+    # in [earliest_start, started] and ended in [earliest_end, ended]. On a busy stack these are seconds apart.
+    @property
+    def earliest_start(self) -> datetime:
+        return min(self.start_requested, self.started) if self.start_requested else self.started
+
+    @property
+    def earliest_end(self) -> datetime:
+        return min(self.end_requested, self.ended) if self.end_requested else self.ended
 
     @property
     def span_seconds(self) -> float:
-        return (self.ended - self.started).total_seconds()
+        """The longest the recording can be."""
+        return (self.ended - self.earliest_start).total_seconds()
+
+    @property
+    def shortest_span_seconds(self) -> float:
+        return (self.earliest_end - self.started).total_seconds()
 
 
 class NotVerifiable(ValueError):
@@ -84,7 +101,9 @@ def expectation(session: dict) -> Expectation:
         track=session.get("recordingTrack", "BOTH" if provider == "chime" else "ALL"),
         started=clock.parse(session["recordingStartedAt"]), ended=clock.parse(session["endedAt"]),
         location=location if provider == "chime" and "/" in location else None, windows=windows,
-        ends_with_call=session.get("outcomeReason", "").startswith(STOP_FAILED))
+        ends_with_call=session.get("outcomeReason", "").startswith(STOP_FAILED),
+        start_requested=clock.parse(session["recordingRequestedAt"]) if "recordingRequestedAt" in session else None,
+        end_requested=clock.parse(session["endRequestedAt"]) if "endRequestedAt" in session else None)
 
 
 def connect_prefixes(expected: Expectation, config: Config) -> list[str]:
@@ -115,18 +134,24 @@ def locate(expected: Expectation, config: Config, s3) -> tuple[str, str] | None:
 
 
 def place_windows(expected: Expectation, seconds: float, config: Config) -> tuple[list[tuple[float, float]], list[Check]]:
-    """The windows as seconds into a recording `seconds` long, and a note for any not placed in it."""
+    """The windows as seconds into a recording `seconds` long, and a note for any not placed in it.
+
+    A recording begins when the provider started it, which lies between the workflow's request and its record
+    of the start. A Connect recording shorter than the session's shortest possible span began later (the
+    agent joined late) and is placed by its end instead, which is known as closely as the start. Each window
+    is narrowed by that uncertainty, so that only audio surely inside it is checked."""
     late_start = (expected.provider == "connect" and not expected.ends_with_call
-                  and seconds < expected.span_seconds - config.tolerance_seconds)
-    origin = expected.ended - timedelta(seconds=seconds) if late_start else expected.started
+                  and seconds < expected.shortest_span_seconds - config.tolerance_seconds)
+    earliest_origin = expected.earliest_end - timedelta(seconds=seconds) if late_start else expected.earliest_start
+    latest_origin = expected.ended - timedelta(seconds=seconds) if late_start else expected.started
     spans, notes = [], []
     for index, (start, end) in enumerate(expected.windows, 1):
-        a = (start - origin).total_seconds() + config.guard_seconds
-        b = ((end or expected.ended) - origin).total_seconds() - config.guard_seconds
+        a = (start - earliest_origin).total_seconds() + config.guard_seconds
+        b = ((end or expected.ended) - latest_origin).total_seconds() - config.guard_seconds
         a, b = max(a, 0.0), min(b, seconds)
         if b <= a:
-            notes.append(Check(f"window-{index}-silent", True, "not in the recording (it began later or the window "
-                                                               "was shorter than the guards)"))
+            notes.append(Check(f"window-{index}-silent", True, "not checked: not in the recording (it began later), or "
+                                                               "shorter than the guards and the provider's timing uncertainty"))
             continue
         spans.append((a, b))
     return spans, notes
@@ -181,13 +206,14 @@ def check(expected: Expectation, bucket: str, key: str, s3, config: Config, full
 
 
 def _duration(expected: Expectation, seconds: float, config: Config) -> Check:
-    span, tolerance = expected.span_seconds, config.tolerance_seconds
-    if abs(seconds - span) <= tolerance:
-        return Check("duration", True, f"{seconds:.3f} s; the session recorded for {span:.3f} s (+/- {tolerance})")
+    shortest, span, tolerance = expected.shortest_span_seconds, expected.span_seconds, config.tolerance_seconds
+    recorded = f"{span:.3f} s" if span - shortest < 0.001 else f"{shortest:.3f}-{span:.3f} s"
+    if shortest - tolerance <= seconds <= span + tolerance:
+        return Check("duration", True, f"{seconds:.3f} s; the session recorded for {recorded} (+/- {tolerance})")
     if expected.ends_with_call and seconds > span:
-        return Check("duration", True, f"{seconds:.3f} s: the stop failed at {span:.3f} s, so the recording ran on "
+        return Check("duration", True, f"{seconds:.3f} s: the stop failed at about {span:.3f} s, so the recording ran on "
                                        "to the end of the call")
-    if expected.provider == "connect" and seconds < span:
-        return Check("duration", True, f"{seconds:.3f} s of the session's {span:.3f} s: Connect begins an agent "
+    if expected.provider == "connect" and seconds < shortest:
+        return Check("duration", True, f"{seconds:.3f} s of the session's {recorded}: Connect begins an agent "
                                        "recording when the agent joins")
-    return Check("duration", False, f"{seconds:.3f} s, but the session recorded for {span:.3f} s (+/- {tolerance})")
+    return Check("duration", False, f"{seconds:.3f} s, but the session recorded for {recorded} (+/- {tolerance})")
