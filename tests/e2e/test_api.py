@@ -72,6 +72,9 @@ def test_start_is_idempotent_then_read_then_stop(endpoint):
     assert ended["outcomeReason"] == "the call ended before recording started (StopRequested)"
     again = signed("POST", f"{endpoint['api']}/recordings/{session_id}/stop")
     assert again.status_code == 409 and again.json()["error"] == "SessionEnded"
+    # a client's retry of the start after the session ended is still the same session, not a conflict
+    retried = signed("POST", f"{endpoint['api']}/recordings", request)
+    assert retried.status_code == 201 and retried.json()["executionArn"] == first.json()["executionArn"]
 
 
 def test_a_different_request_for_the_same_call_is_a_conflict(endpoint):

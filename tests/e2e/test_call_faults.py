@@ -157,3 +157,28 @@ def test_signals_and_answers_before_the_session_record_exists_are_kept(centre):
     centre.contact_flow(call, "hangup")
     described, _ = centre.finish(call.session_id)
     assert described["status"] == "SUCCEEDED" and centre.session(call.session_id)["status"] == "RECORDED"
+
+
+def test_a_session_that_never_opens_still_ends_audited_with_its_early_signals_answered(centre):
+    """ValidateRequest fails after a hang-up was already kept for the opening session: the failure is
+    recorded under the session (FAILED, audited) and the kept hang-up is answered, not left queued."""
+    import threading
+
+    call = centre.connect_call(TEXAS_CALLER, CENTRE_TEXAS)
+    opened = threading.Event()
+
+    def crash_when_released(event, context):
+        opened.wait(60)
+        raise RuntimeError("validator down")
+
+    with centre.function("ValidateRequest").replaced(crash_when_released):
+        call.session_id = centre.contact_flow(call, "start")["sessionId"]
+        centre.sim.connect.hang_up(call.contact_id)
+        assert "error" not in centre.contact_flow(call, "hangup")
+        opened.set()
+        described, events = centre.finish(call.session_id)
+    assert described["status"] == "FAILED" and states_entered(events)[-1] == "Validation Failed"
+    session = centre.session(call.session_id)
+    assert session["status"] == "FAILED" and "validator down" in session["outcomeReason"]
+    assert [(s["kind"], s["status"]) for s in centre.signals(call.session_id)] == [("hangup", "applied")]
+    assert [a["event"] for a in centre.audit(call.session_id) if a.get("status")][-1:] == ["VALIDATION_FAILED"]

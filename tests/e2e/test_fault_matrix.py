@@ -166,6 +166,8 @@ CELLS = [
     # --- Amazon Connect ---------------------------------------------------------------------------------------
     Cell("connect", "open", "caller hangs up before the session record exists", _connect_gone_while_opening,
          "NOT_RECORDED", None, "ended before recording"),
+    Cell("connect", "open", "ValidateRequest Lambda crashes", _crash("ValidateRequest", _connect(_hang_up)), "FAILED", None,
+         "injected crash"),
     Cell("connect", "consent", "caller hangs up before answering", _connect(_hang_up), "NOT_RECORDED", None),
     Cell("connect", "start", "StartContactRecording throttled twice",
          _faulty(Fault(C, "StartContactRecording", "ThrottlingException", times=2), RECORDED_CONNECT), "RECORDED", "VERIFIED"),

@@ -232,12 +232,23 @@ def test_unnamed_executions_get_unique_names(machine, sfn):
     assert "None" not in first["executionArn"]
 
 
-def test_named_start_is_idempotent_for_the_same_input(machine, sfn):
-    engine.register_service("connect", RecordingConnect())
-    payload = json.dumps({"route": "connect", "key": "b"})
+def test_named_start_is_idempotent_for_the_same_input_while_running(machine, sfn):
+    """As on AWS: the same name and input as a running execution answers that execution; once it has closed,
+    or with another input, the name is taken (ExecutionAlreadyExists)."""
+    keeper = TokenKeeper()  # holds the execution open until the test answers its callback
+    engine.register_function(_function("token-keeper", keeper))
+    payload = json.dumps({"route": "callback", "key": "b"})
     first = sfn.start_execution(stateMachineArn=machine, name="call-b", input=payload)
     again = sfn.start_execution(stateMachineArn=machine, name="call-b", input=payload)
     assert first["executionArn"] == again["executionArn"]
+    with pytest.raises(ClientError, match="ExecutionAlreadyExists"):
+        sfn.start_execution(stateMachineArn=machine, name="call-b", input=json.dumps({"route": "callback", "key": "c"}))
+    sfn.send_task_success(taskToken=_wait_for_token(keeper), output="{}")
+    from callrec.history import wait_for_execution
+
+    assert wait_for_execution(sfn, first["executionArn"])["status"] == "SUCCEEDED"
+    with pytest.raises(ClientError, match="ExecutionAlreadyExists"):
+        sfn.start_execution(stateMachineArn=machine, name="call-b", input=payload)
 
 
 def test_wait_and_retry_follow_the_time_scale(machine, sfn):

@@ -12,6 +12,7 @@ import pytest
 from callrec.mock_config import MockConfig
 from callrec.stack import client
 from callrec.template import REPO_ROOT
+from callrec_shared.identity import session_id_for
 from tests.conftest import run, states_entered
 
 MOCK_CONFIG = Path(__file__).resolve().parent / "recording_session.mock.json"
@@ -50,8 +51,8 @@ EXPECTED = {
     "ChimePromptFailed": (CHIME, "FAILED", "Recording Failed", "FAILED"),
     "ChimeHangUpBeforeRecording": (CHIME, "SUCCEEDED", "Not Recorded: Call Ended", "NOT_RECORDED"),
     "ChimeStopWhenCallGone": (CHIME, "SUCCEEDED", "Recorded", "RECORDED"),
-    "InvalidRequest": (CONNECT, "FAILED", "Request Rejected", None),
-    "ValidatorCrashed": (CONNECT, "FAILED", "Validation Failed", None),
+    "InvalidRequest": (CONNECT, "FAILED", "Request Rejected", "FAILED"),
+    "ValidatorCrashed": (CONNECT, "FAILED", "Validation Failed", "FAILED"),
     "SessionAlreadyOpen": (CONNECT, "SUCCEEDED", "Session Already Open", None),
     "ConsentPolicyCrashed": (CONNECT, "FAILED", "Recording Failed", "FAILED"),
     "SessionStoreDown": (CHIME, "FAILED", "Session Store Failed", "OPENED"),
@@ -80,6 +81,7 @@ REASONS = {  # the reason a session keeps for some of the cases
     "ConnectStopFails": "stop failed (Connect.InternalServiceException); the recording ends with the call",
     "WindowSignalsOutOfOrder": "the call ended inside a suspended window; the recording ended silenced",
     "WindowTooLong": "stopped by max-window-length",
+    "InvalidRequest": "InvalidRequest: parties: is required",
 }
 # test case: the queued signals' outcomes, in order (the signals table, as the workflow left it)
 SIGNAL_OUTCOMES = {
@@ -121,7 +123,9 @@ def test_recording_session_case(case, deployment, sfn, monkeypatch):
     monkeypatch.setenv("SFN_MOCK_CONFIG", str(MOCK_CONFIG))
     request, status, final_state, session_status = EXPECTED[case]
 
-    described, events = run(sfn, f"{deployment.state_machine_arn('RecordingSession')}#{case}", request)
+    # named after the session, as the entry points start it (a session that never opened is recorded under it)
+    described, events = run(sfn, f"{deployment.state_machine_arn('RecordingSession')}#{case}", request,
+                            name=session_id_for(request))
 
     entered = states_entered(events)
     entered_by_case[case] = entered

@@ -168,3 +168,18 @@ def test_a_connect_only_deployment_has_no_chime_function_or_grant(aws):
     with pytest.raises(InvalidRequest) as refused:
         validate_start(chime_call)
     assert refused.value.field == "provider" and "not deployed" in refused.value.message
+
+
+def test_the_entry_points_may_describe_the_sessions_executions():
+    """The entry points describe a session's execution (a signal for a session still opening; a start retried
+    after the session ended). moto does not enforce the functions' roles, so without this test a missing
+    grant would show only on AWS: an early hang-up lost again, a retried start answered 409."""
+    from callrec.template import REPO_ROOT
+
+    assert "describe_execution" in (REPO_ROOT / "layer/python/callrec_shared/sessions.py").read_text()
+    executions = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${RecordingSession.Name}:*"
+    starters = {where for where, statement in _statements() if "states:StartExecution" in _as_list(statement["Action"])
+                and statement.get("Resource") == {"Ref": "RecordingSession"}}
+    describers = {where for where, statement in _statements() if "states:DescribeExecution" in _as_list(statement["Action"])
+                  and statement.get("Resource") == {"Fn::Sub": executions}}
+    assert starters and starters == describers

@@ -75,20 +75,22 @@ def audit(session_id: str, event: str, actor: str, **details: str) -> None:
 
 
 def start(request: dict, actor: str) -> dict:
-    """Validate the request and start the call's RecordingSession (idempotent for the same request)."""
+    """Validate the request and start the call's RecordingSession (idempotent for the same request, also
+    after the session has ended: Step Functions refuses a closed execution's name even for the same input,
+    so a client's retry is recognised here by comparing the inputs)."""
     validate_start(request)
     session_id = session_id_for(request)
     sfn = client("stepfunctions")
+    wanted = json.dumps(request, sort_keys=True, separators=(",", ":"))
     try:
-        started = sfn.start_execution(
-            stateMachineArn=settings().recording_session_arn,
-            name=session_id,
-            input=json.dumps(request, sort_keys=True, separators=(",", ":")),
-        )
+        started = sfn.start_execution(stateMachineArn=settings().recording_session_arn, name=session_id, input=wanted)
     except ClientError as err:
-        if err.response["Error"]["Code"] == "ExecutionAlreadyExists":
+        if err.response["Error"]["Code"] != "ExecutionAlreadyExists":
+            raise
+        arn = settings().recording_session_arn.replace(":stateMachine:", ":execution:") + f":{session_id}"
+        if json.loads(sfn.describe_execution(executionArn=arn).get("input") or "null") != request:
             raise SessionConflict(f"session {session_id} was started for this call with a different request") from err
-        raise
+        started = {"executionArn": arn}
     audit(session_id, "START_REQUESTED", actor, provider=request["provider"])
     return {"sessionId": session_id, "executionArn": started["executionArn"]}
 
