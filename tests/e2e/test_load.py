@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from callrec import load
+from callrec import engine, load
 
 SESSIONS = int(os.environ.get("CALLREC_LOAD_SESSIONS", "200"))
 
@@ -19,10 +19,11 @@ SESSIONS = int(os.environ.get("CALLREC_LOAD_SESSIONS", "200"))
 @pytest.mark.timeout(1800)  # ~3 min here for 200 calls; a slower machine gets room (no speed is asserted)
 def test_sessions_at_once_through_the_local_api(centre, api):
     centre.sim.throttling = False  # Connect's 2/s quota would measure the quota (its faults are in the fault matrix)
+    engine.settings.time_scale = load.TIME_SCALE  # the landing wait must outlast a busy stack's late deliveries
     result = load.run(centre, api, SESSIONS)
     print(load.describe(result))
     assert result.problems() == []
     assert sum(result.statuses.values()) == SESSIONS
     assert result.statuses["RECORDED"] == SESSIONS  # nothing refused them: each call was recorded...
     assert result.verdicts["VERIFIED"] == SESSIONS  # ...and its recording verified: no card in any window
-    assert result.signals >= SESSIONS * 4  # suspend, resume, stop, hang-up at least, per call
+    assert result.signals >= SESSIONS * 3  # suspend, resume and stop at least (a hang-up after the stop is refused: ended)
