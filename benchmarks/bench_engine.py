@@ -1,7 +1,7 @@
 """Engine and workflow figures, all measured in this run: per demo call, the state transitions, Lambda
 invocations and cost at Standard pricing; the template's deploy time; each function's cold import (fresh
 interpreter) against a bare interpreter start, the ratio that compares across machines; and each function's
-warm handler time in the demo calls (in-process, against moto), against its first (cold) invocation.
+warm handler time over calls played one after another (in-process, against moto), against its cold import.
 """
 
 from __future__ import annotations

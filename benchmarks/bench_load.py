@@ -36,10 +36,9 @@ def main() -> None:
               f"errors {len(result.errors)}  verified {verified}/{n}  "
               f"suspend/resume answered 200 in p50 {result.percentile_ms(0.5):.0f} ms p99 {result.percentile_ms(0.99):.0f} ms"
               + "".join(f"\n    {problem[:600]}" for problem in result.problems()))
-        losses = len(result.undefined) + len(result.lost) + len(result.doubled) + len(result.contradicted) + len(result.errors)
         figure("load", f"{n} calls at once through the API: throughput", round(result.calls_per_second, 2), "calls/s",
                f"{result.seconds:.0f} s end to end incl. verification; {result.requests} HTTP requests")
-        figure("load", f"{n} calls at once through the API: losses", losses, "",
+        figure("load", f"{n} calls at once through the API: losses", result.losses, "",
                f"undefined {len(result.undefined)}, lost {len(result.lost)}, doubled {len(result.doubled)}, "
                f"contradicted {len(result.contradicted)}, errors {len(result.errors)}; verified {verified}/{n}")
         figure("load", f"{n} calls at once through the API: suspend/resume answered, p50 / p99",

@@ -88,8 +88,9 @@ class LoadResult:
         return self.sessions / self.seconds if self.seconds else 0.0
 
     @property
-    def clean(self) -> bool:
-        return not (self.undefined or self.lost or self.doubled or self.contradicted or self.errors)
+    def losses(self) -> int:
+        """Calls not in a defined state, signals lost or doubled, answers contradicting the queue, and errors."""
+        return len(self.undefined) + len(self.lost) + len(self.doubled) + len(self.contradicted) + len(self.errors)
 
     def percentile_ms(self, fraction: float) -> float:
         ordered = sorted(self.confirmed_seconds)

@@ -27,10 +27,12 @@ class Clock:
         self._wall_start = time.monotonic()
         self._lock = threading.Lock()
 
+    def _wall(self) -> float:
+        return time.monotonic() - self._wall_start if self.follow_wall_time else 0.0
+
     def seconds(self) -> float:
         with self._lock:
-            wall = time.monotonic() - self._wall_start if self.follow_wall_time else 0.0
-            return round(self._offset + wall, 6)
+            return round(self._offset + self._wall(), 6)
 
     def now(self) -> datetime:
         return self.at(self.seconds())
@@ -48,8 +50,7 @@ class Clock:
     def advance_to(self, seconds: float) -> float:
         """Move on to `seconds` if the clock is not past it yet (others may have moved it meanwhile)."""
         with self._lock:
-            wall = time.monotonic() - self._wall_start if self.follow_wall_time else 0.0
-            self._offset = max(self._offset, seconds - wall)
+            self._offset = max(self._offset, seconds - self._wall())
         return self.seconds()
 
 

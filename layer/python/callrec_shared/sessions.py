@@ -87,12 +87,17 @@ def start(request: dict, actor: str) -> dict:
     except ClientError as err:
         if err.response["Error"]["Code"] != "ExecutionAlreadyExists":
             raise
-        arn = settings().recording_session_arn.replace(":stateMachine:", ":execution:") + f":{session_id}"
+        arn = _execution_arn(session_id)
         if json.loads(sfn.describe_execution(executionArn=arn).get("input") or "null") != request:
             raise SessionConflict(f"session {session_id} was started for this call with a different request") from err
         started = {"executionArn": arn}
     audit(session_id, "START_REQUESTED", actor, provider=request["provider"])
     return {"sessionId": session_id, "executionArn": started["executionArn"]}
+
+
+def _execution_arn(session_id: str) -> str:
+    """The session's RecordingSession execution (the entry points name it after the session)."""
+    return settings().recording_session_arn.replace(":stateMachine:", ":execution:") + f":{session_id}"
 
 
 def _item(session_id: str) -> dict | None:
@@ -226,10 +231,8 @@ def _opening(session_id: str) -> dict | None:
     can come that early (a busy stack). Rather than refuse it, the entry point writes what it has to the
     session's key (signalSeq/endRequested or reportedConsent), and "Open Session Record" completes that
     record instead of creating it. None if no execution of that name is running."""
-    machine = settings().recording_session_arn
-    execution = machine.replace(":stateMachine:", ":execution:") + f":{session_id}"
     try:
-        status = client("stepfunctions").describe_execution(executionArn=execution)["status"]
+        status = client("stepfunctions").describe_execution(executionArn=_execution_arn(session_id))["status"]
     except ClientError:
         return None
     if status != "RUNNING":
