@@ -140,6 +140,8 @@ def test_the_start_is_known_between_its_request_and_the_workflows_record_of_it()
     assert verification.place_windows(expected, 65.0, CONFIG) == ([(25.25, 29.75)], [])
     assert all(verification._duration(expected, s, CONFIG).ok for s in (60.0, 62.5, 65.0))
     assert not verification._duration(expected, 66.5, CONFIG).ok
+    # ...and where it may be silent, at the widest: signal is looked for outside [19.75, 35.25]
+    assert verification.window_reach(expected, 65.0, CONFIG) == [(19.75, 35.25)]
 
 
 def test_connect_may_be_shorter_than_the_session_but_never_longer(s3):

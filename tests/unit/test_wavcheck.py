@@ -80,6 +80,26 @@ def test_an_all_silent_recording_fails(tmp_path):
     assert _verdict(tmp_path, _stereo(silent=True)).failed == ["not-all-silent"]
 
 
+def test_a_mostly_suspended_recording_is_probed_between_its_windows(tmp_path):
+    """Windows cover all but 0-1 s, 29-31 s and 59-60 s: probes on an even grid over the whole recording all
+    fell inside them (none left: failed), the probes now go to the gaps (found by the load test)."""
+    windows = [(1.0, 29.0), (31.0, 59.0)]
+    verdict = _verdict(tmp_path, _stereo(windows=windows), windows=windows)
+    assert verdict.passed, verdict.to_dict()
+    silent = _verdict(tmp_path, _stereo(windows=windows, silent=True), windows=windows)
+    assert silent.failed == ["not-all-silent"]
+
+
+def test_signal_is_looked_for_outside_where_the_windows_may_be(tmp_path):
+    """The window is checked narrowed (20-30 s) but may reach 15-35 s, which the audio leaves silent: the
+    probes must not take that silence for a silent recording, nor judge the signal from inside it."""
+    data = _stereo(windows=[(15.0, 35.0)])
+    verdict = _verdict(tmp_path, data, may_be_silent=[(15.0, 35.0)])
+    assert verdict.passed, verdict.to_dict()
+    probes = next(c for c in verdict.checks if c.name == "not-all-silent")
+    assert probes.detail.endswith("over 12 probes")
+
+
 def test_a_corrupted_header_fails(tmp_path):
     data = bytearray(_stereo())
     data[0:4] = b"JUNK"

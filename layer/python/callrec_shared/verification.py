@@ -133,6 +133,24 @@ def locate(expected: Expectation, config: Config, s3) -> tuple[str, str] | None:
     return None
 
 
+def _origins(expected: Expectation, seconds: float, config: Config) -> tuple[datetime, datetime]:
+    """The earliest and latest moment the recording can have begun (see place_windows)."""
+    late_start = (expected.provider == "connect" and not expected.ends_with_call
+                  and seconds < expected.shortest_span_seconds - config.tolerance_seconds)
+    if late_start:
+        return expected.earliest_end - timedelta(seconds=seconds), expected.ended - timedelta(seconds=seconds)
+    return expected.earliest_start, expected.started
+
+
+def window_reach(expected: Expectation, seconds: float, config: Config) -> list[tuple[float, float]]:
+    """Where each window may lie in the recording at the widest (the guards outside it): audio there may be
+    silent, so signal is looked for elsewhere."""
+    earliest_origin, latest_origin = _origins(expected, seconds, config)
+    return [((start - latest_origin).total_seconds() - config.guard_seconds,
+             ((end or expected.ended) - earliest_origin).total_seconds() + config.guard_seconds)
+            for start, end in expected.windows]
+
+
 def place_windows(expected: Expectation, seconds: float, config: Config) -> tuple[list[tuple[float, float]], list[Check]]:
     """The windows as seconds into a recording `seconds` long, and a note for any not placed in it.
 
@@ -140,10 +158,7 @@ def place_windows(expected: Expectation, seconds: float, config: Config) -> tupl
     of the start. A Connect recording shorter than the session's shortest possible span began later (the
     agent joined late) and is placed by its end instead, which is known as closely as the start. Each window
     is narrowed by that uncertainty, so that only audio surely inside it is checked."""
-    late_start = (expected.provider == "connect" and not expected.ends_with_call
-                  and seconds < expected.shortest_span_seconds - config.tolerance_seconds)
-    earliest_origin = expected.earliest_end - timedelta(seconds=seconds) if late_start else expected.earliest_start
-    latest_origin = expected.ended - timedelta(seconds=seconds) if late_start else expected.started
+    earliest_origin, latest_origin = _origins(expected, seconds, config)
     spans, notes = [], []
     for index, (start, end) in enumerate(expected.windows, 1):
         a = (start - earliest_origin).total_seconds() + config.guard_seconds
@@ -199,7 +214,8 @@ def check(expected: Expectation, bucket: str, key: str, s3, config: Config, full
                                 f"metadata says {stated:.3f} s, the audio is {wav.seconds:.3f} s"))
         return checks
 
-    verdict = verify(source, windows=windows, track=expected.track, extra=more, full=full)
+    verdict = verify(source, windows=windows, track=expected.track, extra=more, full=full,
+                     may_be_silent=lambda wav: window_reach(expected, wav.seconds, config))
     verdict.checks[1:1] = first
     verdict.checks.extend(notes)
     return {**verdict.to_dict(), "bucket": bucket, "key": key}

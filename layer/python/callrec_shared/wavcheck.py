@@ -2,7 +2,7 @@
 was suspended, and signal elsewhere. Each check is a named result with its detail.
 
 The reader asks only for byte ranges: the header (a few KB), each suspended window's samples, and a
-fixed budget of short samples spread over the rest. A 60-minute stereo recording is ~115 MB; checking
+fixed budget of short samples spread over the parts outside the windows. A 60-minute stereo recording is ~115 MB; checking
 it with two 60 s windows reads ~4 MB. Silence is judged by peak and RMS thresholds, so dither and line
 noise below them pass while any speech or DTMF leaking into a window fails.
 """
@@ -166,13 +166,34 @@ def _level(samples: array) -> tuple[int, float]:
     return peak, math.sqrt(sum(x * x for x in samples) / len(samples))
 
 
-def _outside(windows: list[tuple[float, float]], seconds: float) -> list[float]:
-    """Start times of the probes: evenly spread, skipping any that would touch a window."""
+def _gaps(windows: Sequence[tuple[float, float]], seconds: float) -> list[tuple[float, float]]:
+    """The parts of [0, seconds] outside every window, each long enough for a probe."""
+    gaps, at = [], 0.0
+    for a, b in sorted((max(a, 0.0), min(b, seconds)) for a, b in windows):
+        if a - at >= SAMPLE_SECONDS:
+            gaps.append((at, a))
+        at = max(at, b)
+    if seconds - at >= SAMPLE_SECONDS:
+        gaps.append((at, seconds))
+    return gaps
+
+
+def _outside(windows: Sequence[tuple[float, float]], seconds: float) -> list[float]:
+    """Start times of the probes: spread evenly over the parts of the recording outside the windows (so a
+    recording that is mostly suspended is still probed in the moments between its windows)."""
+    gaps = _gaps(windows, seconds)
+    room = [b - a - SAMPLE_SECONDS for a, b in gaps]  # where a probe may start in each gap
+    total = sum(room)
+    if total <= 0:
+        return [a for a, _ in gaps][:SAMPLE_COUNT]
     starts = []
     for i in range(SAMPLE_COUNT):
-        at = (i + 0.5) * seconds / SAMPLE_COUNT
-        if at + SAMPLE_SECONDS <= seconds and all(at + SAMPLE_SECONDS <= a or at >= b for a, b in windows):
-            starts.append(at)
+        offset = (i + 0.5) * total / SAMPLE_COUNT
+        for (a, _), usable in zip(gaps, room):
+            if offset <= usable:
+                starts.append(a + offset)
+                break
+            offset -= usable
     return starts
 
 
@@ -187,7 +208,10 @@ Windows = Sequence[tuple[float, float]]
 
 def verify(source: Source, *, windows: Windows | Callable[[WavFormat], Windows] = (), track: str = "BOTH",
            expected_seconds: float | None = None, tolerance_seconds: float = 1.0, full: bool = False,
-           extra: Callable[[WavFormat], list[Check]] | None = None) -> Verdict:
+           extra: Callable[[WavFormat], list[Check]] | None = None,
+           may_be_silent: Windows | Callable[[WavFormat], Windows] | None = None) -> Verdict:
+    """`windows` must be silent; `not-all-silent` looks for signal outside `may_be_silent` (default: the
+    windows), which is wider when where the windows fall is known only within some uncertainty."""
     verdict = Verdict(size=source.size())
     checks = verdict.checks
     checks.append(Check("exists", verdict.size > 0, f"{verdict.size} bytes"))
@@ -223,8 +247,8 @@ def verify(source: Source, *, windows: Windows | Callable[[WavFormat], Windows] 
         loud = [(c, p, r) for c, (p, r) in enumerate(levels) if p > SILENT_PEAK or r > SILENT_RMS]
         checks.append(Check(f"window-{index + 1}-silent", not loud,
                             f"{a:.3f}-{b:.3f} s: " + ", ".join(f"ch{c} peak {p} rms {r:.1f}" for c, (p, r) in enumerate(levels))))
-    spans = _slices(windows, wav.seconds) if full else [
-        (at, at + SAMPLE_SECONDS) for at in _outside(windows, wav.seconds)]
+    quiet = windows if may_be_silent is None else list(may_be_silent(wav) if callable(may_be_silent) else may_be_silent)
+    spans = _slices(quiet, wav.seconds) if full else [(at, at + SAMPLE_SECONDS) for at in _outside(quiet, wav.seconds)]
     best = max([0.0] + [_level(ch)[1] for a, b in spans for ch in _samples(source, wav, a, b)])
     checks.append(Check("not-all-silent", best >= AUDIBLE_RMS,
                         f"loudest probe rms {best:.1f} over {len(spans)} {'slices' if full else 'probes'}"))
