@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from callrec import server
-from callrec import verify_cli
+from callrec import attest_cli, verify_cli
 from callrec.sim import control
 
 LOG_DIR = Path(".callrec")
@@ -47,12 +47,15 @@ def main(argv: list[str] | None = None) -> int:
 
     control.add_parser(commands)
     verify_cli.add_parser(commands)
+    attest_cli.add_parser(commands)
 
     args = parser.parse_args(argv)
     if args.command == "sim":
         return control.run(args)
     if args.command == "verify":
         return verify_cli.run(args)
+    if args.command == "attest":
+        return attest_cli.run(args)
     log_file = _quiet_engine_logs()
     if args.command == "demo":
         from callrec import demo as demo_module

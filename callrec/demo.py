@@ -90,6 +90,19 @@ def connect_payment(centre: LocalCallCentre) -> Call:
     return call
 
 
+def connect_card_not_paused(centre: LocalCallCentre) -> Call:
+    """The most common PCI failure: the customer types the card number and nobody asked for a window, so it
+    is recorded. VerifyRecording's scan hears the run of key presses: FAILED dtmf-outside-windows, with the
+    times and channel in the report (never the digits)."""
+    call = centre.connect_call_recording(TEXAS_CALLER, CENTRE_TEXAS)
+    centre.sim.clock.advance(15.0)
+    centre.sim.connect.caller_types(call.contact_id, CARD_NUMBER)
+    centre.sim.clock.advance(10.0)
+    centre.sim.connect.hang_up(call.contact_id)
+    centre.contact_flow(call, "hangup")
+    return call
+
+
 def chime_payment(centre: LocalCallCentre) -> Call:
     """A Chime payment: the caller opts in, the payment system asks for a window through the API, the
     SMA pauses recording (confirmed), the caller keys in the card number, the window closes."""
@@ -172,6 +185,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("connect-payment", "connect", connect_payment),
     Scenario("chime-payment", "chime", chime_payment),
     Scenario("connect-suspend-refused", "connect", connect_suspend_refused),
+    Scenario("connect-card-not-paused", "connect", connect_card_not_paused),
     Scenario("connect-recording-never-lands", "connect", delivery_fault(
         "NeverLands", "connect", connect_notice,
         "A Connect call recorded as usual, but the recording never lands in S3 (fault switch): VerifyRecording "

@@ -29,7 +29,8 @@ moto (pinned) interprets the real ASL files. This module is the one place that a
 - `states:startExecution` tasks reach boto3 with its parameter names (moto passed `StateMachineArn`) and
   answer `ExecutionArn`/`StartDate` as Step Functions does (moto: boto3's names and a raw datetime);
 - a policy statement conditioned on a key the request does not carry does not apply (moto takes the
-  condition as met, so a standard TLS-only Deny on a bucket would refuse every request).
+  condition as met, so a standard TLS-only Deny on a bucket would refuse every request);
+- S3's LastModified follows the engine's clock when one is set (one timeline with the sessions' times).
 
 Every patched or relied-on moto attribute is listed in `HOOKS`; `check_hooks()` fails loudly when a moto
 upgrade moves one (a dedicated test calls it).
@@ -88,6 +89,7 @@ from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguagePa
 
 from moto.stepfunctions.parser.asl.utils import boto_client as sfn_boto_client
 from moto.stepfunctions.parser.asl.utils import json_path as sfn_json_path
+from moto.s3 import models as s3_models
 
 from callrec.mock_config import MockConfig, MockConfigError
 
@@ -127,6 +129,7 @@ HOOKS: tuple[tuple[str, str], ...] = (
     ("moto.dynamodb.models", "copy"),
     ("moto.stepfunctions.parser.asl.utils.json_path", "parse"),
     ("moto.stepfunctions.parser.asl.utils.boto_client", "boto3"),
+    ("moto.s3.models", "utcnow"),
     (
         "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn",
         "StateTaskServiceSfn._normalise_parameters",
@@ -577,6 +580,15 @@ class _AwsDatetimeModule:
     datetime = _AwsTimestamp
 
 
+def _s3_now() -> datetime.datetime:
+    """moto's S3 stamps LastModified with the system clock; locally the one timeline is the engine's clock (the
+    call clock, which runs ahead of wall time by the simulated people's time), as on AWS where the provider,
+    S3 and Step Functions share real time. VerifyRecording checks LastModified against the session's times."""
+    if settings.clock is None:
+        return _original_s3_now()
+    return settings.clock().astimezone(datetime.timezone.utc).replace(tzinfo=None)  # moto keeps naive UTC
+
+
 def _scaled_seconds(original):
     """Task TimeoutSeconds(Path) and HeartbeatSeconds(Path) follow `settings.timeout_scale`: 1 by default,
     because a timeout guards a real actor (a caller, a contact flow); a test of a limit lowers it."""
@@ -589,6 +601,7 @@ def _scaled_seconds(original):
     return _eval_body
 
 
+_original_s3_now = s3_models.utcnow
 _dynamodb_lock = threading.RLock()
 _original_dynamodb_call = dynamodb_responses.DynamoHandler.call_action
 
@@ -720,6 +733,7 @@ _PATCHES: tuple[tuple[Any, str, Any], ...] = (
     (sfn_boto_client, "boto3", _ClientsKept()),
     (state_task_service_sfn.StateTaskServiceSfn, "_normalise_parameters", _sfn_normalise_parameters),
     (state_task_service_sfn.StateTaskServiceSfn, "_eval_service_task", _sfn_eval_service_task),
+    (s3_models, "utcnow", _s3_now),
 )
 _originals: list[tuple[Any, str, Any]] = []
 _install_lock = threading.Lock()

@@ -129,7 +129,8 @@ class LocalStack:
 
     def _create_key(self, logical_id: str, resource: dict, resolver: Resolver) -> str:
         properties = resolver.resolve(resource.get("Properties", {}))
-        request = {"Description": properties.get("Description", logical_id)}
+        request = {"Description": properties.get("Description", logical_id),
+                   **{name: properties[name] for name in ("KeySpec", "KeyUsage") if name in properties}}
         if "KeyPolicy" in properties:
             request["Policy"] = json.dumps(properties["KeyPolicy"])
         metadata = self.client("kms").create_key(**request)["KeyMetadata"]

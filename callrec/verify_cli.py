@@ -1,5 +1,6 @@
 """`callrec verify PATH_OR_S3_URI --suspended START-END ...`: check one recording an engineer downloaded
-(or one in S3), with the same checks VerifyRecording uses. Exit 0 on pass, 1 on fail, 2 if unreadable."""
+(or one in S3), with the same checks VerifyRecording uses, card tones included. Exit 0 on pass, 1 on fail or
+unverified, 2 if unreadable."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ _LAYER = Path(__file__).resolve().parent.parent / "layer" / "python"
 if str(_LAYER) not in sys.path:  # the checks live in the shared layer, as the Lambda uses them
     sys.path.insert(0, str(_LAYER))
 
-from callrec_shared.wavcheck import CHANNELS_FOR_TRACK, FileSource, S3Source, verify  # noqa: E402
+from callrec_shared.wavcheck import CHANNELS_FOR_TRACK, DTMF_RUN_LIMIT, FileSource, S3Source, verify  # noqa: E402
 
 
 def _window(text: str) -> tuple[float, float]:
@@ -33,7 +34,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     verify_parser.add_argument("--track", default="BOTH", type=str.upper, choices=sorted(CHANNELS_FOR_TRACK))
     verify_parser.add_argument("--duration", type=float, help="the expected duration in seconds")
     verify_parser.add_argument("--tolerance", type=float, default=1.0, help="allowed duration difference (s)")
-    verify_parser.add_argument("--full", action="store_true", help="read the whole recording, not samples")
+    verify_parser.add_argument("--dtmf-run-limit", type=int, default=DTMF_RUN_LIMIT, metavar="N",
+                               help=f"fail on N or more key presses in a run outside the windows (default {DTMF_RUN_LIMIT})")
     verify_parser.add_argument("--json", action="store_true")
 
 
@@ -47,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         source = FileSource(args.location)
     try:
         verdict = verify(source, windows=args.suspended, track=args.track, expected_seconds=args.duration,
-                         tolerance_seconds=args.tolerance, full=args.full)
+                         tolerance_seconds=args.tolerance, dtmf_run_limit=args.dtmf_run_limit)
     except Exception as err:  # noqa: BLE001 - an unreadable location is its own exit code
         print(f"callrec verify: cannot read {args.location}: {err}", file=sys.stderr)
         return 2
@@ -55,6 +57,6 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(verdict.to_dict(), indent=2))
     else:
         for check in verdict.checks:
-            print(f"{'PASS' if check.ok else 'FAIL'}  {check.name:<18} {check.detail}")
-        print(f"{'PASSED' if verdict.passed else 'FAILED'} ({verdict.bytes_read} of {verdict.size} bytes read)")
+            print(f"{'PASS' if check.ok else 'UNVERIFIED' if check.unverified else 'FAIL'}  {check.name:<20} {check.detail}")
+        print(f"{verdict.status} ({verdict.bytes_read} of {verdict.size} bytes read, sha256 {verdict.sha256})")
     return 0 if verdict.passed else 1

@@ -24,10 +24,13 @@ from callrec.sim import audio
 from callrec.sim.core import DELIVER, Clock, Delivery, Faults, TokenBucket, Windows, service_error
 
 SERVICE = "connect"
-OPERATIONS = ("StartContactRecording", "SuspendContactRecording", "ResumeContactRecording", "StopContactRecording")
+RECORDING_OPERATIONS = ("StartContactRecording", "SuspendContactRecording", "ResumeContactRecording", "StopContactRecording")
+OPERATIONS = RECORDING_OPERATIONS + ("DescribeContact",)
 VOICE_TRACKS = ("FROM_AGENT", "TO_AGENT", "ALL")
 RECORDING_TYPES = ("AGENT", "IVR", "SCREEN")
 QUOTA_RATE, QUOTA_BURST = 2.0, 5  # requests per second, per operation, per account and Region
+# DescribeContact's default quota (Amazon Connect service quotas: 10 requests/s, burst 15)
+QUOTAS = {**{operation: (QUOTA_RATE, QUOTA_BURST) for operation in RECORDING_OPERATIONS}, "DescribeContact": (10.0, 15)}
 
 
 @dataclass
@@ -90,7 +93,7 @@ class ConnectTwin:
     def throttling(self, enabled: bool) -> None:
         """Switch the quota on or off; switching it on starts every operation with a full burst."""
         self._throttling = enabled
-        self._quota = {operation: TokenBucket(QUOTA_RATE, QUOTA_BURST) for operation in OPERATIONS}
+        self._quota = {operation: TokenBucket(*QUOTAS[operation]) for operation in OPERATIONS}
 
     # --- set-up and the people ------------------------------------------------------------------------
 
@@ -167,6 +170,8 @@ class ConnectTwin:
     # --- the API ----------------------------------------------------------------------------------------
 
     def call(self, action: str, parameters: dict) -> dict:
+        if action == "DescribeContact":
+            return self._describe_contact(parameters)
         handler: Callable[[dict], None] | None = {
             "StartContactRecording": self._start,
             "SuspendContactRecording": self._suspend,
@@ -185,6 +190,60 @@ class ConnectTwin:
         with self._lock:
             handler(parameters)
         return {}
+
+    def _describe_contact(self, p: dict) -> dict:
+        """`DescribeContact`: the contact record (botocore's `Contact` shape), 404 for an unknown contact."""
+        action = "DescribeContact"
+        if self.throttling and not self._quota[action].take():
+            raise service_error("ThrottlingException", "Rate exceeded", 429, action)
+        for name in ("InstanceId", "ContactId"):
+            value = p.get(name)
+            if not isinstance(value, str) or not 1 <= len(value) <= (100 if name == "InstanceId" else 256):
+                raise service_error("InvalidParameterException", f"{name} is not valid", 400, action)
+        if set(p) - {"InstanceId", "ContactId"}:
+            raise service_error("InvalidParameterException", f"unknown parameter {sorted(set(p) - {'InstanceId', 'ContactId'})[0]}", 400, action)
+        fault = self.faults.take(SERVICE, action, p["ContactId"])
+        if fault is not None:
+            status = {"InternalServiceException": 500, "ThrottlingException": 429, "ResourceNotFoundException": 404}
+            raise service_error(fault.error, fault.message or "Injected fault", status.get(fault.error, 400), action)
+        with self._lock:
+            chain = self._chains.get(p["ContactId"])
+            if chain is None or chain.instance.instance_id != p["InstanceId"]:
+                raise service_error("ResourceNotFoundException", f"Contact {p['ContactId']} not found", 404, action)
+            return {"Contact": self.contact_record(chain, p["ContactId"])}
+
+    def contact_record(self, chain: Chain, contact_id: str) -> dict:
+        """What Connect's contact record says of one contact of the chain. The chain's one recording is
+        reported on the contact where it started; its `Location` is `bucket/key` once delivered."""
+        at = self.clock.at
+        index = chain.contact_ids.index(contact_id)
+        record: dict[str, Any] = {
+            "Arn": f"arn:aws:connect:us-east-1:123456789012:instance/{chain.instance.instance_id}/contact/{contact_id}",
+            "Id": contact_id,
+            "InitialContactId": chain.initial_contact_id,
+            "InitiationMethod": "INBOUND" if index == 0 else "TRANSFER",
+            "Channel": "VOICE",
+            "InitiationTimestamp": at(chain.initiated_at),
+        }
+        if index > 0:
+            record["PreviousContactId"] = chain.contact_ids[index - 1]
+        if index + 1 < len(chain.contact_ids):
+            record["NextContacts"] = [{"Type": "TRANSFER", "NextContactEntry": {"ContactId": chain.contact_ids[index + 1]}}]
+            record["DisconnectTimestamp"] = at(chain.ended_at) if chain.ended_at is not None else at(chain.initiated_at)
+        elif chain.ended_at is not None:
+            record["DisconnectTimestamp"] = at(chain.ended_at)
+        if chain.agent_joined_at is not None:
+            record["AgentInfo"] = {"Id": "agent-1", "ConnectedToAgentTimestamp": at(chain.agent_joined_at)}
+        recording = chain.recording
+        if recording is not None and recording.on_contact == contact_id and recording.location:
+            entry: dict[str, Any] = {"StorageType": "S3", "Location": recording.location, "MediaStreamType": "AUDIO",
+                                     "ParticipantType": "ALL", "Status": "AVAILABLE"}
+            if recording.started_at is not None:
+                entry["StartTimestamp"] = at(recording.started_at)
+            if recording.stopped_at is not None:
+                entry["StopTimestamp"] = at(recording.stopped_at)
+            record["Recordings"] = [entry]
+        return record
 
     def _validate(self, action: str, p: dict) -> None:
         def bad(message: str):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from typing import Any, Callable
 
 from botocore.exceptions import ClientError
@@ -26,7 +27,17 @@ CONNECT_ROUTES = {
     "/contact/resume-recording": "ResumeContactRecording",
     "/contact/stop-recording": "StopContactRecording",
 }
+_DESCRIBE_CONTACT = re.compile(r"^/contacts/([^/]+)/([^/]+)$")
 _SMA_CALL = re.compile(r"^/sip-media-applications/([^/]+)/calls/([^/]+)$")
+
+
+def _epoch_seconds(value: Any) -> Any:
+    """restJson timestamps, as Connect sends them: seconds since the epoch."""
+    if isinstance(value, dict):
+        return {key: _epoch_seconds(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_epoch_seconds(item) for item in value]
+    return value.timestamp() if isinstance(value, datetime) else value
 
 
 def _json(body: Any, status: int = 200, headers: dict | None = None) -> Response:
@@ -58,6 +69,11 @@ class TelephonyWire:
         service = match.group(1) if match else None
         if service == "connect" and path in CONNECT_ROUTES:
             return self._api(environ, start_response, lambda body: (self.sim.connect.call(CONNECT_ROUTES[path], body), 200))
+        described = _DESCRIBE_CONTACT.match(path)
+        if service == "connect" and described and environ.get("REQUEST_METHOD") == "GET":
+            parameters = {"InstanceId": described.group(1), "ContactId": described.group(2)}
+            return self._api(environ, start_response, lambda body: (
+                _epoch_seconds(self.sim.connect.call("DescribeContact", parameters)), 200), method="GET")
         sma_call = _SMA_CALL.match(path)
         if service == "chime" and sma_call:
             parameters = {"SipMediaApplicationId": sma_call.group(1), "TransactionId": sma_call.group(2)}
@@ -69,9 +85,9 @@ class TelephonyWire:
         return self.fallback(environ, start_response)
 
     @staticmethod
-    def _api(environ: dict, start_response: Callable, answer: Callable[[dict], tuple[dict, int]]):
+    def _api(environ: dict, start_response: Callable, answer: Callable[[dict], tuple[dict, int]], method: str = "POST"):
         request = Request(environ)
-        if request.method != "POST":
+        if request.method != method:
             response = _json({"message": "Method not allowed"}, 405)
         else:
             try:

@@ -33,6 +33,7 @@ EXPECTED = {
                       _CHIME_CONSENT + ["RECORDING_STARTED"] + _WINDOW + _HANGUP + _VERIFIED, None),
     "connect-suspend-refused": ("SUCCEEDED", "Recorded", "RECORDED",
                                 _CONNECT_CONSENT + ["SIGNAL_RECEIVED", "SIGNAL_FAILED"] + _HANGUP + _VERIFIED, 20.0),
+    "connect-card-not-paused": ("SUCCEEDED", "Recorded", "RECORDED", _CONNECT_CONSENT + _HANGUP + _FAILED, None),
     "connect-recording-never-lands": ("SUCCEEDED", "Recorded", "RECORDED", _CONNECT_CONSENT + _HANGUP + _MISSING, None),
     "chime-corrupted-header": ("SUCCEEDED", "Recorded", "RECORDED",
                                _CHIME_CONSENT + ["RECORDING_STARTED"] + _HANGUP + _FAILED, 30.0),
@@ -47,6 +48,7 @@ VERIFICATION = {
     "connect-payment": ("VERIFIED", [], "Verified"),
     "chime-payment": ("VERIFIED", [], "Verified"),
     "connect-suspend-refused": ("VERIFIED", [], "Verified"),
+    "connect-card-not-paused": ("FAILED", ["dtmf-outside-windows"], "Not Verified"),
     "connect-recording-never-lands": ("MISSING", [], "Not Verified"),
     "chime-corrupted-header": ("FAILED", ["wav-header"], "Not Verified"),
     "connect-payment-leak": ("FAILED", ["window-1-silent"], "Not Verified"),
@@ -90,6 +92,8 @@ PROVIDER_RECORD = {  # the twin's own record of what it was asked to do
                       "ResumeCallRecording:ok"],
     "connect-suspend-refused": ["ContactInitiated", "AgentJoined", "StartContactRecording", "Disconnected",
                                 "RecordingDelivered"],
+    "connect-card-not-paused": ["ContactInitiated", "AgentJoined", "StartContactRecording", "CustomerTyped",
+                                "Disconnected", "RecordingDelivered"],
     "connect-recording-never-lands": ["ContactInitiated", "AgentJoined", "StartContactRecording", "Disconnected",
                                       "RecordingDelivered"],
     "chime-corrupted-header": ["PlayAudioAndGetDigits:ok", "StartCallRecording:ok"],
@@ -106,6 +110,9 @@ def test_every_recorded_call_is_verified_with_the_right_verdict(results):
             verification, failed, final_state), name
     assert by_name["connect-recording-never-lands"]["verification_reason"].startswith("missing: ")
     assert "ch0 peak" in by_name["connect-payment-leak"]["verification_reason"]
+    typed = by_name["connect-card-not-paused"]["verification_reason"]
+    assert "1 run(s) of 4 or more key presses outside every window: 16 at " in typed and "on ch0" in typed
+    assert demo.CARD_NUMBER not in json.dumps(list(by_name.values()))
 
 
 def test_a_report_page_per_call_with_waveform_and_windows(results, tmp_path):

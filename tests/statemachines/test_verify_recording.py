@@ -19,8 +19,13 @@ MACHINE = "callrec-VerifyRecording"
 DEFINITION = json.loads((REPO_ROOT / "statemachines" / "verify_recording.asl.json").read_text())
 SESSION_ID = "3f2b8c1e-9d4a-5b6c-8e7f-0a1b2c3d4e5f"
 
-# case: (execution status, final state, session verification, event detail-type or None, alerted)
+# case: (execution status, final state, session verification, event detail-type or None, alerted); Chime calls
+# unless named in CONNECT (which read the contact record first)
+CONNECT = {"ConnectVerified", "ContactRecordUnreadable", "LayoutAmbiguous"}
 EXPECTED = {
+    "ConnectVerified": ("SUCCEEDED", "Verified", "VERIFIED", "RecordingVerified", False),
+    "ContactRecordUnreadable": ("FAILED", "Not Verified", "UNVERIFIED", "RecordingVerificationFailed", True),
+    "LayoutAmbiguous": ("FAILED", "Not Verified", "AMBIGUOUS", "RecordingVerificationFailed", True),
     "Verified": ("SUCCEEDED", "Verified", "VERIFIED", "RecordingVerified", False),
     "LandsAfterTwoLooks": ("SUCCEEDED", "Verified", "VERIFIED", "RecordingVerified", False),
     "WindowLeaked": ("FAILED", "Not Verified", "FAILED", "RecordingVerificationFailed", True),
@@ -32,7 +37,9 @@ EXPECTED = {
     "AlertFails": ("FAILED", "Not Verified", "FAILED", "RecordingVerificationFailed", False),
 }
 EVENT = {"VERIFIED": "RECORDING_VERIFIED", "FAILED": "RECORDING_VERIFICATION_FAILED", "MISSING": "RECORDING_MISSING",
-         "ERROR": "RECORDING_VERIFICATION_ERROR"}
+         "ERROR": "RECORDING_VERIFICATION_ERROR", "UNVERIFIED": "RECORDING_UNVERIFIED", "AMBIGUOUS": "RECORDING_AMBIGUOUS"}
+CALLS = {"connect": {"InstanceId": "i-1", "ContactId": "c-1", "InitialContactId": "c-1"},
+         "chime": {"SipMediaApplicationId": "sma-1", "TransactionId": "t-1", "CallId": "call-1"}}
 entered_by_case: dict[str, list[str]] = {}
 
 
@@ -75,7 +82,9 @@ def test_verify_recording_case(case, deployment, sfn, monkeypatch):
                                 Item={"sessionId": {"S": SESSION_ID}, "status": {"S": "RECORDED"}})
     verdicts, alerts = _listener(deployment)
 
-    described, events = run(sfn, f"{deployment.state_machine_arn('VerifyRecording')}#{case}", {"sessionId": SESSION_ID})
+    provider = "connect" if case in CONNECT else "chime"
+    described, events = run(sfn, f"{deployment.state_machine_arn('VerifyRecording')}#{case}",
+                            {"sessionId": SESSION_ID, "provider": provider, "call": CALLS[provider]})
 
     entered = states_entered(events)
     entered_by_case[case] = entered
@@ -103,6 +112,12 @@ def test_verify_recording_case(case, deployment, sfn, monkeypatch):
         assert "had not landed after" in session["verificationReason"]["S"]
     if case == "LandsAfterTwoLooks":
         assert entered.count("Wait For Landing") == 2
+    assert ("Describe Contact" in entered) == (provider == "connect")
+    found = status == "SUCCEEDED" or verification in ("FAILED", "UNVERIFIED")
+    assert session.get("verifiedObject", {}).get("S", "") == ("s3://callrec-recordingbucket/connect/x.wav" if found else "")
+    assert session.get("attestation", {}).get("S", "").startswith("s3://") == found
+    if published:
+        assert published[0]["detail"]["attestation"] == session["attestation"]["S"]
 
 
 def test_the_cases_enter_every_state():

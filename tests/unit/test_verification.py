@@ -1,6 +1,7 @@
 """VerifyRecording's own checks, each both ways, on objects in moto S3: content type, encryption, Chime
-metadata, duration against the session's timeline, where the windows fall, and finding the object
-(Chime by its key, Connect by its layout). The WAVs are written by the tests."""
+metadata, when the object landed, duration against the session's timeline, where the windows fall, and
+finding the object (Chime by its key, Connect by its contact record, else an exact match of its layout).
+The WAVs are written by the tests."""
 
 from __future__ import annotations
 
@@ -12,8 +13,19 @@ from callrec.sim import audio
 from callrec_shared import clock, verification
 
 T0 = datetime(2026, 11, 20, 23, 59, 30, tzinfo=timezone.utc)  # a call that crosses midnight (UTC)
+# The objects are written today for calls dated T0, so `landed` is given room here (it has a test of its own).
 CONFIG = verification.Config(bucket="recordings", kms_key_arn="", connect_prefix="connect/demo/CallRecordings",
-                             tolerance_seconds=1.0, guard_seconds=0.25)
+                             tolerance_seconds=1.0, guard_seconds=0.25, landing_limit_seconds=10**9)
+
+
+def _contact(joined: float | None = None, location: str | None = None) -> dict:
+    """A contact record as DescribeContact gives it (the fields VerifyRecording reads)."""
+    record: dict = {"Id": "contact-1", "InitialContactId": "contact-1"}
+    if joined is not None:
+        record["AgentInfo"] = {"ConnectedToAgentTimestamp": clock.stamp(T0 + timedelta(seconds=joined))}
+    if location is not None:
+        record["Recordings"] = [{"StorageType": "S3", "Location": location, "MediaStreamType": "AUDIO", "Status": "AVAILABLE"}]
+    return record
 
 
 def _session(provider="chime", seconds=60.0, windows=((20.0, 30.0),), **extra) -> dict:
@@ -56,7 +68,8 @@ def s3(aws):
 
 
 def _check(s3, session, key="chime/call.wav", config=CONFIG) -> dict:
-    return verification.check(verification.expectation(session), "recordings", key, s3, config)
+    return verification.check(verification.expectation(session), verification.Located("recordings", key, "destination"),
+                              s3, config)
 
 
 def test_a_good_chime_recording_passes_every_check(s3):
@@ -64,9 +77,11 @@ def test_a_good_chime_recording_passes_every_check(s3):
     verdict = _check(s3, _session())
     assert verdict["passed"], verdict
     assert [c["name"] for c in verdict["checks"]] == [
-        "exists", "content-type", "encryption", "metadata", "wav-header", "size", "pcm-16bit", "sample-rate",
-        "channels", "duration", "metadata-duration", "window-1-silent", "not-all-silent"]
-    assert verdict["bytesRead"] < verdict["size"] / 3
+        "exists", "location", "content-type", "encryption", "metadata", "landed", "wav-header", "size", "pcm-16bit",
+        "sample-rate", "channels", "duration", "metadata-duration", "window-1-silent", "not-all-silent",
+        "dtmf-outside-windows"]
+    assert verdict["status"] == "VERIFIED" and verdict["bytesRead"] == verdict["size"]
+    assert verdict["windows"] == [[20.25, 29.75]] and len(verdict["sha256"]) == 64
 
 
 @pytest.mark.parametrize("broken, failed", [
@@ -104,12 +119,22 @@ def test_a_window_still_open_at_hang_up_runs_to_the_end():
     assert verification.place_windows(verification.expectation(session), 60.0, CONFIG)[0] == [(50.25, 59.75)]
 
 
-def test_a_connect_recording_that_began_when_the_agent_joined_is_placed_by_its_end():
-    """The session asked at 0 s; the agent joined at 20 s, so the 40 s recording starts there."""
+def test_a_connect_recording_that_began_when_the_agent_joined_is_placed_from_the_join():
+    """The session asked at 0 s; the contact record says the agent joined at 20 s, so the 40 s recording
+    starts there. A window before the join is not in the recording: unverified, never passed."""
     session = _session("connect", windows=((30.0, 40.0), (5.0, 10.0)))
-    spans, notes = verification.place_windows(verification.expectation(session), 40.0, CONFIG)
+    spans, unplaced = verification.place_windows(verification.expectation(session, _contact(joined=20.0)), 40.0, CONFIG)
     assert spans == [(10.25, 19.75)]
-    assert [n.name for n in notes] == ["window-2-silent"] and notes[0].ok  # before the recording began
+    assert [(c.name, c.ok, c.unverified) for c in unplaced] == [("window-2-silent", False, True)]
+
+
+def test_a_short_connect_recording_with_no_known_join_cannot_be_placed():
+    """It passed before, placed by its end: a 2 s file for a 21 s call was VERIFIED."""
+    expected = verification.expectation(_session("connect", seconds=21.0, windows=((5.0, 10.0),)))
+    spans, unplaced = verification.place_windows(expected, 2.0, CONFIG)
+    assert spans == [] and [(c.ok, c.unverified) for c in unplaced] == [(False, True)]
+    duration = verification._duration(expected, 2.0, CONFIG)
+    assert not duration.ok and duration.unverified and "join time" in duration.detail
 
 
 def test_the_end_is_known_between_its_request_and_the_workflows_record_of_it():
@@ -123,10 +148,11 @@ def test_the_end_is_known_between_its_request_and_the_workflows_record_of_it():
         assert verification._duration(expected, stopped_at, CONFIG).ok
         assert verification.place_windows(expected, stopped_at, CONFIG) == ([(20.25, 29.75)], [])
     assert not verification._duration(expected, 67.5, CONFIG).ok  # longer than the latest possible end
-    # a Connect recording that began late is placed by its end, which may lie anywhere in [60, 66]: only the
-    # part of the window inside it at every possible end is checked (the agent joined at ~20 s: 40-46 s long)
-    spans, notes = verification.place_windows(expected, 40.0, CONFIG)
-    assert spans == [(0.25, 3.75)] and notes == []
+    # a Connect recording that began when the agent joined (20 s, from the contact record) is 40-46 s long
+    joined = verification.expectation(session, _contact(joined=20.0))
+    assert verification.place_windows(joined, 40.0, CONFIG) == ([(0.25, 9.75)], [])
+    assert all(verification._duration(joined, s, CONFIG).ok for s in (40.0, 43.0, 46.0))
+    assert not verification._duration(joined, 38.5, CONFIG).ok and not verification._duration(joined, 47.5, CONFIG).ok
     chime = verification.expectation(_session("chime", seconds=66.0, endRequestedAt=clock.stamp(T0 + timedelta(seconds=60))))
     assert verification._duration(chime, 60.0, CONFIG).ok and not verification._duration(chime, 57.0, CONFIG).ok
 
@@ -144,11 +170,26 @@ def test_the_start_is_known_between_its_request_and_the_workflows_record_of_it()
     assert verification.window_reach(expected, 65.0, CONFIG) == [(19.75, 35.25)]
 
 
-def test_connect_may_be_shorter_than_the_session_but_never_longer(s3):
-    expected = verification.expectation(_session("connect"))
-    assert verification._duration(expected, 40.0, CONFIG).ok
-    assert not verification._duration(expected, 75.0, CONFIG).ok
+def test_connect_duration_is_two_sided():
+    """Shorter only by the agent's measured join delay (it was one-sided: any shorter recording passed)."""
+    joined = verification.expectation(_session("connect"), _contact(joined=20.0))
+    assert verification._duration(joined, 40.0, CONFIG).ok
+    assert not verification._duration(joined, 30.0, CONFIG).ok and not verification._duration(joined, 75.0, CONFIG).ok
+    early = verification.expectation(_session("connect"), _contact(joined=-5.0))  # joined before the start
+    assert verification._duration(early, 60.0, CONFIG).ok and not verification._duration(early, 40.0, CONFIG).ok
+    unknown = verification._duration(verification.expectation(_session("connect")), 40.0, CONFIG)
+    assert not unknown.ok and unknown.unverified
     assert not verification._duration(verification.expectation(_session("chime")), 40.0, CONFIG).ok
+
+
+def test_landed_is_between_the_recording_start_and_the_landing_limit():
+    expected = verification.expectation(_session())
+    config = verification.Config(**{**CONFIG.__dict__, "landing_limit_seconds": 1800.0})
+    at = lambda s: {"LastModified": T0 + timedelta(seconds=s)}  # noqa: E731
+    assert verification._landed(expected, at(65), config).ok
+    assert not verification._landed(expected, at(-30), config).ok  # planted before the call
+    assert not verification._landed(expected, at(60 + 1801), config).ok  # written long after
+    assert verification._landed(expected, {}, config).unverified
 
 
 def test_a_session_without_an_end_is_not_verifiable():
@@ -162,7 +203,7 @@ def test_chime_is_located_by_its_key_connect_by_its_layout_across_midnight(s3):
     chime = verification.expectation(_session())
     assert verification.locate(chime, CONFIG, s3) is None
     _put(s3)
-    assert verification.locate(chime, CONFIG, s3) == ("recordings", "chime/call.wav")
+    assert verification.locate(chime, CONFIG, s3) == verification.Located("recordings", "chime/call.wav", "destination")
 
     connect = verification.expectation(_session("connect"))
     assert verification.connect_prefixes(connect, CONFIG) == [
@@ -172,7 +213,27 @@ def test_chime_is_located_by_its_key_connect_by_its_layout_across_midnight(s3):
     assert verification.locate(connect, CONFIG, s3) is None
     key = "connect/demo/CallRecordings/2026/11/21/contact-1_20261121T00:00_UTC.wav"
     _put(s3, key=key)
-    assert verification.locate(connect, CONFIG, s3) == ("recordings", key)
+    assert verification.locate(connect, CONFIG, s3) == verification.Located("recordings", key, "layout")
+
+
+def test_a_decoy_is_never_taken_for_the_recording(s3):
+    """Reproduced: a decoy under `<prefix>/<day>/<contactId>_0/...` sorted first and was verified instead."""
+    connect = verification.expectation(_session("connect"))
+    real = "connect/demo/CallRecordings/2026/11/20/contact-1_20261120T23:59_UTC.wav"
+    _put(s3, key=real)
+    for decoy in ("connect/demo/CallRecordings/2026/11/20/contact-1_0/a.wav",
+                  "connect/demo/CallRecordings/2026/11/20/contact-1_20261120T23:59_UTC.wav.wav",
+                  "connect/demo/CallRecordings/2026/11/20/contact-1_1.wav"):
+        _put(s3, key=decoy)
+    assert verification.locate(connect, CONFIG, s3) == verification.Located("recordings", real, "layout")
+    # a second exact match: never a guess
+    _put(s3, key="connect/demo/CallRecordings/2026/11/20/contact-1_20261120T23:58_UTC.wav")
+    assert verification.locate(connect, CONFIG, s3) == verification.Ambiguous(2)
+    # the contact record names the object: that one, whatever else the layout holds
+    named = verification.expectation(_session("connect"), _contact(location=f"recordings/{real}"))
+    assert verification.locate(named, CONFIG, s3) == verification.Located("recordings", real, "contact record")
+    s3_uri = verification.expectation(_session("connect"), _contact(location=f"s3://recordings/{real}"))
+    assert verification.locate(s3_uri, CONFIG, s3) == verification.Located("recordings", real, "contact record")
 
 
 def test_after_a_failed_stop_the_recording_may_run_on_to_the_end_of_the_call():

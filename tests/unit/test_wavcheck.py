@@ -49,7 +49,8 @@ def test_a_good_recording_passes_every_check(tmp_path):
     verdict = _verdict(tmp_path, _stereo(), expected_seconds=60.0)
     assert verdict.passed, verdict.to_dict()
     assert [c.name for c in verdict.checks] == ["exists", "wav-header", "size", "pcm-16bit", "sample-rate",
-                                                 "channels", "duration", "window-1-silent", "not-all-silent"]
+                                                 "channels", "duration", "window-1-silent", "not-all-silent",
+                                                 "dtmf-outside-windows"]
 
 
 def test_a_truncated_recording_fails_size(tmp_path):
@@ -96,8 +97,8 @@ def test_signal_is_looked_for_outside_where_the_windows_may_be(tmp_path):
     data = _stereo(windows=[(15.0, 35.0)])
     verdict = _verdict(tmp_path, data, may_be_silent=[(15.0, 35.0)])
     assert verdict.passed, verdict.to_dict()
-    probes = next(c for c in verdict.checks if c.name == "not-all-silent")
-    assert probes.detail.endswith("over 12 probes")
+    judged = next(c for c in verdict.checks if c.name == "not-all-silent")
+    assert judged.detail.endswith("over 78 judged")  # 120 half seconds less the 42 touching 15-35 s (a sample either side)
 
 
 def test_a_corrupted_header_fails(tmp_path):
@@ -114,7 +115,7 @@ def test_wrong_format_rate_channels_and_duration_fail(tmp_path):
         w.setframerate(16000)
         w.writeframes(audio.voice("agent", 16000 * 5).tobytes())
     verdict = _verdict(tmp_path, buffer.getvalue(), windows=[], expected_seconds=60.0)
-    assert set(verdict.failed) == {"sample-rate", "channels", "duration"}
+    assert set(verdict.failed) == {"sample-rate", "channels", "duration", "audio"}  # audio: not scanned, unverified
     eight_bit = io.BytesIO()
     with wave.open(eight_bit, "wb") as w:
         w.setnchannels(2)
@@ -132,13 +133,15 @@ def test_a_window_outside_the_recording_fails(tmp_path):
     assert _verdict(tmp_path, _stereo(), windows=[(70.0, 80.0)]).failed == ["window-1-silent"]
 
 
-def test_only_the_needed_bytes_are_read_unless_asked(tmp_path):
+def test_the_whole_object_is_read_once_and_hashed(tmp_path):
+    """One streaming pass: every byte read exactly once (the header's first read included), and hashed."""
+    import hashlib
+
     data = _stereo(seconds=600.0, windows=[(60.0, 120.0)])
-    sampled = verify(FileSource(_file(tmp_path, data)), windows=[(60.0, 120.0)])
-    full = verify(FileSource(_file(tmp_path, data, "f.wav")), windows=[(60.0, 120.0)], full=True)
-    assert sampled.passed and full.passed
-    assert sampled.bytes_read < len(data) * 0.15  # the window (10 %) and the probes, not the whole file
-    assert full.bytes_read >= len(data) * 0.85
+    verdict = verify(FileSource(_file(tmp_path, data)), windows=[(60.0, 120.0)])
+    assert verdict.passed, verdict.to_dict()
+    assert verdict.bytes_read == verdict.size == len(data)
+    assert verdict.sha256 == hashlib.sha256(data).hexdigest()
 
 
 def test_ranged_reads_from_s3(aws):
@@ -148,7 +151,7 @@ def test_ranged_reads_from_s3(aws):
     s3.create_bucket(Bucket="recordings")
     s3.put_object(Bucket="recordings", Key="call.wav", Body=_stereo(leak=22.0))
     verdict = verify(S3Source("recordings", "call.wav", s3), windows=[WINDOW])
-    assert verdict.failed == ["window-1-silent"] and verdict.bytes_read < verdict.size
+    assert verdict.failed == ["window-1-silent"] and verdict.bytes_read == verdict.size
 
 
 def test_the_command_exits_0_on_pass_1_on_fail_2_when_unreadable(tmp_path):
@@ -165,3 +168,124 @@ def test_the_command_exits_0_on_pass_1_on_fail_2_when_unreadable(tmp_path):
     assert run(str(tmp_path / "missing.wav")).returncode == 2
     bad_window = run(good, "--suspended", "30-20")
     assert bad_window.returncode == 2 and "the end must come after the start" in bad_window.stderr
+
+
+# --- the PCI scan and any valid PCM WAV ----------------------------------------------------------------
+
+CARD = "4111111111111111"
+
+
+def _typed(seconds: float, typed: dict[float, str], windows=()) -> bytes:
+    """A stereo call with voice on both sides and the customer typing `typed` ({at: digits})."""
+    customer, agent = audio.Channel("customer"), audio.Channel("agent")
+    customer.join(0.0)
+    agent.join(0.0)
+    for at, digits in typed.items():
+        customer.overlay(at, audio.dtmf(digits))
+    left, right = customer.render(0.0, seconds), agent.render(0.0, seconds)
+    audio.silence(left, 0.0, list(windows))
+    audio.silence(right, 0.0, list(windows))
+    return audio.wav_bytes([left, right])
+
+
+def test_a_card_typed_with_no_suspend_fails_and_says_where_not_what(tmp_path):
+    """The most common PCI failure (nobody paused): it passed before, VERIFIED."""
+    verdict = _verdict(tmp_path, _typed(30.0, {8.0: CARD}), windows=[])
+    assert verdict.failed == ["dtmf-outside-windows"] and verdict.status == "FAILED"
+    check = next(c for c in verdict.checks if c.name == "dtmf-outside-windows")
+    assert "16 at 7.99-11.1" in check.detail and "on ch0" in check.detail  # typed at 8.0 s for 3.2 s
+    [run] = verdict.dtmf["runs"]
+    assert (run["digits"], run["channel"]) == (16, 0) and abs(run["start"] - 8.0) < 0.02 and abs(run["end"] - 11.2) < 0.1
+    text = json.dumps(verdict.to_dict())
+    assert CARD not in text and "4111" not in text
+
+
+def test_menu_digits_and_the_consent_answer_do_not_fail_it(tmp_path):
+    verdict = _verdict(tmp_path, _typed(40.0, {2.0: "1", 10.0: "3", 20.0: "12", 30.0: "9"}), windows=[])
+    assert verdict.passed, verdict.to_dict()
+    assert verdict.dtmf["digits"] == 5 and verdict.dtmf["outsideWindows"] == 5
+
+
+def test_a_card_typed_inside_the_window_is_not_heard(tmp_path):
+    verdict = _verdict(tmp_path, _typed(40.0, {22.0: CARD}, windows=[WINDOW]))
+    assert verdict.passed, verdict.to_dict()
+    assert verdict.dtmf["digits"] == 0
+
+
+def test_the_run_limit_is_a_setting(tmp_path):
+    data = _typed(30.0, {5.0: "123"})
+    assert _verdict(tmp_path, data, windows=[]).passed
+    assert _verdict(tmp_path, data, windows=[], dtmf_run_limit=3).failed == ["dtmf-outside-windows"]
+
+
+def _riff(fmt: bytes, frames: bytes, before_data: bytes = b"", data_size: int | None = None) -> bytes:
+    chunks = b"fmt " + len(fmt).to_bytes(4, "little") + fmt + before_data
+    size = len(frames) if data_size is None else data_size
+    body = b"WAVE" + chunks + b"data" + size.to_bytes(4, "little") + frames
+    return b"RIFF" + (len(body) & 0xFFFFFFFF).to_bytes(4, "little") + body
+
+
+def _frames(seconds: float = 20.0) -> bytes:
+    return audio.interleave(audio.voice("customer", audio.samples(seconds)), audio.voice("agent", audio.samples(seconds))).tobytes()
+
+
+PCM_FMT = (1).to_bytes(2, "little") + (2).to_bytes(2, "little") + (8000).to_bytes(4, "little") + (32000).to_bytes(4, "little") \
+    + (4).to_bytes(2, "little") + (16).to_bytes(2, "little")
+
+
+def test_any_valid_pcm_wav_is_read(tmp_path):
+    """Each of these failed before: chunks of more than 4 KB before the data, WAVE_FORMAT_EXTENSIBLE with the
+    PCM subformat, and streaming data sizes."""
+    extensible = (0xFFFE).to_bytes(2, "little") + PCM_FMT[2:] + (22).to_bytes(2, "little") + (16).to_bytes(2, "little") \
+        + (3).to_bytes(4, "little") + (1).to_bytes(2, "little") + bytes.fromhex("000000001000800000aa00389b71")
+    big_list = b"LIST" + (9001).to_bytes(4, "little") + bytes(9001) + b"\x00"  # odd length: padded
+    for name, data in {
+        "chunks before data": _riff(PCM_FMT, _frames(), before_data=big_list),
+        "extensible": _riff(extensible, _frames()),
+        "streaming 0xFFFFFFFF": _riff(PCM_FMT, _frames(), data_size=0xFFFFFFFF),
+        "streaming 0": _riff(PCM_FMT, _frames(), data_size=0),
+    }.items():
+        verdict = verify(FileSource(_file(tmp_path, data, f"{name}.wav")), expected_seconds=20.0)
+        assert verdict.passed, (name, verdict.to_dict())
+        assert verdict.bytes_read == len(data), name
+    not_pcm = (0xFFFE).to_bytes(2, "little") + extensible[2:24] + (3).to_bytes(2, "little") + extensible[26:]  # IEEE float
+    verdict = verify(FileSource(_file(tmp_path, _riff(not_pcm, _frames()), "float.wav")))
+    assert "pcm-16bit" in verdict.failed and verdict.status == "FAILED"
+
+
+def test_a_long_quiet_call_with_a_few_seconds_of_speech_is_not_all_silent(tmp_path):
+    """10 minutes with 5 s of speech: 12 probes of 0.5 s missed it and failed the call before."""
+    customer, agent = audio.Channel("customer"), audio.Channel("agent")
+    customer.join(311.0)
+    customer.leave(316.0)
+    left, right = customer.render(0.0, 600.0), agent.render(0.0, 600.0)
+    verdict = verify(FileSource(_file(tmp_path, audio.wav_bytes([left, right]))))
+    assert verdict.passed, verdict.to_dict()
+    silent = verify(FileSource(_file(tmp_path, audio.wav_bytes([agent.render(0.0, 600.0)] * 2), "s.wav")))
+    assert silent.failed == ["not-all-silent"]
+
+
+def test_very_short_recordings_are_judged_on_what_they_hold(tmp_path):
+    """Under ~0.5 s there were 0 probes, and a real alert."""
+    speech = audio.wav_bytes([audio.voice("customer", 2400), audio.voice("agent", 2400)])  # 0.3 s
+    assert verify(FileSource(_file(tmp_path, speech))).passed
+    quiet = audio.wav_bytes([array("h", bytes(4800)), array("h", bytes(4800))])
+    assert verify(FileSource(_file(tmp_path, quiet, "q.wav"))).failed == ["not-all-silent"]
+
+
+def test_a_recording_wholly_inside_where_windows_may_be_is_unverified_not_passed(tmp_path):
+    verdict = _verdict(tmp_path, _stereo(seconds=10.0, windows=[(0.0, 10.0)]), windows=[(0.5, 9.5)],
+                       may_be_silent=[(-1.0, 11.0)])
+    assert verdict.failed == ["not-all-silent"] and verdict.status == "UNVERIFIED"
+
+
+def test_the_command_scans_for_card_tones(tmp_path):
+    typed = _file(tmp_path, _typed(30.0, {8.0: CARD}), "typed.wav")
+
+    def run(*arguments):
+        return subprocess.run([sys.executable, "-m", "callrec.cli", "verify", typed, *arguments], cwd=REPO_ROOT,
+                              capture_output=True, text=True, timeout=60)
+
+    failed = run()
+    assert failed.returncode == 1 and "FAIL  dtmf-outside-windows" in failed.stdout and CARD not in failed.stdout
+    assert run("--dtmf-run-limit", "17").returncode == 0

@@ -26,6 +26,18 @@ class Settings:
     confirmation_deadline_seconds: float
 
 
+class MissingSetting(RuntimeError):
+    """The function's environment lacks a setting the template gives it."""
+
+
+def setting(name: str) -> str:
+    """One required setting from the function's environment (raises MissingSetting naming it)."""
+    value = os.environ.get(name, "")
+    if not value:
+        raise MissingSetting(f"{name} is not set")
+    return value
+
+
 def settings() -> Settings:
     return Settings(
         sessions_table=os.environ.get("SESSIONS_TABLE", ""),

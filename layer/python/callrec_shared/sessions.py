@@ -108,12 +108,15 @@ def _item(session_id: str) -> dict | None:
 
 
 def get(session_id: str) -> dict | None:
-    """The session as an operator sees it (JSON fields parsed, the task token left out)."""
+    """The session as an operator sees it (JSON fields parsed, the task token left out, the recording's location
+    the verified object's once VerifyRecording found it)."""
     item = _item(session_id)
     if item is None:
         return None
     view = {key: _plain(value) for key, value in item.items() if key not in _HIDDEN}
     view.setdefault("status", "OPENING")  # an early signal or answer was kept; the workflow has not opened it yet
+    if view.get("verifiedObject"):  # where the recording really is, once verification found it (Connect: not before)
+        view["recordingLocation"] = view["verifiedObject"].removeprefix("s3://")
     for key in _JSON_FIELDS:
         if key in view:
             view[key] = json.loads(view[key])

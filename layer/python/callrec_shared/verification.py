@@ -1,26 +1,30 @@
 """What VerifyRecording checks about one session's recording, read from the session record and S3.
 
 - Where it lands: Chime names the object in `CallRecordingDestination` (kept on the session); Connect
-  names it only in the contact record, so it is found by its documented layout under the instance's
-  prefix: `<prefix>/YYYY/MM/DD/<contactId>_<YYYYMMDDTHH:MM>_UTC.wav`.
+  names it in the contact record (`DescribeContact`'s `Recordings[].Location`, which the workflow reads
+  with a direct SDK integration and hands in). Only when the record has no location is the object looked
+  for by its documented layout, `<prefix>/YYYY/MM/DD/<contactId>_<YYYYMMDDTHH:MM>_UTC.wav`, and then only an
+  exact match counts: none is "not landed yet", two or more is AMBIGUOUS (alerted), never a guess.
 - Where the suspended windows fall in it: the session's times and the recording share one clock.
   A window is checked from the provider's confirmation of the suspension to the request to resume
   (the caller types only in between), narrowed by a guard at each end for clock and delivery jitter.
   The origin is the recording's start; a Connect voice recording started before the agent joined
-  begins at the join (which the workflow does not see), so when a Connect recording is shorter than the
-  session's span, it is placed by its end instead (both providers end it at the stop or hang-up).
+  begins at the join, which the contact record measures (`AgentInfo.ConnectedToAgentTimestamp`). When
+  that is unknown, a Connect recording shorter than the session cannot be placed: its duration and
+  windows are reported unverified, never passed.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from botocore.exceptions import ClientError
 
 from callrec_shared import clock
-from callrec_shared.wavcheck import Check, S3Source, WavFormat, verify
+from callrec_shared.wavcheck import DTMF_RUN_LIMIT, Check, S3Source, WavFormat, verify
 
 CONTENT_TYPES = ("audio/wav", "audio/x-wav", "audio/wave")
 # RecordingSession's outcome reason when its stop call failed (statemachines/recording_session.asl.json):
@@ -36,6 +40,8 @@ class Config:
     connect_prefix: str  # the Connect instance's call-recording prefix, e.g. connect/<alias>/CallRecordings
     tolerance_seconds: float  # duration against the session's timeline
     guard_seconds: float  # each window is checked this far inside its recorded times
+    landing_limit_seconds: float = 1800.0  # an object must have landed within this long after the call ended
+    dtmf_run_limit: int = DTMF_RUN_LIMIT
 
     @staticmethod
     def from_environment() -> "Config":
@@ -45,6 +51,9 @@ class Config:
             connect_prefix=os.environ.get("CONNECT_RECORDING_PREFIX", "").strip("/"),
             tolerance_seconds=float(os.environ.get("VERIFY_TOLERANCE_SECONDS", "3")),
             guard_seconds=float(os.environ.get("VERIFY_GUARD_SECONDS", "0.25")),
+            # VerifyRecording gives up after at most twice LandingWaitSeconds
+            landing_limit_seconds=2 * float(os.environ.get("LANDING_WAIT_SECONDS", "900")),
+            dtmf_run_limit=int(os.environ.get("DTMF_RUN_LIMIT", str(DTMF_RUN_LIMIT))),
         )
 
 
@@ -63,6 +72,21 @@ class Expectation:
     ends_with_call: bool = False  # the stop failed: the recording runs on to the call's end
     start_requested: datetime | None = None  # when the workflow asked the provider to start recording
     end_requested: datetime | None = None  # when an entry point first asked for the end (stop or hang-up)
+    contact: dict | None = None  # Connect: the contact record (DescribeContact's Contact), when it could be read
+
+    @property
+    def agent_joined(self) -> datetime | None:
+        stamp = ((self.contact or {}).get("AgentInfo") or {}).get("ConnectedToAgentTimestamp")
+        return _timestamp(stamp) if stamp is not None else None
+
+    @property
+    def recorded_location(self) -> str | None:
+        """Connect: the audio recording's S3 location in the contact record (bucket/key), if it has one."""
+        for recording in (self.contact or {}).get("Recordings") or []:
+            if recording.get("MediaStreamType", "AUDIO") == "AUDIO" and recording.get("Location") \
+                    and recording.get("StorageType", "S3") == "S3" and recording.get("Status") != "DELETED":
+                return recording["Location"].removeprefix("s3://")
+        return None
 
     # The provider acted between the workflow's request and the workflow's record of it: the recording began
     # in [earliest_start, started] and ended in [earliest_end, ended]. On a busy stack these are seconds apart.
@@ -88,7 +112,18 @@ class NotVerifiable(ValueError):
     """The session has no recording to verify (it never started one, or has not ended)."""
 
 
-def expectation(session: dict) -> Expectation:
+def _timestamp(value: str | int | float | datetime) -> datetime:
+    """A timestamp of the contact record: ISO-8601 (Step Functions' SDK integrations) or epoch seconds."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, (int, float)):
+        from datetime import timezone
+
+        return datetime.fromtimestamp(value, tz=timezone.utc)
+    return clock.parse(value)
+
+
+def expectation(session: dict, contact: dict | None = None) -> Expectation:
     for needed in ("recordingStartedAt", "endedAt"):
         if needed not in session:
             raise NotVerifiable(f"session {session.get('sessionId')} has no {needed}")
@@ -103,7 +138,8 @@ def expectation(session: dict) -> Expectation:
         location=location if provider == "chime" and "/" in location else None, windows=windows,
         ends_with_call=session.get("outcomeReason", "").startswith(STOP_FAILED),
         start_requested=clock.parse(session["recordingRequestedAt"]) if "recordingRequestedAt" in session else None,
-        end_requested=clock.parse(session["endRequestedAt"]) if "endRequestedAt" in session else None)
+        end_requested=clock.parse(session["endRequestedAt"]) if "endRequestedAt" in session else None,
+        contact=contact if provider == "connect" else None)
 
 
 def connect_prefixes(expected: Expectation, config: Config) -> list[str]:
@@ -114,62 +150,118 @@ def connect_prefixes(expected: Expectation, config: Config) -> list[str]:
     return [f"{config.connect_prefix}/{day:%Y/%m/%d}/{contact}_" for day in days]
 
 
-def locate(expected: Expectation, config: Config, s3) -> tuple[str, str] | None:
-    """(bucket, key) of the landed object, or None if it is not there (yet)."""
+@dataclass(frozen=True)
+class Located:
+    bucket: str
+    key: str
+    how: str  # "destination" (Chime), "contact record" or "layout" (Connect)
+
+
+@dataclass(frozen=True)
+class Ambiguous:
+    candidates: int
+
+
+def _exists(s3, bucket: str, key: str) -> bool:
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as err:
+        if err.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise
+    return True
+
+
+def layout_pattern(expected: Expectation, config: Config) -> re.Pattern:
+    """The one name Connect's documented layout gives this contact's recording (no further `/`)."""
+    contact = re.escape(expected.call["ContactId"])
+    return re.compile(rf"^{re.escape(config.connect_prefix)}/\d{{4}}/\d{{2}}/\d{{2}}/{contact}_\d{{8}}T\d{{2}}:\d{{2}}_UTC\.wav$")
+
+
+def locate(expected: Expectation, config: Config, s3) -> Located | Ambiguous | None:
+    """Where the recording landed; None if it is not there (yet); Ambiguous if the layout gives several."""
     if expected.provider == "chime":
         bucket, _, key = (expected.location or "").partition("/")
-        try:
-            s3.head_object(Bucket=bucket, Key=key)
-        except ClientError as err:
-            if err.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
-                return None
-            raise
-        return bucket, key
-    for prefix in connect_prefixes(expected, config):
-        keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=config.bucket, Prefix=prefix).get("Contents", [])
-                      if o["Key"].endswith(".wav"))
-        if keys:
-            return config.bucket, keys[0]
-    return None
+        return Located(bucket, key, "destination") if _exists(s3, bucket, key) else None
+    recorded = expected.recorded_location
+    if recorded:
+        bucket, _, key = recorded.partition("/")
+        return Located(bucket, key, "contact record") if _exists(s3, bucket, key) else None
+    pattern = layout_pattern(expected, config)
+    keys = sorted({o["Key"] for prefix in connect_prefixes(expected, config)
+                   for page in s3.get_paginator("list_objects_v2").paginate(Bucket=config.bucket, Prefix=prefix)
+                   for o in page.get("Contents", []) if pattern.match(o["Key"])})
+    if len(keys) > 1:
+        return Ambiguous(len(keys))
+    return Located(config.bucket, keys[0], "layout") if keys else None
 
 
-def _origins(expected: Expectation, seconds: float, config: Config) -> tuple[datetime, datetime]:
-    """The earliest and latest moment the recording can have begun (see place_windows)."""
-    late_start = (expected.provider == "connect" and not expected.ends_with_call
-                  and seconds < expected.shortest_span_seconds - config.tolerance_seconds)
-    if late_start:
-        return expected.earliest_end - timedelta(seconds=seconds), expected.ended - timedelta(seconds=seconds)
-    return expected.earliest_start, expected.started
+def _origins(expected: Expectation) -> tuple[datetime, datetime]:
+    """The earliest and latest moment the recording can have begun: when the provider started it (between the
+    workflow's request and its record of the start), or for Connect, when the agent joined if that was later."""
+    earliest, latest = expected.earliest_start, expected.started
+    joined = expected.agent_joined
+    if joined is not None:
+        earliest, latest = max(earliest, joined), max(latest, joined)
+    return earliest, latest
+
+
+def _placeable(expected: Expectation, seconds: float, config: Config) -> bool:
+    """Can the recording be laid on the session's timeline? Not a Connect recording shorter than the session
+    when the agent's join (which would explain it) is unknown."""
+    return not (expected.provider == "connect" and expected.agent_joined is None and not expected.ends_with_call
+                and seconds < expected.shortest_span_seconds - config.tolerance_seconds)
 
 
 def window_reach(expected: Expectation, seconds: float, config: Config) -> list[tuple[float, float]]:
     """Where each window may lie in the recording at the widest (the guards outside it): audio there may be
     silent, so signal is looked for elsewhere."""
-    earliest_origin, latest_origin = _origins(expected, seconds, config)
+    earliest_origin, latest_origin = _origins(expected)
+    if not _placeable(expected, seconds, config):
+        return [(-config.guard_seconds, seconds + config.guard_seconds)]  # anywhere
     return [((start - latest_origin).total_seconds() - config.guard_seconds,
              ((end or expected.ended) - earliest_origin).total_seconds() + config.guard_seconds)
             for start, end in expected.windows]
 
 
 def place_windows(expected: Expectation, seconds: float, config: Config) -> tuple[list[tuple[float, float]], list[Check]]:
-    """The windows as seconds into a recording `seconds` long, and a note for any not placed in it.
+    """The windows as seconds into a recording `seconds` long, and a failing (unverified) check for each window
+    that cannot be placed in it.
 
     A recording begins when the provider started it, which lies between the workflow's request and its record
-    of the start. A Connect recording shorter than the session's shortest possible span began later (the
-    agent joined late) and is placed by its end instead, which is known as closely as the start. Each window
-    is narrowed by that uncertainty, so that only audio surely inside it is checked."""
-    earliest_origin, latest_origin = _origins(expected, seconds, config)
-    spans, notes = [], []
+    of the start (for Connect, no earlier than the agent's join). Each window is narrowed by that uncertainty,
+    so that only audio surely inside it is checked; a window narrowed to nothing cannot be checked."""
+    earliest_origin, latest_origin = _origins(expected)
+    spans, unplaced = [], []
     for index, (start, end) in enumerate(expected.windows, 1):
+        name = f"window-{index}-silent"
+        if not _placeable(expected, seconds, config):
+            unplaced.append(Check(name, False, "cannot be placed: the recording is shorter than the session and the "
+                                               "agent's join time is unknown", unverified=True))
+            continue
         a = (start - earliest_origin).total_seconds() + config.guard_seconds
         b = ((end or expected.ended) - latest_origin).total_seconds() - config.guard_seconds
         a, b = max(a, 0.0), min(b, seconds)
         if b <= a:
-            notes.append(Check(f"window-{index}-silent", True, "not checked: not in the recording (it began later), or "
-                                                               "shorter than the guards and the provider's timing uncertainty"))
+            unplaced.append(Check(name, False, "cannot be placed: not in the recording, or shorter than the guards and "
+                                               "the provider's timing uncertainty", unverified=True))
             continue
         spans.append((a, b))
-    return spans, notes
+    return spans, unplaced
+
+
+def _landed(expected: Expectation, head: dict, config: Config) -> Check:
+    """The object was written after the recording began and within the landing limit after the call ended: an
+    object planted before the call, or rewritten long after, is not this call's recording."""
+    modified = head.get("LastModified")
+    if modified is None:
+        return Check("landed", False, "the object has no LastModified", unverified=True)
+    modified = _timestamp(modified)
+    earliest = expected.earliest_start - timedelta(seconds=config.tolerance_seconds + 1)  # S3 keeps whole seconds
+    latest = expected.ended + timedelta(seconds=config.landing_limit_seconds)
+    ok = earliest <= modified <= latest
+    return Check("landed", ok, f"written {clock.stamp(modified)}"
+                 + ("" if ok else f", outside {clock.stamp(earliest)} .. {clock.stamp(latest)}"))
 
 
 def _s3_checks(expected: Expectation, head: dict, config: Config) -> list[Check]:
@@ -194,16 +286,26 @@ def _s3_checks(expected: Expectation, head: dict, config: Config) -> list[Check]
     return checks
 
 
-def check(expected: Expectation, bucket: str, key: str, s3, config: Config, full: bool = False) -> dict:
+def check(expected: Expectation, found: Located, s3, config: Config) -> dict:
     """Every check on the landed object, as a verdict dict (see schemas/recording_verdict)."""
-    source = S3Source(bucket, key, s3)
+    source = S3Source(found.bucket, found.key, s3)
     head = source.head()
-    first = _s3_checks(expected, head, config)
-    notes: list[Check] = []
+    first = [Check("location", found.bucket == config.bucket or not config.bucket,
+                   f"s3://{found.bucket}/{found.key} (from the {found.how})"
+                   + ("" if found.bucket == config.bucket or not config.bucket else f"; not the recording bucket {config.bucket}")),
+             *_s3_checks(expected, head, config), _landed(expected, head, config)]
+    if expected.provider == "connect":
+        first.insert(1, Check("contact-record", expected.contact is not None,
+                              "the provider's record of the contact" if expected.contact is not None else
+                              "DescribeContact could not be read: the object was found by the documented layout and the "
+                              "agent's join time is unknown", unverified=expected.contact is None))
+    unplaced: list[Check] = []
+    placed: list[tuple[float, float]] = []
 
     def windows(wav: WavFormat) -> list[tuple[float, float]]:
-        spans, placed_notes = place_windows(expected, wav.seconds, config)
-        notes.extend(placed_notes)
+        spans, not_placed = place_windows(expected, wav.seconds, config)
+        unplaced.extend(not_placed)
+        placed.extend(spans)
         return spans
 
     def more(wav: WavFormat) -> list[Check]:
@@ -214,22 +316,32 @@ def check(expected: Expectation, bucket: str, key: str, s3, config: Config, full
                                 f"metadata says {stated:.3f} s, the audio is {wav.seconds:.3f} s"))
         return checks
 
-    verdict = verify(source, windows=windows, track=expected.track, extra=more, full=full,
-                     may_be_silent=lambda wav: window_reach(expected, wav.seconds, config))
+    verdict = verify(source, windows=windows, track=expected.track, extra=more,
+                     may_be_silent=lambda wav: window_reach(expected, wav.seconds, config),
+                     dtmf_run_limit=config.dtmf_run_limit)
     verdict.checks[1:1] = first
-    verdict.checks.extend(notes)
-    return {**verdict.to_dict(), "bucket": bucket, "key": key}
+    verdict.checks.extend(unplaced)
+    return {**verdict.to_dict(), "windows": [[round(a, 3), round(b, 3)] for a, b in placed],
+            "bucket": found.bucket, "key": found.key, "versionId": head.get("VersionId", ""),
+            "etag": head.get("ETag", "").strip('"'), "kmsKeyId": head.get("SSEKMSKeyId", "")}
 
 
 def _duration(expected: Expectation, seconds: float, config: Config) -> Check:
-    shortest, span, tolerance = expected.shortest_span_seconds, expected.span_seconds, config.tolerance_seconds
-    recorded = f"{span:.3f} s" if span - shortest < 0.001 else f"{shortest:.3f}-{span:.3f} s"
-    if shortest - tolerance <= seconds <= span + tolerance:
-        return Check("duration", True, f"{seconds:.3f} s; the session recorded for {recorded} (+/- {tolerance})")
-    if expected.ends_with_call and seconds > span:
-        return Check("duration", True, f"{seconds:.3f} s: the stop failed at about {span:.3f} s, so the recording ran on "
+    """Two-sided: the recording lasts from when it began (see _origins) to the stop or hang-up, within the
+    tolerance; longer only when the stop failed (it ran on to the call's end)."""
+    tolerance = config.tolerance_seconds
+    if not _placeable(expected, seconds, config):
+        return Check("duration", False, f"{seconds:.3f} s, shorter than the session's {expected.shortest_span_seconds:.3f} s, "
+                                        "and the agent's join time (which would explain it) is unknown", unverified=True)
+    earliest_origin, latest_origin = _origins(expected)
+    shortest = (expected.earliest_end - latest_origin).total_seconds()
+    longest = (expected.ended - earliest_origin).total_seconds()
+    recorded = f"{longest:.3f} s" if longest - shortest < 0.001 else f"{shortest:.3f}-{longest:.3f} s"
+    joined = expected.agent_joined
+    since = " (from the agent's join)" if joined is not None and joined > expected.earliest_start else ""
+    if shortest - tolerance <= seconds <= longest + tolerance:
+        return Check("duration", True, f"{seconds:.3f} s; the session recorded for {recorded}{since} (+/- {tolerance})")
+    if expected.ends_with_call and seconds > longest:
+        return Check("duration", True, f"{seconds:.3f} s: the stop failed at about {longest:.3f} s, so the recording ran on "
                                        "to the end of the call")
-    if expected.provider == "connect" and seconds < shortest:
-        return Check("duration", True, f"{seconds:.3f} s of the session's {recorded}: Connect begins an agent "
-                                       "recording when the agent joins")
-    return Check("duration", False, f"{seconds:.3f} s, but the session recorded for {recorded} (+/- {tolerance})")
+    return Check("duration", False, f"{seconds:.3f} s, but the session recorded for {recorded}{since} (+/- {tolerance})")

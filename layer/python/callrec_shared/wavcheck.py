@@ -1,29 +1,36 @@
-"""Check a call recording without reading all of it: header, format, duration, silence where recording
-was suspended, and signal elsewhere. Each check is a named result with its detail.
+"""Check a call recording: header, format, duration, silence where recording was suspended, card tones
+(DTMF) anywhere else, and signal over the call. Each check is a named result with its detail; a check
+that could not be made is `unverified`, never passed.
 
-The reader asks only for byte ranges: the header (a few KB), each suspended window's samples, and a
-fixed budget of short samples spread over the parts outside the windows. A 60-minute stereo recording is ~115 MB; checking
-it with two 60 s windows reads ~4 MB. Silence is judged by peak and RMS thresholds, so dither and line
-noise below them pass while any speech or DTMF leaking into a window fails.
+The header is found by walking the RIFF chunks with ranged reads (any size and order of chunks,
+WAVE_FORMAT_EXTENSIBLE PCM, streaming data sizes). Then one streaming pass (callrec_shared.scan)
+reads the object once, in bounded memory: its SHA-256, the level of every suspended window, the key
+presses heard on every channel, and the loudest half second outside the windows. Silence is judged by
+peak and RMS thresholds, so dither and line noise below them pass while speech or DTMF leaking into a
+window fails.
 """
 
 from __future__ import annotations
 
-import math
 import struct
-import sys
-from array import array
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Callable, Protocol, Sequence
 
-HEADER_BYTES = 4096
+from callrec_shared import scan
+
+HEADER_BYTES = 4096  # the first read; chunks beyond it are reached with further ranged reads
+PREFIX_LIMIT = 1 << 20  # the header walk keeps at most this much of the object's start in memory
+MAX_CHUNKS = 64  # a RIFF file with more chunks before its data is not a recording
 EXPECTED_RATE = 8000
 CHANNELS_FOR_TRACK = {"BOTH": 2, "ALL": 2, "FROM_AGENT": 2, "TO_AGENT": 2, "INCOMING": 1, "OUTGOING": 1}
 SILENT_PEAK = 64  # 16-bit samples: about -54 dBFS, above dither and line hiss, far below speech or DTMF
 SILENT_RMS = 16.0
-AUDIBLE_RMS = 100.0  # some part outside the windows must carry this much signal
-SAMPLE_SECONDS = 0.5  # length of each probe outside the windows
-SAMPLE_COUNT = 12  # probes spread over the recording (the fixed budget)
+AUDIBLE_RMS = 100.0  # some half second outside the windows must carry this much signal
+DTMF_RUN_LIMIT = 4  # this many key presses in a run outside every window fail the recording (card digits)
+DTMF_RUN_GAP_SECONDS = 3.0  # presses further apart than this start a new run
+WAVE_FORMAT_PCM, WAVE_FORMAT_EXTENSIBLE = 1, 0xFFFE
+_PCM_SUBFORMAT_TAIL = bytes.fromhex("000000001000800000aa00389b71")  # KSDATAFORMAT_SUBTYPE_PCM after its first 2 bytes
+STREAMING_SIZES = (0, 0xFFFFFFFF)  # a data chunk written while streaming: its size is the rest of the object
 
 
 class Source(Protocol):
@@ -71,9 +78,11 @@ class S3Source:
         return self.head()["ContentLength"]
 
     def read(self, start: int, end: int) -> bytes:
+        """[start, end) of the very version the HEAD described (a later overwrite cannot slip in mid-read)."""
         if end <= start:
             return b""
-        body = self.client.get_object(Bucket=self.bucket, Key=self.key, Range=f"bytes={start}-{end - 1}")["Body"].read()
+        pinned = {"VersionId": self.head()["VersionId"]} if self.head().get("VersionId") else {"IfMatch": self.head()["ETag"]}
+        body = self.client.get_object(Bucket=self.bucket, Key=self.key, Range=f"bytes={start}-{end - 1}", **pinned)["Body"].read()
         self.bytes_read += len(body)
         return body
 
@@ -83,6 +92,7 @@ class Check:
     name: str
     ok: bool
     detail: str
+    unverified: bool = False  # not ok because it could not be checked (never counted as passed)
 
 
 @dataclass
@@ -90,6 +100,9 @@ class Verdict:
     checks: list[Check] = field(default_factory=list)
     bytes_read: int = 0
     size: int = 0
+    sha256: str = ""
+    dtmf: dict = field(default_factory=dict)  # counts and times of key presses heard, never the digits
+    format: dict = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -99,9 +112,18 @@ class Verdict:
     def failed(self) -> list[str]:
         return [check.name for check in self.checks if not check.ok]
 
+    @property
+    def status(self) -> str:
+        """VERIFIED (every check passed), FAILED (some check failed) or UNVERIFIED (some could not be made)."""
+        if self.passed:
+            return "VERIFIED"
+        return "FAILED" if any(not c.ok and not c.unverified for c in self.checks) else "UNVERIFIED"
+
     def to_dict(self) -> dict:
-        return {"passed": self.passed, "failed": self.failed, "bytesRead": self.bytes_read, "size": self.size,
-                "checks": [asdict(check) for check in self.checks]}
+        return {"passed": self.passed, "status": self.status, "failed": self.failed, "bytesRead": self.bytes_read,
+                "size": self.size, "sha256": self.sha256, "dtmf": self.dtmf, "format": self.format,
+                "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail, **({"unverified": True} if c.unverified else {})}
+                           for c in self.checks]}
 
 
 @dataclass(frozen=True)
@@ -113,6 +135,11 @@ class WavFormat:
     data_offset: int
     data_size: int  # what the object holds
     declared_size: int = 0  # what the data chunk's header says it holds
+    subformat: int | None = None  # WAVE_FORMAT_EXTENSIBLE: the format code of its SubFormat GUID
+
+    @property
+    def pcm(self) -> bool:
+        return self.format_tag == WAVE_FORMAT_PCM or (self.format_tag == WAVE_FORMAT_EXTENSIBLE and self.subformat == WAVE_FORMAT_PCM)
 
     @property
     def frame_bytes(self) -> int:
@@ -120,113 +147,116 @@ class WavFormat:
 
     @property
     def seconds(self) -> float:
-        return self.data_size / (self.rate * self.frame_bytes) if self.rate and self.frame_bytes else 0.0
+        return self.data_size // self.frame_bytes / self.rate if self.rate and self.frame_bytes else 0.0
 
 
 class NotAWav(ValueError):
     """The bytes are not a RIFF/WAVE file with fmt and data chunks."""
 
 
-def parse_header(head: bytes, size: int) -> WavFormat:
-    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+class _Reader:
+    """The object's first bytes, read once and kept: HEADER_BYTES, extended (contiguously) when the header
+    walk needs more. The streaming pass goes on from where it ends, so no byte is read twice."""
+
+    def __init__(self, source: "Source", size: int):
+        self.source, self.size = source, size
+        self.prefix = source.read(0, min(HEADER_BYTES, size))
+
+    def read(self, start: int, end: int) -> bytes:
+        end = min(end, self.size)
+        if end > len(self.prefix):
+            if end > PREFIX_LIMIT:  # far in (huge chunks before the data): read the range, keep nothing
+                return self.source.read(start, end) if start >= len(self.prefix) else self.prefix[start:] + self.source.read(len(self.prefix), end)
+            self.prefix += self.source.read(len(self.prefix), end)
+        return self.prefix[start:end]
+
+
+def parse_header(head: bytes | Callable[[int, int], bytes], size: int) -> WavFormat:
+    """Walk the RIFF chunks, of any size and in any order, to `fmt ` and `data`. `head` is the object's bytes
+    (or their first part) or a function that reads [start, end)."""
+    read = head if callable(head) else (lambda a, b: head[a:b])
+    riff = read(0, 12)
+    if len(riff) < 12 or riff[:4] != b"RIFF" or riff[8:12] != b"WAVE":
         raise NotAWav("no RIFF/WAVE header")
     offset, fmt = 12, None
-    while offset + 8 <= len(head):
-        chunk, length = head[offset:offset + 4], struct.unpack("<I", head[offset + 4:offset + 8])[0]
+    for _ in range(MAX_CHUNKS):
+        header = read(offset, offset + 8)
+        if len(header) < 8:
+            break
+        chunk, length = header[:4], struct.unpack("<I", header[4:])[0]
         if chunk == b"fmt ":
-            if length < 16 or offset + 24 > len(head):
+            if length < 16:
                 raise NotAWav("fmt chunk too short")
-            tag, channels, rate, _, _, bits = struct.unpack("<HHIIHH", head[offset + 8:offset + 24])
-            fmt = (tag, channels, rate, bits)
+            body = read(offset + 8, offset + 8 + min(length, 40))
+            tag, channels, rate, _, _, bits = struct.unpack("<HHIIHH", body[:16])
+            subformat = None
+            if tag == WAVE_FORMAT_EXTENSIBLE:
+                if len(body) < 40:
+                    raise NotAWav("WAVE_FORMAT_EXTENSIBLE fmt chunk too short")
+                guid = body[24:40]
+                subformat = struct.unpack("<H", guid[:2])[0] if guid[2:] == _PCM_SUBFORMAT_TAIL else -1
+            fmt = (tag, channels, rate, bits, subformat)
         elif chunk == b"data":
             if fmt is None:
                 raise NotAWav("data chunk before fmt chunk")
             data_offset = offset + 8
-            return WavFormat(*fmt, data_offset=data_offset, data_size=min(length, size - data_offset), declared_size=length)
+            held = max(0, size - data_offset)
+            declared = held if length in STREAMING_SIZES else length
+            tag, channels, rate, bits, subformat = fmt
+            return WavFormat(tag, channels, rate, bits, data_offset=data_offset, data_size=min(declared, held),
+                             declared_size=declared, subformat=subformat)
         offset += 8 + length + (length & 1)
-    raise NotAWav("no data chunk in the header's first bytes" if fmt else "no fmt chunk")
-
-
-def _samples(source: Source, wav: WavFormat, start_s: float, end_s: float) -> list[array]:
-    """The 16-bit samples of each channel between two times."""
-    first = max(0, int(start_s * wav.rate))
-    last = min(wav.data_size // wav.frame_bytes, int(math.ceil(end_s * wav.rate)))
-    if last <= first:
-        return [array("h") for _ in range(wav.channels)]
-    raw = array("h", source.read(wav.data_offset + first * wav.frame_bytes, wav.data_offset + last * wav.frame_bytes))
-    if sys.byteorder == "big":
-        raw.byteswap()
-    return [raw[c::wav.channels] for c in range(wav.channels)]
-
-
-def _level(samples: array) -> tuple[int, float]:
-    if not samples:
-        return 0, 0.0
-    peak = max(abs(min(samples)), abs(max(samples)))
-    return peak, math.sqrt(sum(x * x for x in samples) / len(samples))
-
-
-def _gaps(windows: Sequence[tuple[float, float]], seconds: float) -> list[tuple[float, float]]:
-    """The parts of [0, seconds] outside every window, each long enough for a probe."""
-    gaps, at = [], 0.0
-    for a, b in sorted((max(a, 0.0), min(b, seconds)) for a, b in windows):
-        if a - at >= SAMPLE_SECONDS:
-            gaps.append((at, a))
-        at = max(at, b)
-    if seconds - at >= SAMPLE_SECONDS:
-        gaps.append((at, seconds))
-    return gaps
-
-
-def _outside(windows: Sequence[tuple[float, float]], seconds: float) -> list[float]:
-    """Start times of the probes: spread evenly over the parts of the recording outside the windows (so a
-    recording that is mostly suspended is still probed in the moments between its windows)."""
-    gaps = _gaps(windows, seconds)
-    room = [b - a - SAMPLE_SECONDS for a, b in gaps]  # where a probe may start in each gap
-    total = sum(room)
-    if total <= 0:
-        return [a for a, _ in gaps][:SAMPLE_COUNT]
-    starts = []
-    for i in range(SAMPLE_COUNT):
-        offset = (i + 0.5) * total / SAMPLE_COUNT
-        for (a, _), usable in zip(gaps, room):
-            if offset <= usable:
-                starts.append(a + offset)
-                break
-            offset -= usable
-    return starts
-
-
-def _slices(windows: list[tuple[float, float]], seconds: float, step: float = 60.0) -> list[tuple[float, float]]:
-    """The whole recording in one-minute slices (read one at a time), leaving out those touching a window."""
-    spans = [(start * step, min(seconds, (start + 1) * step)) for start in range(int(math.ceil(seconds / step)))]
-    return [(a, b) for a, b in spans if not any(a < wb and b > wa for wa, wb in windows)]
+    raise NotAWav("no data chunk" if fmt else "no fmt chunk")
 
 
 Windows = Sequence[tuple[float, float]]
 
 
+def _dtmf_check(digits: list[scan.Digit], placed: Windows, run_limit: int, gap_seconds: float) -> tuple[Check, dict]:
+    """Runs of `run_limit` or more key presses outside every (placed) window: card digits in the recording.
+    A press inside a placed window fails that window's silence instead."""
+    outside = [d for d in digits if not any(a <= d.start and d.end <= b for a, b in placed)]
+    runs = scan.runs(outside, gap_seconds)
+    long_runs = [run for run in runs if len(run) >= run_limit]
+    summary = {"digits": len(digits), "outsideWindows": len(outside), "runLimit": run_limit,
+               "runs": [{"start": round(run[0].start, 2), "end": round(run[-1].end, 2), "digits": len(run),
+                         "channel": run[0].channel} for run in runs]}
+    where = "; ".join(f"{len(run)} at {run[0].start:.2f}-{run[-1].end:.2f} s on ch{run[0].channel}" for run in long_runs)
+    detail = (f"{len(long_runs)} run(s) of {run_limit} or more key presses outside every window: {where}" if long_runs
+              else f"{len(digits)} key press(es) heard, {len(outside)} outside the windows, none in a run of {run_limit} or more")
+    return Check("dtmf-outside-windows", not long_runs, detail), summary
+
+
 def verify(source: Source, *, windows: Windows | Callable[[WavFormat], Windows] = (), track: str = "BOTH",
-           expected_seconds: float | None = None, tolerance_seconds: float = 1.0, full: bool = False,
+           expected_seconds: float | None = None, tolerance_seconds: float = 1.0,
            extra: Callable[[WavFormat], list[Check]] | None = None,
-           may_be_silent: Windows | Callable[[WavFormat], Windows] | None = None) -> Verdict:
-    """`windows` must be silent; `not-all-silent` looks for signal outside `may_be_silent` (default: the
-    windows), which is wider when where the windows fall is known only within some uncertainty."""
+           may_be_silent: Windows | Callable[[WavFormat], Windows] | None = None,
+           dtmf_run_limit: int = DTMF_RUN_LIMIT) -> Verdict:
+    """Every check on one recording. The header is read with ranged reads; then one streaming pass reads the
+    object once (hash, DTMF, window levels, activity). `windows` must be silent; `not-all-silent` looks for
+    signal outside `may_be_silent` (default: the windows), which is wider when where the windows fall is known
+    only within some uncertainty."""
     verdict = Verdict(size=source.size())
     checks = verdict.checks
     checks.append(Check("exists", verdict.size > 0, f"{verdict.size} bytes"))
     if verdict.size == 0:
+        verdict.sha256 = scan.scan(source.read, 0).sha256
         return verdict
+    reader = _Reader(source, verdict.size)
     try:
-        wav = parse_header(source.read(0, min(HEADER_BYTES, verdict.size)), verdict.size)
+        wav = parse_header(reader.read, verdict.size)
     except NotAWav as err:
         checks.append(Check("wav-header", False, str(err)))
-        verdict.bytes_read = getattr(source, "bytes_read", 0)
+        result = scan.scan(source.read, verdict.size, prefix=reader.prefix)
+        verdict.sha256, verdict.bytes_read = result.sha256, getattr(source, "bytes_read", 0)
         return verdict
     checks.append(Check("wav-header", True, f"RIFF/WAVE, data at byte {wav.data_offset}"))
+    verdict.format = {"formatTag": wav.format_tag, "channels": wav.channels, "sampleRate": wav.rate,
+                      "bitsPerSample": wav.bits, "seconds": round(wav.seconds, 3)}
     checks.append(Check("size", wav.data_size >= wav.declared_size,
                         f"{verdict.size} bytes, {wav.data_size} of the {wav.declared_size} data bytes the header declares"))
-    checks.append(Check("pcm-16bit", wav.format_tag == 1 and wav.bits == 16, f"format {wav.format_tag}, {wav.bits} bits"))
+    format_name = f"format {wav.format_tag}" + (f" (subformat {wav.subformat})" if wav.subformat is not None else "")
+    checks.append(Check("pcm-16bit", wav.pcm and wav.bits == 16, f"{format_name}, {wav.bits} bits"))
     checks.append(Check("sample-rate", wav.rate == EXPECTED_RATE, f"{wav.rate} Hz (expected {EXPECTED_RATE})"))
     wanted = CHANNELS_FOR_TRACK.get(track.upper(), 2)
     checks.append(Check("channels", wav.channels == wanted, f"{wav.channels} (track {track} needs {wanted})"))
@@ -235,22 +265,34 @@ def verify(source: Source, *, windows: Windows | Callable[[WavFormat], Windows] 
                             f"{wav.seconds:.3f} s (expected {expected_seconds:.3f} +/- {tolerance_seconds})"))
     if extra:
         checks.extend(extra(wav))
-    if not (wav.format_tag == 1 and wav.bits == 16 and wav.channels in (1, 2)):
-        verdict.bytes_read = getattr(source, "bytes_read", 0)
+    readable = wav.pcm and wav.bits == 16 and wav.channels in (1, 2) and wav.rate == EXPECTED_RATE
+    placed = list(windows(wav) if callable(windows) else windows) if readable else []
+    quiet = placed if may_be_silent is None else list(may_be_silent(wav) if callable(may_be_silent) else may_be_silent)
+    inside = [(a, min(b, wav.seconds)) for a, b in placed if a >= 0 and b > a and a < wav.seconds]
+    result = scan.scan(reader.read, verdict.size, prefix=reader.prefix, data_offset=wav.data_offset,
+                       data_size=wav.data_size, channels=wav.channels if readable else 0, windows=inside,
+                       may_be_silent=quiet if readable else (), audible_rms=AUDIBLE_RMS)
+    verdict.sha256, verdict.bytes_read = result.sha256, getattr(source, "bytes_read", 0)
+    if not readable:
+        checks.append(Check("audio", False, "not 16-bit PCM at 8 kHz in one or two channels: the audio cannot be "
+                                            "scanned for silence, key presses or signal", unverified=True))
         return verdict
-    windows = list(windows(wav) if callable(windows) else windows)
-    for index, (a, b) in enumerate(windows):
+    levels = iter(result.windows)
+    for index, (a, b) in enumerate(placed):
         if b <= a or a < 0 or a >= wav.seconds:
-            checks.append(Check(f"window-{index + 1}-silent", False, f"{a}-{b} s is not inside the recording"))
+            checks.append(Check(f"window-{index + 1}-silent", False, f"{a:.3f}-{b:.3f} s is not inside the recording"))
             continue
-        levels = [_level(channel) for channel in _samples(source, wav, a, min(b, wav.seconds))]
-        loud = [(c, p, r) for c, (p, r) in enumerate(levels) if p > SILENT_PEAK or r > SILENT_RMS]
-        checks.append(Check(f"window-{index + 1}-silent", not loud,
-                            f"{a:.3f}-{b:.3f} s: " + ", ".join(f"ch{c} peak {p} rms {r:.1f}" for c, (p, r) in enumerate(levels))))
-    quiet = windows if may_be_silent is None else list(may_be_silent(wav) if callable(may_be_silent) else may_be_silent)
-    spans = _slices(quiet, wav.seconds) if full else [(at, at + SAMPLE_SECONDS) for at in _outside(quiet, wav.seconds)]
-    best = max([0.0] + [_level(ch)[1] for a, b in spans for ch in _samples(source, wav, a, b)])
-    checks.append(Check("not-all-silent", best >= AUDIBLE_RMS,
-                        f"loudest probe rms {best:.1f} over {len(spans)} {'slices' if full else 'probes'}"))
-    verdict.bytes_read = getattr(source, "bytes_read", 0)
+        channel_levels = [(level.peak, level.rms) for level in next(levels)]
+        loud = [(p, r) for p, r in channel_levels if p > SILENT_PEAK or r > SILENT_RMS]
+        checks.append(Check(f"window-{index + 1}-silent", not loud, f"{a:.3f}-{min(b, wav.seconds):.3f} s: " + ", ".join(
+            f"ch{c} peak {p} rms {r:.1f}" for c, (p, r) in enumerate(channel_levels))))
+    if result.blocks_judged == 0:
+        checks.append(Check("not-all-silent", False, "no part of the recording lies surely outside the suspended "
+                                                    "windows, so its signal cannot be judged", unverified=True))
+    else:
+        checks.append(Check("not-all-silent", result.loudest_block_rms >= AUDIBLE_RMS,
+                            f"{result.active_seconds:.1f} s with signal; loudest half second rms "
+                            f"{result.loudest_block_rms:.1f} over {result.blocks_judged} judged"))
+    dtmf_check, verdict.dtmf = _dtmf_check(result.digits, inside, dtmf_run_limit, DTMF_RUN_GAP_SECONDS)
+    checks.append(dtmf_check)
     return verdict

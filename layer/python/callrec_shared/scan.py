@@ -1,0 +1,233 @@
+"""One streaming pass over a recording: the SHA-256 of every byte, and on every channel the DTMF digits
+(when and where, never which), the level of each suspended window, and the signal over the whole call.
+
+Memory is bounded whatever the length: the object is read in chunks of about 1 MB; what is kept per
+call is one small integer per 12.75 ms analysis frame and channel (about 560 KB per hour of stereo).
+
+DTMF follows ITU-T Q.24's rules for a receiver: a digit is one row tone (697, 770, 852, 941 Hz) plus
+one column tone (1209, 1336, 1477, 1633 Hz), the two carrying most of the frame's energy (so speech,
+whose energy is spread over many harmonics, does not pass), within a twist of 8 dB, above a minimum
+level, held for at least two consecutive frames (a 25.6 ms window every 12.75 ms: tones of 40 ms or
+more are always caught, tones under about 25 ms never). The frame length (205 samples at 8 kHz) is the
+classic Goertzel choice: a tone 3.5 % off its nominal frequency keeps under a quarter of its power, so
+it fails the energy test. Which of the sixteen pairs was heard is used only to tell one held tone from
+the next digit and is dropped before anything leaves this module: the results hold counts and times.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+RATE = 8000
+FRAME = 205  # samples per DTMF analysis frame (25.6 ms)
+HOP = 102  # a frame every 12.75 ms: any 40 ms tone fully covers at least two frames
+ROWS = (697.0, 770.0, 852.0, 941.0)
+COLUMNS = (1209.0, 1336.0, 1477.0, 1633.0)
+DOMINANCE = 0.70  # the row and column tones carry at least this share of the frame's energy
+TWIST_DB = 8.0
+MIN_TONE_RMS = 8.0  # about -72 dBFS: quieter than this is line noise, not a key press
+MIN_FRAMES = 2  # consecutive frames a tone pair must hold (>= 25.6 + 12.75 ms)
+BRIDGE_FRAMES = 1  # a one-frame dropout inside a held tone does not split it into two digits
+BLOCK_SECONDS = 0.5  # the unit of the activity measure
+CHUNK_FRAMES = 4000 * 64  # sample frames read at a time (~1 MB of stereo)
+
+_FREQUENCIES = np.array(ROWS + COLUMNS)
+_n = np.arange(FRAME)
+_BASIS = np.concatenate([np.cos(2 * np.pi * np.outer(_n, _FREQUENCIES) / RATE),
+                         np.sin(2 * np.pi * np.outer(_n, _FREQUENCIES) / RATE)], axis=1).astype(np.float32)
+_TWIST = 10 ** (TWIST_DB / 10)
+NO_TONE = -1
+
+
+@dataclass(frozen=True)
+class Digit:
+    """One key press heard: when it began and ended (seconds into the recording) and on which channel."""
+
+    start: float
+    end: float
+    channel: int
+
+
+@dataclass
+class Level:
+    peak: int = 0
+    sum_squares: float = 0.0
+    count: int = 0
+
+    @property
+    def rms(self) -> float:
+        return float(np.sqrt(self.sum_squares / self.count)) if self.count else 0.0
+
+    def add(self, samples: np.ndarray) -> None:
+        if samples.size:
+            self.peak = max(self.peak, int(np.max(np.abs(samples.astype(np.int32)))))
+            self.sum_squares += float(np.dot(samples.astype(np.float64), samples.astype(np.float64)))
+            self.count += samples.size
+
+
+@dataclass
+class ScanResult:
+    sha256: str
+    bytes_read: int
+    digits: list[Digit] = field(default_factory=list)
+    windows: list[list[Level]] = field(default_factory=list)  # per window, per channel
+    loudest_block_rms: float = 0.0  # over the blocks outside every may-be-silent span
+    active_seconds: float = 0.0  # blocks outside those spans with at least `audible_rms`
+    blocks_judged: int = 0
+
+
+def _tone_pairs(samples: np.ndarray) -> np.ndarray:
+    """Per analysis frame of one channel, the index (0-15) of the tone pair it holds, or NO_TONE."""
+    count = (samples.size - FRAME) // HOP + 1
+    if count <= 0:
+        return np.empty(0, dtype=np.int8)
+    frames = np.lib.stride_tricks.sliding_window_view(samples.astype(np.float32), FRAME)[::HOP][:count]
+    energy = np.einsum("ij,ij->i", frames, frames)
+    spectrum = frames @ _BASIS
+    power = spectrum[:, :8] ** 2 + spectrum[:, 8:] ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = 2.0 * power / (FRAME * energy[:, None])
+    row, column = np.argmax(share[:, :4], axis=1), np.argmax(share[:, 4:], axis=1)
+    frames_at = np.arange(count)
+    row_share, column_share = share[frames_at, row], share[frames_at, 4 + column]
+    tone = ((energy / FRAME >= MIN_TONE_RMS ** 2)
+            & (row_share + column_share >= DOMINANCE)
+            & (row_share <= column_share * _TWIST) & (column_share <= row_share * _TWIST))
+    return np.where(tone, row * 4 + column, NO_TONE).astype(np.int8)
+
+
+def digits_from_frames(pairs: np.ndarray, channel: int) -> list[Digit]:
+    """Key presses from the per-frame tone pairs: runs of one pair held for MIN_FRAMES or more, a dropout of
+    up to BRIDGE_FRAMES inside a run bridged."""
+    digits: list[Digit] = []
+    current, first, last = NO_TONE, 0, 0
+    begin: int
+    changes = np.flatnonzero(np.diff(pairs, prepend=NO_TONE - 1))  # where each run of equal values begins
+    bounds = np.append(changes, pairs.size)
+    for begin, end in zip(bounds[:-1], bounds[1:]):
+        value = int(pairs[begin])
+        if value == NO_TONE:
+            continue
+        if value == current and begin - last - 1 <= BRIDGE_FRAMES:
+            last = end - 1
+            continue
+        if current != NO_TONE and last - first + 1 >= MIN_FRAMES:
+            digits.append(Digit(float(first * HOP / RATE), float((last * HOP + FRAME) / RATE), channel))
+        current, first, last = value, begin, end - 1
+    if current != NO_TONE and last - first + 1 >= MIN_FRAMES:
+        digits.append(Digit(float(first * HOP / RATE), float((last * HOP + FRAME) / RATE), channel))
+    return sorted(digits, key=lambda d: d.start)
+
+
+class _Analyser:
+    """The per-channel analysis, fed the audio bytes in order, in pieces of whole activity blocks."""
+
+    def __init__(self, channels: int, total_frames: int, windows: Sequence[tuple[float, float]],
+                 may_be_silent: Sequence[tuple[float, float]], audible_rms: float, result: ScanResult):
+        self.channels, self.total_frames, self.audible_rms, self.result = channels, total_frames, audible_rms, result
+        self.frame_bytes = 2 * channels
+        self.block = int(BLOCK_SECONDS * RATE)
+        self.windows = [(int(a * RATE), int(np.ceil(b * RATE))) for a, b in windows]
+        self.quiet = [(int(a * RATE) - 1, int(np.ceil(b * RATE)) + 1) for a, b in may_be_silent]
+        result.windows = [[Level() for _ in range(channels)] for _ in windows]
+        self.pairs: list[list[np.ndarray]] = [[] for _ in range(channels)]
+        self.carry = [np.empty(0, dtype=np.int16) for _ in range(channels)]
+        self.buffer = b""
+        self.position = 0  # sample frames analysed
+
+    def feed(self, data: bytes, last: bool = False) -> None:
+        self.buffer += data
+        piece = self.block * self.frame_bytes * 16
+        while len(self.buffer) >= piece or (last and len(self.buffer) >= self.frame_bytes):
+            size = min(len(self.buffer), piece)
+            size -= size % self.frame_bytes
+            self._analyse(np.frombuffer(self.buffer[:size], dtype="<i2").reshape(-1, self.channels))
+            self.buffer = self.buffer[size:]
+
+    def _analyse(self, samples: np.ndarray) -> None:
+        start, end = self.position, self.position + samples.shape[0]
+        self.position = end
+        for index, (a, b) in enumerate(self.windows):
+            lo, hi = max(a, start), min(b, end)
+            if hi > lo:
+                for c in range(self.channels):
+                    self.result.windows[index][c].add(samples[lo - start:hi - start, c])
+        for a in range(start, end, self.block):  # pieces start on a block boundary
+            b = min(a + self.block, end)
+            if any(a < qb and b > qa for qa, qb in self.quiet):
+                continue
+            piece = samples[a - start:b - start].astype(np.float64)
+            rms = float(np.max(np.sqrt(np.mean(piece * piece, axis=0))))
+            self.result.blocks_judged += 1
+            self.result.loudest_block_rms = max(self.result.loudest_block_rms, rms)
+            if rms >= self.audible_rms:
+                self.result.active_seconds += (b - a) / RATE
+        for c in range(self.channels):
+            joined = np.concatenate([self.carry[c], samples[:, c]])
+            frames = _tone_pairs(joined)
+            self.pairs[c].append(frames)
+            self.carry[c] = joined[frames.size * HOP:]
+
+    def finish(self) -> None:
+        self.feed(b"", last=True)
+        for c in range(self.channels):
+            if self.pairs[c]:
+                self.result.digits.extend(digits_from_frames(np.concatenate(self.pairs[c]), c))
+        self.result.digits.sort(key=lambda d: (d.start, d.channel))
+
+
+def scan(read: Callable[[int, int], bytes], size: int, *, prefix: bytes = b"", data_offset: int = 0,
+         data_size: int = 0, channels: int = 0, windows: Sequence[tuple[float, float]] = (),
+         may_be_silent: Sequence[tuple[float, float]] = (), audible_rms: float = 100.0) -> ScanResult:
+    """Read [len(prefix), size) with `read` (the prefix was read already), hash all of it, and when
+    `channels` is 1 or 2 analyse the 16-bit samples of [data_offset, data_offset + data_size).
+    `windows` (seconds) are measured; blocks touching `may_be_silent` are left out of the activity."""
+    result = ScanResult(sha256="", bytes_read=0)
+    digest = hashlib.sha256(prefix)
+    analyser = None
+    audio_from = audio_to = 0
+    if channels in (1, 2):
+        audio_from = data_offset
+        audio_to = data_offset + data_size - data_size % (2 * channels)
+        analyser = _Analyser(channels, (audio_to - audio_from) // (2 * channels), windows, may_be_silent,
+                             audible_rms, result)
+
+    def take(data: bytes, offset: int) -> None:
+        if analyser is not None:
+            lo, hi = max(offset, audio_from), min(offset + len(data), audio_to)
+            if hi > lo:
+                analyser.feed(data[lo - offset:hi - offset])
+
+    take(prefix, 0)
+    at = len(prefix)
+    while at < size:
+        data = read(at, min(size, at + CHUNK_FRAMES * 4))
+        if not data:
+            break
+        result.bytes_read += len(data)
+        digest.update(data)
+        take(data, at)
+        at += len(data)
+    if analyser is not None:
+        analyser.finish()
+    result.sha256 = digest.hexdigest()
+    return result
+
+
+def runs(digits: Sequence[Digit], gap_seconds: float) -> list[list[Digit]]:
+    """Key presses grouped into runs per channel: the next press begins within `gap_seconds` of the last."""
+    grouped: list[list[Digit]] = []
+    for channel in sorted({d.channel for d in digits}):
+        current: list[Digit] = []
+        for digit in (d for d in digits if d.channel == channel):
+            if current and digit.start - current[-1].end > gap_seconds:
+                grouped.append(current)
+                current = []
+            current.append(digit)
+        if current:
+            grouped.append(current)
+    return sorted(grouped, key=lambda run: run[0].start)
