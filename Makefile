@@ -11,7 +11,7 @@ SAM := $(SAM_VENV)/bin/sam
 export SAM_CLI_TELEMETRY := 0
 PYTEST_ARGS ?=
 
-.PHONY: help demo test test-unit lint serve bench deploy clean
+.PHONY: help demo test test-unit lint serve bench speech deploy clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
@@ -41,7 +41,11 @@ lint: $(STAMP) $(SAM) ## cfn-lint and sam validate --lint on template.yaml
 serve: $(STAMP) ## the local AWS endpoint on http://127.0.0.1:8083 with template.yaml deployed
 	$(BIN)/callrec serve
 
-bench: $(STAMP) ## run benchmarks/, print the figures, write benchmarks/RESULTS.md
+speech: ## install espeak-ng (Debian's package), the real speech the DTMF benchmark talks over
+	@command -v espeak-ng >/dev/null || { apt-get update -qq && apt-get install -y -qq espeak-ng >/dev/null; } \
+	  || echo "espeak-ng could not be installed (not root?): the DTMF benchmark uses the simulator's voice"
+
+bench: $(STAMP) speech ## run benchmarks/, print the figures, write benchmarks/RESULTS.md
 	$(BIN)/python benchmarks/report.py
 
 deploy: $(SAM) ## sam build && sam deploy --guided (needs AWS credentials)

@@ -30,7 +30,9 @@ moto (pinned) interprets the real ASL files. This module is the one place that a
   answer `ExecutionArn`/`StartDate` as Step Functions does (moto: boto3's names and a raw datetime);
 - a policy statement conditioned on a key the request does not carry does not apply (moto takes the
   condition as met, so a standard TLS-only Deny on a bucket would refuse every request);
-- S3's LastModified follows the engine's clock when one is set (one timeline with the sessions' times).
+- S3's LastModified follows the engine's clock when one is set (one timeline with the sessions' times);
+- a task token is used once: SendTaskSuccess/Failure/Heartbeat on a closed task answer TaskTimedOut;
+  SendTaskHeartbeat on an open task without HeartbeatSeconds is accepted (moto: InvalidToken).
 
 Every patched or relied-on moto attribute is listed in `HOOKS`; `check_hooks()` fails loudly when a moto
 upgrade moves one (a dedicated test calls it).
@@ -68,7 +70,7 @@ from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.common.timeouts import heartbeat as heartbeat_module
 from moto.stepfunctions.parser.asl.component.common.timeouts import timeout as timeout_module
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
-from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails, TaskTimedOut
 from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent, FailureEventException
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
@@ -90,6 +92,7 @@ from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguagePa
 from moto.stepfunctions.parser.asl.utils import boto_client as sfn_boto_client
 from moto.stepfunctions.parser.asl.utils import json_path as sfn_json_path
 from moto.s3 import models as s3_models
+from moto.stepfunctions.parser.asl.eval.callback import callback as sfn_callback
 
 from callrec.mock_config import MockConfig, MockConfigError
 
@@ -130,6 +133,9 @@ HOOKS: tuple[tuple[str, str], ...] = (
     ("moto.stepfunctions.parser.asl.utils.json_path", "parse"),
     ("moto.stepfunctions.parser.asl.utils.boto_client", "boto3"),
     ("moto.s3.models", "utcnow"),
+    ("moto.stepfunctions.parser.asl.eval.callback.callback", "CallbackPoolManager.notify"),
+    ("moto.stepfunctions.parser.asl.eval.callback.callback", "CallbackPoolManager.heartbeat"),
+    ("moto.stepfunctions.parser.asl.eval.callback.callback", "CallbackEndpoint.notify_heartbeat"),
     (
         "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn",
         "StateTaskServiceSfn._normalise_parameters",
@@ -589,6 +595,32 @@ def _s3_now() -> datetime.datetime:
     return settings.clock().astimezone(datetime.timezone.utc).replace(tzinfo=None)  # moto keeps naive UTC
 
 
+def _open_task_only(original):
+    """A task token can be used once. moto keeps a completed task's callback and accepts SendTaskSuccess,
+    SendTaskFailure and SendTaskHeartbeat on it again; AWS answers TaskTimedOut ("the task associated
+    with the token has already been closed")."""
+
+    def guarded(self, callback_id, *args, **kwargs):
+        endpoint = self._pool.get(callback_id)
+        if endpoint is not None and endpoint.get_outcome() is not None:
+            # raised as the service error itself: moto's own mapping of a consumer error tests the wrapper's type
+            # (never a timeout) and builds TaskDoesNotExist without its message (a TypeError)
+            raise TaskTimedOut("Task Timed Out: the task associated with the token has already been closed", "TaskTimedOut")
+        return original(self, callback_id, *args, **kwargs)
+
+    return guarded
+
+
+def _heartbeat_accepted(self) -> bool:
+    """SendTaskHeartbeat reports that an open task is making progress; the API reference describes it for
+    every callback task, HeartbeatSeconds only sets how long may pass between two. moto answers InvalidToken
+    for a task without HeartbeatSeconds. (Not verified against AWS from here: the SMA handler's proof that a
+    request comes from the workflow rests on it; see docs/deploy.md.)"""
+    if self._heartbeat_endpoint:
+        self._heartbeat_endpoint.notify()
+    return True
+
+
 def _scaled_seconds(original):
     """Task TimeoutSeconds(Path) and HeartbeatSeconds(Path) follow `settings.timeout_scale`: 1 by default,
     because a timeout guards a real actor (a caller, a contact flow); a test of a limit lowers it."""
@@ -734,6 +766,9 @@ _PATCHES: tuple[tuple[Any, str, Any], ...] = (
     (state_task_service_sfn.StateTaskServiceSfn, "_normalise_parameters", _sfn_normalise_parameters),
     (state_task_service_sfn.StateTaskServiceSfn, "_eval_service_task", _sfn_eval_service_task),
     (s3_models, "utcnow", _s3_now),
+    (sfn_callback.CallbackPoolManager, "notify", _open_task_only(sfn_callback.CallbackPoolManager.notify)),
+    (sfn_callback.CallbackPoolManager, "heartbeat", _open_task_only(sfn_callback.CallbackPoolManager.heartbeat)),
+    (sfn_callback.CallbackEndpoint, "notify_heartbeat", _heartbeat_accepted),
 )
 _originals: list[tuple[Any, str, Any]] = []
 _install_lock = threading.Lock()

@@ -81,6 +81,7 @@ class LoadResult:
     doubled: list[str] = field(default_factory=list)
     contradicted: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    not_verified: list[str] = field(default_factory=list)  # recordings whose verdict is not VERIFIED, with why
     confirmed_seconds: list[float] = field(default_factory=list)  # suspend/resume round trips answered 200
 
     @property
@@ -89,8 +90,9 @@ class LoadResult:
 
     @property
     def losses(self) -> int:
-        """Calls not in a defined state, signals lost or doubled, answers contradicting the queue, and errors."""
-        return len(self.undefined) + len(self.lost) + len(self.doubled) + len(self.contradicted) + len(self.errors)
+        """Calls not in a defined state, signals lost or doubled, answers contradicting the queue, errors, and
+        recordings not verified (a verification failure is a loss: the call's promise was not kept or not proven)."""
+        return len(self.problems(limit=None))
 
     def percentile_ms(self, fraction: float) -> float:
         ordered = sorted(self.confirmed_seconds)
@@ -98,8 +100,8 @@ class LoadResult:
             return float("nan")
         return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] * 1000
 
-    def problems(self, limit: int = 5) -> list[str]:
-        return (self.errors + self.undefined + self.lost + self.doubled + self.contradicted)[:limit]
+    def problems(self, limit: int | None = 5) -> list[str]:
+        return (self.errors + self.undefined + self.lost + self.doubled + self.contradicted + self.not_verified)[:limit]
 
 
 def _api(api_url: str, run: SessionRun, method: str, path: str, body: dict | None, kind: str, key: str | None) -> Answer:
@@ -188,6 +190,10 @@ def _check(centre: LocalCallCentre, run: SessionRun, result: LoadResult, verify:
     session = centre.session(sid) or {}
     result.statuses[session.get("status")] += 1
     result.verdicts[session.get("verification", "-")] += 1
+    if verify and session.get("verification") != "VERIFIED":
+        failed = [f"{c['name']} ({c['detail']})" for c in session.get("verificationChecks", []) if not c["ok"]]
+        result.not_verified.append(f"session {sid} {session.get('verification')}: "
+                                   + ("; ".join(failed) or session.get("verificationReason", "")))
     if session.get("status") not in DEFINED:
         result.undefined.append(f"session {sid} is {session.get('status')}")
     queue = centre.signals(sid)

@@ -30,13 +30,11 @@ DECISION_WAIT_SECONDS = 4.0  # well inside Connect's 8 s, leaving room for the f
 
 def _request(contact: dict, parameters: dict) -> dict:
     instance_id = contact["InstanceARN"].rsplit("/", 1)[1]
-    parties = []
     customer = (contact.get("CustomerEndpoint") or {}).get("Address")
-    if customer:
-        party = {"number": customer, "role": "caller"}
-        if parameters.get("customerJurisdiction"):
-            party["jurisdiction"] = parameters["customerJurisdiction"]
-        parties.append(party)
+    party = {"number": customer, "role": "caller"} if customer else {"role": "caller"}  # no number: an unknown party
+    if parameters.get("customerJurisdiction"):
+        party["jurisdiction"] = parameters["customerJurisdiction"]
+    parties = [party]
     system = (contact.get("SystemEndpoint") or {}).get("Address")
     if system:
         party = {"number": system, "role": "callee"}

@@ -9,7 +9,10 @@
 - HANGUP signals the session that the call ended and fails a pending task with CallerHungUp.
 - Sensitive-input windows: the workflow's ops suspend-recording / resume-recording return
   PauseCallRecording / ResumeCallRecording, whose ACTION_SUCCESSFUL is the provider's confirmation.
-  An outside system (a payment IVR, an agent desktop) can ask for a window through
+- Only the workflow drives recording: an op that plays the consent prompt or starts, stops, pauses or
+  resumes recording is acted on only when it names the call's session and carries a task token the
+  workflow is waiting on right now (checked with SendTaskHeartbeat). Anything else is answered with no
+  actions and audited as OUTSIDE_REQUEST_REFUSED. An outside system (a payment IVR, an agent desktop) can ask for a window through
   UpdateSipMediaApplicationCall with op request-suspend / request-resume (and an optional
   idempotencyKey): that queues the signal on the session; it does not wait (the SMA invokes this
   function one event at a time, and the pause itself comes back through it).
@@ -21,16 +24,25 @@ logged or stored.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from callrec_shared import sessions
+from callrec_shared.consent import load_policy
 from callrec_shared.validation import InvalidRequest, validate
 
 logger = Logger(service="callrec")
 
-ACCEPT, DECLINE = "1", "2"
 PENDING, TOKEN, SESSION = "pending", "token", "sessionId"
+
+
+@lru_cache(maxsize=1)
+def _digits() -> dict[str, str]:
+    """The opt-in answer's digits, from the consent policy (config/consent_policy.json)."""
+    prompt = load_policy()["prompts"]["opt-in"]
+    return {"accepted": prompt["acceptDigit"], "declined": prompt["declineDigit"]}
 
 
 def response(actions: list[dict], attributes: dict[str, str]) -> dict:
@@ -55,7 +67,9 @@ def on_new_call(event: dict, attributes: dict) -> list[dict]:
         "provider": "chime",
         "call": {"SipMediaApplicationId": details["SipMediaApplicationId"], "TransactionId": details["TransactionId"],
                  "CallId": leg["CallId"]},
-        "parties": [{"number": leg.get("From", ""), "role": "caller"}, {"number": leg.get("To", ""), "role": "callee"}],
+        # a party whose number is missing is an unknown party (all-party consent), never left out
+        "parties": [{"number": leg[side], "role": role} if leg.get(side) else {"role": role}
+                    for side, role in (("From", "caller"), ("To", "callee"))],
     }
     try:
         attributes[SESSION] = sessions.start(request, actor="sma")["sessionId"]
@@ -64,11 +78,38 @@ def on_new_call(event: dict, attributes: dict) -> list[dict]:
     return []
 
 
+WORKFLOW_OPS = ("consent", "start-recording", "stop-recording", "suspend-recording", "resume-recording")
+
+
+def refusal(op: str, arguments: dict, attributes: dict) -> str | None:
+    """Why a recording op must not be acted on, or None when it comes from this call's RecordingSession: it
+    names the call's session and carries a task token that session's workflow is waiting on right now.
+    Anyone allowed to call UpdateSipMediaApplicationCall can send any Arguments (IAM cannot restrict them);
+    only the workflow holds a live token."""
+    if SESSION not in attributes:
+        return "the call has no session"
+    if arguments.get("sessionId") != attributes[SESSION]:
+        return "it does not name this call's session"
+    token = arguments.get("token")
+    if not token:
+        return "it carries no task token"
+    if not sessions.task_is_live(token):
+        return "its task token is not one the workflow is waiting on"
+    return None
+
+
 def on_update(event: dict, attributes: dict) -> list[dict]:
     arguments = event["ActionData"]["Parameters"]["Arguments"]
     op, call_id = arguments.get("op"), _leg_a(event)["CallId"]
     if op in ("request-suspend", "request-resume"):
         return request_window(op.split("-")[1], arguments, attributes)
+    if op in WORKFLOW_OPS:
+        refused = refusal(op, arguments, attributes)
+        if refused is not None:  # nothing acted on, nothing of the pending task touched
+            logger.warning("outside request refused", extra={"op": op, "reason": refused})
+            if SESSION in attributes:
+                sessions.audit(attributes[SESSION], "OUTSIDE_REQUEST_REFUSED", "sma", op=op, reason=refused)
+            return []
     if "token" in arguments:
         attributes[TOKEN] = arguments["token"]
     attributes[PENDING] = op or ""
@@ -78,7 +119,8 @@ def on_update(event: dict, attributes: dict) -> list[dict]:
             return [{"Type": "PlayAudio", "Parameters": {"CallId": call_id, "AudioSource": prompt}}]
         return [{"Type": "PlayAudioAndGetDigits", "Parameters": {
             "CallId": call_id, "AudioSource": prompt, "FailureAudioSource": prompt,
-            "MinNumberOfDigits": 1, "MaxNumberOfDigits": 1, "InputDigitsRegex": f"^[{ACCEPT}{DECLINE}]$", "Repeat": 2}}]
+            "MinNumberOfDigits": 1, "MaxNumberOfDigits": 1, "InputDigitsRegex": f"^[{''.join(sorted(_digits().values()))}]$",
+            "Repeat": 2}}]
     if op == "start-recording":
         return [{"Type": "StartCallRecording", "Parameters": {
             "CallId": call_id, "Track": arguments.get("track", "BOTH"),
@@ -119,7 +161,7 @@ def on_success(event: dict, attributes: dict) -> list[dict]:
         sessions.complete_task(token, {"answer": "heard", "by": "sma", "at": sessions.now()})
     elif kind == "PlayAudioAndGetDigits":
         digits = data.get("ReceivedDigits", "")
-        answer = {ACCEPT: "accepted", DECLINE: "declined"}.get(digits, "no-answer")
+        answer = {digit: meaning for meaning, digit in _digits().items()}.get(digits, "no-answer")
         sessions.complete_task(token, {"answer": answer, "by": "sma", "at": sessions.now()})
     elif kind == "StartCallRecording":
         sessions.complete_task(token, {"location": data["CallRecordingDestination"]["Location"],

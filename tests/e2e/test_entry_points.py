@@ -51,6 +51,17 @@ def test_contact_flow_rejects_bad_input_and_starts_nothing(centre, event, field)
     assert _executions(centre) == before
 
 
+def test_contact_flow_without_a_caller_number_decides_for_an_unknown_party(centre):
+    """Reproduced before: an empty or null CustomerEndpoint.Address dropped the caller from the parties, so
+    the centre's Texas number decided alone: `notice` instead of the all-party rule for an unknown party."""
+    for address in ("", None):
+        event = _flow_event()
+        event["Details"]["ContactData"]["CustomerEndpoint"]["Address"] = address
+        event["Details"]["ContactData"]["ContactId"] = event["Details"]["ContactData"]["InitialContactId"] = f"c-{address!r}"
+        answer = centre.function("ContactFlow").invoke(event)["Payload"]
+        assert answer.get("consent") == "opt-in", (address, answer)
+
+
 def test_contact_flow_rejects_a_bad_number_and_starts_nothing(centre):
     event = _flow_event()
     event["Details"]["ContactData"]["CustomerEndpoint"]["Address"] = "anonymous"

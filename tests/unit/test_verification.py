@@ -247,3 +247,27 @@ def test_after_a_failed_stop_the_recording_may_run_on_to_the_end_of_the_call():
     assert expected.ends_with_call and verification._duration(expected, 75.0, CONFIG).ok
     assert not verification._duration(expected, 40.0, CONFIG).ok  # but never shorter than what was recorded
     assert not verification._duration(verification.expectation(_session()), 75.0, CONFIG).ok
+
+
+def test_connects_stated_start_pins_the_windows_when_it_fits_the_session():
+    """Under load the start is known only within seconds (asked at -5 s, recorded at 0 s), which swallowed
+    short windows (unverified); Connect's contact record states when the recording started."""
+    def with_start(at: float) -> verification.Expectation:
+        record = _contact()
+        record["Recordings"] = [{"MediaStreamType": "AUDIO", "StartTimestamp": clock.stamp(T0 + timedelta(seconds=at))}]
+        return verification.expectation(_session("connect", recordingRequestedAt=clock.stamp(T0 - timedelta(seconds=5))),
+                                        record)
+    assert verification.place_windows(with_start(-2.0), 62.0, CONFIG) == ([(22.25, 31.75)], [])
+    # a stated start outside what the session allows is not taken: the span stays uncertain
+    assert verification.place_windows(with_start(-30.0), 62.0, CONFIG) == ([(25.25, 29.75)], [])
+
+
+def test_a_window_shorter_than_the_guards_cannot_hold_sensitive_input():
+    """A suspension confirmed just as its resume came (found by the load test: a late suspend and its resume)
+    passes by its length; a long window swallowed by the timing uncertainty stays unverified."""
+    tiny = verification.expectation(_session(windows=((20.0, 20.3),)))
+    spans, notes = verification.place_windows(tiny, 60.0, CONFIG)
+    assert spans == [] and [(n.ok, n.unverified) for n in notes] == [(True, False)] and "300 ms" in notes[0].detail
+    uncertain = verification.expectation(_session(windows=((20.0, 24.0),), recordingRequestedAt=clock.stamp(T0 - timedelta(seconds=5))))
+    spans, notes = verification.place_windows(uncertain, 65.0, CONFIG)
+    assert spans == [] and [(n.ok, n.unverified) for n in notes] == [(False, True)]

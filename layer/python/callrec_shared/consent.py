@@ -2,8 +2,11 @@
 
 Pure functions over two documents the deployer owns: `config/consent_policy.json` (rules per
 jurisdiction, what each rule means for the caller, the prompts) and `config/nanp_area_codes.json`.
-The strictest rule among all parties applies; a jurisdiction the policy does not list, or one that
-cannot be told from the number, counts as the policy's `defaultRule` (all-party in the shipped one).
+The strictest rule applies, over every party and every source of evidence about a party: the number
+and a jurisdiction hint are both weighed, so a hint can only make the rule stricter, never replace what
+the number says. A party without a number, a jurisdiction that cannot be told from the number, and a
+hint that names no jurisdiction this policy or the area-code table knows (`US-ZZ`) all count as unknown:
+the policy's `defaultRule` (all-party in the shipped one).
 """
 
 from __future__ import annotations
@@ -17,11 +20,21 @@ MODES = ("none", "notice", "opt-in")  # from least to most strict
 
 
 @dataclass(frozen=True)
-class PartyRule:
-    role: str
+class Evidence:
     jurisdiction: str  # ISO 3166 code, or "unknown"
-    source: str  # "hint", "area-code", "country-code", "unknown"
+    source: str  # "policy" (a declared line), "area-code", "country-code", "hint", "unknown" (no number, or none that tells)
     rule: str  # "one-party" or "all-party"
+
+
+@dataclass(frozen=True)
+class PartyRule:
+    """One party's rule: the strictest over its evidence (which it names as jurisdiction and source)."""
+
+    role: str
+    jurisdiction: str
+    source: str
+    rule: str
+    evidence: tuple[Evidence, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -34,7 +47,7 @@ class Decision:
     parties: tuple[PartyRule, ...]
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "parties": [asdict(p) for p in self.parties]}
+        return {**asdict(self), "parties": [{**asdict(p), "evidence": [asdict(e) for e in p.evidence]} for p in self.parties]}
 
 
 def load_policy() -> dict:
@@ -46,7 +59,10 @@ def load_area_codes() -> dict[str, str]:
 
 
 def jurisdiction_of(number: str, policy: dict, area_codes: dict[str, str]) -> tuple[str, str]:
-    """(jurisdiction, how it was told) for an E.164 number."""
+    """(jurisdiction, how it was told) for an E.164 number: the deployer's own declared lines first."""
+    declared = policy.get("numbers", {}).get(number)
+    if declared:
+        return declared, "policy"
     digits = number.lstrip("+")
     if digits.startswith("1") and len(digits) == 11:
         found = area_codes.get(digits[1:4])
@@ -58,8 +74,14 @@ def jurisdiction_of(number: str, policy: dict, area_codes: dict[str, str]) -> tu
     return "unknown", "unknown"
 
 
+def known(jurisdiction: str, policy: dict, area_codes: dict[str, str]) -> bool:
+    """Does this policy (or the area-code table) know the jurisdiction? `US-ZZ` is not one."""
+    return (jurisdiction in policy["jurisdictions"] or jurisdiction in area_codes.values()
+            or jurisdiction in policy["countryCodes"].values())
+
+
 def rule_for(jurisdiction: str, policy: dict) -> str:
-    """The jurisdiction's own rule, else its country's, else the default."""
+    """The jurisdiction's own rule, else its country's (for a known subdivision), else the default."""
     rules = policy["jurisdictions"]
     if jurisdiction in rules:
         return rules[jurisdiction]
@@ -69,18 +91,31 @@ def rule_for(jurisdiction: str, policy: dict) -> str:
     return policy["defaultRule"]
 
 
+def _strictness(rule: str, policy: dict) -> int:
+    return MODES.index(policy["modes"][rule])
+
+
+def judge(party: dict, role: str, policy: dict, area_codes: dict[str, str]) -> PartyRule:
+    """Every source of evidence about one party, and the strictest rule over them."""
+    evidence = []
+    if party.get("number"):
+        jurisdiction, source = jurisdiction_of(party["number"], policy, area_codes)
+    else:
+        jurisdiction, source = "unknown", "unknown"
+    evidence.append(Evidence(jurisdiction, source, rule_for(jurisdiction, policy)))
+    if party.get("jurisdiction"):
+        hinted = party["jurisdiction"] if known(party["jurisdiction"], policy, area_codes) else "unknown"
+        evidence.append(Evidence(hinted, "hint", rule_for(hinted, policy)))
+    strictest = max(evidence, key=lambda e: _strictness(e.rule, policy))  # the first (the number's) on a tie
+    return PartyRule(role, strictest.jurisdiction, strictest.source, strictest.rule, tuple(evidence))
+
+
 def decide(parties: list[dict], policy: dict | None = None, area_codes: dict[str, str] | None = None) -> Decision:
     policy = policy or load_policy()
     area_codes = area_codes if area_codes is not None else load_area_codes()
-    judged = []
-    for index, party in enumerate(parties):
-        role = party.get("role", f"party{index + 1}")
-        if party.get("jurisdiction"):
-            jurisdiction, source = party["jurisdiction"], "hint"
-        else:
-            jurisdiction, source = jurisdiction_of(party["number"], policy, area_codes)
-        judged.append(PartyRule(role, jurisdiction, source, rule_for(jurisdiction, policy)))
-    strictest = max(judged, key=lambda p: MODES.index(policy["modes"][p.rule]))
+    judged = [judge(party, party.get("role", f"party{index + 1}"), policy, area_codes)
+              for index, party in enumerate(parties)]
+    strictest = max(judged, key=lambda p: _strictness(p.rule, policy))
     decision = policy["modes"][strictest.rule]
     reason = (
         f"{decision}: strictest rule is {strictest.rule} ({strictest.role} in {strictest.jurisdiction}, "

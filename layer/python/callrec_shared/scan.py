@@ -24,12 +24,13 @@ import numpy as np
 
 RATE = 8000
 FRAME = 205  # samples per DTMF analysis frame (25.6 ms)
-HOP = 102  # a frame every 12.75 ms: any 40 ms tone fully covers at least two frames
+HOP = 102  # a frame every 12.75 ms: any 40 ms tone fully covers at least two frames (FRAME = 2 HOP + 1)
 ROWS = (697.0, 770.0, 852.0, 941.0)
 COLUMNS = (1209.0, 1336.0, 1477.0, 1633.0)
 DOMINANCE = 0.70  # the row and column tones carry at least this share of the frame's energy
 TWIST_DB = 8.0
 MIN_TONE_RMS = 8.0  # about -72 dBFS: quieter than this is line noise, not a key press
+GATE = (0.25, 1.8)  # the first-difference energy ratio a tone pair can have (see _tone_pairs), with margin
 MIN_FRAMES = 2  # consecutive frames a tone pair must hold (>= 25.6 + 12.75 ms)
 BRIDGE_FRAMES = 1  # a one-frame dropout inside a held tone does not split it into two digits
 BLOCK_SECONDS = 0.5  # the unit of the activity measure
@@ -80,24 +81,43 @@ class ScanResult:
     blocks_judged: int = 0
 
 
+def _frame_sums(values: np.ndarray, count: int) -> np.ndarray:
+    """The sum of `values` over each analysis frame: FRAME = 2 HOP + 1, so frame i is HOP-blocks i and i + 1
+    and one sample more."""
+    blocks = values[:(count + 1) * HOP].reshape(count + 1, HOP).sum(axis=1)
+    return blocks[:-1] + blocks[1:] + values[np.arange(count) * HOP + 2 * HOP]
+
+
 def _tone_pairs(samples: np.ndarray) -> np.ndarray:
-    """Per analysis frame of one channel, the index (0-15) of the tone pair it holds, or NO_TONE."""
+    """Per analysis frame of one channel, the index (0-15) of the tone pair it holds, or NO_TONE.
+
+    Only candidate frames get the Goertzel: loud enough, and with a first-difference energy ratio (the
+    energy-weighted 4 sin^2(pi f / fs) of the frame's spectrum) that a row tone plus a column tone can
+    give within the twist (about 0.37 to 1.41; the gate leaves room either side). Voiced speech, whose
+    energy lies mostly below 600 Hz, falls under it; hiss and fricatives over it."""
     count = (samples.size - FRAME) // HOP + 1
     if count <= 0:
         return np.empty(0, dtype=np.int8)
-    frames = np.lib.stride_tricks.sliding_window_view(samples.astype(np.float32), FRAME)[::HOP][:count]
-    energy = np.einsum("ij,ij->i", frames, frames)
+    x = samples.astype(np.float32)
+    energy = _frame_sums(x * x, count)
+    slope = _frame_sums(np.diff(x, prepend=x[:1]) ** 2, count)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = slope / energy
+    candidates = np.flatnonzero((energy >= FRAME * MIN_TONE_RMS ** 2) & (ratio >= GATE[0]) & (ratio <= GATE[1]))
+    pairs = np.full(count, NO_TONE, dtype=np.int8)
+    if candidates.size == 0:
+        return pairs
+    frames = np.lib.stride_tricks.sliding_window_view(x, FRAME)[candidates * HOP]
     spectrum = frames @ _BASIS
     power = spectrum[:, :8] ** 2 + spectrum[:, 8:] ** 2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        share = 2.0 * power / (FRAME * energy[:, None])
+    share = 2.0 * power / (FRAME * energy[candidates, None])
     row, column = np.argmax(share[:, :4], axis=1), np.argmax(share[:, 4:], axis=1)
-    frames_at = np.arange(count)
-    row_share, column_share = share[frames_at, row], share[frames_at, 4 + column]
-    tone = ((energy / FRAME >= MIN_TONE_RMS ** 2)
-            & (row_share + column_share >= DOMINANCE)
+    picked = np.arange(candidates.size)
+    row_share, column_share = share[picked, row], share[picked, 4 + column]
+    tone = ((row_share + column_share >= DOMINANCE)
             & (row_share <= column_share * _TWIST) & (column_share <= row_share * _TWIST))
-    return np.where(tone, row * 4 + column, NO_TONE).astype(np.int8)
+    pairs[candidates[tone]] = (row * 4 + column)[tone]
+    return pairs
 
 
 def digits_from_frames(pairs: np.ndarray, channel: int) -> list[Digit]:
@@ -156,21 +176,32 @@ class _Analyser:
             if hi > lo:
                 for c in range(self.channels):
                     self.result.windows[index][c].add(samples[lo - start:hi - start, c])
-        for a in range(start, end, self.block):  # pieces start on a block boundary
-            b = min(a + self.block, end)
-            if any(a < qb and b > qa for qa, qb in self.quiet):
-                continue
-            piece = samples[a - start:b - start].astype(np.float64)
-            rms = float(np.max(np.sqrt(np.mean(piece * piece, axis=0))))
-            self.result.blocks_judged += 1
-            self.result.loudest_block_rms = max(self.result.loudest_block_rms, rms)
-            if rms >= self.audible_rms:
-                self.result.active_seconds += (b - a) / RATE
+        self._activity(samples, start)
         for c in range(self.channels):
             joined = np.concatenate([self.carry[c], samples[:, c]])
             frames = _tone_pairs(joined)
             self.pairs[c].append(frames)
             self.carry[c] = joined[frames.size * HOP:]
+
+    def _activity(self, samples: np.ndarray, start: int) -> None:
+        """Per block (pieces start on a block boundary; the last block may be short), the loudest channel's
+        RMS, over the blocks that touch no may-be-silent span."""
+        length = samples.shape[0]
+        whole = length // self.block
+        squares = np.ascontiguousarray(samples.T, dtype=np.float32) ** 2  # float32 holds 16-bit squares well enough
+        means = [squares[:, :whole * self.block].reshape(self.channels, whole, self.block).mean(axis=2)]
+        if length % self.block:
+            means.append(squares[:, whole * self.block:].mean(axis=1, keepdims=True))
+        rms = np.sqrt(np.concatenate(means, axis=1)).max(axis=0)
+        begins = start + np.arange(rms.size) * self.block
+        ends = np.minimum(begins + self.block, start + length)
+        judged = np.ones(rms.size, dtype=bool)
+        for quiet_start, quiet_end in self.quiet:
+            judged &= ~((begins < quiet_end) & (ends > quiet_start))
+        if judged.any():
+            self.result.blocks_judged += int(judged.sum())
+            self.result.loudest_block_rms = max(self.result.loudest_block_rms, float(rms[judged].max()))
+            self.result.active_seconds += float(((ends - begins)[judged & (rms >= self.audible_rms)]).sum()) / RATE
 
     def finish(self) -> None:
         self.feed(b"", last=True)

@@ -380,6 +380,18 @@ def fail_task(token: str, error: str, cause: str) -> None:
     _fail(token, error, cause)
 
 
+def task_is_live(token: str) -> bool:
+    """Is a workflow task waiting on this token right now? (SendTaskHeartbeat answers only for an open task:
+    a made-up, used or expired token is refused.)"""
+    try:
+        client("stepfunctions").send_task_heartbeat(taskToken=token)
+    except ClientError as err:
+        if err.response["Error"]["Code"] in ("InvalidToken", "TaskDoesNotExist", "TaskTimedOut", "InvalidParameterException"):
+            return False
+        raise
+    return True
+
+
 def _deliver(send: Callable[[Any], Any]) -> None:
     """Send to a waiting task; a token that is no longer waited on (the workflow moved on) is ignored:
     the signal itself is already in the session item."""

@@ -1,4 +1,9 @@
-"""JSON Schema validation for every payload that crosses a boundary; an error names the field.
+r"""JSON Schema validation for every payload that crosses a boundary; an error names the field and what
+was expected, never the value (a card-number-shaped value must not reach a log or an answer).
+
+Patterns match the whole value: JSON Schema's patterns are ECMA-262 regular expressions, where `$` is
+the end of the string; Python's `$` also matches before a final newline, so `"+14155550123\n"` would
+pass `^\+[1-9][0-9]{1,14}$`. Each pattern's final `$` is read as `\Z` here.
 
 The schemas are the files in the repository's `schemas/` folder; the layer build copies them next to
 this module, so what is tested is what ships.
@@ -7,11 +12,12 @@ this module, so what is tested is what ships.
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import Draft202012Validator, FormatChecker, validators
 from jsonschema.exceptions import ValidationError, best_match
 
 from callrec_shared import resources
@@ -31,10 +37,50 @@ def schema_dir() -> Path:
 
 
 @lru_cache(maxsize=None)
+def whole(pattern: str) -> re.Pattern:
+    r"""The pattern with its final `$` (if any) as `\Z`: the end of the value, not before a final newline."""
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        pattern = pattern[:-1] + r"\Z"
+    return re.compile(pattern)
+
+
+def _pattern(validator, pattern: str, instance: Any, schema: dict):
+    if isinstance(instance, str) and not whole(pattern).search(instance):
+        yield ValidationError("does not match the expected format")
+
+
+StrictValidator = validators.extend(Draft202012Validator, {"pattern": _pattern})
+
+
+@lru_cache(maxsize=None)
 def validator(name: str) -> Draft202012Validator:
     schema = resources.load_json("schemas", f"{name}.schema.json")
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema, format_checker=FormatChecker())
+    return StrictValidator(schema, format_checker=FormatChecker())
+
+
+def describe(error: ValidationError) -> str:
+    """What the field should have been, from the schema alone (never the value that was sent)."""
+    expected, kind = error.validator_value, error.validator
+    return {
+        "additionalProperties": "unknown field",
+        "required": "is required",
+        "type": f"must be of type {' or '.join(expected) if isinstance(expected, list) else expected}",
+        "enum": "is not one of the allowed values",
+        "const": "is not the allowed value",
+        "pattern": "does not match the expected format",
+        "format": f"is not a valid {expected}",
+        "minLength": f"must be at least {expected} characters long",
+        "maxLength": f"must be at most {expected} characters long",
+        "minItems": f"must have at least {expected} items",
+        "maxItems": f"must have at most {expected} items",
+        "minProperties": f"must have at least {expected} fields",
+        "maxProperties": f"must have at most {expected} fields",
+        "minimum": f"must be at least {expected}",
+        "maximum": f"must be at most {expected}",
+        "exclusiveMinimum": f"must be more than {expected}",
+        "exclusiveMaximum": f"must be less than {expected}",
+    }.get(kind, f"is not valid ({kind})")
 
 
 def field_of(error: ValidationError) -> str:
@@ -54,10 +100,7 @@ def validate(payload: Any, name: str) -> Any:
     """Return `payload` unchanged if it matches schema `name`, else raise `InvalidRequest` for one field."""
     error = best_match(validator(name).iter_errors(payload))
     if error is not None:
-        message = "unknown field" if error.validator == "additionalProperties" else (
-            "is required" if error.validator == "required" else error.message
-        )
-        raise InvalidRequest(field_of(error), message)
+        raise InvalidRequest(field_of(error), describe(error))
     return payload
 
 

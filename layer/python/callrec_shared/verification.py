@@ -80,6 +80,14 @@ class Expectation:
         return _timestamp(stamp) if stamp is not None else None
 
     @property
+    def recorded_start(self) -> datetime | None:
+        """Connect: when the provider says the audio recording started (the contact record's StartTimestamp)."""
+        for recording in (self.contact or {}).get("Recordings") or []:
+            if recording.get("MediaStreamType", "AUDIO") == "AUDIO" and recording.get("StartTimestamp") is not None:
+                return _timestamp(recording["StartTimestamp"])
+        return None
+
+    @property
     def recorded_location(self) -> str | None:
         """Connect: the audio recording's S3 location in the contact record (bucket/key), if it has one."""
         for recording in (self.contact or {}).get("Recordings") or []:
@@ -196,13 +204,19 @@ def locate(expected: Expectation, config: Config, s3) -> Located | Ambiguous | N
     return Located(config.bucket, keys[0], "layout") if keys else None
 
 
-def _origins(expected: Expectation) -> tuple[datetime, datetime]:
+def _origins(expected: Expectation, tolerance_seconds: float = 0.0) -> tuple[datetime, datetime]:
     """The earliest and latest moment the recording can have begun: when the provider started it (between the
-    workflow's request and its record of the start), or for Connect, when the agent joined if that was later."""
+    workflow's request and its record of the start), or for Connect, when the agent joined if that was later.
+    When Connect's contact record states the start and it lies in that span (give or take the tolerance), that
+    is the moment: the provider's own record narrows the uncertainty of a busy stack to nothing."""
     earliest, latest = expected.earliest_start, expected.started
     joined = expected.agent_joined
     if joined is not None:
         earliest, latest = max(earliest, joined), max(latest, joined)
+    stated = expected.recorded_start
+    slack = timedelta(seconds=tolerance_seconds)
+    if stated is not None and earliest - slack <= stated <= latest + slack:
+        return stated, stated
     return earliest, latest
 
 
@@ -216,7 +230,7 @@ def _placeable(expected: Expectation, seconds: float, config: Config) -> bool:
 def window_reach(expected: Expectation, seconds: float, config: Config) -> list[tuple[float, float]]:
     """Where each window may lie in the recording at the widest (the guards outside it): audio there may be
     silent, so signal is looked for elsewhere."""
-    earliest_origin, latest_origin = _origins(expected)
+    earliest_origin, latest_origin = _origins(expected, config.tolerance_seconds)
     if not _placeable(expected, seconds, config):
         return [(-config.guard_seconds, seconds + config.guard_seconds)]  # anywhere
     return [((start - latest_origin).total_seconds() - config.guard_seconds,
@@ -231,7 +245,7 @@ def place_windows(expected: Expectation, seconds: float, config: Config) -> tupl
     A recording begins when the provider started it, which lies between the workflow's request and its record
     of the start (for Connect, no earlier than the agent's join). Each window is narrowed by that uncertainty,
     so that only audio surely inside it is checked; a window narrowed to nothing cannot be checked."""
-    earliest_origin, latest_origin = _origins(expected)
+    earliest_origin, latest_origin = _origins(expected, config.tolerance_seconds)
     spans, unplaced = [], []
     for index, (start, end) in enumerate(expected.windows, 1):
         name = f"window-{index}-silent"
@@ -242,6 +256,13 @@ def place_windows(expected: Expectation, seconds: float, config: Config) -> tupl
         a = (start - earliest_origin).total_seconds() + config.guard_seconds
         b = ((end or expected.ended) - latest_origin).total_seconds() - config.guard_seconds
         a, b = max(a, 0.0), min(b, seconds)
+        length = ((end or expected.ended) - start).total_seconds()
+        if b <= a and length < 2 * config.guard_seconds and 0 <= a <= seconds:
+            # e.g. a suspension confirmed just as its resume came: nothing sensitive fits in it, and key presses
+            # anywhere in the recording fail dtmf-outside-windows
+            unplaced.append(Check(name, True, f"{length * 1000:.0f} ms long, shorter than the guards: too short to hold "
+                                              "sensitive input; key presses anywhere are caught by dtmf-outside-windows"))
+            continue
         if b <= a:
             unplaced.append(Check(name, False, "cannot be placed: not in the recording, or shorter than the guards and "
                                                "the provider's timing uncertainty", unverified=True))
@@ -333,7 +354,7 @@ def _duration(expected: Expectation, seconds: float, config: Config) -> Check:
     if not _placeable(expected, seconds, config):
         return Check("duration", False, f"{seconds:.3f} s, shorter than the session's {expected.shortest_span_seconds:.3f} s, "
                                         "and the agent's join time (which would explain it) is unknown", unverified=True)
-    earliest_origin, latest_origin = _origins(expected)
+    earliest_origin, latest_origin = _origins(expected, config.tolerance_seconds)
     shortest = (expected.earliest_end - latest_origin).total_seconds()
     longest = (expected.ended - earliest_origin).total_seconds()
     recorded = f"{longest:.3f} s" if longest - shortest < 0.001 else f"{shortest:.3f}-{longest:.3f} s"
