@@ -11,7 +11,7 @@ SAM := $(SAM_VENV)/bin/sam
 export SAM_CLI_TELEMETRY := 0
 PYTEST_ARGS ?=
 
-.PHONY: help demo test test-unit lint serve bench speech deploy clean
+.PHONY: help demo test test-unit lint serve bench speech build deploy clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
@@ -48,8 +48,10 @@ speech: ## install espeak-ng (Debian's package), the real speech the DTMF benchm
 bench: $(STAMP) speech ## run benchmarks/, print the figures, write benchmarks/RESULTS.md
 	$(BIN)/python benchmarks/report.py
 
-deploy: $(SAM) ## sam build && sam deploy --guided (needs AWS credentials)
+build: $(SAM) ## sam build: the functions and the layer for Lambda (arm64, python3.11), in .aws-sam/build
 	$(SAM) build
+
+deploy: build ## sam deploy --guided (needs AWS credentials)
 	$(SAM) deploy --guided
 
 clean: ## remove the virtual environments, build output and local logs

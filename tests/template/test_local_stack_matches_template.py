@@ -98,25 +98,31 @@ def test_schemas_are_valid_json_schema(path):
 
 
 def test_the_built_layer_carries_the_shared_code_and_the_schemas(tmp_path):
-    """`sam build` runs layer/Makefile; run the same target and use the result the way Lambda would."""
+    """`sam build` runs layer/Makefile; run the same target and use the shipped code the way Lambda would: it
+    finds the schemas shipped beside it. (Its dependencies are arm64 wheels, which this host cannot load, so the
+    code runs here on the host's own; tests/template/test_built_artifact.py checks those wheels.)"""
+    built = tmp_path / "built"
     subprocess.run(
         ["make", "--no-print-directory", "-C", str(REPO_ROOT / "layer"), "build-SharedLayer",
-         f"ARTIFACTS_DIR={tmp_path}", f"PYTHON={sys.executable}"],
+         f"ARTIFACTS_DIR={built}", f"PYTHON={sys.executable}"],
         check=True,
         capture_output=True,
     )
-    shipped = tmp_path / "python" / "callrec_shared"
+    shipped = built / "python" / "callrec_shared"
     assert sorted(p.name for p in (shipped / "schemas").iterdir()) == sorted(
         p.name for p in (REPO_ROOT / "schemas").iterdir()
     )
+    code_only = tmp_path / "code"
+    code_only.mkdir()
+    (code_only / "callrec_shared").symlink_to(shipped, target_is_directory=True)
     probe = subprocess.run(
         [sys.executable, "-c", "from callrec_shared import validation; print(validation.schema_dir())"],
-        env={"PYTHONPATH": str(tmp_path / "python")},
+        env={"PYTHONPATH": str(code_only)},
         capture_output=True,
         text=True,
         check=True,
     )
-    assert probe.stdout.strip() == str(shipped / "schemas")
+    assert probe.stdout.strip() == str(shipped / "schemas")  # the module resolves its own (real) folder
 
 
 def test_the_simulated_provider_side_is_what_the_template_is_deployed_for(deployment):

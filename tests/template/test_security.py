@@ -183,3 +183,29 @@ def test_the_entry_points_may_describe_the_sessions_executions():
     describers = {where for where, statement in _statements() if "states:DescribeExecution" in _as_list(statement["Action"])
                   and statement.get("Resource") == {"Fn::Sub": executions}}
     assert starters and starters == describers
+
+
+EVIDENCE = ("RecordingBucket", "SessionsTable", "AuditTable", "RecordingKey", "AttestationKey")
+
+
+@pytest.mark.parametrize("logical_id", EVIDENCE)
+def test_the_evidence_outlives_the_stack(logical_id):
+    """Before: no DeletionPolicy anywhere, so deleting the stack destroyed recordings, sessions, audit and keys."""
+    resource = RESOURCES[logical_id]
+    assert (resource.get("DeletionPolicy"), resource.get("UpdateReplacePolicy")) == ("Retain", "Retain")
+    if resource["Type"] == "AWS::DynamoDB::Table":
+        assert resource["Properties"]["DeletionProtectionEnabled"] is True
+
+
+def test_replaced_recording_versions_expire_with_the_retention_rule():
+    """Before: the lifecycle expired only current versions; noncurrent ones (failed recordings too) stayed forever."""
+    [rule] = RESOURCES["RecordingBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert rule["ExpirationInDays"] == {"Ref": "RecordingRetentionDays"}
+    assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": {"Ref": "RecordingRetentionDays"}}
+
+
+def test_every_function_logs_to_a_declared_group_with_the_retention():
+    """Before: no Lambda log group was declared, so Lambda created them with unlimited retention."""
+    for logical_id, function in TEMPLATE.resources("AWS::Serverless::Function").items():
+        assert function["Properties"]["LoggingConfig"]["LogGroup"] == {"Ref": "FunctionLogs"}, logical_id
+    assert RESOURCES["FunctionLogs"]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}

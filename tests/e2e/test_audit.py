@@ -1,0 +1,51 @@
+"""The audit trail is insert-only in practice: every write the workflows make is conditional (it never
+replaces a record) and its key carries a random part. Reproduced before: the workflow's keys were
+`EnteredTime#StateName`, readable from the execution history, and its puts had no condition, so anyone
+holding the audit table's PutItem replaced a RECORDING_STARTED record with CONSENT_DECLINED."""
+
+from __future__ import annotations
+
+import json
+
+from callrec import demo
+from callrec.stack import client
+from callrec.template import REPO_ROOT
+
+
+def _audit_puts(definition: dict):
+    def walk(node):
+        if isinstance(node, dict):
+            put = node.get("Put")
+            if isinstance(put, dict) and put.get("TableName") == "${AuditTableName}":
+                yield put
+            for value in node.values():
+                yield from walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from walk(value)
+
+    return list(walk(definition))
+
+
+def test_every_audit_write_of_the_workflows_is_conditional_with_an_unguessable_key():
+    for name in ("recording_session", "verify_recording"):
+        puts = _audit_puts(json.loads((REPO_ROOT / "statemachines" / f"{name}.asl.json").read_text()))
+        assert puts, name
+        for put in puts:
+            assert put["ConditionExpression"] == "attribute_not_exists(sessionId)", name
+            assert "States.UUID()" in put["Item"]["at"]["S.$"], name
+
+
+def test_a_record_cannot_be_replaced_by_the_key_the_history_shows(centre):
+    call = demo.connect_notice(centre)
+    _, history = centre.finish(call.session_id)
+    started = next(e for e in history if e.get("stateEnteredEventDetails", {}).get("name") == "Record Recording Started")
+    table = centre.deployment.physical("AuditTable")
+    before = centre.audit(call.session_id)
+    original = next(a for a in before if a["event"] == "RECORDING_STARTED")
+    guessed = f"{started['timestamp'] if isinstance(started['timestamp'], str) else started['timestamp'].isoformat()}#Record Recording Started"
+    client("dynamodb").put_item(TableName=table, Item={"sessionId": {"S": call.session_id}, "at": {"S": guessed},
+                                                      "event": {"S": "CONSENT_DECLINED"}, "actor": {"S": "intruder"}})
+    after = centre.audit(call.session_id)
+    assert next(a for a in after if a["at"] == original["at"]) == original  # still there, unchanged
+    assert len(after) == len(before) + 1 and original["at"] != guessed and original["at"].count("#") == 2
