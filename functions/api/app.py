@@ -22,12 +22,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from callrec_shared import sessions
 from callrec_shared.aws import settings
-from callrec_shared.validation import InvalidRequest, validate
+from callrec_shared.validation import InvalidRequest, parse_json, validate
 
 logger = Logger(service="callrec")
 app = APIGatewayRestResolver()
 
-_SESSION_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_SESSION_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")  # fullmatch: no trailing newline
 
 
 def _json(status: int, body: dict) -> Response:
@@ -39,7 +39,10 @@ def _error(status: int, error: str, message: str, field: str | None = None) -> R
 
 
 def _checked(session_id: str) -> Response | None:
-    if not _SESSION_ID.match(session_id):
+    """The session id as API Gateway passed it must be a UUID, whole: the resolver's own route pattern ends in
+    `$`, which also matches before a final newline, so it would hand over `<uuid>` for `<uuid>\n`."""
+    passed = (app.current_event.path_parameters or {}).get("sessionId", session_id)
+    if passed != session_id or not _SESSION_ID.fullmatch(session_id):
         return _error(400, "InvalidRequest", "sessionId must be a session id (a UUID)", "sessionId")
     return None
 
@@ -47,11 +50,7 @@ def _checked(session_id: str) -> Response | None:
 @app.post("/recordings")
 def start_recording() -> Response:
     try:
-        body = json.loads(app.current_event.body or "")
-    except ValueError:
-        return _error(400, "InvalidRequest", "the body must be a JSON object", "(body)")
-    try:
-        started = sessions.start(body, actor="api")
+        started = sessions.start(parse_json(app.current_event.body), actor="api")
     except InvalidRequest as err:
         return _error(400, "InvalidRequest", err.message, err.field)
     except sessions.SessionConflict as err:
@@ -88,10 +87,7 @@ def _window(session_id: str, kind: str) -> Response:
     if bad:
         return bad
     try:
-        body = json.loads(app.current_event.body or "{}")
-        validate(body, "signal_request")
-    except ValueError:
-        return _error(400, "InvalidRequest", "the body must be a JSON object", "(body)")
+        body = validate(parse_json(app.current_event.body, empty="{}"), "signal_request")
     except InvalidRequest as err:
         return _error(400, "InvalidRequest", err.message, err.field)
     try:

@@ -107,5 +107,5 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
         return _as_strings({"error": "InvalidRequest", "field": err.field, "message": err.message})
     except sessions.SessionNotFound as err:
         return _as_strings({"error": "SessionNotFound", "message": f"no session {err}"})
-    except (sessions.NotWaiting, sessions.SessionEnded, sessions.SessionConflict) as err:
+    except (sessions.NotWaiting, sessions.SessionEnded, sessions.SessionConflict, sessions.SignalConflict) as err:
         return _as_strings({"error": type(err).__name__, "message": str(err)})

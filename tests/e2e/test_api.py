@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 
 import pytest
+
+from callrec.template import Template
 import requests
 
 from callrec.server import CONNECT_INSTANCE_ID
@@ -85,6 +87,11 @@ def test_a_different_request_for_the_same_call_is_a_conflict(endpoint):
     assert conflict.status_code == 409 and conflict.json()["error"] == "SessionConflict"
 
 
+CONNECT_CALL = {"provider": "connect", "parties": [{"number": "+15125550100"}],
+                "call": {"InstanceId": Template.load().parameter_values()["ConnectInstanceArn"].rsplit("/", 1)[1],
+                         "ContactId": "c-hostile", "InitialContactId": "c-hostile"}}
+
+
 @pytest.mark.parametrize("body, field", [
     ("not json", "(body)"),
     ({}, "provider"),
@@ -93,17 +100,26 @@ def test_a_different_request_for_the_same_call_is_a_conflict(endpoint):
     ({"provider": "connect", "call": {"InstanceId": 7, "ContactId": "c", "InitialContactId": "c"}, "parties": [{"number": "+15125550100"}]}, "call.InstanceId"),
     ({"provider": "chime", "call": {"SipMediaApplicationId": "s", "TransactionId": "t", "CallId": "c"}, "parties": [{"number": "+15125550100"}], "extra": 1}, "extra"),
     ({"provider": "chime", "call": {"SipMediaApplicationId": "s", "TransactionId": "t", "CallId": "c"}, "parties": []}, "parties"),
+    # hostile input (each started an execution or crashed the API with 502 before)
+    ({**CONNECT_CALL, "parties": [{"number": "+15125550100\n"}]}, "parties.0.number"),  # Python's $ let it through
+    ('{"provider": "connect", "call": {"InstanceId": "\\ud800", "ContactId": "c", "InitialContactId": "c"}}', "call.InstanceId"),
+    ('{"provider": ' + "[" * 5000 + "]" * 5000 + "}", "(body)"),  # RecursionError: 502 before
+    ('{"provider": ' + "[" * 100 + "]" * 100 + "}", "(payload)"),
+    ({**CONNECT_CALL, "call": {**CONNECT_CALL["call"], "InstanceId": "someone-else"}}, "call.InstanceId"),
 ])
 def test_bad_requests_name_the_field_and_start_nothing(endpoint, body, field):
     before = _executions(endpoint)
     response = signed("POST", f"{endpoint['api']}/recordings", body)
     assert response.status_code == 400
     assert response.json()["field"] == field and response.json()["error"] == "InvalidRequest"
+    assert "5125550100" not in response.json()["message"] and "someone-else" not in response.text  # never echoed
     assert _executions(endpoint) == before
 
 
 def test_bad_and_unknown_session_ids(endpoint):
     assert signed("GET", f"{endpoint['api']}/recordings/not-a-session").status_code == 400
+    newline = signed("GET", f"{endpoint['api']}/recordings/00000000-0000-4000-8000-000000000000%0A")  # 200 before
+    assert newline.status_code == 400 and newline.json()["field"] == "sessionId"
     unknown = "00000000-0000-4000-8000-000000000000"
     assert signed("GET", f"{endpoint['api']}/recordings/{unknown}").status_code == 404
     assert signed("POST", f"{endpoint['api']}/recordings/{unknown}/stop").status_code == 404

@@ -3,6 +3,8 @@ sessions at once. Every signal ends applied once or refused with a reason: none 
 
 from __future__ import annotations
 
+import re
+
 import random
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -52,9 +54,13 @@ def test_many_threads_signalling_one_session_through_the_api(centre, api):
     assert [s["seq"] for s in signals] == list(range(1, len(signals) + 1))  # one queue, no gaps
     assert len(signals) == 18 + 1  # 18 distinct keys and the stop: the repeats were not queued
     assert all(s["status"] in ("applied", "rejected", "failed") for s in signals)  # none left unanswered
-    by_key = {s.get("idempotencyKey"): s for s in signals}
+    from callrec_shared.sessions import stored_key
+
+    by_key = {s.get("idempotencyKey"): s for s in signals}  # kept hashed, never verbatim
+    assert all(key is None or re.fullmatch(r"[0-9a-f]{64}", key) for key in by_key)
     for kind, key, status, body in answers:  # a repeat answered the first request's outcome
-        assert body["seq"] == by_key[key]["seq"] and body["status"] == by_key[key]["status"]
+        stored = by_key[stored_key(key)]
+        assert body["seq"] == stored["seq"] and body["status"] == stored["status"]
     applied = [s["kind"] for s in signals if s["status"] == "applied" and s["kind"] in ("suspend", "resume")]
     assert applied == ["suspend", "resume"] * (len(applied) // 2) + (["suspend"] if len(applied) % 2 else [])
     session = centre.session(call.session_id)

@@ -104,9 +104,23 @@ def test_sma_handler_never_raises_and_starts_nothing(centre, event):
 
 
 def test_sma_handler_accepts_extra_fields_and_starts_a_session(centre):
-    answer = centre.function("SmaHandler").invoke(_sma_event())["Payload"]
+    event = _sma_event()
+    event["CallDetails"]["SipMediaApplicationId"] = centre.sma.id
+    answer = centre.function("SmaHandler").invoke(event)["Payload"]
     assert answer["Actions"] == [] and "sessionId" in answer["TransactionAttributes"]
     assert _executions(centre) == 1
+
+
+def test_only_the_configured_connect_instance_and_sma_are_recorded(centre):
+    """Reproduced before: any instance or SMA started a session (only IAM on AWS would have stopped it)."""
+    answer = centre.function("SmaHandler").invoke(_sma_event())["Payload"]  # sma-x: not this deployment's
+    assert answer["Actions"] == [] and "sessionId" not in answer["TransactionAttributes"]
+    event = _flow_event()
+    event["Details"]["ContactData"]["InstanceARN"] = "arn:aws:connect:us-east-1:123456789012:instance/someone-else"
+    flow = centre.function("ContactFlow").invoke(event)["Payload"]
+    assert (flow["error"], flow["field"], flow["message"]) == ("InvalidRequest", "call.InstanceId",
+                                                               "is not the one this deployment records")
+    assert _executions(centre) == 0
 
 
 def test_sma_handler_reads_both_shapes_of_action_failed(centre):

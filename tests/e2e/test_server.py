@@ -9,12 +9,15 @@ import time
 import pytest
 
 from callrec.history import fetch_history, wait_for_execution
+from callrec.template import Template
 from tests.e2e.conftest import endpoint_client as _client
 from tests.e2e.conftest import physical as _physical
 from tests.conftest import states_entered
 from tests.e2e.conftest import serve_endpoint, signed
 
 pytestmark = pytest.mark.server
+
+PARAMETERS = Template.load().parameter_values()  # the entry points accept only the deployment's instance and SMA
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +59,8 @@ def test_a_users_state_machine_runs_through_plain_boto3(endpoint):
     arn = sfn.create_state_machine(
         name="users-machine", definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/user"
     )["stateMachineArn"]
-    request = {"provider": "chime", "call": {"SipMediaApplicationId": "s", "TransactionId": "t", "CallId": "c"}, "parties": [{"number": "+14155550100"}]}
+    request = {"provider": "chime", "call": {"SipMediaApplicationId": PARAMETERS["SipMediaApplicationId"], "TransactionId": "t",
+                                             "CallId": "c"}, "parties": [{"number": "+14155550100"}]}
     started = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"go": True, "request": request}))
 
     began = time.monotonic()
@@ -77,7 +81,8 @@ def test_the_deployed_recording_session_runs(endpoint):
     recordings API's stop ends it, and the session and audit trail say how."""
     sfn = _client(endpoint, "stepfunctions")
     arn = _physical(endpoint, "RecordingSession")
-    request = {"provider": "connect", "call": {"InstanceId": "i", "ContactId": "c", "InitialContactId": "c"},
+    request = {"provider": "connect", "call": {"InstanceId": PARAMETERS["ConnectInstanceArn"].rsplit("/", 1)[1],
+                                               "ContactId": "c", "InitialContactId": "c"},
                "parties": [{"number": "+15125550100"}]}
     execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps(request))["executionArn"]
     deadline = time.monotonic() + 30

@@ -11,7 +11,7 @@ import pytest
 
 from callrec.mock_config import MockConfig
 from callrec.stack import client
-from callrec.template import REPO_ROOT
+from callrec.template import REPO_ROOT, Template
 from callrec_shared.identity import session_id_for
 from tests.conftest import run, states_entered
 
@@ -19,14 +19,17 @@ MOCK_CONFIG = Path(__file__).resolve().parent / "recording_session.mock.json"
 MACHINE = "callrec-RecordingSession"
 DEFINITION = json.loads((REPO_ROOT / "statemachines" / "recording_session.asl.json").read_text())
 
+PARAMETERS = Template.load().parameter_values()
+INSTANCE_ID = PARAMETERS["ConnectInstanceArn"].rsplit("/", 1)[1]  # the entry points accept only the deployment's
+SMA_ID = PARAMETERS["SipMediaApplicationId"]
 CONNECT = {  # a Texas caller to a Texas centre: notice (one-party), with the real consent policy
     "provider": "connect",
-    "call": {"InstanceId": "instance-1", "ContactId": "contact-1", "InitialContactId": "contact-1"},
+    "call": {"InstanceId": INSTANCE_ID, "ContactId": "contact-1", "InitialContactId": "contact-1"},
     "parties": [{"number": "+15125550100", "role": "caller"}, {"number": "+18005550199", "role": "callee", "jurisdiction": "US-TX"}],
 }
 CHIME = {  # a Californian caller: opt-in (all-party), with the real consent policy
     "provider": "chime",
-    "call": {"SipMediaApplicationId": "sma-1", "TransactionId": "txn-1", "CallId": "call-1"},
+    "call": {"SipMediaApplicationId": SMA_ID, "TransactionId": "txn-1", "CallId": "call-1"},
     "parties": [{"number": "+14155550123", "role": "caller"}, {"number": "+15125550199", "role": "callee"}],
 }
 

@@ -75,3 +75,42 @@ def test_session_id_is_stable_per_call_and_distinct_between_calls():
     assert session_id_for(CONNECT) != session_id_for(_with(CONNECT, "call.InitialContactId", "c-9"))
     assert session_id_for(CHIME) != session_id_for(_with(CHIME, "call.TransactionId", "t-2"))
     assert normalise(CONNECT)["sessionId"] == session_id_for(CONNECT)
+
+
+def test_session_identity_has_no_separator_collisions():
+    """Reproduced before: parts joined with "/" made (instance x, contact y/z) and (x/y, z) one session."""
+    from callrec_shared.identity import session_id_for
+
+    def connect(instance: str, contact: str) -> str:
+        return session_id_for({"provider": "connect", "call": {"InstanceId": instance, "InitialContactId": contact}})
+
+    assert connect("x", "y/z") != connect("x/y", "z")
+    assert connect("x", "y") == connect("x", "y")
+
+
+def test_patterns_match_the_whole_value_and_errors_never_echo_it():
+    from callrec_shared.validation import InvalidRequest, validate
+
+    request = {"provider": "chime", "call": {"SipMediaApplicationId": "s", "TransactionId": "t", "CallId": "c"},
+               "parties": [{"number": "+14155550123\n"}]}
+    with pytest.raises(InvalidRequest) as raised:
+        validate(request, "start_recording_request")
+    assert (raised.value.field, raised.value.message) == ("parties.0.number", "does not match the expected format")
+    request["parties"] = [{"number": "+4111111111111111"}, {"number": 4111111111111111}]
+    with pytest.raises(InvalidRequest) as raised:
+        validate(request, "start_recording_request")
+    assert "4111" not in str(raised.value) and raised.value.field == "parties.1.number"
+
+
+def test_lone_surrogates_and_deep_nesting_are_refused_naming_the_field():
+    from callrec_shared.validation import InvalidRequest, parse_json, validate
+
+    with pytest.raises(InvalidRequest) as raised:
+        validate(parse_json('{"provider": "chime", "call": {"TransactionId": "\\ud800"}}'), "start_recording_request")
+    assert (raised.value.field, raised.value.message) == ("call.TransactionId", "is not valid Unicode text")
+    with pytest.raises(InvalidRequest) as raised:
+        parse_json("[" * 100_000 + "]" * 100_000)
+    assert raised.value.field == "(body)"
+    with pytest.raises(InvalidRequest) as raised:
+        validate({"parties": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}, "start_recording_request")
+    assert raised.value.field == "(payload)"

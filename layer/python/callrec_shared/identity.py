@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 _SESSION_NAMESPACE = uuid.UUID("9b0f6d2e-3c55-4a53-9d0e-6a1b1f7c2a10")
 
 
 def session_id_for(request: dict) -> str:
-    """Connect: the instance and the initial contact (stable across transfers); Chime: the transaction."""
+    """Connect: the instance and the initial contact (stable across transfers); Chime: the transaction. The parts
+    are JSON-encoded, so no two calls share an identity (joined with "/", instance `x` + contact `y/z` and
+    instance `x/y` + contact `z` were one session)."""
     call = request["call"]
     if request["provider"] == "connect":
-        identity = f"connect/{call['InstanceId']}/{call['InitialContactId']}"
+        parts = ["connect", call["InstanceId"], call["InitialContactId"]]
     else:
-        identity = f"chime/{call['SipMediaApplicationId']}/{call['TransactionId']}"
-    return str(uuid.uuid5(_SESSION_NAMESPACE, identity))
+        parts = ["chime", call["SipMediaApplicationId"], call["TransactionId"]]
+    return str(uuid.uuid5(_SESSION_NAMESPACE, json.dumps(parts, separators=(",", ":"))))

@@ -13,6 +13,7 @@ can wait, bounded, for its own signal's outcome: confirmed means the provider co
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import time
@@ -255,6 +256,12 @@ def _signal_key(seq: int) -> str:
     return f"sig#{seq:010d}"
 
 
+def stored_key(key: str) -> str:
+    """An idempotency key as stored: its SHA-256 (callers' keys may carry order or payment references, and the
+    signals table keeps them 30 days); equal keys still match."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
 def _enqueue(session_id: str, kind: str, actor: str, key: str | None, opening: bool = False) -> tuple[int, bool]:
     """Append the signal atomically with the session's counter and its SIGNAL_RECEIVED audit record (so
     the audit can never show the workflow applying a signal before receiving it); (seq, is it a repeat).
@@ -268,9 +275,9 @@ def _enqueue(session_id: str, kind: str, actor: str, key: str | None, opening: b
                 EXPIRES: _expiry()}
         writes = [{"Put": {"TableName": tables.signals_table, "Item": item, "ConditionExpression": "attribute_not_exists(sk)"}}]
         if key:
-            item["idempotencyKey"] = {"S": key}
+            item["idempotencyKey"] = {"S": stored_key(key)}
             writes.append({"Put": {"TableName": tables.signals_table, "ConditionExpression": "attribute_not_exists(sk)",
-                                   "Item": {"sessionId": {"S": session_id}, "sk": {"S": f"key#{key}"},
+                                   "Item": {"sessionId": {"S": session_id}, "sk": {"S": f"key#{stored_key(key)}"},
                                             "seq": {"N": str(seq)}, "kind": {"S": kind}, EXPIRES: _expiry()}}})
         writes.append({"Update": {
             "TableName": tables.sessions_table, "Key": {"sessionId": {"S": session_id}},
@@ -299,10 +306,10 @@ def _enqueue(session_id: str, kind: str, actor: str, key: str | None, opening: b
             raise SessionEnded(f"session {session_id} is ending ({current.get('status')})")
         if key:
             earlier = dynamodb.get_item(TableName=tables.signals_table, ConsistentRead=True,
-                                        Key={"sessionId": {"S": session_id}, "sk": {"S": f"key#{key}"}}).get("Item")
+                                        Key={"sessionId": {"S": session_id}, "sk": {"S": f"key#{stored_key(key)}"}}).get("Item")
             if earlier is not None:
                 if earlier["kind"]["S"] != kind:
-                    raise SignalConflict(f"idempotency key {key!r} was used for a {earlier['kind']['S']} signal")
+                    raise SignalConflict(f"the idempotency key was used for a {earlier['kind']['S']} signal")
                 return int(earlier["seq"]["N"]), True
     raise RuntimeError(f"could not queue a {kind} signal for session {session_id}: too much contention")
 

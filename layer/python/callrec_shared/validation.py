@@ -11,6 +11,7 @@ this module, so what is tested is what ships.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from functools import lru_cache
@@ -96,8 +97,45 @@ def field_of(error: ValidationError) -> str:
     return ".".join(path) or "(payload)"
 
 
+MAX_DEPTH = 32  # no payload here nests deeper; a deeper one is refused before anything walks it recursively
+
+
+def _unencodable(payload: Any) -> str | None:
+    """The dotted path of a string (or key) that is not valid Unicode text (a lone surrogate, which cannot be
+    encoded as UTF-8 and would fail later, in a store or a log), or "(payload)" when nested too deeply."""
+    stack: list[tuple[Any, list[str]]] = [(payload, [])]
+    while stack:
+        value, path = stack.pop()
+        if len(path) > MAX_DEPTH:
+            return "(payload)"
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        for key, item in items:
+            for text in (key, item):
+                if isinstance(text, str):
+                    try:
+                        text.encode("utf-8")
+                    except UnicodeEncodeError:
+                        return ".".join([*path, str(key).encode("utf-8", "replace").decode()]) or "(payload)"
+            if isinstance(item, (dict, list)):
+                stack.append((item, [*path, str(key)]))
+    return None
+
+
+def parse_json(text: str | bytes | None, field: str = "(body)", empty: str = "") -> Any:
+    """A request body as JSON; InvalidRequest naming `field` when it is not JSON, nests too deeply (Python's
+    parser raises RecursionError near 1,000 levels) or holds text that is not valid Unicode."""
+    try:
+        payload = json.loads(text or empty)
+    except (ValueError, RecursionError):
+        raise InvalidRequest(field, "must be a JSON object") from None
+    return payload
+
+
 def validate(payload: Any, name: str) -> Any:
     """Return `payload` unchanged if it matches schema `name`, else raise `InvalidRequest` for one field."""
+    bad = _unencodable(payload)
+    if bad is not None:
+        raise InvalidRequest(bad, "is nested too deeply" if bad == "(payload)" else "is not valid Unicode text")
     error = best_match(validator(name).iter_errors(payload))
     if error is not None:
         raise InvalidRequest(field_of(error), describe(error))
@@ -114,5 +152,17 @@ def validate_start(request: Any) -> dict:
     validate(request, "start_recording_request")
     deployed = deployed_providers()
     if request["provider"] not in deployed:
-        raise InvalidRequest("provider", f"{request['provider']} is not deployed here (Providers={','.join(deployed)})")
+        raise InvalidRequest("provider", f"this provider is not deployed here (Providers={','.join(deployed)})")
+    call, configured = request["call"], configured_call_sources()
+    field, wanted = ("call.InstanceId", configured["connect"]) if request["provider"] == "connect" else (
+        "call.SipMediaApplicationId", configured["chime"])
+    if wanted and call[field.split(".")[1]] != wanted:
+        raise InvalidRequest(field, "is not the one this deployment records")
     return request
+
+
+def configured_call_sources() -> dict[str, str]:
+    """The Connect instance id and the SMA id this deployment records (template parameters, via the
+    functions' environment); "" where not configured."""
+    arn = os.environ.get("CONNECT_INSTANCE_ARN", "")
+    return {"connect": arn.rsplit("/", 1)[-1] if arn else "", "chime": os.environ.get("SIP_MEDIA_APPLICATION_ID", "")}
