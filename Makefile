@@ -8,6 +8,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
+CHECKOV_VENV := .venv-checkov
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
 export SAM_CLI_TELEMETRY := 0
 PYTEST_ARGS ?=
 
@@ -28,15 +30,21 @@ $(SAM): requirements/sam.txt
 	$(SAM_VENV)/bin/python -m pip install --quiet -r requirements/sam.txt
 	touch $(SAM)
 
+$(CHECKOV): requirements/checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements/checkov.txt
+	touch $(CHECKOV)
+
 demo: $(STAMP) ## play the demo calls through the embedded local stack and print their timelines
 	$(BIN)/callrec demo
 
 test: $(STAMP) lint ## lint, then every test tier (unit, state machines, end-to-end, template)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: $(STAMP) $(SAM) ## cfn-lint and sam validate --lint on template.yaml
+lint: $(STAMP) $(SAM) $(CHECKOV) ## cfn-lint, sam validate --lint and checkov (skips and reasons: .checkov.yaml) on template.yaml
 	$(BIN)/cfn-lint template.yaml
 	$(SAM) validate --lint --template template.yaml --region us-east-1
+	$(CHECKOV) --config-file .checkov.yaml
 
 serve: $(STAMP) ## the local AWS endpoint on http://127.0.0.1:8083 with template.yaml deployed
 	$(BIN)/callrec serve
@@ -55,4 +63,4 @@ deploy: build ## sam deploy --guided (needs AWS credentials)
 	$(SAM) deploy --guided
 
 clean: ## remove the virtual environments, build output and local logs
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .callrec .pytest_cache
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .callrec .pytest_cache

@@ -93,6 +93,22 @@ def test_the_recording_key_lets_chime_encrypt_only_for_this_account():
     assert chime[0]["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
 
 
+def test_every_service_statement_in_the_key_policy_names_its_source():
+    """Before: the Chime and CloudWatch statements checked aws:SourceAccount but not aws:SourceArn."""
+    services = [s for s in _listed(RESOURCES["RecordingKey"]["Properties"]["KeyPolicy"]) if "Service" in s.get("Principal", {})]
+    assert len(services) == 3
+    for statement in services:
+        condition = statement["Condition"]
+        named = condition.get("ArnLike", {})
+        assert "aws:SourceArn" in named or "kms:EncryptionContext:aws:logs:arn" in named, statement["Sid"]
+
+
+def test_log_groups_are_encrypted_and_the_prompts_versioned():
+    for logical_id, group in TEMPLATE.resources("AWS::Logs::LogGroup").items():
+        assert group["Properties"]["KmsKeyId"] == {"Fn::GetAtt": ["RecordingKey", "Arn"]}, logical_id
+    assert RESOURCES["PromptBucket"]["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}
+
+
 def test_every_api_method_uses_iam_auth():
     apis = TEMPLATE.resources("AWS::Serverless::Api")
     for resource in TEMPLATE.resources("AWS::Serverless::Function").values():
