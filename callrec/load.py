@@ -29,12 +29,13 @@ from callrec import demo, engine
 from callrec.callcentre import Call, LocalCallCentre
 from callrec.local_api import LocalApiServer, routes_from, signed
 from callrec.template import Template
+from callrec_shared.sessions import stored_key
 
 DEFINED = {"RECORDED", "NOT_RECORDED", "FAILED"}
 # Wait states and retries 50 times faster (the demo's 1,000 would leave VerifyRecording's 900 s landing wait
 # under a second of real time, and a recording delivered late by a busy stack would be reported MISSING).
 TIME_SCALE = 0.02
-ANSWERED = {"applied", "rejected", "failed"}
+ANSWERED = {"applied", "rejected", "failed", "withdrawn"}
 FLAGS = {"suspend": "suspended", "resume": "resumed"}
 
 
@@ -204,7 +205,7 @@ def _check(centre: LocalCallCentre, run: SessionRun, result: LoadResult, verify:
     by_key: dict[str, list[dict]] = {}
     for item in queue:
         by_key.setdefault(item.get("idempotencyKey"), []).append(item)
-    result.doubled += [f"session {sid}: key {key} queued {len(items)} times" for key, items in by_key.items()
+    result.doubled += [f"session {sid}: a key queued {len(items)} times" for key, items in by_key.items()
                        if key is not None and len(items) > 1]
     applied_suspends = sum(1 for s in queue if s["kind"] == "suspend" and s["status"] == "applied")
     if len(session.get("windows", [])) != applied_suspends:
@@ -212,7 +213,7 @@ def _check(centre: LocalCallCentre, run: SessionRun, result: LoadResult, verify:
     for answer in run.answers:
         if answer.kind not in FLAGS:
             continue
-        item = (by_key.get(answer.key) or [None])[0]
+        item = (by_key.get(stored_key(answer.key) if answer.key else None) or [None])[0]  # the queue keeps keys hashed
         if item is None or answer.body.get("seq") != item["seq"]:
             result.doubled.append(f"session {sid}: {answer.kind} {answer.key} answered seq {answer.body.get('seq')}")
         elif answer.status == 200 and item["status"] != "applied" or answer.status == 409 and item["status"] != "rejected":

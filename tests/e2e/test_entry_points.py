@@ -77,7 +77,10 @@ def test_contact_flow_accepts_unknown_contact_data_and_answers_consent_decision(
 
 
 def test_contact_flow_consent_for_a_session_that_is_not_waiting(centre):
-    answer = centre.function("ContactFlow").invoke(_flow_event("consent", answer="heard"))["Payload"]
+    event = _flow_event("consent", answer="heard")
+    # a contact no other test starts: an execution another test left parked must not answer for it
+    event["Details"]["ContactData"]["ContactId"] = event["Details"]["ContactData"]["InitialContactId"] = "c-never-started"
+    answer = centre.function("ContactFlow").invoke(event)["Payload"]
     assert answer["error"] == "SessionNotFound"
 
 

@@ -64,6 +64,7 @@ EXPECTED = {
     "ChimePaymentWindow": (CHIME, "SUCCEEDED", "Recorded", "RECORDED"),
     "WindowSignalsOutOfOrder": (CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
     "ConnectRefusesSuspension": (CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
+    "SuspendWithdrawnBeforeTaken": (CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
     "ChimePauseFails": (CHIME, "SUCCEEDED", "Recorded", "RECORDED"),
     "WindowTooLong": (CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
     "LeftoverSignalRejected": (CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
@@ -92,6 +93,7 @@ SIGNAL_OUTCOMES = {
     "ChimePaymentWindow": ["applied", "applied", "applied"],
     "WindowSignalsOutOfOrder": ["rejected", "applied", "rejected", "applied"],
     "ConnectRefusesSuspension": ["failed", "applied"],
+    "SuspendWithdrawnBeforeTaken": ["withdrawn", "applied"],  # its caller was told no first: never applied
     "ChimePauseFails": ["failed", "applied"],
     "LeftoverSignalRejected": ["applied", "rejected", "applied"],  # hang-up; a suspend and a stop queued behind it
 }
@@ -153,6 +155,8 @@ def test_recording_session_case(case, deployment, sfn, monkeypatch):
         assert json.loads(session["consentAnswer"]) == {"answer": "heard", "by": "contact-flow", "at": "2026-11-21T00:00:01.000Z"}
     if case == "VerificationNotStarted":
         assert (session["verification"], session["verificationReason"]) == ("NOT_STARTED", "StepFunctions.InvalidArnException")
+    if case == "SuspendWithdrawnBeforeTaken":
+        assert "Suspend Contact Recording" not in entered and "windows" not in session
     if session_status == "RECORDED":
         assert "Hand Over To Verification" in entered
     if session_status in ("RECORDED", "NOT_RECORDED", "FAILED"):  # a defined end, with its audit record

@@ -30,7 +30,9 @@ from callrec_shared.validation import validate_start
 
 TERMINAL = {"RECORDED", "NOT_RECORDED", "FAILED"}
 KINDS = ("suspend", "resume", "stop", "hangup")
-QUEUED, APPLIED, REJECTED, FAILED = "queued", "applied", "rejected", "failed"
+QUEUED, TAKEN, APPLIED, REJECTED, FAILED, WITHDRAWN = "queued", "taken", "applied", "rejected", "failed", "withdrawn"
+PENDING = (QUEUED, TAKEN)  # not answered yet: waiting in the queue, or being applied by the workflow
+UNDO = {"suspend": "resume", "resume": "suspend"}
 _JSON_FIELDS = ("call", "consent", "consentAnswer", "verificationChecks")
 _HIDDEN = ("waitToken",)
 _deserializer = TypeDeserializer()
@@ -204,7 +206,9 @@ def signal(session_id: str, kind: str, actor: str, key: str | None = None, wait_
     """Queue a signal for the session and wake the workflow; with `wait_seconds`, wait for its outcome.
 
     Returns {sessionId, seq, kind, status, reason?, duplicate}: status `applied` only once the provider
-    confirmed; `queued` if the deadline passed first (the caller must take the safe path)."""
+    confirmed. When the deadline passes first, the caller is told no (the safe path) and that answer stays
+    true: a signal still queued is withdrawn (it never takes effect); one the workflow is already applying
+    gets its undoing queued right behind it, so a late confirmation is reverted (see refuse_late)."""
     if kind not in KINDS:
         raise ValueError(f"signal must be one of {KINDS}")
     current = _item(session_id) or _opening(session_id)
@@ -217,7 +221,39 @@ def signal(session_id: str, kind: str, actor: str, key: str | None = None, wait_
     if not duplicate:
         _wake(session_id, kind, actor)
     outcome = _outcome(session_id, seq, wait_seconds)
+    if wait_seconds > 0 and outcome["status"] in PENDING and kind in UNDO and not duplicate:
+        outcome = refuse_late(session_id, seq, kind, actor)
     return {**outcome, "duplicate": duplicate}
+
+
+def refuse_late(session_id: str, seq: int, kind: str, actor: str) -> dict:
+    """The caller's deadline passed without the provider's confirmation: the caller is told no, and nothing
+    may contradict that later. Withdraw the signal if the workflow has not taken it (atomic against its
+    claim); if it has, queue the opposite signal behind it, so that if the provider confirms late the
+    window is closed (or reopened) again at once. Either way it is audited."""
+    key = {"sessionId": {"S": session_id}, "sk": {"S": _signal_key(seq)}}
+    reason = "not confirmed before the deadline; withdrawn, it will not take effect"
+    try:
+        client("dynamodb").update_item(
+            TableName=settings().signals_table, Key=key, ConditionExpression="#status = :queued",
+            UpdateExpression="SET #status = :withdrawn, reason = :reason, withdrawnAt = :at",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={":queued": {"S": QUEUED}, ":withdrawn": {"S": WITHDRAWN},
+                                       ":reason": {"S": reason}, ":at": {"S": now()}})
+        audit(session_id, "SIGNAL_WITHDRAWN", actor, signal=kind, seq=str(seq), reason="the caller's deadline passed")
+        return {"sessionId": session_id, "seq": seq, "kind": kind, "status": WITHDRAWN, "reason": reason}
+    except ClientError as err:
+        if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+    outcome = _outcome(session_id, seq, 0.0)
+    if outcome["status"] != TAKEN:
+        return outcome  # answered meanwhile: applied (just in time), rejected or failed
+    undo_seq, _ = _enqueue(session_id, UNDO[kind], "deadline", None)
+    _wake(session_id, UNDO[kind], "deadline")
+    audit(session_id, "LATE_CONFIRMATION_REVERTED", actor, signal=kind, seq=str(seq), undoSeq=str(undo_seq),
+          reason="the caller was told no while the provider was still asked; the opposite signal is queued behind it")
+    return {**outcome, "reason": f"not confirmed before the deadline; if the provider confirms late, signal {undo_seq} "
+                                 f"({UNDO[kind]}) undoes it"}
 
 
 def end(session_id: str, kind: str, actor: str) -> dict:
@@ -337,7 +373,7 @@ def _outcome(session_id: str, seq: int, wait_seconds: float) -> dict:
             Key={"sessionId": {"S": session_id}, "sk": {"S": _signal_key(seq)}}).get("Item", {})
         return {key: _deserializer.deserialize(value) for key, value in found.items()}
 
-    view = poll(read, lambda found: found.get("status", QUEUED) != QUEUED, wait_seconds)
+    view = poll(read, lambda found: found.get("status", QUEUED) not in PENDING, wait_seconds)
     result = {"sessionId": session_id, "seq": seq, "kind": view.get("kind"), "status": view.get("status", QUEUED)}
     for optional in ("reason", "confirmedAt"):
         if optional in view:

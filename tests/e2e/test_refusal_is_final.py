@@ -1,0 +1,95 @@
+"""A refusal is final. Reproduced before: with Connect answering a suspension in 5 s against the 3 s
+deadline, the caller heard suspended=false (and did not give the card), but the suspension took effect
+later anyway and was never resumed; the workflow then stopped recording for the rest of the call at the
+window limit, and nobody was told. Now a signal still queued at the deadline is withdrawn (never applied),
+and one the workflow was already applying gets its undoing queued behind it, audited."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from callrec import demo
+from callrec_shared import sessions
+
+SLOW_SECONDS = 5.0
+
+
+def _slow(centre, action: str):
+    """The Connect twin answers `action` only after SLOW_SECONDS of real time (the provider is slow)."""
+    twin = centre.sim.connect
+    original = twin.call
+
+    def call(name: str, parameters: dict) -> dict:
+        if name == action:
+            time.sleep(SLOW_SECONDS)
+        return original(name, parameters)
+
+    twin.call = call
+    return lambda: setattr(twin, "call", original)
+
+
+def _events(centre, session_id: str) -> list[str]:
+    return [a["event"] for a in sorted(centre.audit(session_id), key=lambda a: a["at"])]
+
+
+def _settle(centre, session_id: str, timeout: float = 30.0) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while any(s["status"] in sessions.PENDING for s in centre.signals(session_id)):
+        assert time.monotonic() < deadline, centre.signals(session_id)
+        time.sleep(0.05)
+    return centre.signals(session_id)
+
+
+def test_a_late_confirmation_after_the_caller_was_told_no_is_reverted(centre):
+    call = centre.connect_call_recording(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
+    restore = _slow(centre, "SuspendContactRecording")
+    try:
+        answer = sessions.signal(call.session_id, "suspend", actor="contact-flow", wait_seconds=3.0)
+        assert answer["status"] == sessions.TAKEN and "undoes it" in answer["reason"]  # told no: suspended=false
+        signals = _settle(centre, call.session_id)
+    finally:
+        restore()
+    assert [(s["kind"], s["status"], s["by"]) for s in signals] == [
+        ("suspend", "applied", "contact-flow"), ("resume", "applied", "deadline")]
+    session = centre.session(call.session_id)
+    assert session["suspended"] is False and len(session["windows"]) == 1
+    assert session["windows"][0]["resumedBy"] == "deadline"
+    assert "LATE_CONFIRMATION_REVERTED" in _events(centre, call.session_id)
+    suspended = centre.sim.connect.describe(call.contact_id)["Recording"]["Suspended"]
+    assert len(suspended) == 1 and suspended[0][1] is not None  # the provider's window was closed again
+    centre.sim.clock.advance(10.0)
+    centre.sim.connect.hang_up(call.contact_id)
+    centre.contact_flow(call, "hangup")
+    centre.finish(call.session_id)
+    described, _ = centre.verification(call.session_id)
+    view = centre.session(call.session_id)
+    assert view["status"] == "RECORDED" and view["verification"] == "VERIFIED", view.get("verificationReason")
+
+
+def test_a_signal_still_queued_at_its_deadline_is_withdrawn_and_never_applied(centre):
+    """A resume queued behind a slow suspend misses its own deadline while still queued: withdrawn."""
+    call = centre.connect_call_recording(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
+    restore = _slow(centre, "SuspendContactRecording")
+    answers: dict[str, dict] = {}
+    try:
+        first = threading.Thread(target=lambda: answers.update(
+            suspend=sessions.signal(call.session_id, "suspend", actor="api", key="s-1", wait_seconds=3.0)))
+        first.start()
+        time.sleep(0.5)  # the workflow has taken the suspend and waits on the provider
+        answers["resume"] = sessions.signal(call.session_id, "resume", actor="api", key="r-1", wait_seconds=1.0)
+        first.join()
+        signals = _settle(centre, call.session_id)
+    finally:
+        restore()
+    assert answers["resume"]["status"] == sessions.WITHDRAWN
+    by_seq = {s["seq"]: s for s in signals}
+    assert by_seq[answers["resume"]["seq"]]["status"] == "withdrawn"  # passed over by the workflow, not applied
+    assert "SIGNAL_WITHDRAWN" in _events(centre, call.session_id)
+    again = sessions.signal(call.session_id, "resume", actor="api", key="r-1", wait_seconds=1.0)
+    assert (again["status"], again["duplicate"]) == ("withdrawn", True)  # a repeat gets the same answer
+    session = centre.session(call.session_id)
+    assert session["suspended"] is False  # the suspend's own caller was told no too: it was undone
+    centre.sim.connect.hang_up(call.contact_id)
+    centre.contact_flow(call, "hangup")
+    centre.finish(call.session_id)
