@@ -253,11 +253,17 @@ def place_windows(expected: Expectation, seconds: float, config: Config) -> tupl
             unplaced.append(Check(name, False, "cannot be placed: the recording is shorter than the session and the "
                                                "agent's join time is unknown", unverified=True))
             continue
+        finish = end or expected.ended
+        if (finish - earliest_origin).total_seconds() <= 0 or (start - latest_origin).total_seconds() >= seconds:
+            # before the recording began, or after it ended, however the provider's timing fell
+            unplaced.append(Check(name, True, "entirely outside the recording (before it began or after it ended): "
+                                              "none of it was recorded"))
+            continue
         a = (start - earliest_origin).total_seconds() + config.guard_seconds
-        b = ((end or expected.ended) - latest_origin).total_seconds() - config.guard_seconds
+        b = (finish - latest_origin).total_seconds() - config.guard_seconds
         a, b = max(a, 0.0), min(b, seconds)
-        length = ((end or expected.ended) - start).total_seconds()
-        if b <= a and length < 2 * config.guard_seconds and 0 <= a <= seconds:
+        length = (finish - start).total_seconds()
+        if b <= a and length < 2 * config.guard_seconds:
             # e.g. a suspension confirmed just as its resume came: nothing sensitive fits in it, and key presses
             # anywhere in the recording fail dtmf-outside-windows
             unplaced.append(Check(name, True, f"{length * 1000:.0f} ms long, shorter than the guards: too short to hold "
