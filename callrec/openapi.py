@@ -19,7 +19,7 @@ _SESSION = {"type": "object", "description": "The session as GET /recordings/{se
                            "status": {"enum": ["OPENED", "CONSENT_PENDING", "CONSENT_ANSWERED", "RECORDING",
                                                "RECORDED", "NOT_RECORDED", "FAILED"]}}}
 _WINDOW = {"type": "object", "required": ["status"], "properties": {
-    "status": {"enum": ["applied", "rejected", "failed", "withdrawn", "queued", "taken"]}, "reason": {"type": "string"},
+    "status": {"enum": ["applied", "rejected", "failed", "withdrawn", "refused", "queued", "taken"]}, "reason": {"type": "string"},
     "suspended": {"type": "boolean"}, "resumed": {"type": "boolean"}}}
 
 

@@ -45,13 +45,17 @@ def test_a_late_confirmation_after_the_caller_was_told_no_is_reverted(centre):
     call = centre.connect_call_recording(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
     restore = _slow(centre, "SuspendContactRecording")
     try:
-        answer = sessions.signal(call.session_id, "suspend", actor="contact-flow", wait_seconds=3.0)
-        assert answer["status"] == sessions.TAKEN and "undoes it" in answer["reason"]  # told no: suspended=false
+        answer = sessions.signal(call.session_id, "suspend", actor="contact-flow", key="pay-late", wait_seconds=3.0)
+        assert answer["status"] == sessions.REFUSED and "undoes it" in answer["reason"]  # told no: suspended=false
         signals = _settle(centre, call.session_id)
     finally:
         restore()
     assert [(s["kind"], s["status"], s["by"]) for s in signals] == [
         ("suspend", "applied", "contact-flow"), ("resume", "applied", "deadline")]
+    # a second click with the same key, after the provider confirmed: still no (found by the 200-call load run:
+    # it was told yes, the card was typed, and the undo resumed recording over it)
+    again = sessions.signal(call.session_id, "suspend", actor="contact-flow", key="pay-late", wait_seconds=1.0)
+    assert (again["status"], again["duplicate"]) == (sessions.REFUSED, True)
     session = centre.session(call.session_id)
     assert session["suspended"] is False and len(session["windows"]) == 1
     assert session["windows"][0]["resumedBy"] == "deadline"

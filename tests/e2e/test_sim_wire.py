@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import time
+from datetime import datetime
 
 import pytest
 import requests
@@ -60,6 +61,23 @@ def calm_network(endpoint):
     """Each test starts with no fault switches and throttling on with a full burst, as the service is."""
     control(endpoint, "DELETE", "/_sim/faults")
     control(endpoint, "POST", "/_sim/settings", {"throttling": True, "deliveryDelaySeconds": 0})
+
+
+def test_describe_contact_over_the_wire_is_parsed_by_botocore(endpoint, connect, contact):
+    """The contact record in botocore's own Contact shape: the client parses every field (timestamps as
+    datetimes), the recording's location once delivered, the agent's join, and 404 for an unknown contact."""
+    connect.start_contact_recording(**ids(contact), VoiceRecordingConfiguration={"VoiceRecordingTrack": "ALL"})
+    before = connect.describe_contact(InstanceId=CONNECT_INSTANCE_ID, ContactId=contact)["Contact"]
+    assert before["Id"] == contact and before["InitialContactId"] == contact and "Recordings" not in before
+    assert isinstance(before["AgentInfo"]["ConnectedToAgentTimestamp"], datetime)
+    control(endpoint, "POST", f"/_sim/connect/contacts/{contact}/hang-up")
+    after = connect.describe_contact(InstanceId=CONNECT_INSTANCE_ID, ContactId=contact)["Contact"]
+    [recording] = after["Recordings"]
+    assert (recording["StorageType"], recording["MediaStreamType"], recording["Status"]) == ("S3", "AUDIO", "AVAILABLE")
+    assert recording["Location"].endswith(".wav") and isinstance(recording["StartTimestamp"], datetime)
+    assert isinstance(after["DisconnectTimestamp"], datetime) and after["DisconnectTimestamp"] >= recording["StartTimestamp"]
+    assert error_of(lambda: connect.describe_contact(InstanceId=CONNECT_INSTANCE_ID, ContactId="no-such-contact")) == (
+        "ResourceNotFoundException", 404)
 
 
 def test_every_connect_recording_call_over_the_wire(endpoint, connect, contact):

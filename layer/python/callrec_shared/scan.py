@@ -88,18 +88,18 @@ def _frame_sums(values: np.ndarray, count: int) -> np.ndarray:
     return blocks[:-1] + blocks[1:] + values[np.arange(count) * HOP + 2 * HOP]
 
 
-def _tone_pairs(samples: np.ndarray) -> np.ndarray:
-    """Per analysis frame of one channel, the index (0-15) of the tone pair it holds, or NO_TONE.
+def _tone_pairs(x: np.ndarray, squares: np.ndarray) -> np.ndarray:
+    """Per analysis frame of one channel (samples `x` as float32, and their squares), the index (0-15) of the
+    tone pair it holds, or NO_TONE.
 
     Only candidate frames get the Goertzel: loud enough, and with a first-difference energy ratio (the
     energy-weighted 4 sin^2(pi f / fs) of the frame's spectrum) that a row tone plus a column tone can
     give within the twist (about 0.37 to 1.41; the gate leaves room either side). Voiced speech, whose
     energy lies mostly below 600 Hz, falls under it; hiss and fricatives over it."""
-    count = (samples.size - FRAME) // HOP + 1
+    count = (x.size - FRAME) // HOP + 1
     if count <= 0:
         return np.empty(0, dtype=np.int8)
-    x = samples.astype(np.float32)
-    energy = _frame_sums(x * x, count)
+    energy = _frame_sums(squares, count)
     slope = _frame_sums(np.diff(x, prepend=x[:1]) ** 2, count)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = slope / energy
@@ -155,18 +155,19 @@ class _Analyser:
         self.quiet = [(int(a * RATE) - 1, int(np.ceil(b * RATE)) + 1) for a, b in may_be_silent]
         result.windows = [[Level() for _ in range(channels)] for _ in windows]
         self.pairs: list[list[np.ndarray]] = [[] for _ in range(channels)]
-        self.carry = [np.empty(0, dtype=np.int16) for _ in range(channels)]
-        self.buffer = b""
+        self.carry = np.empty((channels, 0), dtype=np.float32)  # samples of the frame not yet analysed, per channel
+        self.pending = b""  # bytes short of a whole piece
         self.position = 0  # sample frames analysed
 
-    def feed(self, data: bytes, last: bool = False) -> None:
-        self.buffer += data
+    def feed(self, data: bytes | memoryview, last: bool = False) -> None:
         piece = self.block * self.frame_bytes * 16
-        while len(self.buffer) >= piece or (last and len(self.buffer) >= self.frame_bytes):
-            size = min(len(self.buffer), piece)
+        view, at = memoryview(self.pending + bytes(data)) if self.pending else memoryview(data), 0
+        while len(view) - at >= piece or (last and len(view) - at >= self.frame_bytes):
+            size = min(len(view) - at, piece)
             size -= size % self.frame_bytes
-            self._analyse(np.frombuffer(self.buffer[:size], dtype="<i2").reshape(-1, self.channels))
-            self.buffer = self.buffer[size:]
+            self._analyse(np.frombuffer(view[at:at + size], dtype="<i2").reshape(-1, self.channels))
+            at += size
+        self.pending = bytes(view[at:])
 
     def _analyse(self, samples: np.ndarray) -> None:
         start, end = self.position, self.position + samples.shape[0]
@@ -176,19 +177,23 @@ class _Analyser:
             if hi > lo:
                 for c in range(self.channels):
                     self.result.windows[index][c].add(samples[lo - start:hi - start, c])
-        self._activity(samples, start)
+        x = np.ascontiguousarray(samples.T, dtype=np.float32)  # one conversion, shared by activity and DTMF
+        squares = x * x
+        self._activity(squares, start)
+        joined = np.concatenate([self.carry, x], axis=1)
+        joined_squares = np.concatenate([self.carry * self.carry, squares], axis=1)
+        consumed = joined.shape[1]
         for c in range(self.channels):
-            joined = np.concatenate([self.carry[c], samples[:, c]])
-            frames = _tone_pairs(joined)
+            frames = _tone_pairs(joined[c], joined_squares[c])
             self.pairs[c].append(frames)
-            self.carry[c] = joined[frames.size * HOP:]
+            consumed = frames.size * HOP
+        self.carry = joined[:, consumed:]
 
-    def _activity(self, samples: np.ndarray, start: int) -> None:
+    def _activity(self, squares: np.ndarray, start: int) -> None:
         """Per block (pieces start on a block boundary; the last block may be short), the loudest channel's
         RMS, over the blocks that touch no may-be-silent span."""
-        length = samples.shape[0]
+        length = squares.shape[1]
         whole = length // self.block
-        squares = np.ascontiguousarray(samples.T, dtype=np.float32) ** 2  # float32 holds 16-bit squares well enough
         means = [squares[:, :whole * self.block].reshape(self.channels, whole, self.block).mean(axis=2)]
         if length % self.block:
             means.append(squares[:, whole * self.block:].mean(axis=1, keepdims=True))
@@ -231,7 +236,7 @@ def scan(read: Callable[[int, int], bytes], size: int, *, prefix: bytes = b"", d
         if analyser is not None:
             lo, hi = max(offset, audio_from), min(offset + len(data), audio_to)
             if hi > lo:
-                analyser.feed(data[lo - offset:hi - offset])
+                analyser.feed(memoryview(data)[lo - offset:hi - offset])
 
     take(prefix, 0)
     at = len(prefix)

@@ -31,6 +31,7 @@ from callrec_shared.validation import validate_start
 TERMINAL = {"RECORDED", "NOT_RECORDED", "FAILED"}
 KINDS = ("suspend", "resume", "stop", "hangup")
 QUEUED, TAKEN, APPLIED, REJECTED, FAILED, WITHDRAWN = "queued", "taken", "applied", "rejected", "failed", "withdrawn"
+REFUSED = "refused"  # what callers hear of a signal some caller was told no about while it was applied (then undone)
 PENDING = (QUEUED, TAKEN)  # not answered yet: waiting in the queue, or being applied by the workflow
 UNDO = {"suspend": "resume", "resume": "suspend"}
 _JSON_FIELDS = ("call", "consent", "consentAnswer", "verificationChecks")
@@ -245,15 +246,21 @@ def refuse_late(session_id: str, seq: int, kind: str, actor: str) -> dict:
     except ClientError as err:
         if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
             raise
-    outcome = _outcome(session_id, seq, 0.0)
-    if outcome["status"] != TAKEN:
-        return outcome  # answered meanwhile: applied (just in time), rejected or failed
+    try:  # the refusal is recorded on the signal while it is still being applied: every later answer says no
+        client("dynamodb").update_item(
+            TableName=settings().signals_table, Key=key, ConditionExpression="#status = :taken",
+            UpdateExpression="SET refusedAt = :at", ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={":taken": {"S": TAKEN}, ":at": {"S": now()}})
+    except ClientError as err:
+        if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+        return _outcome(session_id, seq, 0.0)  # answered meanwhile: applied (just in time), rejected or failed
     undo_seq, _ = _enqueue(session_id, UNDO[kind], "deadline", None)
     _wake(session_id, UNDO[kind], "deadline")
     audit(session_id, "LATE_CONFIRMATION_REVERTED", actor, signal=kind, seq=str(seq), undoSeq=str(undo_seq),
           reason="the caller was told no while the provider was still asked; the opposite signal is queued behind it")
-    return {**outcome, "reason": f"not confirmed before the deadline; if the provider confirms late, signal {undo_seq} "
-                                 f"({UNDO[kind]}) undoes it"}
+    return {**_outcome(session_id, seq, 0.0), "reason": f"not confirmed before the deadline; if the provider confirms "
+                                                       f"late, signal {undo_seq} ({UNDO[kind]}) undoes it"}
 
 
 def end(session_id: str, kind: str, actor: str) -> dict:
@@ -373,8 +380,11 @@ def _outcome(session_id: str, seq: int, wait_seconds: float) -> dict:
             Key={"sessionId": {"S": session_id}, "sk": {"S": _signal_key(seq)}}).get("Item", {})
         return {key: _deserializer.deserialize(value) for key, value in found.items()}
 
-    view = poll(read, lambda found: found.get("status", QUEUED) not in PENDING, wait_seconds)
-    result = {"sessionId": session_id, "seq": seq, "kind": view.get("kind"), "status": view.get("status", QUEUED)}
+    view = poll(read, lambda found: found.get("status", QUEUED) not in PENDING or "refusedAt" in found, wait_seconds)
+    status = view.get("status", QUEUED)
+    if "refusedAt" in view:  # a caller was told no while it was applied: so is everyone who asks after
+        status = REFUSED
+    result = {"sessionId": session_id, "seq": seq, "kind": view.get("kind"), "status": status}
     for optional in ("reason", "confirmedAt"):
         if optional in view:
             result[optional] = view[optional]
