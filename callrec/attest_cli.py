@@ -36,14 +36,8 @@ def _s3(location: str) -> tuple[object, dict]:
     return boto3.client("s3"), {"Bucket": bucket, "Key": key, **({"VersionId": query} if query else {})}
 
 
-def _read(location: str) -> bytes:
-    if location.startswith("s3://"):
-        s3, where = _s3(location)
-        return s3.get_object(**where)["Body"].read()
-    return Path(location).read_bytes()
-
-
 def _pieces(location: str):
+    """The bytes of a file or an S3 object (s3://bucket/key[?versionId=...]), in pieces of 1 MB."""
     if location.startswith("s3://"):
         s3, where = _s3(location)
         body = s3.get_object(**where)["Body"]
@@ -63,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         print(key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode(), end="")
         return 0
     try:
-        signed = json.loads(_read(args.attestation))
+        signed = json.loads(b"".join(_pieces(args.attestation)))
         public_key = args.public_key.read_bytes()
         findings = attestation.check(signed, public_key, _pieces(args.recording) if args.recording else None)
     except Exception as err:  # noqa: BLE001 - an unreadable input is its own exit code

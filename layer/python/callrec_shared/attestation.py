@@ -17,7 +17,7 @@ import base64
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Iterable
 
 VERSION = 1
 ALGORITHM = "ECDSA_SHA_256"
@@ -110,7 +110,3 @@ def check(signed: dict, public_key: bytes, recording: Iterable[bytes] | None = N
             "" if same else f"; the manifest says {want.get('size')} bytes, sha256 {want.get('sha256')}")))
     return findings
 
-
-def pieces(read: Callable[[int, int], bytes], size: int, step: int = 1 << 20) -> Iterable[bytes]:
-    for at in range(0, size, step):
-        yield read(at, min(size, at + step))

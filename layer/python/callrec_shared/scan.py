@@ -146,9 +146,9 @@ def digits_from_frames(pairs: np.ndarray, channel: int) -> list[Digit]:
 class _Analyser:
     """The per-channel analysis, fed the audio bytes in order, in pieces of whole activity blocks."""
 
-    def __init__(self, channels: int, total_frames: int, windows: Sequence[tuple[float, float]],
+    def __init__(self, channels: int, windows: Sequence[tuple[float, float]],
                  may_be_silent: Sequence[tuple[float, float]], audible_rms: float, result: ScanResult):
-        self.channels, self.total_frames, self.audible_rms, self.result = channels, total_frames, audible_rms, result
+        self.channels, self.audible_rms, self.result = channels, audible_rms, result
         self.frame_bytes = 2 * channels
         self.block = int(BLOCK_SECONDS * RATE)
         self.windows = [(int(a * RATE), int(np.ceil(b * RATE))) for a, b in windows]
@@ -229,8 +229,7 @@ def scan(read: Callable[[int, int], bytes], size: int, *, prefix: bytes = b"", d
     if channels in (1, 2):
         audio_from = data_offset
         audio_to = data_offset + data_size - data_size % (2 * channels)
-        analyser = _Analyser(channels, (audio_to - audio_from) // (2 * channels), windows, may_be_silent,
-                             audible_rms, result)
+        analyser = _Analyser(channels, windows, may_be_silent, audible_rms, result)
 
     def take(data: bytes, offset: int) -> None:
         if analyser is not None:
