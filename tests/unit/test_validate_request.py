@@ -25,6 +25,14 @@ CHIME = {
 }
 
 
+@pytest.fixture(autouse=True)
+def deployment_records_these_calls(monkeypatch):
+    """The entry points accept only the deployment's Connect instance and SMA (the functions' environment):
+    here, the ones CONNECT and CHIME name, whatever an earlier test left in os.environ."""
+    monkeypatch.setenv("CONNECT_INSTANCE_ARN", "arn:aws:connect:us-east-1:123456789012:instance/inst")
+    monkeypatch.setenv("SIP_MEDIA_APPLICATION_ID", "sma")
+
+
 def _with(request: dict, path: str, value) -> dict:
     changed = copy.deepcopy(request)
     *parents, leaf = path.split(".")
@@ -75,6 +83,15 @@ def test_session_id_is_stable_per_call_and_distinct_between_calls():
     assert session_id_for(CONNECT) != session_id_for(_with(CONNECT, "call.InitialContactId", "c-9"))
     assert session_id_for(CHIME) != session_id_for(_with(CHIME, "call.TransactionId", "t-2"))
     assert normalise(CONNECT)["sessionId"] == session_id_for(CONNECT)
+
+
+def test_only_the_deployments_instance_and_sma_are_accepted():
+    with pytest.raises(InvalidRequest) as raised:
+        normalise(_with(CONNECT, "call.InstanceId", "another-instance"))
+    assert (raised.value.field, raised.value.message) == ("call.InstanceId", "is not the one this deployment records")
+    with pytest.raises(InvalidRequest) as raised:
+        normalise(_with(CHIME, "call.SipMediaApplicationId", "another-sma"))
+    assert raised.value.field == "call.SipMediaApplicationId"
 
 
 def test_session_identity_has_no_separator_collisions():
