@@ -27,10 +27,12 @@ CHIME = {
 
 @pytest.fixture(autouse=True)
 def deployment_records_these_calls(monkeypatch):
-    """The entry points accept only the deployment's Connect instance and SMA (the functions' environment):
-    here, the ones CONNECT and CHIME name, whatever an earlier test left in os.environ."""
+    """The entry points accept only the deployment's providers, Connect instance and SMA (the functions'
+    environment): here, both providers and the ones CONNECT and CHIME name, whatever an earlier test left in
+    os.environ."""
     monkeypatch.setenv("CONNECT_INSTANCE_ARN", "arn:aws:connect:us-east-1:123456789012:instance/inst")
     monkeypatch.setenv("SIP_MEDIA_APPLICATION_ID", "sma")
+    monkeypatch.setenv("PROVIDERS", "connect,chime")
 
 
 def _with(request: dict, path: str, value) -> dict:
