@@ -615,7 +615,7 @@ def _heartbeat_accepted(self) -> bool:
     """SendTaskHeartbeat reports that an open task is making progress; the API reference describes it for
     every callback task, HeartbeatSeconds only sets how long may pass between two. moto answers InvalidToken
     for a task without HeartbeatSeconds. (Not verified against AWS from here: the SMA handler's proof that a
-    request comes from the workflow rests on it; see docs/deploy.md.)"""
+    request comes from the workflow rests on it; the README's Chime wiring says so.)"""
     if self._heartbeat_endpoint:
         self._heartbeat_endpoint.notify()
     return True

@@ -170,47 +170,39 @@ class ConnectTwin:
     # --- the API ----------------------------------------------------------------------------------------
 
     def call(self, action: str, parameters: dict) -> dict:
-        if action == "DescribeContact":
-            return self._describe_contact(parameters)
-        handler: Callable[[dict], None] | None = {
-            "StartContactRecording": self._start,
-            "SuspendContactRecording": self._suspend,
-            "ResumeContactRecording": self._resume,
-            "StopContactRecording": self._stop,
-        }.get(action)
-        if handler is None:
+        """Answer one API call as Connect does: the quota first, then validation, then any injected fault."""
+        if action not in OPERATIONS:
             raise service_error("UnknownOperationException", f"{action} is not simulated", 404, action)
         if self.throttling and not self._quota[action].take():
             raise service_error("ThrottlingException", "Rate exceeded", 429, action)
-        self._validate(action, parameters)
+        (self._validate_describe if action == "DescribeContact" else self._validate)(action, parameters)
         fault = self.faults.take(SERVICE, action, parameters.get("ContactId"))
         if fault is not None:
             status = {"InternalServiceException": 500, "ThrottlingException": 429, "ResourceNotFoundException": 404}
             raise service_error(fault.error, fault.message or "Injected fault", status.get(fault.error, 400), action)
         with self._lock:
-            handler(parameters)
+            if action == "DescribeContact":
+                return self._describe_contact(parameters)
+            {"StartContactRecording": self._start, "SuspendContactRecording": self._suspend,
+             "ResumeContactRecording": self._resume, "StopContactRecording": self._stop}[action](parameters)
         return {}
+
+    @staticmethod
+    def _validate_describe(action: str, p: dict) -> None:
+        for name, maximum in (("InstanceId", 100), ("ContactId", 256)):
+            value = p.get(name)
+            if not isinstance(value, str) or not 1 <= len(value) <= maximum:
+                raise service_error("InvalidParameterException", f"{name} must be a string of 1 to {maximum} characters", 400, action)
+        unknown = set(p) - {"InstanceId", "ContactId"}
+        if unknown:
+            raise service_error("InvalidParameterException", f"unknown parameter {sorted(unknown)[0]}", 400, action)
 
     def _describe_contact(self, p: dict) -> dict:
         """`DescribeContact`: the contact record (botocore's `Contact` shape), 404 for an unknown contact."""
-        action = "DescribeContact"
-        if self.throttling and not self._quota[action].take():
-            raise service_error("ThrottlingException", "Rate exceeded", 429, action)
-        for name in ("InstanceId", "ContactId"):
-            value = p.get(name)
-            if not isinstance(value, str) or not 1 <= len(value) <= (100 if name == "InstanceId" else 256):
-                raise service_error("InvalidParameterException", f"{name} is not valid", 400, action)
-        if set(p) - {"InstanceId", "ContactId"}:
-            raise service_error("InvalidParameterException", f"unknown parameter {sorted(set(p) - {'InstanceId', 'ContactId'})[0]}", 400, action)
-        fault = self.faults.take(SERVICE, action, p["ContactId"])
-        if fault is not None:
-            status = {"InternalServiceException": 500, "ThrottlingException": 429, "ResourceNotFoundException": 404}
-            raise service_error(fault.error, fault.message or "Injected fault", status.get(fault.error, 400), action)
-        with self._lock:
-            chain = self._chains.get(p["ContactId"])
-            if chain is None or chain.instance.instance_id != p["InstanceId"]:
-                raise service_error("ResourceNotFoundException", f"Contact {p['ContactId']} not found", 404, action)
-            return {"Contact": self.contact_record(chain, p["ContactId"])}
+        chain = self._chains.get(p["ContactId"])
+        if chain is None or chain.instance.instance_id != p["InstanceId"]:
+            raise service_error("ResourceNotFoundException", f"Contact {p['ContactId']} not found", 404, "DescribeContact")
+        return {"Contact": self.contact_record(chain, p["ContactId"])}
 
     def contact_record(self, chain: Chain, contact_id: str) -> dict:
         """What Connect's contact record says of one contact of the chain. The chain's one recording is

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from botocore.exceptions import ClientError
 
@@ -80,21 +80,25 @@ class Expectation:
         return _timestamp(stamp) if stamp is not None else None
 
     @property
-    def recorded_start(self) -> datetime | None:
-        """Connect: when the provider says the audio recording started (the contact record's StartTimestamp)."""
+    def audio_recording(self) -> dict:
+        """Connect: the contact record's audio recording stored in S3 and not deleted ({} if it has none)."""
         for recording in (self.contact or {}).get("Recordings") or []:
-            if recording.get("MediaStreamType", "AUDIO") == "AUDIO" and recording.get("StartTimestamp") is not None:
-                return _timestamp(recording["StartTimestamp"])
-        return None
+            if (recording.get("MediaStreamType", "AUDIO") == "AUDIO" and recording.get("StorageType", "S3") == "S3"
+                    and recording.get("Status") != "DELETED"):
+                return recording
+        return {}
+
+    @property
+    def recorded_start(self) -> datetime | None:
+        """Connect: when the provider says the audio recording started (its StartTimestamp)."""
+        stamp = self.audio_recording.get("StartTimestamp")
+        return _timestamp(stamp) if stamp is not None else None
 
     @property
     def recorded_location(self) -> str | None:
         """Connect: the audio recording's S3 location in the contact record (bucket/key), if it has one."""
-        for recording in (self.contact or {}).get("Recordings") or []:
-            if recording.get("MediaStreamType", "AUDIO") == "AUDIO" and recording.get("Location") \
-                    and recording.get("StorageType", "S3") == "S3" and recording.get("Status") != "DELETED":
-                return recording["Location"].removeprefix("s3://")
-        return None
+        location = self.audio_recording.get("Location")
+        return location.removeprefix("s3://") if location else None
 
     # The provider acted between the workflow's request and the workflow's record of it: the recording began
     # in [earliest_start, started] and ended in [earliest_end, ended]. On a busy stack these are seconds apart.
@@ -125,8 +129,6 @@ def _timestamp(value: str | int | float | datetime) -> datetime:
     if isinstance(value, datetime):
         return value
     if isinstance(value, (int, float)):
-        from datetime import timezone
-
         return datetime.fromtimestamp(value, tz=timezone.utc)
     return clock.parse(value)
 
