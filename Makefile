@@ -13,7 +13,7 @@ CHECKOV := $(CHECKOV_VENV)/bin/checkov
 export SAM_CLI_TELEMETRY := 0
 PYTEST_ARGS ?=
 
-.PHONY: help demo test test-unit lint serve bench speech build deploy clean
+.PHONY: help demo test test-load lint serve bench speech build deploy clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
@@ -38,10 +38,16 @@ $(CHECKOV): requirements/checkov.txt
 demo: $(STAMP) ## play the demo calls through the embedded local stack and print their timelines
 	$(BIN)/callrec demo
 
-test: $(STAMP) lint ## lint, then every test tier (unit, state machines, end-to-end, template)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+test: $(STAMP) lint ## lint, then every test tier on every core (pytest-xdist; tiers: docs/engine.md)
+	$(BIN)/python -m pytest -n auto --dist worksteal $(PYTEST_ARGS)
 
-lint: $(STAMP) $(SAM) $(CHECKOV) ## cfn-lint, sam validate --lint and checkov (skips and reasons: .checkov.yaml) on template.yaml
+test-load: $(STAMP) ## 200 calls at once through the local API (make test plays 50)
+	CALLREC_LOAD_SESSIONS=200 $(BIN)/python -m pytest tests/local_stack/test_load.py $(PYTEST_ARGS)
+
+lint: $(STAMP) $(SAM) $(CHECKOV) ## ruff, mypy (strict, the layer), cfn-lint, sam validate --lint, checkov (skips: .checkov.yaml)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/cfn-lint template.yaml
 	$(SAM) validate --lint --template template.yaml --region us-east-1
 	$(CHECKOV) --config-file .checkov.yaml

@@ -30,20 +30,36 @@ def main() -> None:
     for n in [int(a) for a in sys.argv[1:]] or [10, 50, 200]:
         result = run(n)
         verified = result.verdicts.get("VERIFIED", 0)
-        print(f"load: {n:>3} calls at once via the API  {result.seconds:7.1f} s  {result.calls_per_second:5.2f} calls/s  "
-              f"{result.requests} requests, {result.signals} signals  undefined {len(result.undefined)}  "
-              f"lost {len(result.lost)}  doubled {len(result.doubled)}  contradicted {len(result.contradicted)}  "
-              f"errors {len(result.errors)}  verified {verified}/{n}  "
-              f"suspend/resume answered 200 in p50 {result.percentile_ms(0.5):.0f} ms p99 {result.percentile_ms(0.99):.0f} ms"
-              + "".join(f"\n    {problem[:600]}" for problem in result.problems()))
-        figure("load", f"{n} calls at once through the API: throughput", round(result.calls_per_second, 2), "calls/s",
-               f"{result.seconds:.0f} s end to end incl. verification; {result.requests} HTTP requests")
-        figure("load", f"{n} calls at once through the API: losses", result.losses, "",
-               f"undefined {len(result.undefined)}, lost {len(result.lost)}, doubled {len(result.doubled)}, "
-               f"contradicted {len(result.contradicted)}, errors {len(result.errors)}; verified {verified}/{n}")
-        figure("load", f"{n} calls at once through the API: suspend/resume answered, p50 / p99",
-               f"{result.percentile_ms(0.5):.0f} / {result.percentile_ms(0.99):.0f}", "ms",
-               "HTTP round trip to the provider's confirmation, the API's 3 s deadline included")
+        print(
+            f"load: {n:>3} calls at once via the API  {result.seconds:7.1f} s  {result.calls_per_second:5.2f} calls/s  "
+            f"{result.requests} requests, {result.signals} signals  undefined {len(result.undefined)}  "
+            f"lost {len(result.lost)}  doubled {len(result.doubled)}  contradicted {len(result.contradicted)}  "
+            f"errors {len(result.errors)}  verified {verified}/{n}  "
+            f"suspend/resume answered 200 in p50 {result.percentile_ms(0.5):.0f} ms p99 {result.percentile_ms(0.99):.0f} ms"
+            + "".join(f"\n    {problem[:600]}" for problem in result.problems())
+        )
+        figure(
+            "load",
+            f"{n} calls at once through the API: throughput",
+            round(result.calls_per_second, 2),
+            "calls/s",
+            f"{result.seconds:.0f} s end to end incl. verification; {result.requests} HTTP requests",
+        )
+        figure(
+            "load",
+            f"{n} calls at once through the API: losses",
+            result.losses,
+            "",
+            f"undefined {len(result.undefined)}, lost {len(result.lost)}, doubled {len(result.doubled)}, "
+            f"contradicted {len(result.contradicted)}, errors {len(result.errors)}; verified {verified}/{n}",
+        )
+        figure(
+            "load",
+            f"{n} calls at once through the API: suspend/resume answered, p50 / p99",
+            f"{result.percentile_ms(0.5):.0f} / {result.percentile_ms(0.99):.0f}",
+            "ms",
+            "HTTP round trip to the provider's confirmation, the API's 3 s deadline included",
+        )
 
 
 if __name__ == "__main__":

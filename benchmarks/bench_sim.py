@@ -14,7 +14,6 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.figures import figure  # noqa: E402
-
 from callrec.sim import audio  # noqa: E402
 from callrec.sim.connect import ConnectTwin  # noqa: E402
 from callrec.sim.core import Clock, Delivery, Faults  # noqa: E402
@@ -36,10 +35,17 @@ def bench_render() -> None:
         began = time.perf_counter()
         audio.wav_bytes([left, right])
         write_only = time.perf_counter() - began
-        print(f"sim: render {minutes:>3}-min stereo WAV (2 windows)   {rendered * 1000:8.1f} ms  "
-              f"{len(data) / 1e6:6.1f} MB  ({rendered / write_only:.1f} x writing the bytes alone)")
-        figure("simulator", f"render a {minutes}-min stereo WAV with 2 windows", round(rendered * 1000, 1), "ms",
-               f"{rendered / write_only:.1f} x writing the bytes alone")
+        print(
+            f"sim: render {minutes:>3}-min stereo WAV (2 windows)   {rendered * 1000:8.1f} ms  "
+            f"{len(data) / 1e6:6.1f} MB  ({rendered / write_only:.1f} x writing the bytes alone)"
+        )
+        figure(
+            "simulator",
+            f"render a {minutes}-min stereo WAV with 2 windows",
+            round(rendered * 1000, 1),
+            "ms",
+            f"{rendered / write_only:.1f} x writing the bytes alone",
+        )
 
 
 def bench_connect_calls(n: int = 2000) -> None:

@@ -63,29 +63,44 @@ def full_check(folder: Path) -> None:
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         size = path.stat().st_size
-        print(f"verify: {minutes:>3}-min stereo ({size / 1e6:.0f} MB), 2 windows: full check {took:6.2f} s = "
-              f"{took / hashed:.2f} x read+hash ({hashed:.2f} s), {seconds / took:,.0f} x real time, peak memory "
-              f"{peak / 1e6:.1f} MB, status {verdict.status}")
-        figure("verification", f"{minutes}-min stereo recording: full check (hash, DTMF, windows, activity)",
-               round(took, 2), "s", f"{took / hashed:.2f} x reading and hashing it ({hashed:.2f} s)"
-               + ("" if verdict.passed else "; NOT PASSED"))
+        print(
+            f"verify: {minutes:>3}-min stereo ({size / 1e6:.0f} MB), 2 windows: full check {took:6.2f} s = "
+            f"{took / hashed:.2f} x read+hash ({hashed:.2f} s), {seconds / took:,.0f} x real time, peak memory "
+            f"{peak / 1e6:.1f} MB, status {verdict.status}"
+        )
+        figure(
+            "verification",
+            f"{minutes}-min stereo recording: full check (hash, DTMF, windows, activity)",
+            round(took, 2),
+            "s",
+            f"{took / hashed:.2f} x reading and hashing it ({hashed:.2f} s)"
+            + ("" if verdict.passed else "; NOT PASSED"),
+        )
         figure("verification", f"{minutes}-min stereo recording: speed", round(seconds / took), "x real time")
-        figure("verification", f"{minutes}-min stereo recording: peak memory of the check", round(peak / 1e6, 1), "MB",
-               f"{peak / size:.1%} of the recording's {size / 1e6:.0f} MB")
+        figure(
+            "verification",
+            f"{minutes}-min stereo recording: peak memory of the check",
+            round(peak / 1e6, 1),
+            "MB",
+            f"{peak / size:.1%} of the recording's {size / 1e6:.0f} MB",
+        )
         path.unlink()
 
 
 def speech(folder: Path, seconds: float) -> tuple[np.ndarray, str]:
     """`seconds` of speech at 8 kHz: espeak-ng reading varied sentences, or the twin's voice without it."""
     if shutil.which("espeak-ng"):
-        text = ("Thank you for calling. Your account number ends in four one one one. I can help you with that "
-                "payment today. Could you please confirm your name and the billing address on the card? "
-                "One moment while I look up the last six transactions, zero, nine, eight, seven. ") * 4
+        text = (
+            "Thank you for calling. Your account number ends in four one one one. I can help you with that "
+            "payment today. Could you please confirm your name and the billing address on the card? "
+            "One moment while I look up the last six transactions, zero, nine, eight, seven. "
+        ) * 4
         pieces = []
         for voice, speed in (("en-us", 150), ("en-gb", 175), ("en-us+f3", 165), ("en-us+m3", 140)):
             raw = folder / f"{voice}.wav"
-            subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(raw), text], check=True,
-                           capture_output=True)
+            subprocess.run(
+                ["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(raw), text], check=True, capture_output=True
+            )
             wav = scan_wav(raw.read_bytes())
             pieces.append(wav[:: max(1, round(22050 / 8000))] if len(wav) else wav)  # espeak-ng speaks at 22.05 kHz
         one = np.concatenate(pieces).astype(np.float64)
@@ -127,11 +142,13 @@ def detection(folder: Path) -> None:
     for db in (0, -30):
         call = talk.astype(np.float64).copy()
         start = 20 * audio.SAMPLE_RATE
-        call[start:start + len(tones) + 8000] = rng.normal(0, 2.0, len(tones) + 8000)  # a pause with line noise
-        call[start + 4000:start + 4000 + len(tones)] += tones / tone_level * level * 10 ** (db / 20)
+        call[start : start + len(tones) + 8000] = rng.normal(0, 2.0, len(tones) + 8000)  # a pause with line noise
+        call[start + 4000 : start + 4000 + len(tones)] += tones / tone_level * level * 10 ** (db / 20)
         found = _digits(np.clip(call, -32768, 32767).astype(np.int16))
         print(f"dtmf: 16 digits typed at {db:+d} dB against {kind} (rms {level:.0f}): {found} key presses found")
-        figure("verification", f"DTMF: a 16-digit run at {db:+d} dB against the speech level", found, "of 16 found", kind)
+        figure(
+            "verification", f"DTMF: a 16-digit run at {db:+d} dB against the speech level", found, "of 16 found", kind
+        )
     hour, kind = speech(folder, 3600.0)
     began = time.perf_counter()
     false = _digits(hour)

@@ -11,7 +11,7 @@ import platform
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -20,18 +20,27 @@ HERE = Path(__file__).resolve().parent
 def machine() -> list[str]:
     memory = ""
     try:
-        kib = int(next(line for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")).split()[1])
+        kib = int(
+            next(
+                line for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
+            ).split()[1]
+        )
         memory = f", {kib / 1024 / 1024:.0f} GiB memory"
     except (OSError, StopIteration, ValueError):
         pass
     cpu = platform.processor() or platform.machine()
     try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
     except (OSError, StopIteration):
         pass
-    return [f"- machine: {os.cpu_count()} CPUs ({cpu}){memory}, {platform.system()} {platform.release()}",
-            f"- Python {platform.python_version()}; run at {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"]
+    return [
+        f"- machine: {os.cpu_count()} CPUs ({cpu}){memory}, {platform.system()} {platform.release()}",
+        f"- Python {platform.python_version()}; run at {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+    ]
 
 
 def table(figures: list[dict]) -> str:
@@ -53,11 +62,19 @@ def main() -> int:
         if completed.returncode:
             failed = True
             print(completed.stderr[-2000:], file=sys.stderr)
-        sections.append(f"### {script.name}\n\n{(script.read_text().split(chr(10) * 2)[0]).strip(chr(34) + chr(10))}\n\n```\n{output}\n```\n")
+        sections.append(
+            f"### {script.name}\n\n{(script.read_text().split(chr(10) * 2)[0]).strip(chr(34) + chr(10))}\n\n```\n{output}\n```\n"
+        )
     print("\n" + table(figures))
     (HERE / "RESULTS.md").write_text(
-        "# Benchmark results (the last `make bench`)\n\n" + "\n".join(machine()) + "\n\n## Every figure\n\n"
-        + table(figures) + "\n\n## Each script's output\n\n" + "\n".join(sections), encoding="utf-8")
+        "# Benchmark results (the last `make bench`)\n\n"
+        + "\n".join(machine())
+        + "\n\n## Every figure\n\n"
+        + table(figures)
+        + "\n\n## Each script's output\n\n"
+        + "\n".join(sections),
+        encoding="utf-8",
+    )
     print(f"\nwritten: {HERE / 'RESULTS.md'}")
     return 1 if failed else 0
 

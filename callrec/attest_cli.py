@@ -54,7 +54,10 @@ def run(args: argparse.Namespace) -> int:
 
         der = boto3.client("kms").get_public_key(KeyId=args.key_id)["PublicKey"]
         key = serialization.load_der_public_key(der)
-        print(key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode(), end="")
+        print(
+            key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode(),
+            end="",
+        )
         return 0
     try:
         signed = json.loads(b"".join(_pieces(args.attestation)))

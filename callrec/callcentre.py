@@ -14,7 +14,7 @@ from typing import Any
 
 from callrec.history import fetch_history, wait_for_execution
 from callrec.sim import Clock, TelephonySimulator, audio
-from callrec.stack import ACCOUNT_ID, REGION, Deployment, LocalStack, client
+from callrec.stack import ACCOUNT_ID, REGION, Deployment, TemplateDeployer, client
 
 PLACEHOLDER_PROMPT_SECONDS = {"notice": 4.0, "opt-in": 6.0}
 
@@ -29,8 +29,12 @@ def upload_placeholder_prompts(deployment: Deployment, endpoint_url: str | None 
         if s3.list_objects_v2(Bucket=bucket, Prefix=prompt["key"]).get("KeyCount"):
             continue
         seconds = PLACEHOLDER_PROMPT_SECONDS.get(mode, 4.0)
-        s3.put_object(Bucket=bucket, Key=prompt["key"], ContentType="audio/wav",
-                      Body=audio.wav_bytes([audio.voice("prompt", audio.samples(seconds))]))
+        s3.put_object(
+            Bucket=bucket,
+            Key=prompt["key"],
+            ContentType="audio/wav",
+            Body=audio.wav_bytes([audio.voice("prompt", audio.samples(seconds))]),
+        )
         written.append(prompt["key"])
     return written
 
@@ -44,12 +48,14 @@ class TwinIds:
     sma_id: str
 
     @staticmethod
-    def of(deployment: Deployment) -> "TwinIds":
+    def of(deployment: Deployment) -> TwinIds:
         parameters = deployment.resolver.parameters
         prefix = parameters["ConnectRecordingPrefix"].strip("/").split("/")  # connect/<alias>/CallRecordings
-        return TwinIds(parameters["ConnectInstanceArn"].rsplit("/", 1)[1],
-                       prefix[1] if len(prefix) == 3 and prefix[0] == "connect" else "callrec-demo",
-                       parameters["SipMediaApplicationId"])
+        return TwinIds(
+            parameters["ConnectInstanceArn"].rsplit("/", 1)[1],
+            prefix[1] if len(prefix) == 3 and prefix[0] == "connect" else "callrec-demo",
+            parameters["SipMediaApplicationId"],
+        )
 
 
 def add_provider_side(simulator: TelephonySimulator, deployment: Deployment):
@@ -76,7 +82,7 @@ class Call:
 
 class LocalCallCentre:
     def __init__(self, deployment: Deployment | None = None, simulator: TelephonySimulator | None = None):
-        self.deployment = deployment or LocalStack(parameter_overrides={"LogLevel": "WARNING"}).deploy()
+        self.deployment = deployment or TemplateDeployer(parameter_overrides={"LogLevel": "WARNING"}).deploy()
         self.sim = simulator or TelephonySimulator(clock=Clock(follow_wall_time=True))
         self.sim.register()
         self.instance, self.sma = add_provider_side(self.sim, self.deployment)
@@ -106,8 +112,10 @@ class LocalCallCentre:
             time.sleep(0.02)
 
     def execution_arn(self, session_id: str) -> str:
-        return (f"arn:aws:states:{REGION}:{ACCOUNT_ID}:execution:"
-                f"{self.deployment.physical('RecordingSession').rsplit(':', 1)[1]}:{session_id}")
+        return (
+            f"arn:aws:states:{REGION}:{ACCOUNT_ID}:execution:"
+            f"{self.deployment.physical('RecordingSession').rsplit(':', 1)[1]}:{session_id}"
+        )
 
     def finish(self, session_id: str) -> tuple[dict, list[dict]]:
         """Wait for the session's execution to end; (describe_execution, history)."""
@@ -204,4 +212,3 @@ class LocalCallCentre:
             return client("s3").head_object(Bucket=bucket, Key=key)
         except Exception:  # noqa: BLE001 - not there (yet)
             return None
-

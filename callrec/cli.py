@@ -7,11 +7,12 @@ import logging
 import sys
 from pathlib import Path
 
-from callrec import server
 from callrec import attest_cli, verify_cli
-from callrec.sim import control
+from callrec import sim_cli as control
 
 LOG_DIR = Path(".callrec")
+# the local endpoint's defaults (callrec.server imports the engine and moto: only `serve` and `demo` load them)
+DEFAULT_HOST, DEFAULT_PORT, API_PORT = "127.0.0.1", 8083, 3000
 
 
 def _quiet_engine_logs() -> Path:
@@ -34,9 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--json", action="store_true", help="one JSON object per call instead of timelines")
 
     serve = commands.add_parser("serve", help="run the local AWS endpoint with template.yaml deployed")
-    serve.add_argument("--host", default=server.DEFAULT_HOST)
-    serve.add_argument("--port", type=int, default=server.DEFAULT_PORT)
-    serve.add_argument("--api-port", type=int, default=server.API_PORT, help="the recordings API's port")
+    serve.add_argument("--host", default=DEFAULT_HOST)
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT)
+    serve.add_argument("--api-port", type=int, default=API_PORT, help="the recordings API's port")
     serve.add_argument(
         "--function",
         action="append",
@@ -68,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         extra = dict(spec.split("=", 1) for spec in args.function if "=" in spec)
         if len(extra) != len(args.function):
             parser.error("--function takes NAME=FILE.py:FUNCTION")
+        from callrec import server
+
         server.serve(args.host, args.port, sys.stdout, extra, api_port=args.api_port)
         return 0
     return 2  # unreachable: argparse requires a command

@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
-from moto import mock_aws
-
-from callrec import engine
 from callrec.callcentre import Call, LocalCallCentre
 from callrec.history import lambda_invocations, render_timeline, state_transitions
+from callrec.runtime import LocalRuntime
 
-MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}}
 DEMO_TIME_SCALE = 0.001  # Wait/Retry seconds in the demo pass a thousand times faster
 
 TEXAS_CALLER, CALIFORNIA_CALLER = "+15125550100", "+14155550123"
@@ -66,9 +64,7 @@ def chime_opt_in(answer: str) -> Callable[[LocalCallCentre], Call]:
         centre.sim.chime.wait_idle(call.transaction_id)
         return call
 
-    play.__doc__ = (
-        f"A Chime call from California (all-party): the SMA asks for opt-in and the caller presses {answer}."
-    )
+    play.__doc__ = f"A Chime call from California (all-party): the SMA asks for opt-in and the caller presses {answer}."
     return play
 
 
@@ -131,8 +127,9 @@ def connect_suspend_refused(centre: LocalCallCentre) -> Call:
 
     call = centre.connect_call_recording(TEXAS_CALLER, CENTRE_TEXAS)
     centre.sim.clock.advance(10.0)
-    centre.sim.faults.inject(Fault("connect", "SuspendContactRecording", "InternalServiceException",
-                                   key=call.contact_id, times=None))
+    centre.sim.faults.inject(
+        Fault("connect", "SuspendContactRecording", "InternalServiceException", key=call.contact_id, times=None)
+    )
     answer = centre.contact_flow(call, "suspend")
     if answer["suspended"] == "true":  # never with this fault: the flow would take the card only here
         centre.sim.connect.caller_types(call.contact_id, CARD_NUMBER)
@@ -153,7 +150,9 @@ def chime_no_access(centre: LocalCallCentre) -> Call:
         centre.recording_bucket_policy(previous)
 
 
-def delivery_fault(error: str, service: str, play: Callable[[LocalCallCentre], Call], doc: str) -> Callable[[LocalCallCentre], Call]:
+def delivery_fault(
+    error: str, service: str, play: Callable[[LocalCallCentre], Call], doc: str
+) -> Callable[[LocalCallCentre], Call]:
     """`play`, with the simulator's fault switch on the landing of the next recording (DeliverRecording)."""
     from callrec.sim import Fault
     from callrec.sim.core import DELIVER
@@ -186,17 +185,38 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("chime-payment", "chime", chime_payment),
     Scenario("connect-suspend-refused", "connect", connect_suspend_refused),
     Scenario("connect-card-not-paused", "connect", connect_card_not_paused),
-    Scenario("connect-recording-never-lands", "connect", delivery_fault(
-        "NeverLands", "connect", connect_notice,
-        "A Connect call recorded as usual, but the recording never lands in S3 (fault switch): VerifyRecording "
-        "waits, backing off, up to its limit, then reports it missing and raises the alert.")),
-    Scenario("chime-corrupted-header", "chime", delivery_fault(
-        "CorruptHeader", "chimesdkvoice", chime_opt_in("1"),
-        "A Chime call whose recording lands with its RIFF/fmt header zeroed (fault switch): the wav-header check fails.")),
-    Scenario("connect-payment-leak", "connect", delivery_fault(
-        "LeakIntoWindow", "connect", connect_payment,
-        "A Connect payment whose recording comes back with the suspended span not silenced (fault switch): the "
-        "card's DTMF is in the window, and the window check catches it.")),
+    Scenario(
+        "connect-recording-never-lands",
+        "connect",
+        delivery_fault(
+            "NeverLands",
+            "connect",
+            connect_notice,
+            "A Connect call recorded as usual, but the recording never lands in S3 (fault switch): VerifyRecording "
+            "waits, backing off, up to its limit, then reports it missing and raises the alert.",
+        ),
+    ),
+    Scenario(
+        "chime-corrupted-header",
+        "chime",
+        delivery_fault(
+            "CorruptHeader",
+            "chimesdkvoice",
+            chime_opt_in("1"),
+            "A Chime call whose recording lands with its RIFF/fmt header zeroed (fault switch): the wav-header check fails.",
+        ),
+    ),
+    Scenario(
+        "connect-payment-leak",
+        "connect",
+        delivery_fault(
+            "LeakIntoWindow",
+            "connect",
+            connect_payment,
+            "A Connect payment whose recording comes back with the suspended span not silenced (fault switch): the "
+            "card's DTMF is in the window, and the window check catches it.",
+        ),
+    ),
 )
 
 
@@ -210,8 +230,11 @@ def _typed_in_recording(twin: dict, call: Call) -> list[tuple[float, float]]:
     recording = twin.get("Recording") or {}
     if recording.get("StartedAt") is None:
         return []
-    spans = ([(e["at"], e["until"]) for e in twin["Log"] if e["event"] == "CustomerTyped"] if call.contact_id
-             else [tuple(span) for span in twin.get("Typed", [])])
+    spans = (
+        [(e["at"], e["until"]) for e in twin["Log"] if e["event"] == "CustomerTyped"]
+        if call.contact_id
+        else [tuple(span) for span in twin.get("Typed", [])]
+    )
     start = recording["StartedAt"]
     return [(a - start, b - start) for a, b in spans if b > start]
 
@@ -223,7 +246,11 @@ def report(centre: LocalCallCentre, scenario: Scenario, call: Call) -> dict[str,
     session = centre.session(call.session_id) or {}
     audit = [f"{a['actor']}:{a['event']}" for a in centre.audit(call.session_id)]
     location = session.get("recordingLocation")
-    twin = centre.sim.connect.describe(call.contact_id) if call.contact_id else centre.sim.chime.describe(call.transaction_id)
+    twin = (
+        centre.sim.connect.describe(call.contact_id)
+        if call.contact_id
+        else centre.sim.chime.describe(call.transaction_id)
+    )
     if call.provider == "connect":  # Connect names the object only when it delivers it
         location = (twin["Recordings"] or [{}])[0].get("Location")
     landed = centre.recording_object(location) if location else None
@@ -236,7 +263,9 @@ def report(centre: LocalCallCentre, scenario: Scenario, call: Call) -> dict[str,
         "final_state": _last_state(events),
         "session_status": session.get("status"),
         "outcome_reason": session.get("outcomeReason"),
-        "consent": {k: session.get("consent", {}).get(k) for k in ("decision", "reason", "policyVersion", "promptVersion")},
+        "consent": {
+            k: session.get("consent", {}).get(k) for k in ("decision", "reason", "policyVersion", "promptVersion")
+        },
         "consent_answer": session.get("consentAnswer"),
         "recording_location": location if landed else None,
         "recording_bytes": landed["ContentLength"] if landed else 0,
@@ -246,7 +275,8 @@ def report(centre: LocalCallCentre, scenario: Scenario, call: Call) -> dict[str,
         "audit": audit,
         "windows": session.get("windows", []),
         "signals": [f"{s['kind']}:{s['status']}" for s in centre.signals(call.session_id)],
-        "provider_record": [e["event"] for e in twin["Log"]] if call.contact_id
+        "provider_record": [e["event"] for e in twin["Log"]]
+        if call.contact_id
         else [f"{a['Type']}:{a['Outcome']}" for a in twin["Executed"]],
         "timeline": render_timeline(events),
         "verification": session.get("verification"),
@@ -268,10 +298,16 @@ def _page(scenario: Scenario, call: Call, session: dict, twin: dict, location: s
     if location:
         bucket, _, key = location.partition("/")
         body = client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()  # the whole object: the picture needs it
-    summary = {"scenario": scenario.name, "provider": scenario.provider, "description": (scenario.play.__doc__ or "").strip(),
-               "session_id": call.session_id, "session_status": session.get("status"),
-               "outcome_reason": session.get("outcomeReason"), "recording_location": location,
-               "audit": audit}
+    summary = {
+        "scenario": scenario.name,
+        "provider": scenario.provider,
+        "description": (scenario.play.__doc__ or "").strip(),
+        "session_id": call.session_id,
+        "session_status": session.get("status"),
+        "outcome_reason": session.get("outcomeReason"),
+        "recording_location": location,
+        "audit": audit,
+    }
     return report_module.call_page(summary, session, body, _typed_in_recording(twin, call))
 
 
@@ -280,33 +316,32 @@ REPORTS = Path(".callrec") / "reports"
 
 def run(as_json: bool = False, out: TextIO = sys.stdout, reports: Path | None = REPORTS) -> list[dict[str, Any]]:
     from callrec import report as report_module
-    from callrec_shared import clock as shared_clock
 
-    engine.install()
-    engine.settings.time_scale = DEMO_TIME_SCALE
-    try:
-        with mock_aws(config=MOTO_CONFIG):
-            centre = LocalCallCentre()
-            results = [report(centre, scenario, scenario.play(centre)) for scenario in SCENARIOS]
-    finally:  # the call centre pointed the engine and the functions at its call clock
-        engine.settings.clock = None
-        shared_clock.use(None)
+    with LocalRuntime(time_scale=DEMO_TIME_SCALE) as runtime:
+        centre = LocalCallCentre(runtime.deployment)
+        results = [report(centre, scenario, scenario.play(centre)) for scenario in SCENARIOS]
     index = report_module.write(reports, {r["scenario"]: r["page"] for r in results}) if reports else None
     if as_json:
-        out.write(json.dumps([{k: v for k, v in r.items() if k not in ("timeline", "page")} for r in results],
-                             indent=2) + "\n")
+        out.write(
+            json.dumps([{k: v for k, v in r.items() if k not in ("timeline", "page")} for r in results], indent=2)
+            + "\n"
+        )
         return results
     for result in results:
         out.write(f"\n== {result['scenario']} ({result['provider']})\n   {result['description']}\n")
-        out.write(f"   consent: {result['consent']['decision']} ({result['consent']['reason']}); "
-                  f"answer: {(result['consent_answer'] or {}).get('answer', '-')}\n")
+        out.write(
+            f"   consent: {result['consent']['decision']} ({result['consent']['reason']}); "
+            f"answer: {(result['consent_answer'] or {}).get('answer', '-')}\n"
+        )
         out.write(result["timeline"] + "\n")
         out.write("   audit: " + ", ".join(result["audit"]) + "\n")
         if result["signals"]:
             out.write("   signals: " + ", ".join(result["signals"]) + "\n")
         for window in result["windows"]:
-            out.write(f"   window: suspended {window.get('suspendConfirmedAt')} by {window.get('suspendedBy')}, "
-                      f"resumed {window.get('resumeConfirmedAt', '(never)')} by {window.get('resumedBy', '-')}\n")
+            out.write(
+                f"   window: suspended {window.get('suspendConfirmedAt')} by {window.get('suspendedBy')}, "
+                f"resumed {window.get('resumeConfirmedAt', '(never)')} by {window.get('resumedBy', '-')}\n"
+            )
         out.write(f"   {result['provider']} was asked: " + ", ".join(result["provider_record"]) + "\n")
         out.write(
             f"   final state: {result['final_state']} [{result['execution_status']}; session {result['session_status']}: "
@@ -317,8 +352,10 @@ def run(as_json: bool = False, out: TextIO = sys.stdout, reports: Path | None = 
             f"{result['lambda_invocations']}\n"
         )
         if result["verify_execution_status"]:
-            out.write(f"   verification: {result['verification']} - {result['verification_reason']} "
-                      f"[VerifyRecording {result['verify_final_state']}, {result['verify_state_transitions']} transitions]\n")
+            out.write(
+                f"   verification: {result['verification']} - {result['verification_reason']} "
+                f"[VerifyRecording {result['verify_final_state']}, {result['verify_state_transitions']} transitions]\n"
+            )
     if index:
         out.write(f"\nReports (timeline, waveform, checks per call): {index.resolve()}\n")
     return results

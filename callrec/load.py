@@ -23,11 +23,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from moto import mock_aws
-
-from callrec import demo, engine
+from callrec import demo
 from callrec.callcentre import Call, LocalCallCentre
 from callrec.local_api import LocalApiServer, routes_from, signed
+from callrec.runtime import LocalRuntime
 from callrec.template import Template
 from callrec_shared.sessions import stored_key
 
@@ -46,7 +45,7 @@ class Plan:
     stray_resume: bool
 
     @staticmethod
-    def drawn(rng: random.Random) -> "Plan":
+    def drawn(rng: random.Random) -> Plan:
         return Plan(windows=rng.choice([1, 1, 2]), double_click=rng.random() < 0.5, stray_resume=rng.random() < 0.3)
 
 
@@ -105,10 +104,14 @@ class LoadResult:
         return (self.errors + self.undefined + self.lost + self.doubled + self.contradicted + self.not_verified)[:limit]
 
 
-def _api(api_url: str, run: SessionRun, method: str, path: str, body: dict | None, kind: str, key: str | None) -> Answer:
+def _api(
+    api_url: str, run: SessionRun, method: str, path: str, body: dict | None, kind: str, key: str | None
+) -> Answer:
     began = time.perf_counter()
     response = signed(method, f"{api_url}{path}", body, timeout=300)
-    answer = Answer(kind, key, response.status_code, response.json() if response.content else {}, time.perf_counter() - began)
+    answer = Answer(
+        kind, key, response.status_code, response.json() if response.content else {}, time.perf_counter() - began
+    )
     run.answers.append(answer)
     if answer.status >= 500 and answer.status != 503:  # 503 is the API's "not confirmed in time"
         raise RuntimeError(f"{method} {path} answered {answer.status}: {answer.body}")
@@ -144,10 +147,15 @@ def _play(centre: LocalCallCentre, api_url: str, run: SessionRun, rng: random.Ra
         call = run.call = centre.connect_call(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
         centre.sim.connect.agent_joins(call.contact_id)
         contact = centre.sim.connect.chain(call.contact_id)
-        request = {"provider": "connect",
-                   "call": {"InstanceId": centre.instance.instance_id, "ContactId": contact.current_contact_id,
-                            "InitialContactId": contact.initial_contact_id},
-                   "parties": [{"number": call.customer, "role": "caller"}, {"number": call.centre, "role": "callee"}]}
+        request = {
+            "provider": "connect",
+            "call": {
+                "InstanceId": centre.instance.instance_id,
+                "ContactId": contact.current_contact_id,
+                "InitialContactId": contact.initial_contact_id,
+            },
+            "parties": [{"number": call.customer, "role": "caller"}, {"number": call.centre, "role": "callee"}],
+        }
         go.wait()
         started = _api(api_url, run, "POST", "/recordings", request, "start", None)
         if started.status != 201:
@@ -158,7 +166,9 @@ def _play(centre: LocalCallCentre, api_url: str, run: SessionRun, rng: random.Ra
             raise RuntimeError(f"the consent answer was refused: {consent}")
         deadline = time.monotonic() + 300
         while _api(api_url, run, "GET", f"/recordings/{run.session_id}", None, "get", None).body.get("status") not in (
-                "RECORDING", *DEFINED):
+            "RECORDING",
+            *DEFINED,
+        ):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"session {run.session_id} never started recording")
             time.sleep(0.25)
@@ -193,31 +203,47 @@ def _check(centre: LocalCallCentre, run: SessionRun, result: LoadResult, verify:
     result.verdicts[session.get("verification", "-")] += 1
     if verify and session.get("verification") != "VERIFIED":
         failed = [f"{c['name']} ({c['detail']})" for c in session.get("verificationChecks", []) if not c["ok"]]
-        result.not_verified.append(f"session {sid} {session.get('verification')}: "
-                                   + ("; ".join(failed) or session.get("verificationReason", "")))
+        result.not_verified.append(
+            f"session {sid} {session.get('verification')}: "
+            + ("; ".join(failed) or session.get("verificationReason", ""))
+        )
     if session.get("status") not in DEFINED:
         result.undefined.append(f"session {sid} is {session.get('status')}")
     queue = centre.signals(sid)
     result.signals += len(queue)
-    result.lost += [f"session {sid}: {s['kind']} #{s['seq']} left {s['status']}" for s in queue if s["status"] not in ANSWERED]
+    result.lost += [
+        f"session {sid}: {s['kind']} #{s['seq']} left {s['status']}" for s in queue if s["status"] not in ANSWERED
+    ]
     if [s["seq"] for s in queue] != list(range(1, len(queue) + 1)):
         result.doubled.append(f"session {sid}: queue numbers {[s['seq'] for s in queue]}")
     by_key: dict[str, list[dict]] = {}
     for item in queue:
         by_key.setdefault(item.get("idempotencyKey"), []).append(item)
-    result.doubled += [f"session {sid}: a key queued {len(items)} times" for key, items in by_key.items()
-                       if key is not None and len(items) > 1]
+    result.doubled += [
+        f"session {sid}: a key queued {len(items)} times"
+        for key, items in by_key.items()
+        if key is not None and len(items) > 1
+    ]
     applied_suspends = sum(1 for s in queue if s["kind"] == "suspend" and s["status"] == "applied")
     if len(session.get("windows", [])) != applied_suspends:
-        result.doubled.append(f"session {sid}: {len(session.get('windows', []))} windows for {applied_suspends} applied suspends")
+        result.doubled.append(
+            f"session {sid}: {len(session.get('windows', []))} windows for {applied_suspends} applied suspends"
+        )
     for answer in run.answers:
         if answer.kind not in FLAGS:
             continue
         item = (by_key.get(stored_key(answer.key) if answer.key else None) or [None])[0]  # the queue keeps keys hashed
         if item is None or answer.body.get("seq") != item["seq"]:
             result.doubled.append(f"session {sid}: {answer.kind} {answer.key} answered seq {answer.body.get('seq')}")
-        elif answer.status == 200 and item["status"] != "applied" or answer.status == 409 and item["status"] != "rejected":
-            result.contradicted.append(f"session {sid}: {answer.kind} {answer.key} answered {answer.status}, queue says {item['status']}")
+        elif (
+            answer.status == 200
+            and item["status"] != "applied"
+            or answer.status == 409
+            and item["status"] != "rejected"
+        ):
+            result.contradicted.append(
+                f"session {sid}: {answer.kind} {answer.key} answered {answer.status}, queue says {item['status']}"
+            )
         if answer.status == 200:
             result.confirmed_seconds.append(answer.seconds)
 
@@ -227,8 +253,10 @@ def run(centre: LocalCallCentre, api_url: str, sessions: int, seed: int = 7, ver
     rng = random.Random(seed)
     runs = [SessionRun(index, Plan.drawn(rng)) for index in range(sessions)]
     go = threading.Barrier(sessions)
-    threads = [threading.Thread(target=_play, args=(centre, api_url, r, random.Random(seed * 1000 + r.index), go), daemon=True)
-               for r in runs]
+    threads = [
+        threading.Thread(target=_play, args=(centre, api_url, r, random.Random(seed * 1000 + r.index), go), daemon=True)
+        for r in runs
+    ]
     began = time.perf_counter()
     for thread in threads:
         thread.start()
@@ -244,22 +272,30 @@ def run(centre: LocalCallCentre, api_url: str, sessions: int, seed: int = 7, ver
 
 def describe(result: LoadResult) -> dict[str, Any]:
     """The figures of a run, for a report."""
-    return {"sessions": result.sessions, "seconds": round(result.seconds, 1), "calls_per_second": round(result.calls_per_second, 2),
-            "requests": result.requests, "signals": result.signals, "undefined": len(result.undefined),
-            "lost": len(result.lost), "doubled": len(result.doubled), "contradicted": len(result.contradicted),
-            "errors": len(result.errors), "statuses": dict(result.statuses), "verdicts": dict(result.verdicts),
-            "confirm_p50_ms": round(result.percentile_ms(0.5), 1), "confirm_p99_ms": round(result.percentile_ms(0.99), 1)}
+    return {
+        "sessions": result.sessions,
+        "seconds": round(result.seconds, 1),
+        "calls_per_second": round(result.calls_per_second, 2),
+        "requests": result.requests,
+        "signals": result.signals,
+        "undefined": len(result.undefined),
+        "lost": len(result.lost),
+        "doubled": len(result.doubled),
+        "contradicted": len(result.contradicted),
+        "errors": len(result.errors),
+        "statuses": dict(result.statuses),
+        "verdicts": dict(result.verdicts),
+        "confirm_p50_ms": round(result.percentile_ms(0.5), 1),
+        "confirm_p99_ms": round(result.percentile_ms(0.99), 1),
+    }
 
 
 @contextlib.contextmanager
 def centre_with_api() -> Iterator[tuple[LocalCallCentre, str]]:
     """A fresh in-process stack with its call centre (Connect's recording-API quota off: it would measure the
     quota) and the API served in front of it on a free port: (centre, API URL). For the benchmarks."""
-    engine.reset()
-    engine.install()
-    engine.settings.time_scale = TIME_SCALE
-    with mock_aws(config=demo.MOTO_CONFIG):
-        centre = LocalCallCentre()
+    with LocalRuntime(time_scale=TIME_SCALE) as runtime:
+        centre = LocalCallCentre(runtime.deployment)
         centre.sim.throttling = False
         server = LocalApiServer(routes_from(Template.load(), centre.deployment), port=0)
         server.start()

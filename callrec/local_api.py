@@ -46,7 +46,9 @@ def routes_from(template: Template, deployment: Deployment) -> list[Route]:
                 continue
             path = event["Properties"]["Path"]
             regex = "^" + re.sub(r"\\\{([A-Za-z0-9_]+)\\\}", r"(?P<\1>[^/]+)", re.escape(path)) + "$"
-            found.append(Route(event["Properties"]["Method"].upper(), path, re.compile(regex), deployment.physical(logical_id)))
+            found.append(
+                Route(event["Properties"]["Method"].upper(), path, re.compile(regex), deployment.physical(logical_id))
+            )
     return found
 
 
@@ -87,8 +89,12 @@ class LocalApi:
             "pathParameters": parameters or None,
             "stageVariables": None,
             "requestContext": {
-                "resourcePath": route.resource, "httpMethod": request.method, "path": f"/{STAGE}{request.path}",
-                "stage": STAGE, "requestId": str(uuid.uuid4()), "identity": {"sourceIp": request.remote_addr},
+                "resourcePath": route.resource,
+                "httpMethod": request.method,
+                "path": f"/{STAGE}{request.path}",
+                "stage": STAGE,
+                "requestId": str(uuid.uuid4()),
+                "identity": {"sourceIp": request.remote_addr},
             },
             "body": request.get_data(as_text=True) or None,
             "isBase64Encoded": False,
@@ -106,7 +112,9 @@ class LocalApi:
 
 
 class LocalApiServer:
-    def __init__(self, routes: list[Route], host: str = "127.0.0.1", port: int = DEFAULT_PORT, openapi: dict | None = None):
+    def __init__(
+        self, routes: list[Route], host: str = "127.0.0.1", port: int = DEFAULT_PORT, openapi: dict | None = None
+    ):
         self._server = make_server(host, port, LocalApi(routes, openapi), threaded=True)
         self.url = f"http://{host}:{self._server.server_port}"  # port 0: a free one, chosen by the system
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True, name="callrec-api")

@@ -117,7 +117,7 @@ class MockConfig:
         self._raw = _parse(document, source)
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike) -> "MockConfig":
+    def from_file(cls, path: str | os.PathLike) -> MockConfig:
         path = Path(path)
         try:
             document = json.loads(path.read_text(encoding="utf-8"))
@@ -128,7 +128,7 @@ class MockConfig:
         return cls(document, source=str(path))
 
     @classmethod
-    def from_environment(cls) -> "MockConfig":
+    def from_environment(cls) -> MockConfig:
         path = os.environ.get(ENV_VAR)
         if not path:
             raise MockConfigError(

@@ -13,14 +13,27 @@ from typing import Any
 from callrec.template import REPO_ROOT, Template
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
-_SESSION = {"type": "object", "description": "The session as GET /recordings/{sessionId} shows it",
-            "required": ["sessionId", "status"],
-            "properties": {"sessionId": {"type": "string", "format": "uuid"},
-                           "status": {"enum": ["OPENED", "CONSENT_PENDING", "CONSENT_ANSWERED", "RECORDING",
-                                               "RECORDED", "NOT_RECORDED", "FAILED"]}}}
-_WINDOW = {"type": "object", "required": ["status"], "properties": {
-    "status": {"enum": ["applied", "rejected", "failed", "withdrawn", "refused", "queued", "taken"]}, "reason": {"type": "string"},
-    "suspended": {"type": "boolean"}, "resumed": {"type": "boolean"}}}
+_SESSION = {
+    "type": "object",
+    "description": "The session as GET /recordings/{sessionId} shows it",
+    "required": ["sessionId", "status"],
+    "properties": {
+        "sessionId": {"type": "string", "format": "uuid"},
+        "status": {
+            "enum": ["OPENED", "CONSENT_PENDING", "CONSENT_ANSWERED", "RECORDING", "RECORDED", "NOT_RECORDED", "FAILED"]
+        },
+    },
+}
+_WINDOW = {
+    "type": "object",
+    "required": ["status"],
+    "properties": {
+        "status": {"enum": ["applied", "rejected", "failed", "withdrawn", "refused", "queued", "taken"]},
+        "reason": {"type": "string"},
+        "suspended": {"type": "boolean"},
+        "resumed": {"type": "boolean"},
+    },
+}
 
 
 def _answer(description: str, schema: dict | None = None) -> dict:
@@ -28,39 +41,58 @@ def _answer(description: str, schema: dict | None = None) -> dict:
 
 
 def _errors(*codes: int) -> dict:
-    meaning = {400: "bad input: `field` names what is wrong; nothing was started or changed",
-               404: "no such session", 409: "refused: the session has ended, or by the rules",
-               503: "the provider failed or did not confirm before the deadline"}
+    meaning = {
+        400: "bad input: `field` names what is wrong; nothing was started or changed",
+        404: "no such session",
+        409: "refused: the session has ended, or by the rules",
+        503: "the provider failed or did not confirm before the deadline",
+    }
     return {str(code): _answer(meaning[code], _ERROR) for code in codes}
 
 
 # (method, path): operation. Paths and methods must be exactly the template's Api events.
 OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/recordings"): {
-        "operationId": "startRecording", "summary": "Start a recording session for a Connect contact or a Chime call",
+        "operationId": "startRecording",
+        "summary": "Start a recording session for a Connect contact or a Chime call",
         "request": "start_recording_request",
-        "responses": {"201": _answer("started (or the same request again: the same session)", _SESSION), **_errors(400, 409)}},
+        "responses": {
+            "201": _answer("started (or the same request again: the same session)", _SESSION),
+            **_errors(400, 409),
+        },
+    },
     ("get", "/recordings/{sessionId}"): {
-        "operationId": "getRecording", "summary": "A session: status, consent evidence, windows, outcome, verification",
-        "responses": {"200": _answer("the session", _SESSION), **_errors(400, 404)}},
+        "operationId": "getRecording",
+        "summary": "A session: status, consent evidence, windows, outcome, verification",
+        "responses": {"200": _answer("the session", _SESSION), **_errors(400, 404)},
+    },
     ("post", "/recordings/{sessionId}/stop"): {
-        "operationId": "stopRecording", "summary": "Stop recording (queued as a signal)",
-        "responses": {"202": _answer("the stop is queued"), **_errors(400, 404, 409)}},
+        "operationId": "stopRecording",
+        "summary": "Stop recording (queued as a signal)",
+        "responses": {"202": _answer("the stop is queued"), **_errors(400, 404, 409)},
+    },
     ("post", "/recordings/{sessionId}/suspend"): {
-        "operationId": "suspendRecording", "summary": "Open a sensitive-input window: 200 only once the provider confirmed",
+        "operationId": "suspendRecording",
+        "summary": "Open a sensitive-input window: 200 only once the provider confirmed",
         "request": "signal_request",
-        "responses": {"200": _answer("suspended: the provider confirmed", _WINDOW), **_errors(400, 404, 409, 503)}},
+        "responses": {"200": _answer("suspended: the provider confirmed", _WINDOW), **_errors(400, 404, 409, 503)},
+    },
     ("post", "/recordings/{sessionId}/resume"): {
-        "operationId": "resumeRecording", "summary": "Close the window: 200 only once the provider confirmed",
+        "operationId": "resumeRecording",
+        "summary": "Close the window: 200 only once the provider confirmed",
         "request": "signal_request",
-        "responses": {"200": _answer("resumed: the provider confirmed", _WINDOW), **_errors(400, 404, 409, 503)}},
+        "responses": {"200": _answer("resumed: the provider confirmed", _WINDOW), **_errors(400, 404, 409, 503)},
+    },
 }
 
 
 def template_routes(template: Template) -> set[tuple[str, str]]:
-    return {(event["Properties"]["Method"].lower(), event["Properties"]["Path"])
-            for resource in template.resources("AWS::Serverless::Function").values()
-            for event in resource["Properties"].get("Events", {}).values() if event.get("Type") == "Api"}
+    return {
+        (event["Properties"]["Method"].lower(), event["Properties"]["Path"])
+        for resource in template.resources("AWS::Serverless::Function").values()
+        for event in resource["Properties"].get("Events", {}).values()
+        if event.get("Type") == "Api"
+    }
 
 
 def _schema(name: str) -> dict:
@@ -73,31 +105,56 @@ def document(template: Template | None = None) -> dict:
     template = template or Template.load()
     routes = template_routes(template)
     if routes != set(OPERATIONS):
-        raise ValueError(f"the API's routes and the OpenAPI operations differ: template only {sorted(routes - set(OPERATIONS))}, "
-                         f"document only {sorted(set(OPERATIONS) - routes)}")
+        raise ValueError(
+            f"the API's routes and the OpenAPI operations differ: template only {sorted(routes - set(OPERATIONS))}, "
+            f"document only {sorted(set(OPERATIONS) - routes)}"
+        )
     paths: dict[str, dict] = {}
-    schemas = {"Error": {"type": "object", "required": ["error", "message"], "properties": {
-        "error": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}}}}
+    schemas = {
+        "Error": {
+            "type": "object",
+            "required": ["error", "message"],
+            "properties": {"error": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}},
+        }
+    }
     for (method, path), spec in sorted(OPERATIONS.items()):
         operation = {key: spec[key] for key in ("operationId", "summary", "responses")}
         operation["security"] = [{"sigv4": []}]
         if "{sessionId}" in path:
-            operation["parameters"] = [{"name": "sessionId", "in": "path", "required": True,
-                                        "schema": {"type": "string", "format": "uuid"}}]
+            operation["parameters"] = [
+                {"name": "sessionId", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+            ]
         if "request" in spec:
             schemas[spec["request"]] = _schema(spec["request"])
-            operation["requestBody"] = {"required": spec["request"] == "start_recording_request", "content": {
-                "application/json": {"schema": {"$ref": f"#/components/schemas/{spec['request']}"}}}}
+            operation["requestBody"] = {
+                "required": spec["request"] == "start_recording_request",
+                "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{spec['request']}"}}},
+            }
         paths.setdefault(path, {})[method] = operation
     return {
         "openapi": "3.1.0",
-        "info": {"title": "callrec recordings API", "version": "1",
-                 "description": "Lawful, PCI-safe call recording sessions. Every route needs SigV4 (IAM auth)."},
-        "servers": [{"url": "https://{restApiId}.execute-api.{region}.amazonaws.com/v1",
-                     "variables": {"restApiId": {"default": "example"}, "region": {"default": "us-east-1"}}},
-                    {"url": "http://127.0.0.1:3000", "description": "make serve"}],
+        "info": {
+            "title": "callrec recordings API",
+            "version": "1",
+            "description": "Lawful, PCI-safe call recording sessions. Every route needs SigV4 (IAM auth).",
+        },
+        "servers": [
+            {
+                "url": "https://{restApiId}.execute-api.{region}.amazonaws.com/v1",
+                "variables": {"restApiId": {"default": "example"}, "region": {"default": "us-east-1"}},
+            },
+            {"url": "http://127.0.0.1:3000", "description": "make serve"},
+        ],
         "paths": paths,
-        "components": {"schemas": schemas, "securitySchemes": {"sigv4": {
-            "type": "apiKey", "name": "Authorization", "in": "header",
-            "description": "AWS Signature Version 4 for execute-api (API Gateway's AWS_IAM authorizer)"}}},
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "sigv4": {
+                    "type": "apiKey",
+                    "name": "Authorization",
+                    "in": "header",
+                    "description": "AWS Signature Version 4 for execute-api (API Gateway's AWS_IAM authorizer)",
+                }
+            },
+        },
     }

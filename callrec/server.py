@@ -14,18 +14,17 @@ import threading
 from pathlib import Path
 from typing import TextIO
 
-import requests
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
 from callrec import engine, openapi
 from callrec.callcentre import add_provider_side, upload_placeholder_prompts
-from callrec.demo import MOTO_CONFIG
 from callrec.local_api import DEFAULT_PORT as API_PORT
 from callrec.local_api import LocalApiServer, routes_from
+from callrec.runtime import LocalRuntime
 from callrec.sim import Clock, TelephonySimulator
 from callrec.sim.wire import TelephonyWire
-from callrec.stack import ACCOUNT_ID, REGION, Deployment, LocalStack, load_handler
+from callrec.stack import ACCOUNT_ID, REGION, Deployment, TemplateDeployer, load_handler
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8083
@@ -54,40 +53,41 @@ class LocalEndpoint:
         self.api_port = api_port
         self.api: LocalApiServer | None = None
         self.deployment: Deployment | None = None
+        self.runtime: LocalRuntime | None = None
         self._server = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> Deployment:
         # moto's interpreter calls back into the endpoint for dynamodb:/aws-sdk: tasks on MOTO_PORT.
         os.environ["MOTO_PORT"] = str(self.port)
-        engine.install()
-        engine.settings.time_scale = self.time_scale
         app = TelephonyWire(self.simulator, DomainDispatcherApplication(create_backend_app))
         self._server = make_server(self.host, self.port, app, threaded=True, request_handler=MotoRequestHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True, name="callrec-endpoint")
         self._thread.start()
-        response = requests.post(f"{self.url}/moto-api/config", json=MOTO_CONFIG, timeout=10)
-        response.raise_for_status()
-        self.deployment = LocalStack(endpoint_url=self.url).deploy()
+        self.runtime = LocalRuntime(time_scale=self.time_scale, endpoint_url=self.url, parameters={"LogLevel": "INFO"})
+        self.deployment = self.runtime.__enter__().deployment
         self.simulator.register()
         for name, spec in self.extra_functions.items():
             register_extra_function(name, spec)
         add_provider_side(self.simulator, self.deployment)
         self.placeholder_prompts = upload_placeholder_prompts(self.deployment, self.url)
-        template = LocalStack().template
-        self.api = LocalApiServer(routes_from(template, self.deployment), self.host, self.api_port,
-                                  openapi=openapi.document(template))
+        template = TemplateDeployer().template
+        self.api = LocalApiServer(
+            routes_from(template, self.deployment), self.host, self.api_port, openapi=openapi.document(template)
+        )
         self.api.start()
         return self.deployment
 
     def stop(self) -> None:
+        if self.runtime is not None:
+            self.runtime.__exit__(None, None, None)
         if self.api is not None:
             self.api.stop()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
 
-    def __enter__(self) -> "LocalEndpoint":
+    def __enter__(self) -> LocalEndpoint:
         self.start()
         return self
 
@@ -110,16 +110,23 @@ def register_extra_function(name: str, spec: str) -> None:
     )
 
 
-def serve(host: str, port: int, out: TextIO, extra_functions: dict[str, str] | None = None,
-          api_port: int = API_PORT) -> None:
+def serve(
+    host: str, port: int, out: TextIO, extra_functions: dict[str, str] | None = None, api_port: int = API_PORT
+) -> None:
     endpoint = LocalEndpoint(host, port, extra_functions=extra_functions, api_port=api_port)
     deployment = endpoint.start()
     out.write(f"callrec local endpoint on {endpoint.url} (stack {deployment.stack_name}); created:\n")
     out.write("\n".join("  " + line for line in deployment.summary()) + "\n")
+    ignored = deployment.ignored_lines()
+    if ignored:
+        out.write("  template properties not applied locally (and why):\n")
+        out.write("\n".join("    " + line for line in ignored) + "\n")
     for name, spec in endpoint.extra_functions.items():
         out.write(f"  extra function {name} -> {spec}\n")
-    out.write(f"  telephony twin: Connect instance {CONNECT_INSTANCE_ID}, SIP media application {SMA_ID}; "
-              f"control API {endpoint.url}/_sim/\n")
+    out.write(
+        f"  telephony twin: Connect instance {CONNECT_INSTANCE_ID}, SIP media application {SMA_ID}; "
+        f"control API {endpoint.url}/_sim/\n"
+    )
     out.write(f"  recordings API (IAM auth: SigV4-sign requests): {endpoint.api.url}/recordings\n")
     for key in endpoint.placeholder_prompts:
         out.write(f"  placeholder prompt audio: s3://{deployment.physical('PromptBucket')}/{key}\n")

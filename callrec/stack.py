@@ -15,7 +15,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import boto3
 
@@ -41,6 +41,7 @@ class Deployment:
     resolver: Resolver
     created: dict[str, tuple[str, str]] = field(default_factory=dict)  # logical id -> (type, physical id)
     not_created: dict[str, str] = field(default_factory=dict)  # logical id -> type (no local counterpart)
+    ignored: dict[str, list[str]] = field(default_factory=dict)  # logical id -> properties not applied locally
 
     def physical(self, logical_id: str) -> str:
         try:
@@ -53,12 +54,21 @@ class Deployment:
 
     def summary(self) -> list[str]:
         lines = [f"{rtype:36} {lid:28} {pid}" for lid, (rtype, pid) in self.created.items()]
-        lines += [f"{rtype:36} {lid:28} (not simulated locally)" for lid, rtype in self.not_created.items()]
+        lines += [
+            f"{rtype:36} {lid:28} (not simulated locally: {NOT_SIMULATED[rtype]})"
+            for lid, rtype in self.not_created.items()
+        ]
         return lines
 
+    def ignored_lines(self) -> list[str]:
+        """What the local stack knowingly did not apply, with why (`make serve` prints it)."""
+        kinds = {rtype for rtype, _ in self.created.values()}
+        reasons = {name: why for kind in KINDS if kind.type in kinds for name, why in kind.ignores.items()}
+        return [f"{lid:28} {name}: {reasons[name]}" for lid, names in self.ignored.items() for name in names]
 
-class LocalStack:
-    """Deploys a template into moto. One instance per deployed stack."""
+
+class TemplateDeployer:
+    """Deploys a template into moto, resource by resource. One instance per deployed stack."""
 
     def __init__(
         self,
@@ -92,9 +102,7 @@ class LocalStack:
         return name.lower() if lower else name
 
     def _arn(self, service: str, resource: str, region: bool = True, account: bool = True) -> str:
-        return ":".join(
-            ["arn", "aws", service, self.region if region else "", ACCOUNT_ID if account else "", resource]
-        )
+        return ":".join(["arn", "aws", service, self.region if region else "", ACCOUNT_ID if account else "", resource])
 
     # --- deploy ---------------------------------------------------------------------------------------
 
@@ -112,39 +120,51 @@ class LocalStack:
         )
         deployment = Deployment(stack_name=self.stack_name, resolver=resolver)
         resources = self.template.resources()
-        for resource_type, create in self._CREATORS:
+        for logical_id, resource in resources.items():
+            if resource["Type"] not in KIND_BY_TYPE and resource["Type"] not in NOT_SIMULATED:
+                raise TemplateError(f"{logical_id}: the local stack does not know resource type {resource['Type']}")
+        for kind in KINDS:
             for logical_id, resource in resources.items():
-                if resource["Type"] != resource_type:
+                if resource["Type"] != kind.type:
                     continue
                 if "Condition" in resource and not resolver.condition(resource["Condition"]):
                     continue
-                physical = create(self, logical_id, resource, resolver)
-                deployment.created[logical_id] = (resource_type, physical)
-        handled = {rtype for rtype, _ in self._CREATORS}
+                ignored = kind.check(logical_id, resource.get("Properties", {}))
+                if ignored:
+                    deployment.ignored[logical_id] = ignored
+                physical = getattr(self, kind.create)(logical_id, resource, resolver)
+                deployment.created[logical_id] = (kind.type, physical)
         for logical_id, resource in resources.items():
-            if resource["Type"] not in handled:
+            if resource["Type"] in NOT_SIMULATED:
                 deployment.not_created[logical_id] = resource["Type"]
         self._apply_function_environment(resources, resolver)
         return deployment
 
     def _create_key(self, logical_id: str, resource: dict, resolver: Resolver) -> str:
         properties = resolver.resolve(resource.get("Properties", {}))
-        request = {"Description": properties.get("Description", logical_id),
-                   **{name: properties[name] for name in ("KeySpec", "KeyUsage") if name in properties}}
+        request = {
+            "Description": properties.get("Description", logical_id),
+            **{name: properties[name] for name in ("KeySpec", "KeyUsage") if name in properties},
+        }
         if "KeyPolicy" in properties:
             request["Policy"] = json.dumps(properties["KeyPolicy"])
-        metadata = self.client("kms").create_key(**request)["KeyMetadata"]
-        resolver.refs[logical_id] = metadata["KeyId"]
-        resolver.attributes[(logical_id, "KeyId")] = metadata["KeyId"]
-        resolver.attributes[(logical_id, "Arn")] = metadata["Arn"]
+        kms = self.client("kms")
+        metadata = kms.create_key(**request)["KeyMetadata"]
+        if properties.get("EnableKeyRotation"):
+            kms.enable_key_rotation(KeyId=metadata["KeyId"])
+        _register(resolver, logical_id, metadata["KeyId"], KeyId=metadata["KeyId"], Arn=metadata["Arn"])
         return metadata["KeyId"]
 
     def _create_bucket(self, logical_id: str, resource: dict, resolver: Resolver) -> str:
         name = self._physical_name(logical_id, resource, "BucketName", resolver, lower=True)
-        resolver.refs[logical_id] = name
-        resolver.attributes[(logical_id, "Arn")] = f"arn:aws:s3:::{name}"
-        resolver.attributes[(logical_id, "DomainName")] = f"{name}.s3.amazonaws.com"
-        resolver.attributes[(logical_id, "RegionalDomainName")] = f"{name}.s3.{self.region}.amazonaws.com"
+        _register(
+            resolver,
+            logical_id,
+            name,
+            Arn=f"arn:aws:s3:::{name}",
+            DomainName=f"{name}.s3.amazonaws.com",
+            RegionalDomainName=f"{name}.s3.{self.region}.amazonaws.com",
+        )
         properties = resolver.resolve(resource.get("Properties", {}))
         s3 = self.client("s3")
         s3.create_bucket(Bucket=name)
@@ -169,6 +189,13 @@ class LocalStack:
             s3.put_bucket_versioning(
                 Bucket=name, VersioningConfiguration={"Status": properties["VersioningConfiguration"]["Status"]}
             )
+        if "LifecycleConfiguration" in properties:
+            s3.put_bucket_lifecycle_configuration(
+                Bucket=name,
+                LifecycleConfiguration={
+                    "Rules": [_lifecycle_rule(rule) for rule in properties["LifecycleConfiguration"]["Rules"]]
+                },
+            )
         return name
 
     def _create_bucket_policy(self, logical_id: str, resource: dict, resolver: Resolver) -> str:
@@ -181,9 +208,7 @@ class LocalStack:
     def _create_table(self, logical_id: str, resource: dict, resolver: Resolver) -> str:
         name = self._physical_name(logical_id, resource, "TableName", resolver)
         arn = self._arn("dynamodb", f"table/{name}")
-        resolver.refs[logical_id] = name
-        resolver.attributes[(logical_id, "Arn")] = arn
-        resolver.attributes[(logical_id, "StreamArn")] = f"{arn}/stream/local"
+        _register(resolver, logical_id, name, Arn=arn, StreamArn=f"{arn}/stream/local")
         properties = resolver.resolve(resource["Properties"])
         request: dict[str, Any] = {
             "TableName": name,
@@ -201,10 +226,20 @@ class LocalStack:
         if "SSESpecification" in properties:
             request["SSESpecification"] = {
                 "Enabled": properties["SSESpecification"].get("SSEEnabled", False),
-                **({"SSEType": properties["SSESpecification"]["SSEType"]} if "SSEType" in properties["SSESpecification"] else {}),
+                **(
+                    {"SSEType": properties["SSESpecification"]["SSEType"]}
+                    if "SSEType" in properties["SSESpecification"]
+                    else {}
+                ),
             }
+        if "DeletionProtectionEnabled" in properties:
+            request["DeletionProtectionEnabled"] = bool(properties["DeletionProtectionEnabled"])
         dynamodb = self.client("dynamodb")
         dynamodb.create_table(**request)
+        if properties.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled"):
+            dynamodb.update_continuous_backups(
+                TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+            )
         if "TimeToLiveSpecification" in properties:
             dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=properties["TimeToLiveSpecification"])
         return name
@@ -212,15 +247,14 @@ class LocalStack:
     def _create_layer(self, logical_id: str, resource: dict, resolver: Resolver) -> str:
         properties = resolver.resolve(resource["Properties"])
         arn = self._arn("lambda", f"layer:{self.stack_name}-{logical_id}:1")
-        resolver.refs[logical_id] = arn
+        _register(resolver, logical_id, arn)
         self._layers[arn] = self.template.directory / properties["ContentUri"] / "python"
         return arn
 
     def _create_function(self, logical_id: str, resource: dict, resolver: Resolver) -> str:
         name = self._physical_name(logical_id, resource, "FunctionName", resolver)
         arn = self._arn("lambda", f"function:{name}")
-        resolver.refs[logical_id] = name
-        resolver.attributes[(logical_id, "Arn")] = arn
+        _register(resolver, logical_id, name, Arn=arn)
         # Environment and Events may refer to resources created later (the state machine): they are
         # resolved at the end of the deployment, like CloudFormation's dependency order would allow.
         properties = resolver.resolve(
@@ -247,16 +281,13 @@ class LocalStack:
         """API Gateway is not in moto's engine here: callrec.local_api serves the routes of the template's
         Api events instead. The id stands for the API in Ref and in URLs."""
         api_id = f"{self.stack_name}-{logical_id}".lower()
-        resolver.refs[logical_id] = api_id
-        resolver.attributes[(logical_id, "RootResourceId")] = "root"
+        _register(resolver, logical_id, api_id, RootResourceId="root")
         return f"{api_id} (served by callrec.local_api)"
 
     def _create_state_machine(self, logical_id: str, resource: dict, resolver: Resolver) -> str:
         name = self._physical_name(logical_id, resource, "Name", resolver)
         arn = self._arn("states", f"stateMachine:{name}")
-        resolver.refs[logical_id] = arn
-        resolver.attributes[(logical_id, "Arn")] = arn
-        resolver.attributes[(logical_id, "Name")] = name
+        _register(resolver, logical_id, arn, Arn=arn, Name=name)
         properties = resolver.resolve(resource["Properties"])
         definition = render_definition(
             self.template.directory / properties["DefinitionUri"], properties.get("DefinitionSubstitutions", {})
@@ -286,7 +317,9 @@ class LocalStack:
         properties = resolver.resolve(resource.get("Properties", {}))
         name = properties.get("LogGroupName", f"/callrec/{self.stack_name}/{logical_id}")
         logs = self.client("logs")
-        logs.create_log_group(logGroupName=name)
+        logs.create_log_group(
+            logGroupName=name, **({"kmsKeyId": properties["KmsKeyId"]} if "KmsKeyId" in properties else {})
+        )
         if "RetentionInDays" in properties:
             logs.put_retention_policy(logGroupName=name, retentionInDays=int(properties["RetentionInDays"]))
         return _register(resolver, logical_id, name, Arn=self._arn("logs", f"log-group:{name}:*"))["Arn"]
@@ -295,26 +328,26 @@ class LocalStack:
         properties = resolver.resolve(resource["Properties"])
         name = properties.get("AlarmName", f"{self.stack_name}-{logical_id}")
         self.client("cloudwatch").put_metric_alarm(
-            AlarmName=name, **{key: properties[key] for key in (
-                "AlarmDescription", "Namespace", "MetricName", "Dimensions", "Statistic", "Period", "EvaluationPeriods",
-                "Threshold", "ComparisonOperator", "TreatMissingData", "AlarmActions") if key in properties})
+            AlarmName=name,
+            **{
+                key: properties[key]
+                for key in (
+                    "AlarmDescription",
+                    "Namespace",
+                    "MetricName",
+                    "Dimensions",
+                    "Statistic",
+                    "Period",
+                    "EvaluationPeriods",
+                    "Threshold",
+                    "ComparisonOperator",
+                    "TreatMissingData",
+                    "AlarmActions",
+                )
+                if key in properties
+            },
+        )
         return _register(resolver, logical_id, name, Arn=self._arn("cloudwatch", f"alarm:{name}"))["Arn"]
-
-    # Creation order: what is referred to comes first.
-    _CREATORS: tuple[tuple[str, Callable[..., str]], ...] = (
-        ("AWS::KMS::Key", _create_key),
-        ("AWS::Logs::LogGroup", _create_log_group),
-        ("AWS::S3::Bucket", _create_bucket),
-        ("AWS::S3::BucketPolicy", _create_bucket_policy),
-        ("AWS::DynamoDB::Table", _create_table),
-        ("AWS::Events::EventBus", _create_event_bus),
-        ("AWS::SNS::Topic", _create_topic),
-        ("AWS::Serverless::LayerVersion", _create_layer),
-        ("AWS::Serverless::Function", _create_function),
-        ("AWS::Serverless::StateMachine", _create_state_machine),
-        ("AWS::Serverless::Api", _create_rest_api),
-        ("AWS::CloudWatch::Alarm", _create_alarm),
-    )
 
     def _apply_function_environment(self, resources: dict, resolver: Resolver) -> None:
         """Put the functions' environment variables into this process, where their handlers run.
@@ -341,6 +374,168 @@ class LocalStack:
             # the Lambda runtime hands functions their role's credentials; locally, the endpoint's
             for key, value in CREDENTIALS.items():
                 os.environ.setdefault(key.upper(), value)
+
+
+def _lifecycle_rule(rule: dict) -> dict:
+    """CloudFormation's lifecycle rule as the S3 API takes it (a few members are named differently)."""
+    api: dict[str, Any] = {
+        "ID": rule.get("Id", "rule"),
+        "Status": rule["Status"],
+        "Filter": {"Prefix": rule.get("Prefix", "")},
+    }
+    if "ExpirationInDays" in rule:
+        api["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
+    if "NoncurrentVersionExpiration" in rule:
+        api["NoncurrentVersionExpiration"] = {
+            "NoncurrentDays": int(rule["NoncurrentVersionExpiration"]["NoncurrentDays"])
+        }
+    if "NoncurrentVersionExpirationInDays" in rule:
+        api["NoncurrentVersionExpiration"] = {"NoncurrentDays": int(rule["NoncurrentVersionExpirationInDays"])}
+    if "AbortIncompleteMultipartUpload" in rule:
+        api["AbortIncompleteMultipartUpload"] = {
+            "DaysAfterInitiation": int(rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])
+        }
+    return api
+
+
+@dataclass(frozen=True)
+class ResourceKind:
+    """A resource type the local stack creates: the properties it applies, and those it knowingly ignores
+    locally (with why). Any other property is a template error, so nothing is dropped silently."""
+
+    type: str
+    create: str  # the TemplateDeployer method
+    applies: frozenset[str]
+    ignores: dict[str, str] = field(default_factory=dict)
+
+    def check(self, logical_id: str, properties: dict) -> list[str]:
+        unknown = set(properties) - self.applies - set(self.ignores)
+        if unknown:
+            raise TemplateError(
+                f"{logical_id} ({self.type}): the local stack neither applies nor knowingly ignores "
+                f"{sorted(unknown)}; add them to callrec.stack.KINDS"
+            )
+        return sorted(set(properties) & set(self.ignores))
+
+
+NO_TRACING = "X-Ray is not simulated"
+NO_IAM = "IAM policies are not enforced locally: every function and workflow runs with one set of credentials"
+# Creation order: what is referred to comes first.
+KINDS: tuple[ResourceKind, ...] = (
+    ResourceKind(
+        "AWS::KMS::Key",
+        "_create_key",
+        frozenset({"Description", "KeySpec", "KeyUsage", "KeyPolicy", "EnableKeyRotation"}),
+    ),
+    ResourceKind(
+        "AWS::Logs::LogGroup", "_create_log_group", frozenset({"LogGroupName", "RetentionInDays", "KmsKeyId"})
+    ),
+    ResourceKind(
+        "AWS::S3::Bucket",
+        "_create_bucket",
+        frozenset(
+            {
+                "BucketName",
+                "BucketEncryption",
+                "PublicAccessBlockConfiguration",
+                "VersioningConfiguration",
+                "LifecycleConfiguration",
+            }
+        ),
+    ),
+    ResourceKind("AWS::S3::BucketPolicy", "_create_bucket_policy", frozenset({"Bucket", "PolicyDocument"})),
+    ResourceKind(
+        "AWS::DynamoDB::Table",
+        "_create_table",
+        frozenset(
+            {
+                "TableName",
+                "KeySchema",
+                "AttributeDefinitions",
+                "BillingMode",
+                "ProvisionedThroughput",
+                "GlobalSecondaryIndexes",
+                "LocalSecondaryIndexes",
+                "StreamSpecification",
+                "SSESpecification",
+                "TimeToLiveSpecification",
+                "DeletionProtectionEnabled",
+                "PointInTimeRecoverySpecification",
+            }
+        ),
+    ),
+    ResourceKind("AWS::Events::EventBus", "_create_event_bus", frozenset({"Name"})),
+    ResourceKind("AWS::SNS::Topic", "_create_topic", frozenset({"TopicName", "DisplayName", "KmsMasterKeyId"})),
+    ResourceKind(
+        "AWS::Serverless::LayerVersion",
+        "_create_layer",
+        frozenset({"ContentUri"}),
+        {"Description": "descriptive only", "CompatibleRuntimes": "the layer is on sys.path of this Python"},
+    ),
+    ResourceKind(
+        "AWS::Serverless::Function",
+        "_create_function",
+        frozenset({"FunctionName", "CodeUri", "Handler", "Layers", "MemorySize", "Timeout", "Environment"}),
+        {
+            "Runtime": "handlers run in this process's Python (3.11, as the template's runtime)",
+            "Architectures": "handlers run on this machine's CPU; `make build` checks the arm64 artifact",
+            "Description": "descriptive only",
+            "Tracing": NO_TRACING,
+            "LoggingConfig": "handlers log to this process (callrec serve: .callrec/engine.log)",
+            "Policies": NO_IAM,
+            "Events": "the entry points are wired by callrec.local_api (Api events) and the telephony twins",
+        },
+    ),
+    ResourceKind(
+        "AWS::Serverless::StateMachine",
+        "_create_state_machine",
+        frozenset({"Name", "DefinitionUri", "DefinitionSubstitutions", "Type"}),
+        {
+            "Logging": "execution history is kept by the engine; no CloudWatch Logs delivery",
+            "Tracing": NO_TRACING,
+            "Policies": NO_IAM,
+        },
+    ),
+    ResourceKind(
+        "AWS::Serverless::Api",
+        "_create_rest_api",
+        frozenset({"Auth"}),
+        {
+            "StageName": "callrec.local_api serves the routes at its root",
+            "Description": "descriptive only",
+            "TracingEnabled": NO_TRACING,
+            "AccessLogSetting": "callrec.local_api does not write access logs",
+            "MethodSettings": "throttling and metrics are not enforced by callrec.local_api",
+        },
+    ),
+    ResourceKind(
+        "AWS::CloudWatch::Alarm",
+        "_create_alarm",
+        frozenset(
+            {
+                "AlarmName",
+                "AlarmDescription",
+                "Namespace",
+                "MetricName",
+                "Dimensions",
+                "Statistic",
+                "Period",
+                "EvaluationPeriods",
+                "Threshold",
+                "ComparisonOperator",
+                "TreatMissingData",
+                "AlarmActions",
+            }
+        ),
+    ),
+)
+KIND_BY_TYPE = {kind.type: kind for kind in KINDS}
+# Types the local stack does not create at all, and why.
+NOT_SIMULATED = {
+    "AWS::IAM::Role": NO_IAM,
+    "AWS::ApiGateway::Account": "API Gateway's account settings (its CloudWatch role) have no local counterpart",
+    "AWS::SNS::Subscription": "alerts stay on the topic; nobody is subscribed locally",
+}
 
 
 def _register(resolver: Resolver, logical_id: str, ref: str, **attributes: str) -> dict[str, str]:

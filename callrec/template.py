@@ -8,9 +8,10 @@ else raises `TemplateError` naming the construct, rather than being silently pas
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 import yaml
 
@@ -30,8 +31,23 @@ _SHORT_FORMS = {
     **{
         name: f"Fn::{name}"
         for name in (
-            "GetAtt", "Sub", "Join", "Select", "Split", "If", "Equals", "Not", "And", "Or",
-            "FindInMap", "ImportValue", "Base64", "Cidr", "GetAZs", "ToJsonString", "Length",
+            "GetAtt",
+            "Sub",
+            "Join",
+            "Select",
+            "Split",
+            "If",
+            "Equals",
+            "Not",
+            "And",
+            "Or",
+            "FindInMap",
+            "ImportValue",
+            "Base64",
+            "Cidr",
+            "GetAZs",
+            "ToJsonString",
+            "Length",
         )
     },
 }
@@ -96,7 +112,7 @@ class Resolver:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (key, argument), = value.items()
+            ((key, argument),) = value.items()
             handler = self._INTRINSICS.get(key)
             if handler is not None:
                 return handler(self, argument)
@@ -171,7 +187,7 @@ class Resolver:
     def _find_in_map(self, argument: list) -> Any:
         raise TemplateError("Fn::FindInMap is not used by this template and not supported locally")
 
-    _INTRINSICS: ClassVar[dict[str, Callable[["Resolver", Any], Any]]] = {
+    _INTRINSICS: ClassVar[dict[str, Callable[[Resolver, Any], Any]]] = {
         "Ref": _ref,
         "Fn::GetAtt": _get_att,
         "Fn::Sub": _sub,
@@ -199,7 +215,7 @@ class Template:
     body: dict
 
     @classmethod
-    def load(cls, path: Path = TEMPLATE_PATH) -> "Template":
+    def load(cls, path: Path = TEMPLATE_PATH) -> Template:
         body = load_yaml(path)
         if not isinstance(body, dict) or "Resources" not in body:
             raise TemplateError(f"{path}: not a CloudFormation template (no Resources)")
@@ -219,9 +235,7 @@ class Template:
 
     def parameter_values(self, overrides: dict[str, str] | None = None) -> dict[str, str]:
         values = {
-            name: str(spec["Default"])
-            for name, spec in self.body.get("Parameters", {}).items()
-            if "Default" in spec
+            name: str(spec["Default"]) for name, spec in self.body.get("Parameters", {}).items() if "Default" in spec
         }
         values.update(overrides or {})
         missing = set(self.body.get("Parameters", {})) - set(values)

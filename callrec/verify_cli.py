@@ -29,13 +29,24 @@ def _window(text: str) -> tuple[float, float]:
 def add_parser(commands: argparse._SubParsersAction) -> None:
     verify_parser = commands.add_parser("verify", help="check one recording: format, duration, silent windows")
     verify_parser.add_argument("location", help="a WAV file, or s3://bucket/key")
-    verify_parser.add_argument("--suspended", type=_window, action="append", default=[], metavar="START-END",
-                               help="a span (seconds from the start) that must be silent; repeatable")
+    verify_parser.add_argument(
+        "--suspended",
+        type=_window,
+        action="append",
+        default=[],
+        metavar="START-END",
+        help="a span (seconds from the start) that must be silent; repeatable",
+    )
     verify_parser.add_argument("--track", default="BOTH", type=str.upper, choices=sorted(CHANNELS_FOR_TRACK))
     verify_parser.add_argument("--duration", type=float, help="the expected duration in seconds")
     verify_parser.add_argument("--tolerance", type=float, default=1.0, help="allowed duration difference (s)")
-    verify_parser.add_argument("--dtmf-run-limit", type=int, default=DTMF_RUN_LIMIT, metavar="N",
-                               help=f"fail on N or more key presses in a run outside the windows (default {DTMF_RUN_LIMIT})")
+    verify_parser.add_argument(
+        "--dtmf-run-limit",
+        type=int,
+        default=DTMF_RUN_LIMIT,
+        metavar="N",
+        help=f"fail on N or more key presses in a run outside the windows (default {DTMF_RUN_LIMIT})",
+    )
     verify_parser.add_argument("--json", action="store_true")
 
 
@@ -48,8 +59,14 @@ def run(args: argparse.Namespace) -> int:
     else:
         source = FileSource(args.location)
     try:
-        verdict = verify(source, windows=args.suspended, track=args.track, expected_seconds=args.duration,
-                         tolerance_seconds=args.tolerance, dtmf_run_limit=args.dtmf_run_limit)
+        verdict = verify(
+            source,
+            windows=args.suspended,
+            track=args.track,
+            expected_seconds=args.duration,
+            tolerance_seconds=args.tolerance,
+            dtmf_run_limit=args.dtmf_run_limit,
+        )
     except Exception as err:  # noqa: BLE001 - an unreadable location is its own exit code
         print(f"callrec verify: cannot read {args.location}: {err}", file=sys.stderr)
         return 2
@@ -57,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(verdict.to_dict(), indent=2))
     else:
         for check in verdict.checks:
-            print(f"{'PASS' if check.ok else 'UNVERIFIED' if check.unverified else 'FAIL'}  {check.name:<20} {check.detail}")
+            print(
+                f"{'PASS' if check.ok else 'UNVERIFIED' if check.unverified else 'FAIL'}  {check.name:<20} {check.detail}"
+            )
         print(f"{verdict.status} ({verdict.bytes_read} of {verdict.size} bytes read, sha256 {verdict.sha256})")
     return 0 if verdict.passed else 1

@@ -5,15 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from moto import mock_aws
-
-from callrec import engine
-from callrec_shared import clock as shared_clock
-from callrec.demo import MOTO_CONFIG
-from callrec.history import fetch_history, wait_for_execution
-from callrec.stack import Deployment, LocalStack, client
-
 from hypothesis import settings as hypothesis_settings
+
+from callrec.history import fetch_history, wait_for_execution
+from callrec.runtime import LocalRuntime
+from callrec.stack import Deployment, client
 
 # bad-input tests: `default` for every run, `thorough` on request (pytest --hypothesis-profile=thorough)
 hypothesis_settings.register_profile("default", max_examples=100, deadline=None)
@@ -23,20 +19,21 @@ TEST_TIME_SCALE = 0.001  # a 60 s Wait takes 60 ms in tests; `make serve` runs a
 
 
 @pytest.fixture
-def aws():
-    """moto in-process with state machine execution on, and a fresh engine adapter."""
-    engine.reset()
-    engine.install()
-    engine.settings.time_scale = TEST_TIME_SCALE
-    with mock_aws(config=MOTO_CONFIG):
-        yield
-    engine.reset()
-    shared_clock.use(None)  # a LocalCallCentre points the Lambda code at its call clock
+def runtime():
+    """moto in-process with the engine installed and nothing deployed; all of it put back afterwards."""
+    with LocalRuntime(time_scale=TEST_TIME_SCALE, deploy=False) as local:
+        yield local
 
 
 @pytest.fixture
-def deployment(aws) -> Deployment:
-    return LocalStack(parameter_overrides={"LogLevel": "WARNING"}).deploy()
+def aws(runtime):
+    """moto in-process with state machine execution on, and a fresh engine (tests that deploy their own)."""
+    return None
+
+
+@pytest.fixture
+def deployment(runtime) -> Deployment:
+    return runtime.deploy_template()
 
 
 @pytest.fixture
@@ -55,15 +52,66 @@ def states_entered(events: list[dict]) -> list[str]:
     return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
 
 
-def pytest_terminal_summary(terminalreporter):
-    """The fault matrix (tests/e2e/test_fault_matrix.py), as a table at the end of the report."""
-    import sys
+# --- what the tests report across workers (pytest-xdist): gathered from each test's report ------------------
+# A test records a value with `record_property(name, value)`; the report carries it to the controlling
+# process, where these hooks gather them. (A module global would see only one worker's tests.)
 
-    matrix = sys.modules.get("tests.e2e.test_fault_matrix")
-    if not matrix or not matrix.ROWS:
+_FAULT_ROWS: list[tuple[str, ...]] = []
+_STATES: dict[str, dict] = {}  # ASL file -> {"cases": all case names, "entered": {case: states}}
+_UNCOVERED: list[str] = []
+
+
+def record_states(record_property, machine_file: str, case: str, cases: list[str], entered: list[str]) -> None:
+    """A state-machine case's entered states; when every case of the machine has passed, the session fails if
+    some state of the definition was entered by none of them (the cases must cover every state)."""
+    record_property("states_entered", {"machine": machine_file, "case": case, "cases": cases, "entered": entered})
+
+
+def pytest_runtest_logreport(report):
+    if report.when != "call" or not report.passed:
+        return
+    for name, value in report.user_properties:
+        if name == "fault_matrix_row":
+            _FAULT_ROWS.append(tuple(value))
+        elif name == "states_entered":
+            machine = _STATES.setdefault(value["machine"], {"cases": set(value["cases"]), "entered": {}})
+            machine["entered"][value["case"]] = set(value["entered"])
+
+
+def pytest_sessionfinish(session):
+    if hasattr(session.config, "workerinput"):  # a worker: the controlling process judges
+        return
+    from callrec.template import REPO_ROOT
+
+    for machine_file, seen in sorted(_STATES.items()):
+        if set(seen["entered"]) != seen["cases"]:
+            continue  # some case failed or was not selected: its own failure (or the selection) says so
+        states = set(json.loads((REPO_ROOT / "statemachines" / machine_file).read_text())["States"])
+        missing = states - set().union(*seen["entered"].values())
+        if missing:
+            _UNCOVERED.append(f"{machine_file}: no test case enters {sorted(missing)}")
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The state coverage of the mock test cases, and the fault matrix (tests/local_stack/test_fault_matrix.py)."""
+    if _STATES:
+        terminalreporter.section("state coverage")
+        for line in _UNCOVERED:
+            terminalreporter.write_line("FAILED " + line, red=True)
+        for machine_file, seen in sorted(_STATES.items()):
+            complete = set(seen["entered"]) == seen["cases"]
+            terminalreporter.write_line(
+                f"{machine_file}: {len(seen['entered'])}/{len(seen['cases'])} cases passed"
+                + ("" if complete else " (coverage judged only when all pass)")
+            )
+    if not _FAULT_ROWS:
         return
     terminalreporter.section("fault matrix")
     header = ("provider", "stage", "fault", "session", "verification", "alert", "outcome")
-    widths = [max(len(str(row[i])) for row in [header, *matrix.ROWS]) for i in range(len(header) - 1)]
-    for row in [header, *matrix.ROWS]:
-        terminalreporter.write_line("  ".join(str(v).ljust(w) for v, w in zip(row, widths)) + "  " + row[-1])
+    rows = [header, *sorted(_FAULT_ROWS)]
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(header) - 1)]
+    for row in rows:
+        terminalreporter.write_line(
+            "  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=False)) + "  " + row[-1]
+        )

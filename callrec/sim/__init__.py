@@ -36,7 +36,7 @@ class TelephonySimulator:
             self.clock, self.faults, self.delivery, lambda: client("s3", endpoint_url, region), region, account
         )
 
-    def register(self) -> "TelephonySimulator":
+    def register(self) -> TelephonySimulator:
         """Plug the twins into the engine: aws-sdk:connect:* and aws-sdk:chimesdkvoice:* tasks reach them.
 
         With a clock that follows wall time, the engine ($$.State.EnteredTime) and the Lambda code

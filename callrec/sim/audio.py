@@ -13,17 +13,29 @@ import sys
 import wave
 from array import array
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 
 SAMPLE_RATE = 8000
 SAMPLE_WIDTH = 2  # bytes: PCM 16-bit little-endian
 
 # DTMF: row and column frequencies (Hz)
 _DTMF = {
-    "1": (697, 1209), "2": (697, 1336), "3": (697, 1477), "A": (697, 1633),
-    "4": (770, 1209), "5": (770, 1336), "6": (770, 1477), "B": (770, 1633),
-    "7": (852, 1209), "8": (852, 1336), "9": (852, 1477), "C": (852, 1633),
-    "*": (941, 1209), "0": (941, 1336), "#": (941, 1477), "D": (941, 1633),
+    "1": (697, 1209),
+    "2": (697, 1336),
+    "3": (697, 1477),
+    "A": (697, 1633),
+    "4": (770, 1209),
+    "5": (770, 1336),
+    "6": (770, 1477),
+    "B": (770, 1633),
+    "7": (852, 1209),
+    "8": (852, 1336),
+    "9": (852, 1477),
+    "C": (852, 1633),
+    "*": (941, 1209),
+    "0": (941, 1336),
+    "#": (941, 1477),
+    "D": (941, 1633),
 }
 DTMF_TONE_SECONDS = 0.12
 DTMF_GAP_SECONDS = 0.08
@@ -36,7 +48,7 @@ def samples(seconds: float) -> int:
     return int(round(seconds * SAMPLE_RATE))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _voice_second(fundamental: float, level: float) -> array:
     """One second of a speech-like signal: harmonics under a ~4 Hz syllable envelope (never silent)."""
     out = array("h", bytes(SAMPLE_WIDTH * SAMPLE_RATE))
@@ -55,7 +67,7 @@ def voice(kind: str, count: int) -> array:
     return second * whole + second[:rest]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _tone(frequencies: tuple[float, ...], count: int, level: float) -> array:
     out = array("h", bytes(SAMPLE_WIDTH * count))
     for n in range(count):

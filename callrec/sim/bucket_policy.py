@@ -40,7 +40,9 @@ def _principal_matches(statement: dict, service: str) -> bool:
 
 
 def _action_matches(statement: dict, action: str) -> bool:
-    return any(fnmatch.fnmatchcase(action.lower(), pattern.lower()) for pattern in _as_list(statement.get("Action", [])))
+    return any(
+        fnmatch.fnmatchcase(action.lower(), pattern.lower()) for pattern in _as_list(statement.get("Action", []))
+    )
 
 
 def _resource_matches(statement: dict, resource: str) -> bool:
@@ -80,8 +82,11 @@ def service_may(policy: dict | None, *, service: str, action: str, resource: str
     for statement in _as_list(policy.get("Statement", [])):
         if "NotPrincipal" in statement or "NotAction" in statement or "NotResource" in statement:
             continue
-        if not (_principal_matches(statement, service) and _action_matches(statement, action)
-                and _resource_matches(statement, resource)):
+        if not (
+            _principal_matches(statement, service)
+            and _action_matches(statement, action)
+            and _resource_matches(statement, resource)
+        ):
             continue
         holds = _conditions_hold(statement, context)
         if statement.get("Effect") == "Deny" and holds is not False:

@@ -16,8 +16,9 @@ import queue
 import re
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -128,9 +129,7 @@ class ChimeTwin:
         self.applications[application.id] = application
         return application
 
-    def place_call(
-        self, sma_id: str, from_number: str, to_number: str, answers: list[str | None] | None = None
-    ) -> str:
+    def place_call(self, sma_id: str, from_number: str, to_number: str, answers: list[str | None] | None = None) -> str:
         """A caller dials in: NEW_INBOUND_CALL goes to the SMA's Lambda. Returns the TransactionId."""
         sma = self.applications[sma_id]
         now = self.clock.seconds()
@@ -180,7 +179,9 @@ class ChimeTwin:
         sma_id, transaction_id = parameters.get("SipMediaApplicationId"), parameters.get("TransactionId")
         arguments = parameters.get("Arguments", {})
         if not isinstance(sma_id, str) or not sma_id or not isinstance(transaction_id, str) or not transaction_id:
-            raise service_error("BadRequestException", "SipMediaApplicationId and TransactionId are required", 400, action)
+            raise service_error(
+                "BadRequestException", "SipMediaApplicationId and TransactionId are required", 400, action
+            )
         if (
             not isinstance(arguments, dict)
             or len(arguments) > MAX_UPDATE_ARGUMENTS
@@ -191,8 +192,12 @@ class ChimeTwin:
             )
         fault = self.faults.take(SERVICE, action, transaction_id)
         if fault is not None:
-            status = {"ThrottledClientException": 429, "NotFoundException": 404, "ServiceFailureException": 500,
-                      "ServiceUnavailableException": 503}
+            status = {
+                "ThrottledClientException": 429,
+                "NotFoundException": 404,
+                "ServiceFailureException": 500,
+                "ServiceUnavailableException": 503,
+            }
             raise service_error(fault.error, fault.message or "Injected fault", status.get(fault.error, 400), action)
         leg = self.legs.get(transaction_id)
         if sma_id not in self.applications or leg is None or leg.sma.id != sma_id or leg.status != "Connected":
@@ -221,8 +226,9 @@ class ChimeTwin:
         if kind == "NEW_INBOUND_CALL":
             self._converse(leg, self._event(leg, "NEW_INBOUND_CALL"))
         elif kind == "CALL_UPDATE_REQUESTED":
-            event = self._event(leg, "CALL_UPDATE_REQUESTED",
-                                {"Type": "CallUpdateRequest", "Parameters": {"Arguments": payload}})
+            event = self._event(
+                leg, "CALL_UPDATE_REQUESTED", {"Type": "CallUpdateRequest", "Parameters": {"Arguments": payload}}
+            )
             response = self._invoke(leg, event)
             if response is not None and response.get("Actions") and leg.waiting is not None:
                 interrupted = leg.waiting[0][leg.waiting[1]]
@@ -257,7 +263,6 @@ class ChimeTwin:
             "CallDetails": {
                 "TransactionId": leg.transaction_id,
                 "TransactionAttributes": dict(leg.attributes),
-            "Typed": [list(span) for span in leg.typed],
                 "AwsAccountId": leg.sma.account,
                 "AwsRegion": leg.sma.region,
                 "SipMediaApplicationId": leg.sma.id,
@@ -283,10 +288,19 @@ class ChimeTwin:
     def _invoke(self, leg: CallLeg, event: dict, retry_invalid: bool = True) -> dict | None:
         """Invoke the SMA's Lambda; a valid answer is returned, an invalid one is reported to it once."""
         leg.invocations.append(
-            {"Sequence": event["Sequence"], "InvocationEventType": event["InvocationEventType"],
-             "ActionType": event.get("ActionData", {}).get("Type"),
-             **({"Error": error} if (error := event.get("ActionData", {}).get("Error")
-                                     or event.get("ActionData", {}).get("ErrorType")) else {})}
+            {
+                "Sequence": event["Sequence"],
+                "InvocationEventType": event["InvocationEventType"],
+                "ActionType": event.get("ActionData", {}).get("Type"),
+                **(
+                    {"Error": error}
+                    if (
+                        error := event.get("ActionData", {}).get("Error")
+                        or event.get("ActionData", {}).get("ErrorType")
+                    )
+                    else {}
+                ),
+            }
         )
         function = engine.settings.functions.get(leg.sma.function)
         if function is None:
@@ -304,7 +318,9 @@ class ChimeTwin:
         if not retry_invalid:
             self._disconnect(leg, initiated_by_app=True, notify=False)
             return None
-        invalid = self._event(leg, "INVALID_LAMBDA_RESPONSE", {"ErrorType": "InvalidLambdaResponse", "ErrorMessage": problem})
+        invalid = self._event(
+            leg, "INVALID_LAMBDA_RESPONSE", {"ErrorType": "InvalidLambdaResponse", "ErrorMessage": problem}
+        )
         return self._invoke(leg, invalid, retry_invalid=False)
 
     @staticmethod
@@ -321,8 +337,10 @@ class ChimeTwin:
                 kind = action.get("Type") if isinstance(action, dict) else action
                 return f"unsupported action {kind!r}"
         attributes = response.get("TransactionAttributes", {})
-        if not isinstance(attributes, dict) or len(attributes) > MAX_TRANSACTION_ATTRIBUTES or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in attributes.items()
+        if (
+            not isinstance(attributes, dict)
+            or len(attributes) > MAX_TRANSACTION_ATTRIBUTES
+            or not all(isinstance(k, str) and isinstance(v, str) for k, v in attributes.items())
         ):
             return f"TransactionAttributes must be at most {MAX_TRANSACTION_ATTRIBUTES} string pairs"
         return None
@@ -383,7 +401,12 @@ class ChimeTwin:
 
     def _prompt(self, leg: CallLeg, action: dict, source: Any, repeat: int = 1) -> tuple[str, Any] | None:
         """Play an S3 prompt on the outgoing track; a failure tuple if the source is not playable."""
-        if not isinstance(source, dict) or source.get("Type") != "S3" or not source.get("BucketName") or not source.get("Key"):
+        if (
+            not isinstance(source, dict)
+            or source.get("Type") != "S3"
+            or not source.get("BucketName")
+            or not source.get("Key")
+        ):
             return self._failed(action, "InvalidActionParameter", "AudioSource parameter for action is invalid")
         bucket, key = source["BucketName"], source["Key"]
         s3 = self._s3()
@@ -393,8 +416,13 @@ class ChimeTwin:
             seconds = audio.wav_duration(body)
         except (ClientError, ValueError):
             return self._failed(action, "InvalidAudioSource", "Audio Source parameter value is invalid.")
-        if not service_may(policy, service=PRINCIPAL, action="s3:GetObject", resource=f"arn:aws:s3:::{bucket}/{key}",
-                           context=self._source_context(leg)):
+        if not service_may(
+            policy,
+            service=PRINCIPAL,
+            action="s3:GetObject",
+            resource=f"arn:aws:s3:::{bucket}/{key}",
+            context=self._source_context(leg),
+        ):
             return self._failed(action, "InvalidAudioSource", "Audio Source parameter value is invalid.")
         for _ in range(max(1, repeat)):
             leg.outgoing.overlay(self.clock.seconds(), audio.voice("prompt", audio.samples(seconds)))
@@ -460,12 +488,20 @@ class ChimeTwin:
             policy = _bucket_policy(self._s3(), bucket)
         except ClientError:
             return "failed", {**self._action_data(action), "Error": NO_ACCESS}
-        if not service_may(policy, service=PRINCIPAL, action="s3:PutObject", resource=f"arn:aws:s3:::{bucket}/{key}",
-                           context=self._source_context(leg)):
+        if not service_may(
+            policy,
+            service=PRINCIPAL,
+            action="s3:PutObject",
+            resource=f"arn:aws:s3:::{bucket}/{key}",
+            context=self._source_context(leg),
+        ):
             return "failed", {**self._action_data(action), "Error": NO_ACCESS}
         leg.recording = ChimeRecording(parameters["Track"], bucket, key, self.clock.seconds())
         leg.recording_used = True
-        return "ok", {**self._action_data(action), "CallRecordingDestination": {"Type": "S3", "Location": f"{bucket}/{key}"}}
+        return "ok", {
+            **self._action_data(action),
+            "CallRecordingDestination": {"Type": "S3", "Location": f"{bucket}/{key}"},
+        }
 
     def _active_recording(self, leg, action):
         if leg.recording is None or leg.recording.stopped_at is not None:
@@ -525,7 +561,10 @@ class ChimeTwin:
         leg.outgoing.leave(now)
         self._stop_recording(leg)
         if notify:
-            hangup = {"Type": "Hangup", "Parameters": {"SipResponseCode": sip_code, "CallId": leg.call_id, "ParticipantTag": "LEG-A"}}
+            hangup = {
+                "Type": "Hangup",
+                "Parameters": {"SipResponseCode": sip_code, "CallId": leg.call_id, "ParticipantTag": "LEG-A"},
+            }
             self._invoke(leg, self._event(leg, "HANGUP", hangup))
 
     def _stop_recording(self, leg: CallLeg) -> None:

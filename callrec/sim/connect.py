@@ -1,6 +1,6 @@
 """The Amazon Connect twin: contact recording control, contacts with a lifecycle, recordings in S3.
 
-API facts (../shared/reference/aws-recording-apis.md): the four recording calls, their validation and
+API facts (Amazon Connect API Reference: StartContactRecording, SuspendContactRecording, ResumeContactRecording, StopContactRecording, DescribeContact; Amazon Connect Administrator Guide, "Set up recording behavior"): the four recording calls, their validation and
 errors, the 2 requests/s (burst 5) quota of each, start-once semantics, a start before the agent joins
 taking effect when the agent joins, transfers giving a new ContactId on the same InitialContactId,
 suspended spans filled with silence, and the recording landing after the contact ends as a stereo
@@ -18,13 +18,18 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from callrec.sim import audio
 from callrec.sim.core import DELIVER, Clock, Delivery, Faults, TokenBucket, Windows, service_error
 
 SERVICE = "connect"
-RECORDING_OPERATIONS = ("StartContactRecording", "SuspendContactRecording", "ResumeContactRecording", "StopContactRecording")
+RECORDING_OPERATIONS = (
+    "StartContactRecording",
+    "SuspendContactRecording",
+    "ResumeContactRecording",
+    "StopContactRecording",
+)
 OPERATIONS = RECORDING_OPERATIONS + ("DescribeContact",)
 VOICE_TRACKS = ("FROM_AGENT", "TO_AGENT", "ALL")
 RECORDING_TYPES = ("AGENT", "IVR", "SCREEN")
@@ -97,7 +102,9 @@ class ConnectTwin:
 
     # --- set-up and the people ------------------------------------------------------------------------
 
-    def create_instance(self, alias: str, bucket: str, kms_key_id: str | None = None, instance_id: str | None = None) -> Instance:
+    def create_instance(
+        self, alias: str, bucket: str, kms_key_id: str | None = None, instance_id: str | None = None
+    ) -> Instance:
         instance = Instance(instance_id or str(uuid.uuid4()), alias, bucket, kms_key_id)
         self.instances[instance.instance_id] = instance
         return instance
@@ -183,8 +190,12 @@ class ConnectTwin:
         with self._lock:
             if action == "DescribeContact":
                 return self._describe_contact(parameters)
-            {"StartContactRecording": self._start, "SuspendContactRecording": self._suspend,
-             "ResumeContactRecording": self._resume, "StopContactRecording": self._stop}[action](parameters)
+            {
+                "StartContactRecording": self._start,
+                "SuspendContactRecording": self._suspend,
+                "ResumeContactRecording": self._resume,
+                "StopContactRecording": self._stop,
+            }[action](parameters)
         return {}
 
     @staticmethod
@@ -192,7 +203,9 @@ class ConnectTwin:
         for name, maximum in (("InstanceId", 100), ("ContactId", 256)):
             value = p.get(name)
             if not isinstance(value, str) or not 1 <= len(value) <= maximum:
-                raise service_error("InvalidParameterException", f"{name} must be a string of 1 to {maximum} characters", 400, action)
+                raise service_error(
+                    "InvalidParameterException", f"{name} must be a string of 1 to {maximum} characters", 400, action
+                )
         unknown = set(p) - {"InstanceId", "ContactId"}
         if unknown:
             raise service_error("InvalidParameterException", f"unknown parameter {sorted(unknown)[0]}", 400, action)
@@ -201,7 +214,9 @@ class ConnectTwin:
         """`DescribeContact`: the contact record (botocore's `Contact` shape), 404 for an unknown contact."""
         chain = self._chains.get(p["ContactId"])
         if chain is None or chain.instance.instance_id != p["InstanceId"]:
-            raise service_error("ResourceNotFoundException", f"Contact {p['ContactId']} not found", 404, "DescribeContact")
+            raise service_error(
+                "ResourceNotFoundException", f"Contact {p['ContactId']} not found", 404, "DescribeContact"
+            )
         return {"Contact": self.contact_record(chain, p["ContactId"])}
 
     def contact_record(self, chain: Chain, contact_id: str) -> dict:
@@ -220,7 +235,9 @@ class ConnectTwin:
         if index > 0:
             record["PreviousContactId"] = chain.contact_ids[index - 1]
         if index + 1 < len(chain.contact_ids):
-            record["NextContacts"] = [{"Type": "TRANSFER", "NextContactEntry": {"ContactId": chain.contact_ids[index + 1]}}]
+            record["NextContacts"] = [
+                {"Type": "TRANSFER", "NextContactEntry": {"ContactId": chain.contact_ids[index + 1]}}
+            ]
             record["DisconnectTimestamp"] = at(chain.ended_at) if chain.ended_at is not None else at(chain.initiated_at)
         elif chain.ended_at is not None:
             record["DisconnectTimestamp"] = at(chain.ended_at)
@@ -228,8 +245,13 @@ class ConnectTwin:
             record["AgentInfo"] = {"Id": "agent-1", "ConnectedToAgentTimestamp": at(chain.agent_joined_at)}
         recording = chain.recording
         if recording is not None and recording.on_contact == contact_id and recording.location:
-            entry: dict[str, Any] = {"StorageType": "S3", "Location": recording.location, "MediaStreamType": "AUDIO",
-                                     "ParticipantType": "ALL", "Status": "AVAILABLE"}
+            entry: dict[str, Any] = {
+                "StorageType": "S3",
+                "Location": recording.location,
+                "MediaStreamType": "AUDIO",
+                "ParticipantType": "ALL",
+                "Status": "AVAILABLE",
+            }
             if recording.started_at is not None:
                 entry["StartTimestamp"] = at(recording.started_at)
             if recording.stopped_at is not None:
@@ -251,7 +273,10 @@ class ConnectTwin:
             config = p.get("VoiceRecordingConfiguration")
             if not isinstance(config, dict):
                 raise bad("VoiceRecordingConfiguration is required")
-            if len(config.keys() & {"VoiceRecordingTrack", "IvrRecordingTrack"}) != 1 or set(config) - {"VoiceRecordingTrack", "IvrRecordingTrack"}:
+            if len(config.keys() & {"VoiceRecordingTrack", "IvrRecordingTrack"}) != 1 or set(config) - {
+                "VoiceRecordingTrack",
+                "IvrRecordingTrack",
+            }:
                 raise bad("VoiceRecordingConfiguration needs exactly one of VoiceRecordingTrack or IvrRecordingTrack")
             if "VoiceRecordingTrack" in config and config["VoiceRecordingTrack"] not in VOICE_TRACKS:
                 raise bad(f"VoiceRecordingTrack must be one of {', '.join(VOICE_TRACKS)}")
@@ -362,7 +387,9 @@ class ConnectTwin:
         if chain.instance.kms_key_id:
             request["SSEKMSKeyId"] = chain.instance.kms_key_id
         self.delivery.deliver(request, fault)
-        self._record(chain, "RecordingDelivered", location=recording.location, **({"fault": fault.error} if fault else {}))
+        self._record(
+            chain, "RecordingDelivered", location=recording.location, **({"fault": fault.error} if fault else {})
+        )
 
     # --- internals ----------------------------------------------------------------------------------------
 
@@ -398,6 +425,8 @@ class ConnectTwin:
                 "Suspended": recording.suspended.to_list(),
                 "Location": recording.location,
             },
-            "Recordings": [{"Location": recording.location, "Type": "AUDIO"}] if recording and recording.location else [],
+            "Recordings": [{"Location": recording.location, "Type": "AUDIO"}]
+            if recording and recording.location
+            else [],
             "Log": list(chain.log),
         }

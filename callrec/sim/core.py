@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Callable
+from datetime import UTC, datetime, timedelta
 
 from botocore.exceptions import ClientError
 
@@ -21,7 +21,7 @@ class Clock:
     """
 
     def __init__(self, start: datetime | None = None, follow_wall_time: bool = False):
-        self.start = start or datetime.now(timezone.utc)
+        self.start = start or datetime.now(UTC)
         self.follow_wall_time = follow_wall_time
         self._offset = 0.0
         self._wall_start = time.monotonic()

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from botocore.exceptions import ClientError
 from werkzeug.wrappers import Request, Response
@@ -68,12 +69,18 @@ class TelephonyWire:
         match = _SIGNING_SERVICE.search(environ.get("HTTP_AUTHORIZATION", ""))
         service = match.group(1) if match else None
         if service == "connect" and path in CONNECT_ROUTES:
-            return self._api(environ, start_response, lambda body: (self.sim.connect.call(CONNECT_ROUTES[path], body), 200))
+            return self._api(
+                environ, start_response, lambda body: (self.sim.connect.call(CONNECT_ROUTES[path], body), 200)
+            )
         described = _DESCRIBE_CONTACT.match(path)
         if service == "connect" and described and environ.get("REQUEST_METHOD") == "GET":
             parameters = {"InstanceId": described.group(1), "ContactId": described.group(2)}
-            return self._api(environ, start_response, lambda body: (
-                _epoch_seconds(self.sim.connect.call("DescribeContact", parameters)), 200), method="GET")
+            return self._api(
+                environ,
+                start_response,
+                lambda body: (_epoch_seconds(self.sim.connect.call("DescribeContact", parameters)), 200),
+                method="GET",
+            )
         sma_call = _SMA_CALL.match(path)
         if service == "chime" and sma_call:
             parameters = {"SipMediaApplicationId": sma_call.group(1), "TransactionId": sma_call.group(2)}
@@ -95,7 +102,9 @@ class TelephonyWire:
                 if not isinstance(body, dict):
                     raise ValueError("body is not an object")
             except ValueError:
-                response = _json({"message": "Request body is not JSON"}, 400, {"x-amzn-ErrorType": "InvalidParameterException"})
+                response = _json(
+                    {"message": "Request body is not JSON"}, 400, {"x-amzn-ErrorType": "InvalidParameterException"}
+                )
             else:
                 try:
                     result, status = answer(body)
@@ -118,20 +127,40 @@ class ControlApi:
             ("DELETE", re.compile(r"^/_sim/faults$"), lambda body: self.sim.faults.clear() or []),
             ("POST", re.compile(r"^/_sim/settings$"), self._settings),
             ("GET", re.compile(r"^/_sim/recordings$"), lambda body: list(self.sim.delivery.delivered)),
-            ("GET", re.compile(r"^/_sim/connect/instances$"), lambda body: [i.__dict__ for i in self.sim.connect.instances.values()]),
+            (
+                "GET",
+                re.compile(r"^/_sim/connect/instances$"),
+                lambda body: [i.__dict__ for i in self.sim.connect.instances.values()],
+            ),
             ("POST", re.compile(r"^/_sim/connect/instances$"), self._instance),
             ("POST", re.compile(r"^/_sim/connect/contacts$"), self._contact),
             ("GET", re.compile(r"^/_sim/connect/contacts/([^/]+)$"), lambda body, cid: self.sim.connect.describe(cid)),
             ("POST", re.compile(r"^/_sim/connect/contacts/([^/]+)/agent-joins$"), self._agent_joins),
-            ("POST", re.compile(r"^/_sim/connect/contacts/([^/]+)/transfer$"), lambda body, cid: {"ContactId": self.sim.connect.transfer(cid)}),
+            (
+                "POST",
+                re.compile(r"^/_sim/connect/contacts/([^/]+)/transfer$"),
+                lambda body, cid: {"ContactId": self.sim.connect.transfer(cid)},
+            ),
             ("POST", re.compile(r"^/_sim/connect/contacts/([^/]+)/type$"), self._contact_types),
             ("POST", re.compile(r"^/_sim/connect/contacts/([^/]+)/hang-up$"), self._contact_hangs_up),
             ("POST", re.compile(r"^/_sim/chime/sip-media-applications$"), self._sma),
             ("POST", re.compile(r"^/_sim/chime/calls$"), self._place_call),
             ("GET", re.compile(r"^/_sim/chime/calls/([^/]+)$"), lambda body, txn: self._leg(txn, lambda _: None)),
-            ("POST", re.compile(r"^/_sim/chime/calls/([^/]+)/press$"), lambda body, txn: self._leg(txn, self.sim.chime.press, _text(body, "digits"))),
-            ("POST", re.compile(r"^/_sim/chime/calls/([^/]+)/talk$"), lambda body, txn: self._leg(txn, self.sim.chime.talk, _number(body, "seconds"))),
-            ("POST", re.compile(r"^/_sim/chime/calls/([^/]+)/hang-up$"), lambda body, txn: self._leg(txn, self.sim.chime.hang_up)),
+            (
+                "POST",
+                re.compile(r"^/_sim/chime/calls/([^/]+)/press$"),
+                lambda body, txn: self._leg(txn, self.sim.chime.press, _text(body, "digits")),
+            ),
+            (
+                "POST",
+                re.compile(r"^/_sim/chime/calls/([^/]+)/talk$"),
+                lambda body, txn: self._leg(txn, self.sim.chime.talk, _number(body, "seconds")),
+            ),
+            (
+                "POST",
+                re.compile(r"^/_sim/chime/calls/([^/]+)/hang-up$"),
+                lambda body, txn: self._leg(txn, self.sim.chime.hang_up),
+            ),
         ]
 
     def __call__(self, environ: dict, start_response: Callable):

@@ -27,7 +27,9 @@ from callrec_shared.validation import InvalidRequest, parse_json, validate
 logger = Logger(service="callrec")
 app = APIGatewayRestResolver()
 
-_SESSION_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")  # fullmatch: no trailing newline
+_SESSION_ID = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+)  # fullmatch: no trailing newline
 
 
 def _json(status: int, body: dict) -> Response:
@@ -91,8 +93,13 @@ def _window(session_id: str, kind: str) -> Response:
     except InvalidRequest as err:
         return _error(400, "InvalidRequest", err.message, err.field)
     try:
-        outcome = sessions.signal(session_id, kind, actor="api", key=body.get("idempotencyKey"),
-                                  wait_seconds=settings().confirmation_deadline_seconds)
+        outcome = sessions.signal(
+            session_id,
+            kind,
+            actor="api",
+            key=body.get("idempotencyKey"),
+            wait_seconds=settings().confirmation_deadline_seconds,
+        )
     except sessions.SessionNotFound:
         return _error(404, "SessionNotFound", f"no session {session_id}")
     except sessions.SessionEnded as err:

@@ -26,5 +26,7 @@ def decision_for(request: dict) -> dict:
 @logger.inject_lambda_context
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     decision = decision_for(event)
-    logger.info("consent decided", extra={"decision": decision["decision"], "policy_version": decision["policyVersion"]})
+    logger.info(
+        "consent decided", extra={"decision": decision["decision"], "policy_version": decision["policyVersion"]}
+    )
     return decision

@@ -43,7 +43,11 @@ def _request(contact: dict, parameters: dict) -> dict:
         parties.append(party)
     return {
         "provider": "connect",
-        "call": {"InstanceId": instance_id, "ContactId": contact["ContactId"], "InitialContactId": contact["InitialContactId"]},
+        "call": {
+            "InstanceId": instance_id,
+            "ContactId": contact["ContactId"],
+            "InitialContactId": contact["InitialContactId"],
+        },
         "parties": parties,
     }
 
@@ -54,11 +58,18 @@ def start(contact: dict, parameters: dict) -> dict:
         started["sessionId"], lambda s: "consent" in s or s.get("status") in sessions.TERMINAL, DECISION_WAIT_SECONDS
     )
     if view is None or "consent" not in view:
-        return {"sessionId": started["sessionId"], "error": "DecisionPending",
-                "message": "the consent decision was not ready in time; take the safe path (do not record)"}
+        return {
+            "sessionId": started["sessionId"],
+            "error": "DecisionPending",
+            "message": "the consent decision was not ready in time; take the safe path (do not record)",
+        }
     consent = view["consent"]
-    return {"sessionId": started["sessionId"], "consent": consent["decision"],
-            "promptVersion": consent["promptVersion"], "status": view["status"]}
+    return {
+        "sessionId": started["sessionId"],
+        "consent": consent["decision"],
+        "promptVersion": consent["promptVersion"],
+        "status": view["status"],
+    }
 
 
 def session_of(contact: dict) -> str:
@@ -84,8 +95,9 @@ def handle(event: dict) -> dict:
 def window(session_id: str, kind: str, key: str | None) -> dict:
     flag = "suspended" if kind == "suspend" else "resumed"
     try:
-        outcome = sessions.signal(session_id, kind, actor="contact-flow", key=key,
-                                  wait_seconds=settings().confirmation_deadline_seconds)
+        outcome = sessions.signal(
+            session_id, kind, actor="contact-flow", key=key, wait_seconds=settings().confirmation_deadline_seconds
+        )
     except sessions.SessionEnded as err:
         return {"sessionId": session_id, flag: "false", "reason": str(err)}
     confirmed = outcome["status"] == sessions.APPLIED

@@ -38,7 +38,11 @@ def locate(request: dict, config: verification.Config) -> dict:
     found = verification.locate(expected, config, client("s3"))
     if isinstance(found, verification.Ambiguous):
         return {"found": False, "ambiguous": True, "candidates": found.candidates}
-    return {"found": False} if found is None else {"found": True, "bucket": found.bucket, "key": found.key, "how": found.how}
+    return (
+        {"found": False}
+        if found is None
+        else {"found": True, "bucket": found.bucket, "key": found.key, "how": found.how}
+    )
 
 
 def check(request: dict, config: verification.Config) -> dict:
@@ -47,10 +51,14 @@ def check(request: dict, config: verification.Config) -> dict:
     found = verification.Located(request["bucket"], request["key"], request.get("how", "contact record"))
     verdict = verification.check(expected, found, client("s3"), config)
     failed = [c for c in verdict["checks"] if not c["ok"]]
-    verdict["summary"] = "passed" if not failed else f"{verdict['status'].lower()}: " + ", ".join(
-        f"{c['name']} ({c['detail']})" for c in failed)[:1000]
-    signed = attestation.sign(attestation.manifest(session, verdict, clock.stamp()), client("kms"),
-                              setting("ATTESTATION_KEY_ARN"))
+    verdict["summary"] = (
+        "passed"
+        if not failed
+        else f"{verdict['status'].lower()}: " + ", ".join(f"{c['name']} ({c['detail']})" for c in failed)[:1000]
+    )
+    signed = attestation.sign(
+        attestation.manifest(session, verdict, clock.stamp()), client("kms"), setting("ATTESTATION_KEY_ARN")
+    )
     verdict["attestation"] = attestation.store(signed, client("s3"), found.bucket, config.kms_key_arn)
     return validate(verdict, "recording_verdict")
 
@@ -60,6 +68,13 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     request = validate(event, "verify_recording_request")
     config = verification.Config.from_environment()
     answer = (locate if request["action"] == "locate" else check)(request, config)
-    logger.info("verification step", extra={"action": request["action"], "session_id": request["sessionId"],
-                                            "found": answer.get("found"), "status": answer.get("status")})
+    logger.info(
+        "verification step",
+        extra={
+            "action": request["action"],
+            "session_id": request["sessionId"],
+            "found": answer.get("found"),
+            "status": answer.get("status"),
+        },
+    )
     return answer

@@ -65,11 +65,16 @@ def on_new_call(event: dict, attributes: dict) -> list[dict]:
     details, leg = event["CallDetails"], _leg_a(event)
     request = {
         "provider": "chime",
-        "call": {"SipMediaApplicationId": details["SipMediaApplicationId"], "TransactionId": details["TransactionId"],
-                 "CallId": leg["CallId"]},
+        "call": {
+            "SipMediaApplicationId": details["SipMediaApplicationId"],
+            "TransactionId": details["TransactionId"],
+            "CallId": leg["CallId"],
+        },
         # a party whose number is missing is an unknown party (all-party consent), never left out
-        "parties": [{"number": leg[side], "role": role} if leg.get(side) else {"role": role}
-                    for side, role in (("From", "caller"), ("To", "callee"))],
+        "parties": [
+            {"number": leg[side], "role": role} if leg.get(side) else {"role": role}
+            for side, role in (("From", "caller"), ("To", "callee"))
+        ],
     }
     try:
         attributes[SESSION] = sessions.start(request, actor="sma")["sessionId"]
@@ -117,14 +122,31 @@ def on_update(event: dict, attributes: dict) -> list[dict]:
         prompt = {"Type": "S3", "BucketName": arguments["promptBucket"], "Key": arguments["promptKey"]}
         if arguments.get("mode") == "notice":
             return [{"Type": "PlayAudio", "Parameters": {"CallId": call_id, "AudioSource": prompt}}]
-        return [{"Type": "PlayAudioAndGetDigits", "Parameters": {
-            "CallId": call_id, "AudioSource": prompt, "FailureAudioSource": prompt,
-            "MinNumberOfDigits": 1, "MaxNumberOfDigits": 1, "InputDigitsRegex": f"^[{''.join(sorted(_digits().values()))}]$",
-            "Repeat": 2}}]
+        return [
+            {
+                "Type": "PlayAudioAndGetDigits",
+                "Parameters": {
+                    "CallId": call_id,
+                    "AudioSource": prompt,
+                    "FailureAudioSource": prompt,
+                    "MinNumberOfDigits": 1,
+                    "MaxNumberOfDigits": 1,
+                    "InputDigitsRegex": f"^[{''.join(sorted(_digits().values()))}]$",
+                    "Repeat": 2,
+                },
+            }
+        ]
     if op == "start-recording":
-        return [{"Type": "StartCallRecording", "Parameters": {
-            "CallId": call_id, "Track": arguments.get("track", "BOTH"),
-            "Destination": {"Type": "S3", "Location": arguments["location"]}}}]
+        return [
+            {
+                "Type": "StartCallRecording",
+                "Parameters": {
+                    "CallId": call_id,
+                    "Track": arguments.get("track", "BOTH"),
+                    "Destination": {"Type": "S3", "Location": arguments["location"]},
+                },
+            }
+        ]
     if op == "stop-recording":
         return [{"Type": "StopCallRecording", "Parameters": {"CallId": call_id}}]
     if op == "suspend-recording":
@@ -164,8 +186,13 @@ def on_success(event: dict, attributes: dict) -> list[dict]:
         answer = {digit: meaning for meaning, digit in _digits().items()}.get(digits, "no-answer")
         sessions.complete_task(token, {"answer": answer, "by": "sma", "at": sessions.now()})
     elif kind == "StartCallRecording":
-        sessions.complete_task(token, {"location": data["CallRecordingDestination"]["Location"],
-                                       "track": data.get("Parameters", {}).get("Track", "BOTH")})
+        sessions.complete_task(
+            token,
+            {
+                "location": data["CallRecordingDestination"]["Location"],
+                "track": data.get("Parameters", {}).get("Track", "BOTH"),
+            },
+        )
     else:
         sessions.complete_task(token, {"done": kind})
     return []
@@ -214,7 +241,9 @@ def on_hangup(event: dict, attributes: dict) -> list[dict]:
 
 
 def on_invalid_response(event: dict, attributes: dict) -> list[dict]:
-    logger.error("the SMA rejected this function's answer", extra={"error": event.get("ActionData", {}).get("ErrorMessage")})
+    logger.error(
+        "the SMA rejected this function's answer", extra={"error": event.get("ActionData", {}).get("ErrorMessage")}
+    )
     token = _take_token(attributes)
     if token is not None:
         sessions.fail_task(token, "InvalidLambdaResponse", event.get("ActionData", {}).get("ErrorMessage", ""))
@@ -252,6 +281,8 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     try:
         return handle(event)
     except Exception:  # noqa: BLE001 - never let an exception reach the SMA: answer safely instead
-        logger.exception("SMA event not handled; answering with no actions",
-                         extra={"event_type": event.get("InvocationEventType") if isinstance(event, dict) else None})
+        logger.exception(
+            "SMA event not handled; answering with no actions",
+            extra={"event_type": event.get("InvocationEventType") if isinstance(event, dict) else None},
+        )
         return response([], _attributes_of(event))

@@ -13,11 +13,10 @@ import re
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from moto import mock_aws
 
 from callrec import engine
-from callrec.demo import MOTO_CONFIG
-from callrec.stack import LocalStack, client
+from callrec.runtime import LocalRuntime
+from callrec.stack import client
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 FIXTURES = settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -25,11 +24,32 @@ KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 SESSION_ID = "0b7f6a52-5b0c-5d3e-9e4a-2f1d3c4b5a69"
 
 # --- strategies --------------------------------------------------------------------------------------------
-texts = st.one_of(st.text(max_size=40), st.text(min_size=300, max_size=2000), st.sampled_from(
-    ["", " ", "\u0000", "\ud7ff\ufffd", "connect", "chime", "start", "suspend", "+15125550100", "💳4111", "ᚠᛇᚻ", "NaN"]))
+texts = st.one_of(
+    st.text(max_size=40),
+    st.text(min_size=300, max_size=2000),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "\u0000",
+            "\ud7ff\ufffd",
+            "connect",
+            "chime",
+            "start",
+            "suspend",
+            "+15125550100",
+            "💳4111",
+            "ᚠᛇᚻ",
+            "NaN",
+        ]
+    ),
+)
 scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), texts)
-json_values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=5),
-                                                             st.dictionaries(texts, inner, max_size=5)), max_leaves=30)
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=5), st.dictionaries(texts, inner, max_size=5)),
+    max_leaves=30,
+)
 
 
 def _nested(depth: int) -> dict:
@@ -40,8 +60,11 @@ def _nested(depth: int) -> dict:
 
 
 deep = st.integers(min_value=50, max_value=400).map(_nested)
-START = {"provider": "connect", "call": {"InstanceId": "i-1", "ContactId": "c-1", "InitialContactId": "c-1"},
-         "parties": [{"number": "+15125550100", "role": "caller"}]}
+START = {
+    "provider": "connect",
+    "call": {"InstanceId": "i-1", "ContactId": "c-1", "InitialContactId": "c-1"},
+    "parties": [{"number": "+15125550100", "role": "caller"}],
+}
 
 
 @st.composite
@@ -75,20 +98,20 @@ def broken(draw, valid: dict) -> dict:
     return request
 
 
-bodies = st.one_of(json_values.map(json.dumps), deep.map(json.dumps), broken(START).map(json.dumps),
-                   st.binary(max_size=200).map(lambda b: b.decode("latin-1")), texts)
+bodies = st.one_of(
+    json_values.map(json.dumps),
+    deep.map(json.dumps),
+    broken(START).map(json.dumps),
+    st.binary(max_size=200).map(lambda b: b.decode("latin-1")),
+    texts,
+)
 
 
 # --- the stack, once for the module -------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def stack():
-    engine.reset()
-    engine.install()
-    engine.settings.time_scale = 0.001
-    with mock_aws(config=MOTO_CONFIG):
-        deployment = LocalStack(parameter_overrides={"LogLevel": "ERROR"}).deploy()
-        yield deployment
-    engine.reset()
+    with LocalRuntime(time_scale=0.001, parameters={"LogLevel": "ERROR"}) as runtime:
+        yield runtime.deployment
 
 
 def _function(stack, logical_id: str):
@@ -96,15 +119,23 @@ def _function(stack, logical_id: str):
 
 
 def _executions(stack) -> int:
-    return len(client("stepfunctions").list_executions(stateMachineArn=stack.physical("RecordingSession"))["executions"])
+    return len(
+        client("stepfunctions").list_executions(stateMachineArn=stack.physical("RecordingSession"))["executions"]
+    )
 
 
 def _rest(method: str, resource: str, body: str | None, session_id: str = SESSION_ID) -> dict:
-    return {"resource": resource, "path": resource.replace("{sessionId}", session_id), "httpMethod": method,
-            "headers": {"Content-Type": "application/json"}, "queryStringParameters": None,
-            "pathParameters": {"sessionId": session_id} if "{sessionId}" in resource else None,
-            "requestContext": {"resourcePath": resource, "httpMethod": method, "stage": "v1"},
-            "body": body, "isBase64Encoded": False}
+    return {
+        "resource": resource,
+        "path": resource.replace("{sessionId}", session_id),
+        "httpMethod": method,
+        "headers": {"Content-Type": "application/json"},
+        "queryStringParameters": None,
+        "pathParameters": {"sessionId": session_id} if "{sessionId}" in resource else None,
+        "requestContext": {"resourcePath": resource, "httpMethod": method, "stage": "v1"},
+        "body": body,
+        "isBase64Encoded": False,
+    }
 
 
 def _clear_error(answer: dict) -> None:
@@ -129,9 +160,20 @@ def test_api_start_answers_bad_bodies_with_the_field_and_starts_nothing(stack, b
 
 
 @FIXTURES
-@given(body=st.one_of(bodies, st.none()), session_id=st.one_of(st.just(SESSION_ID), texts.filter(lambda t: t and "/" not in t)),  # API Gateway routes no empty segment
-       route=st.sampled_from(["/recordings/{sessionId}/suspend", "/recordings/{sessionId}/resume",
-                              "/recordings/{sessionId}/stop", "/recordings/{sessionId}"]))
+@given(
+    body=st.one_of(bodies, st.none()),
+    session_id=st.one_of(
+        st.just(SESSION_ID), texts.filter(lambda t: t and "/" not in t)
+    ),  # API Gateway routes no empty segment
+    route=st.sampled_from(
+        [
+            "/recordings/{sessionId}/suspend",
+            "/recordings/{sessionId}/resume",
+            "/recordings/{sessionId}/stop",
+            "/recordings/{sessionId}",
+        ]
+    ),
+)
 def test_api_session_routes_never_fail_unhandled(stack, body, session_id, route):
     method = "GET" if route == "/recordings/{sessionId}" else "POST"
     answer = _function(stack, "Api").invoke(_rest(method, route, body, session_id))["Payload"]
@@ -140,15 +182,30 @@ def test_api_session_routes_never_fail_unhandled(stack, body, session_id, route)
 
 
 # --- the contact-flow Lambda -------------------------------------------------------------------------------
-FLOW = {"Name": "ContactFlowEvent", "Details": {
-    "ContactData": {"ContactId": "c-1", "InitialContactId": "c-1", "Channel": "VOICE",
-                    "InstanceARN": "arn:aws:connect:us-east-1:123456789012:instance/00000000-0000-4000-8000-00000000c0de",
-                    "CustomerEndpoint": {"Address": "+15125550100", "Type": "TELEPHONE_NUMBER"},
-                    "SystemEndpoint": {"Address": "+15125550199", "Type": "TELEPHONE_NUMBER"}},
-    "Parameters": {"operation": "start"}}}
-flow_events = st.one_of(json_values, deep, broken(FLOW).filter(lambda e: e != FLOW),
-                        st.builds(lambda op, extra: {**FLOW, "Details": {**FLOW["Details"], "Parameters": {"operation": op, **extra}}},
-                                  texts, st.dictionaries(texts, json_values, max_size=3)))
+FLOW = {
+    "Name": "ContactFlowEvent",
+    "Details": {
+        "ContactData": {
+            "ContactId": "c-1",
+            "InitialContactId": "c-1",
+            "Channel": "VOICE",
+            "InstanceARN": "arn:aws:connect:us-east-1:123456789012:instance/00000000-0000-4000-8000-00000000c0de",
+            "CustomerEndpoint": {"Address": "+15125550100", "Type": "TELEPHONE_NUMBER"},
+            "SystemEndpoint": {"Address": "+15125550199", "Type": "TELEPHONE_NUMBER"},
+        },
+        "Parameters": {"operation": "start"},
+    },
+}
+flow_events = st.one_of(
+    json_values,
+    deep,
+    broken(FLOW).filter(lambda e: e != FLOW),
+    st.builds(
+        lambda op, extra: {**FLOW, "Details": {**FLOW["Details"], "Parameters": {"operation": op, **extra}}},
+        texts,
+        st.dictionaries(texts, json_values, max_size=3),
+    ),
+)
 
 
 @FIXTURES
@@ -166,16 +223,49 @@ def test_contact_flow_answers_a_flat_string_map_and_starts_nothing_on_bad_input(
 
 
 # --- the SMA Lambda -----------------------------------------------------------------------------------------
-SMA = {"SchemaVersion": "1.0", "Sequence": 1, "InvocationEventType": "NEW_INBOUND_CALL",
-       "CallDetails": {"TransactionId": "t-1", "AwsAccountId": "123456789012", "AwsRegion": "us-east-1",
-                       "SipMediaApplicationId": "00000000-0000-4000-8000-0000000005aa",
-                       "Participants": [{"CallId": "call-1", "ParticipantTag": "LEG-A", "To": "+15125550199",
-                                         "From": "+14155550123", "Direction": "Inbound",
-                                         "StartTimeInMilliseconds": "1700000000000", "Status": "Connected"}]}}
-sma_events = st.one_of(json_values, deep, broken(SMA), st.builds(
-    lambda kind, data: {**SMA, "InvocationEventType": kind, "ActionData": data},
-    st.sampled_from(["ACTION_SUCCESSFUL", "ACTION_FAILED", "ACTION_INTERRUPTED", "HANGUP", "CALL_UPDATE_REQUESTED",
-                     "INVALID_LAMBDA_RESPONSE", "DIGITS_RECEIVED", "RINGING"]), json_values))
+SMA = {
+    "SchemaVersion": "1.0",
+    "Sequence": 1,
+    "InvocationEventType": "NEW_INBOUND_CALL",
+    "CallDetails": {
+        "TransactionId": "t-1",
+        "AwsAccountId": "123456789012",
+        "AwsRegion": "us-east-1",
+        "SipMediaApplicationId": "00000000-0000-4000-8000-0000000005aa",
+        "Participants": [
+            {
+                "CallId": "call-1",
+                "ParticipantTag": "LEG-A",
+                "To": "+15125550199",
+                "From": "+14155550123",
+                "Direction": "Inbound",
+                "StartTimeInMilliseconds": "1700000000000",
+                "Status": "Connected",
+            }
+        ],
+    },
+}
+sma_events = st.one_of(
+    json_values,
+    deep,
+    broken(SMA),
+    st.builds(
+        lambda kind, data: {**SMA, "InvocationEventType": kind, "ActionData": data},
+        st.sampled_from(
+            [
+                "ACTION_SUCCESSFUL",
+                "ACTION_FAILED",
+                "ACTION_INTERRUPTED",
+                "HANGUP",
+                "CALL_UPDATE_REQUESTED",
+                "INVALID_LAMBDA_RESPONSE",
+                "DIGITS_RECEIVED",
+                "RINGING",
+            ]
+        ),
+        json_values,
+    ),
+)
 
 
 @FIXTURES

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from callrec.sim import Clock, TelephonySimulator
-from callrec.sim import audio
+from callrec.sim import Clock, TelephonySimulator, audio
 from callrec.stack import client
 
 
@@ -30,8 +29,15 @@ def prompts(deployment, s3) -> dict:
     """Prompt WAVs in the template's prompt bucket: a 2 s notice and a 1 s retry prompt."""
     bucket = deployment.physical("PromptBucket")
     for key, seconds in (("notice.wav", 2.0), ("retry.wav", 1.0)):
-        s3.put_object(Bucket=bucket, Key=key, Body=audio.wav_bytes([audio.voice("prompt", audio.samples(seconds))]),
-                      ContentType="audio/wav")
+        s3.put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=audio.wav_bytes([audio.voice("prompt", audio.samples(seconds))]),
+            ContentType="audio/wav",
+        )
     s3.put_object(Bucket=bucket, Key="not-audio.wav", Body=b"this is not a wav", ContentType="audio/wav")
-    return {"bucket": bucket, "notice": {"Type": "S3", "BucketName": bucket, "Key": "notice.wav"},
-            "retry": {"Type": "S3", "BucketName": bucket, "Key": "retry.wav"}}
+    return {
+        "bucket": bucket,
+        "notice": {"Type": "S3", "BucketName": bucket, "Key": "notice.wav"},
+        "retry": {"Type": "S3", "BucketName": bucket, "Key": "retry.wav"},
+    }

@@ -55,21 +55,39 @@ def _call_id(event):
 def _sma(sim, script, attributes=None) -> tuple[str, ScriptedSma]:
     handler = ScriptedSma(script, attributes)
     name = f"sma-handler-{len(sim.chime.applications)}"
-    engine.register_function(engine.LambdaFunction(name, f"arn:aws:lambda:us-east-1:123456789012:function:{name}",
-                                                   load_handler=lambda: handler))
+    engine.register_function(
+        engine.LambdaFunction(
+            name, f"arn:aws:lambda:us-east-1:123456789012:function:{name}", load_handler=lambda: handler
+        )
+    )
     sma_id = sim.deployed_sma_id if sim.deployed_sma_id not in sim.chime.applications else None
     return sim.chime.create_sip_media_application("test-sma", name, sma_id).id, handler
 
 
 def _consent_prompt(prompts):
-    return lambda e: [{"Type": "PlayAudioAndGetDigits", "Parameters": {
-        "CallId": _call_id(e), "AudioSource": prompts["notice"], "FailureAudioSource": prompts["retry"],
-        "MinNumberOfDigits": 1, "MaxNumberOfDigits": 1, "InputDigitsRegex": "^[12]$", "Repeat": 2}}]
+    return lambda e: [
+        {
+            "Type": "PlayAudioAndGetDigits",
+            "Parameters": {
+                "CallId": _call_id(e),
+                "AudioSource": prompts["notice"],
+                "FailureAudioSource": prompts["retry"],
+                "MinNumberOfDigits": 1,
+                "MaxNumberOfDigits": 1,
+                "InputDigitsRegex": "^[12]$",
+                "Repeat": 2,
+            },
+        }
+    ]
 
 
 def _start_recording(bucket, track="BOTH"):
-    return lambda e: [{"Type": "StartCallRecording", "Parameters": {
-        "CallId": _call_id(e), "Track": track, "Destination": {"Type": "S3", "Location": bucket}}}]
+    return lambda e: [
+        {
+            "Type": "StartCallRecording",
+            "Parameters": {"CallId": _call_id(e), "Track": track, "Destination": {"Type": "S3", "Location": bucket}},
+        }
+    ]
 
 
 def _simple(kind):
@@ -77,18 +95,24 @@ def _simple(kind):
 
 
 def _update(sim, sma_id, txn, op):
-    return sim.chime.call("UpdateSipMediaApplicationCall",
-                          {"SipMediaApplicationId": sma_id, "TransactionId": txn, "Arguments": {"op": op}})
+    return sim.chime.call(
+        "UpdateSipMediaApplicationCall",
+        {"SipMediaApplicationId": sma_id, "TransactionId": txn, "Arguments": {"op": op}},
+    )
 
 
 def test_a_full_call_consent_recording_pause_and_hang_up(sim, s3, prompts, deployment):
     bucket = deployment.physical("RecordingBucket")
-    sma_id, handler = _sma(sim, {
-        "NEW_INBOUND_CALL": _consent_prompt(prompts),
-        "ACTION_SUCCESSFUL:PlayAudioAndGetDigits": _start_recording(bucket),
-        "CALL_UPDATE_REQUESTED:pause": _simple("PauseCallRecording"),
-        "CALL_UPDATE_REQUESTED:resume": _simple("ResumeCallRecording"),
-    }, attributes={"consent": "asked"})
+    sma_id, handler = _sma(
+        sim,
+        {
+            "NEW_INBOUND_CALL": _consent_prompt(prompts),
+            "ACTION_SUCCESSFUL:PlayAudioAndGetDigits": _start_recording(bucket),
+            "CALL_UPDATE_REQUESTED:pause": _simple("PauseCallRecording"),
+            "CALL_UPDATE_REQUESTED:resume": _simple("ResumeCallRecording"),
+        },
+        attributes={"consent": "asked"},
+    )
 
     txn = sim.chime.place_call(sma_id, CALLER, DIALLED, answers=["1"])
     sim.chime.wait_idle(txn)
@@ -104,14 +128,23 @@ def test_a_full_call_consent_recording_pause_and_hang_up(sim, s3, prompts, deplo
     sim.chime.wait_idle(txn)
 
     assert handler.types() == [
-        "NEW_INBOUND_CALL", "ACTION_SUCCESSFUL", "ACTION_SUCCESSFUL", "CALL_UPDATE_REQUESTED", "ACTION_SUCCESSFUL",
-        "CALL_UPDATE_REQUESTED", "ACTION_SUCCESSFUL", "HANGUP",
+        "NEW_INBOUND_CALL",
+        "ACTION_SUCCESSFUL",
+        "ACTION_SUCCESSFUL",
+        "CALL_UPDATE_REQUESTED",
+        "ACTION_SUCCESSFUL",
+        "CALL_UPDATE_REQUESTED",
+        "ACTION_SUCCESSFUL",
+        "HANGUP",
     ]
     assert [e["Sequence"] for e in handler.events] == list(range(1, 9))
     consent = handler.events[1]["ActionData"]
     assert consent["Type"] == "PlayAudioAndGetDigits" and consent["ReceivedDigits"] == "1"
     assert handler.events[3]["CallDetails"]["TransactionAttributes"] == {"consent": "asked"}
-    assert handler.events[3]["ActionData"] == {"Type": "CallUpdateRequest", "Parameters": {"Arguments": {"op": "pause"}}}
+    assert handler.events[3]["ActionData"] == {
+        "Type": "CallUpdateRequest",
+        "Parameters": {"Arguments": {"op": "pause"}},
+    }
     hangup = handler.last("HANGUP")
     assert hangup["ActionData"]["Parameters"]["SipResponseCode"] == "0"
     assert hangup["CallDetails"]["Participants"][0]["Status"] == "Disconnected"
@@ -164,9 +197,22 @@ def test_a_policy_for_another_account_is_no_access(sim, s3):
     s3.create_bucket(Bucket="other-account-grant")
     import json
 
-    s3.put_bucket_policy(Bucket="other-account-grant", Policy=json.dumps({"Statement": [{
-        "Effect": "Allow", "Principal": {"Service": "voiceconnector.chime.amazonaws.com"}, "Action": "s3:PutObject",
-        "Resource": "arn:aws:s3:::other-account-grant/*", "Condition": {"StringEquals": {"aws:SourceAccount": "999999999999"}}}]}))
+    s3.put_bucket_policy(
+        Bucket="other-account-grant",
+        Policy=json.dumps(
+            {
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "voiceconnector.chime.amazonaws.com"},
+                        "Action": "s3:PutObject",
+                        "Resource": "arn:aws:s3:::other-account-grant/*",
+                        "Condition": {"StringEquals": {"aws:SourceAccount": "999999999999"}},
+                    }
+                ]
+            }
+        ),
+    )
     sma_id, handler = _sma(sim, {"NEW_INBOUND_CALL": _start_recording("other-account-grant")})
     sim.chime.wait_idle(sim.chime.place_call(sma_id, CALLER, DIALLED))
     assert handler.last("ACTION_FAILED")["ActionData"]["Error"] == NO_ACCESS
@@ -175,20 +221,38 @@ def test_a_policy_for_another_account_is_no_access(sim, s3):
 @pytest.mark.parametrize("key", ["missing.wav", "not-audio.wav"])
 def test_unplayable_prompts_are_invalid_audio_sources(sim, prompts, key):
     source = {**prompts["notice"], "Key": key}
-    sma_id, handler = _sma(sim, {"NEW_INBOUND_CALL": lambda e: [
-        {"Type": "PlayAudio", "Parameters": {"CallId": _call_id(e), "AudioSource": source}}]})
+    sma_id, handler = _sma(
+        sim,
+        {
+            "NEW_INBOUND_CALL": lambda e: [
+                {"Type": "PlayAudio", "Parameters": {"CallId": _call_id(e), "AudioSource": source}}
+            ]
+        },
+    )
     sim.chime.wait_idle(sim.chime.place_call(sma_id, CALLER, DIALLED))
     failed = handler.last("ACTION_FAILED")["ActionData"]
-    assert (failed["ErrorType"], failed["ErrorMessage"]) == ("InvalidAudioSource", "Audio Source parameter value is invalid.")
+    assert (failed["ErrorType"], failed["ErrorMessage"]) == (
+        "InvalidAudioSource",
+        "Audio Source parameter value is invalid.",
+    )
 
 
 def test_a_prompt_bucket_without_the_chime_grant_is_an_invalid_audio_source(sim, s3, prompts):
     s3.create_bucket(Bucket="private-prompts")
-    s3.put_object(Bucket="private-prompts", Key="notice.wav",
-                  Body=s3.get_object(Bucket=prompts["bucket"], Key="notice.wav")["Body"].read())
+    s3.put_object(
+        Bucket="private-prompts",
+        Key="notice.wav",
+        Body=s3.get_object(Bucket=prompts["bucket"], Key="notice.wav")["Body"].read(),
+    )
     source = {"Type": "S3", "BucketName": "private-prompts", "Key": "notice.wav"}
-    sma_id, handler = _sma(sim, {"NEW_INBOUND_CALL": lambda e: [
-        {"Type": "PlayAudio", "Parameters": {"CallId": _call_id(e), "AudioSource": source}}]})
+    sma_id, handler = _sma(
+        sim,
+        {
+            "NEW_INBOUND_CALL": lambda e: [
+                {"Type": "PlayAudio", "Parameters": {"CallId": _call_id(e), "AudioSource": source}}
+            ]
+        },
+    )
     sim.chime.wait_idle(sim.chime.place_call(sma_id, CALLER, DIALLED))
     assert handler.last("ACTION_FAILED")["ActionData"]["ErrorType"] == "InvalidAudioSource"
 
@@ -214,8 +278,13 @@ def test_a_prompt_waits_for_the_caller(sim, prompts):
 
 
 def test_an_update_interrupts_a_waiting_prompt(sim, prompts):
-    sma_id, handler = _sma(sim, {"NEW_INBOUND_CALL": _consent_prompt(prompts),
-                                 "CALL_UPDATE_REQUESTED:bye": lambda e: [{"Type": "Hangup", "Parameters": {"SipResponseCode": "0"}}]})
+    sma_id, handler = _sma(
+        sim,
+        {
+            "NEW_INBOUND_CALL": _consent_prompt(prompts),
+            "CALL_UPDATE_REQUESTED:bye": lambda e: [{"Type": "Hangup", "Parameters": {"SipResponseCode": "0"}}],
+        },
+    )
     txn = sim.chime.place_call(sma_id, CALLER, DIALLED)
     _update(sim, sma_id, txn, "bye")
     sim.chime.wait_idle(txn)
@@ -230,7 +299,10 @@ def test_an_update_interrupts_a_waiting_prompt(sim, prompts):
         ({"SchemaVersion": "1.0", "Actions": [{"Type": "PlayAudio", "Parameters": {}}] * 11}, "at most 10 actions"),
         ({"SchemaVersion": "1.0", "Actions": [{"Type": "Dance"}]}, "unsupported action 'Dance'"),
         ({"Actions": []}, "SchemaVersion 1.0"),
-        ({"SchemaVersion": "1.0", "Actions": [], "TransactionAttributes": {str(i): "x" for i in range(11)}}, "TransactionAttributes"),
+        (
+            {"SchemaVersion": "1.0", "Actions": [], "TransactionAttributes": {str(i): "x" for i in range(11)}},
+            "TransactionAttributes",
+        ),
     ],
 )
 def test_malformed_responses_get_invalid_lambda_response_then_the_call_ends(sim, response, problem):
@@ -243,22 +315,34 @@ def test_malformed_responses_get_invalid_lambda_response_then_the_call_ends(sim,
 
 
 def test_a_bad_call_id_is_an_invalid_action_parameter(sim):
-    sma_id, handler = _sma(sim, {"NEW_INBOUND_CALL": [{"Type": "PauseCallRecording", "Parameters": {"CallId": "not-this-call"}}]})
+    sma_id, handler = _sma(
+        sim, {"NEW_INBOUND_CALL": [{"Type": "PauseCallRecording", "Parameters": {"CallId": "not-this-call"}}]}
+    )
     sim.chime.wait_idle(sim.chime.place_call(sma_id, CALLER, DIALLED))
     failed = handler.last("ACTION_FAILED")["ActionData"]
-    assert (failed["ErrorType"], failed["ErrorMessage"]) == ("InvalidActionParameter", "CallId parameter for action is invalid")
+    assert (failed["ErrorType"], failed["ErrorMessage"]) == (
+        "InvalidActionParameter",
+        "CallId parameter for action is invalid",
+    )
 
 
 def test_recording_starts_once_and_pause_needs_a_recording(sim, deployment):
     bucket = deployment.physical("RecordingBucket")
-    sma_id, handler = _sma(sim, {
-        "NEW_INBOUND_CALL": _simple("PauseCallRecording"),
-        "ACTION_FAILED:PauseCallRecording": _start_recording(bucket),
-        "ACTION_SUCCESSFUL:StartCallRecording": _start_recording(bucket),
-    })
+    sma_id, handler = _sma(
+        sim,
+        {
+            "NEW_INBOUND_CALL": _simple("PauseCallRecording"),
+            "ACTION_FAILED:PauseCallRecording": _start_recording(bucket),
+            "ACTION_SUCCESSFUL:StartCallRecording": _start_recording(bucket),
+        },
+    )
     sim.chime.wait_idle(sim.chime.place_call(sma_id, CALLER, DIALLED))
     assert [e["InvocationEventType"] for e in handler.events] == [
-        "NEW_INBOUND_CALL", "ACTION_FAILED", "ACTION_SUCCESSFUL", "ACTION_FAILED"]
+        "NEW_INBOUND_CALL",
+        "ACTION_FAILED",
+        "ACTION_SUCCESSFUL",
+        "ACTION_FAILED",
+    ]
     assert "once per call leg" in handler.events[-1]["ActionData"]["ErrorMessage"]
 
 
@@ -275,10 +359,15 @@ def test_injected_system_error_and_no_access(sim, deployment):
 
 def test_hangup_action_ends_the_call_and_delivers_the_recording(sim, s3, deployment):
     bucket = deployment.physical("RecordingBucket")
-    sma_id, handler = _sma(sim, {
-        "NEW_INBOUND_CALL": _start_recording(bucket),
-        "CALL_UPDATE_REQUESTED:end": lambda e: [{"Type": "Hangup", "Parameters": {"SipResponseCode": "0", "CallId": _call_id(e)}}],
-    })
+    sma_id, handler = _sma(
+        sim,
+        {
+            "NEW_INBOUND_CALL": _start_recording(bucket),
+            "CALL_UPDATE_REQUESTED:end": lambda e: [
+                {"Type": "Hangup", "Parameters": {"SipResponseCode": "0", "CallId": _call_id(e)}}
+            ],
+        },
+    )
     txn = sim.chime.place_call(sma_id, CALLER, DIALLED)
     sim.chime.talk(txn, 2)
     _update(sim, sma_id, txn, "end")
@@ -305,7 +394,10 @@ def test_update_call_errors(sim, parameters, code, status):
     request = {"SipMediaApplicationId": sma_id, "TransactionId": txn, "Arguments": {}, **parameters}
     with pytest.raises(ClientError) as raised:
         sim.chime.call("UpdateSipMediaApplicationCall", request)
-    assert (raised.value.response["Error"]["Code"], raised.value.response["ResponseMetadata"]["HTTPStatusCode"]) == (code, status)
+    assert (raised.value.response["Error"]["Code"], raised.value.response["ResponseMetadata"]["HTTPStatusCode"]) == (
+        code,
+        status,
+    )
 
 
 def test_injected_throttling_on_update_call(sim):

@@ -21,7 +21,8 @@ def _ids(contact_id: str, initial: str | None = None) -> dict:
 
 def _start(sim, contact_id, track="ALL", initial=None):
     return sim.connect.call(
-        "StartContactRecording", {**_ids(contact_id, initial), "VoiceRecordingConfiguration": {"VoiceRecordingTrack": track}}
+        "StartContactRecording",
+        {**_ids(contact_id, initial), "VoiceRecordingConfiguration": {"VoiceRecordingTrack": track}},
     )
 
 
@@ -65,14 +66,18 @@ def test_start_validation(sim, change, message):
 
 def test_contact_recording_type_is_checked(sim):
     contact = sim.connect.start_contact("instance-1")
-    code, _, text = _error(lambda: sim.connect.call("SuspendContactRecording", {**_ids(contact), "ContactRecordingType": "VIDEO"}))
+    code, _, text = _error(
+        lambda: sim.connect.call("SuspendContactRecording", {**_ids(contact), "ContactRecordingType": "VIDEO"})
+    )
     assert code == "InvalidParameterException" and "ContactRecordingType" in text
 
 
 def test_unknown_instance_and_contact_are_not_found(sim):
     contact = sim.connect.start_contact("instance-1")
     assert _error(lambda: sim.connect.call("StopContactRecording", {**_ids(contact), "InstanceId": "nope"}))[:2] == (
-        "ResourceNotFoundException", 404)
+        "ResourceNotFoundException",
+        404,
+    )
     assert _error(lambda: _start(sim, "no-such-contact"))[:2] == ("ResourceNotFoundException", 404)
     assert _error(lambda: _start(sim, contact, initial="other-initial"))[:2] == ("ResourceNotFoundException", 404)
 
@@ -82,7 +87,10 @@ def test_a_stale_contact_id_after_transfer_is_not_found(sim):
     sim.connect.agent_joins(contact)
     _start(sim, contact)
     new_contact = sim.connect.transfer(contact)
-    assert _error(lambda: sim.connect.call("SuspendContactRecording", _ids(contact)))[:2] == ("ResourceNotFoundException", 404)
+    assert _error(lambda: sim.connect.call("SuspendContactRecording", _ids(contact)))[:2] == (
+        "ResourceNotFoundException",
+        404,
+    )
     sim.connect.call("SuspendContactRecording", _ids(new_contact, initial=contact))  # the current id works
 
 
@@ -113,7 +121,10 @@ def test_quota_is_two_per_second_with_bursts_of_five(sim):
     _start(sim, contact)
     for _ in range(5):
         sim.connect.call("SuspendContactRecording", _ids(contact))
-    assert _error(lambda: sim.connect.call("SuspendContactRecording", _ids(contact)))[:2] == ("ThrottlingException", 429)
+    assert _error(lambda: sim.connect.call("SuspendContactRecording", _ids(contact)))[:2] == (
+        "ThrottlingException",
+        429,
+    )
     now[0] += 0.5  # one more token
     sim.connect.call("SuspendContactRecording", _ids(contact))
     assert _error(lambda: sim.connect.call("SuspendContactRecording", _ids(contact)))[0] == "ThrottlingException"
@@ -127,7 +138,10 @@ def test_injected_internal_errors_per_call_and_global(sim):
     _start(sim, first)  # and fired once
     sim.faults.inject(Fault("connect", "StopContactRecording", "InternalServiceException", times=None))
     for contact in (first, second):
-        assert _error(lambda: sim.connect.call("StopContactRecording", _ids(contact)))[0] == "InternalServiceException"
+        assert (
+            _error(lambda contact=contact: sim.connect.call("StopContactRecording", _ids(contact)))[0]
+            == "InternalServiceException"
+        )
     sim.faults.clear()
     sim.connect.call("StopContactRecording", _ids(first))
 
@@ -163,7 +177,9 @@ def test_full_contact_produces_the_recording_connect_would(sim, s3, deployment):
         assert wav.peak(channel, a, b) == 0  # the card number is not in the recording
         assert wav.rms(channel, 0.5, a - 0.5) > 500
         assert wav.rms(channel, b + 0.5, wav.seconds - 0.5) > 500
-    assert sim.connect.describe(contact)["Recordings"] == [{"Location": f"{obj and deployment.physical('RecordingBucket')}/{key}", "Type": "AUDIO"}]
+    assert sim.connect.describe(contact)["Recordings"] == [
+        {"Location": f"{obj and deployment.physical('RecordingBucket')}/{key}", "Type": "AUDIO"}
+    ]
 
 
 def test_digits_typed_while_recording_are_in_the_recording(sim, s3):
@@ -248,8 +264,9 @@ CONNECT_MACHINE = {
 
 
 def test_a_state_machine_reaches_the_twin_through_the_engine(sim, sfn):
-    arn = sfn.create_state_machine(name="connect-direct", definition=json.dumps(CONNECT_MACHINE),
-                                   roleArn="arn:aws:iam::123456789012:role/x")["stateMachineArn"]
+    arn = sfn.create_state_machine(
+        name="connect-direct", definition=json.dumps(CONNECT_MACHINE), roleArn="arn:aws:iam::123456789012:role/x"
+    )["stateMachineArn"]
     contact = sim.connect.start_contact("instance-1")
     sim.connect.agent_joins(contact)
     sim.faults.inject(Fault("connect", "StartContactRecording", "InternalServiceException", key=contact))

@@ -12,8 +12,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from callrec import engine
-from callrec.mock_config import MockConfig
 from callrec.history import fetch_history
+from callrec.mock_config import MockConfig
 from callrec.stack import client
 from tests.conftest import run, states_entered
 
@@ -65,7 +65,10 @@ class RecordingConnect:
         if self.errors:
             code = self.errors.pop(0)
             raise ClientError(
-                {"Error": {"Code": code, "Message": "Rate exceeded"}, "ResponseMetadata": {"HTTPStatusCode": 429, "RequestId": "r-1"}},
+                {
+                    "Error": {"Code": code, "Message": "Rate exceeded"},
+                    "ResponseMetadata": {"HTTPStatusCode": 429, "RequestId": "r-1"},
+                },
                 action,
             )
         return dict(self.answer)
@@ -86,9 +89,21 @@ def machine(aws, sfn):
         BillingMode="PAY_PER_REQUEST",
     )
     engine.register_function(_function("doubler", lambda event, context: {"n": event["n"] * 2}))
-    return sfn.create_state_machine(
-        name=NAME, definition=DEFINITION, roleArn="arn:aws:iam::123456789012:role/test"
-    )["stateMachineArn"]
+    return sfn.create_state_machine(name=NAME, definition=DEFINITION, roleArn="arn:aws:iam::123456789012:role/test")[
+        "stateMachineArn"
+    ]
+
+
+class CountingDict(dict):
+    """The parsed-program cache, counting the programs stored in it (one per parse)."""
+
+    def __init__(self, stored: list):
+        super().__init__()
+        self.stored = stored
+
+    def __setitem__(self, key, value):
+        self.stored.append(key)
+        super().__setitem__(key, value)
 
 
 def _task_failures(events):
@@ -126,7 +141,7 @@ def test_lambda_exception_becomes_task_error_named_after_its_class(machine, sfn)
     cause = json.loads(failures[-1]["cause"])
     assert cause["errorType"] == "TransientError"
     assert cause["errorMessage"] == "attempt 4 failed"
-    assert not any("callrec/engine.py" in frame for frame in cause["stackTrace"])  # handler frames only
+    assert not any("callrec/engine/" in frame for frame in cause["stackTrace"])  # handler frames only
 
 
 def test_unknown_function_fails_like_lambda_does(machine, sfn):
@@ -214,7 +229,7 @@ def test_unregistered_service_fails_the_task_with_a_clear_cause(machine, sfn):
 
 
 def test_sdk_results_are_json_safe(machine, sfn):
-    when = datetime.datetime(2026, 11, 20, 12, 30, 5, 123000, tzinfo=datetime.timezone.utc)
+    when = datetime.datetime(2026, 11, 20, 12, 30, 5, 123000, tzinfo=datetime.UTC)
     engine.register_service("connect", RecordingConnect(answer={"StartedAt": when, "Blob": b"abc"}))
 
     described, _ = run(sfn, machine, {"route": "connect", "key": "contact-4"})
@@ -306,28 +321,16 @@ def test_test_case_without_mock_config_file_is_refused(machine, sfn, monkeypatch
     assert "SFN_MOCK_CONFIG" in str(raised.value)
 
 
-def test_task_token_calls_skip_executions_that_are_still_starting():
-    """moto marks an execution RUNNING before its worker has an environment; SendTaskSuccess iterated every
-    RUNNING execution and failed on that one (found by the load benchmark: a woken workflow stayed parked).
-    The adapter leaves such executions out of the lookup."""
-    from types import SimpleNamespace
-
-    ready = SimpleNamespace(status="RUNNING", exec_worker=SimpleNamespace(env=object()))
-    starting = SimpleNamespace(status="RUNNING", exec_worker=SimpleNamespace(env=None))
-    unscheduled = SimpleNamespace(status="RUNNING", exec_worker=None)
-    backend = SimpleNamespace(state_machines=[SimpleNamespace(executions=[starting, ready, unscheduled])])
-    assert engine._executions_with_environment(backend) == [ready]
-    assert engine._executions_with_environment(backend, "SUCCEEDED") == []
-
-
 def test_a_definition_is_parsed_once_and_its_program_shared_by_executions(machine, sfn, monkeypatch):
     """moto parsed the ASL (ANTLR, pure Python) at creation and every start; the adapter parses it once.
     Executions share the parsed program, whose retry counters live in each execution's own heap."""
+    from callrec.engine import interpreter
+
     parses = []
-    real_parse = engine._parse_definition
-    monkeypatch.setattr(engine, "_parse_definition", lambda definition: parses.append(1) or real_parse(definition))
-    monkeypatch.setattr(engine, "_programs", {})
-    machine = sfn.create_state_machine(name="Again", definition=DEFINITION, roleArn="arn:aws:iam::123456789012:role/test")["stateMachineArn"]
+    monkeypatch.setattr(interpreter, "_programs", CountingDict(parses))
+    machine = sfn.create_state_machine(
+        name="Again", definition=DEFINITION, roleArn="arn:aws:iam::123456789012:role/test"
+    )["stateMachineArn"]
     flaky = Flaky(failures=2)
     engine.register_function(_function("flaky", flaky))
     first = run(sfn, machine, {"route": "default", "key": "k1"})
@@ -342,8 +345,12 @@ def test_a_definition_is_parsed_once_and_its_program_shared_by_executions(machin
 def test_a_failed_transaction_leaves_every_item_as_it_was(aws):
     """All or nothing, as on AWS, with the rollback the adapter keeps per item (moto copied whole tables)."""
     dynamodb = client("dynamodb")
-    dynamodb.create_table(TableName="t", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                          AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+    dynamodb.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
     dynamodb.put_item(TableName="t", Item={"pk": {"S": "old"}, "n": {"N": "1"}, "s": {"S": "text"}})
 
     def items() -> dict:
@@ -351,15 +358,33 @@ def test_a_failed_transaction_leaves_every_item_as_it_was(aws):
 
     kept = items()
     new = {"Put": {"TableName": "t", "Item": {"pk": {"S": "new"}}}}
-    bump = {"Update": {"TableName": "t", "Key": {"pk": {"S": "old"}}, "UpdateExpression": "SET n = :two",
-                       "ExpressionAttributeValues": {":two": {"N": "2"}}}}
-    refused = {"ConditionCheck": {"TableName": "t", "Key": {"pk": {"S": "absent"}}, "ConditionExpression": "attribute_exists(pk)"}}
+    bump = {
+        "Update": {
+            "TableName": "t",
+            "Key": {"pk": {"S": "old"}},
+            "UpdateExpression": "SET n = :two",
+            "ExpressionAttributeValues": {":two": {"N": "2"}},
+        }
+    }
+    refused = {
+        "ConditionCheck": {
+            "TableName": "t",
+            "Key": {"pk": {"S": "absent"}},
+            "ConditionExpression": "attribute_exists(pk)",
+        }
+    }
     with pytest.raises(ClientError, match="TransactionCanceled"):
         dynamodb.transact_write_items(TransactItems=[new, bump, refused])
     assert items() == kept
     # a write that fails while being applied (ADD to a string) after others were applied
-    broken = {"Update": {"TableName": "t", "Key": {"pk": {"S": "other"}}, "UpdateExpression": "SET s = :s ADD n :one",
-                         "ExpressionAttributeValues": {":s": {"S": "x"}, ":one": {"S": "1"}}}}
+    broken = {
+        "Update": {
+            "TableName": "t",
+            "Key": {"pk": {"S": "other"}},
+            "UpdateExpression": "SET s = :s ADD n :one",
+            "ExpressionAttributeValues": {":s": {"S": "x"}, ":one": {"S": "1"}},
+        }
+    }
     with pytest.raises(ClientError):
         dynamodb.transact_write_items(TransactItems=[new, bump, broken])
     assert items() == kept

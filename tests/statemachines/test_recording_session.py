@@ -13,7 +13,7 @@ from callrec.mock_config import MockConfig
 from callrec.stack import client
 from callrec.template import REPO_ROOT, Template
 from callrec_shared.identity import session_id_for
-from tests.conftest import run, states_entered
+from tests.conftest import record_states, run, states_entered
 
 MOCK_CONFIG = Path(__file__).resolve().parent / "recording_session.mock.json"
 MACHINE = "callrec-RecordingSession"
@@ -25,7 +25,10 @@ SMA_ID = PARAMETERS["SipMediaApplicationId"]
 CONNECT = {  # a Texas caller to a Texas centre: notice (one-party), with the real consent policy
     "provider": "connect",
     "call": {"InstanceId": INSTANCE_ID, "ContactId": "contact-1", "InitialContactId": "contact-1"},
-    "parties": [{"number": "+15125550100", "role": "caller"}, {"number": "+18005550199", "role": "callee", "jurisdiction": "US-TX"}],
+    "parties": [
+        {"number": "+15125550100", "role": "caller"},
+        {"number": "+18005550199", "role": "callee", "jurisdiction": "US-TX"},
+    ],
 }
 CHIME = {  # a Californian caller: opt-in (all-party), with the real consent policy
     "provider": "chime",
@@ -98,8 +101,6 @@ SIGNAL_OUTCOMES = {
     "LeftoverSignalRejected": ["applied", "rejected", "applied"],  # hang-up; a suspend and a stop queued behind it
 }
 
-entered_by_case: dict[str, list[str]] = {}
-
 
 def test_every_test_case_has_a_test():
     assert set(MockConfig.from_file(MOCK_CONFIG).test_cases()[MACHINE]) == set(EXPECTED)
@@ -117,23 +118,26 @@ def test_every_task_has_retry_and_catch_with_exact_errors():
 def _session(deployment, request) -> dict | None:
     from callrec_shared.identity import session_id_for
 
-    item = client("dynamodb").get_item(
-        TableName=deployment.physical("SessionsTable"), Key={"sessionId": {"S": session_id_for(request)}}
-    ).get("Item")
+    item = (
+        client("dynamodb")
+        .get_item(TableName=deployment.physical("SessionsTable"), Key={"sessionId": {"S": session_id_for(request)}})
+        .get("Item")
+    )
     return None if item is None else {key: list(value.values())[0] for key, value in item.items()}
 
 
 @pytest.mark.parametrize("case", sorted(EXPECTED))
-def test_recording_session_case(case, deployment, sfn, monkeypatch):
+def test_recording_session_case(case, deployment, sfn, monkeypatch, record_property):
     monkeypatch.setenv("SFN_MOCK_CONFIG", str(MOCK_CONFIG))
     request, status, final_state, session_status = EXPECTED[case]
 
     # named after the session, as the entry points start it (a session that never opened is recorded under it)
-    described, events = run(sfn, f"{deployment.state_machine_arn('RecordingSession')}#{case}", request,
-                            name=session_id_for(request))
+    described, events = run(
+        sfn, f"{deployment.state_machine_arn('RecordingSession')}#{case}", request, name=session_id_for(request)
+    )
 
     entered = states_entered(events)
-    entered_by_case[case] = entered
+    record_states(record_property, "recording_session.asl.json", case, sorted(EXPECTED), entered)
     assert described["status"] == status
     assert entered[-1] == final_state
     session = _session(deployment, request)
@@ -142,33 +146,42 @@ def test_recording_session_case(case, deployment, sfn, monkeypatch):
         assert session["outcomeReason"] == REASONS[case]
     if case in SIGNAL_OUTCOMES:
         signals = client("dynamodb").query(
-            TableName=deployment.physical("SignalsTable"), KeyConditionExpression="sessionId = :s",
-            ExpressionAttributeValues={":s": {"S": session["sessionId"]}})["Items"]
+            TableName=deployment.physical("SignalsTable"),
+            KeyConditionExpression="sessionId = :s",
+            ExpressionAttributeValues={":s": {"S": session["sessionId"]}},
+        )["Items"]
         assert [s["status"]["S"] for s in signals] == SIGNAL_OUTCOMES[case]
         assert int(session["processedSeq"]) == len(SIGNAL_OUTCOMES[case])
     if case in ("ConnectPaymentWindow", "ChimePaymentWindow"):  # the window is kept with its times and whom
         window = session["windows"][0]["M"]
-        assert {"suspendRequestedAt", "suspendConfirmedAt", "suspendedBy", "resumeRequestedAt", "resumeConfirmedAt",
-                "resumedBy"} <= set(window)
+        assert {
+            "suspendRequestedAt",
+            "suspendConfirmedAt",
+            "suspendedBy",
+            "resumeRequestedAt",
+            "resumeConfirmedAt",
+            "resumedBy",
+        } <= set(window)
         assert session["suspended"] is False
     if case == "ConnectConsentReportedBeforeWait":
-        assert json.loads(session["consentAnswer"]) == {"answer": "heard", "by": "contact-flow", "at": "2026-11-21T00:00:01.000Z"}
+        assert json.loads(session["consentAnswer"]) == {
+            "answer": "heard",
+            "by": "contact-flow",
+            "at": "2026-11-21T00:00:01.000Z",
+        }
     if case == "VerificationNotStarted":
-        assert (session["verification"], session["verificationReason"]) == ("NOT_STARTED", "StepFunctions.InvalidArnException")
+        assert (session["verification"], session["verificationReason"]) == (
+            "NOT_STARTED",
+            "StepFunctions.InvalidArnException",
+        )
     if case == "SuspendWithdrawnBeforeTaken":
         assert "Suspend Contact Recording" not in entered and "windows" not in session
     if session_status == "RECORDED":
         assert "Hand Over To Verification" in entered
     if session_status in ("RECORDED", "NOT_RECORDED", "FAILED"):  # a defined end, with its audit record
         audit = client("dynamodb").query(
-            TableName=deployment.physical("AuditTable"), KeyConditionExpression="sessionId = :s",
-            ExpressionAttributeValues={":s": {"S": session["sessionId"]}})["Items"]
+            TableName=deployment.physical("AuditTable"),
+            KeyConditionExpression="sessionId = :s",
+            ExpressionAttributeValues={":s": {"S": session["sessionId"]}},
+        )["Items"]
         assert [a for a in audit if "status" in a][-1]["status"]["S"] == session_status
-
-
-def test_the_cases_enter_every_state():
-    """Runs after the cases (same module): every state of the machine is on some tested path."""
-    if len(entered_by_case) != len(EXPECTED):
-        pytest.skip("run with the whole module")
-    reached = {state for states in entered_by_case.values() for state in states}
-    assert set(DEFINITION["States"]) - reached == set()

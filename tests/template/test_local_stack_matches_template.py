@@ -44,8 +44,9 @@ def test_buckets_have_the_template_encryption_and_public_access_block(deployment
         name = deployment.physical(logical_id)
         expected = deployment.resolver.resolve(resource["Properties"]["BucketEncryption"])
         rule = s3.get_bucket_encryption(Bucket=name)["ServerSideEncryptionConfiguration"]["Rules"][0]
-        assert rule["ApplyServerSideEncryptionByDefault"] == (
-            expected["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+        assert (
+            rule["ApplyServerSideEncryptionByDefault"]
+            == (expected["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"])
         )
         block = s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"]
         assert block == resource["Properties"]["PublicAccessBlockConfiguration"]
@@ -80,7 +81,9 @@ def test_every_function_is_registered_with_its_handler(deployment):
 
 def test_function_folders_and_logical_ids_match():
     functions = TEMPLATE.resources("AWS::Serverless::Function")
-    folders = {path.name for path in (REPO_ROOT / "functions").iterdir() if path.is_dir() and not path.name.startswith("_")}
+    folders = {
+        path.name for path in (REPO_ROOT / "functions").iterdir() if path.is_dir() and not path.name.startswith("_")
+    }
     assert {_snake(logical_id) for logical_id in functions} == folders
     for logical_id, resource in functions.items():
         assert resource["Properties"]["CodeUri"].rstrip("/") == f"functions/{_snake(logical_id)}"
@@ -88,7 +91,10 @@ def test_function_folders_and_logical_ids_match():
 
 
 def test_every_definition_file_is_deployed():
-    used = {resource["Properties"]["DefinitionUri"] for resource in TEMPLATE.resources("AWS::Serverless::StateMachine").values()}
+    used = {
+        resource["Properties"]["DefinitionUri"]
+        for resource in TEMPLATE.resources("AWS::Serverless::StateMachine").values()
+    }
     assert {f"statemachines/{path.name}" for path in (REPO_ROOT / "statemachines").glob("*.asl.json")} == used
 
 
@@ -103,8 +109,15 @@ def test_the_built_layer_carries_the_shared_code_and_the_schemas(tmp_path):
     code runs here on the host's own; tests/template/test_built_artifact.py checks those wheels.)"""
     built = tmp_path / "built"
     subprocess.run(
-        ["make", "--no-print-directory", "-C", str(REPO_ROOT / "layer"), "build-SharedLayer",
-         f"ARTIFACTS_DIR={built}", f"PYTHON={sys.executable}"],
+        [
+            "make",
+            "--no-print-directory",
+            "-C",
+            str(REPO_ROOT / "layer"),
+            "build-SharedLayer",
+            f"ARTIFACTS_DIR={built}",
+            f"PYTHON={sys.executable}",
+        ],
         check=True,
         capture_output=True,
     )
@@ -149,8 +162,9 @@ def test_signal_queue_items_expire_by_the_tables_ttl(deployment):
     session_id = "6c1f2e3d-4b5a-5968-8776-a5b4c3d2e1f0"
     dynamodb.put_item(TableName=deployment.physical("SessionsTable"), Item={"sessionId": {"S": session_id}})
     sessions._enqueue(session_id, "suspend", "api", "key-1")
-    items = dynamodb.query(TableName=table, KeyConditionExpression="sessionId = :s",
-                           ExpressionAttributeValues={":s": {"S": session_id}})["Items"]
+    items = dynamodb.query(
+        TableName=table, KeyConditionExpression="sessionId = :s", ExpressionAttributeValues={":s": {"S": session_id}}
+    )["Items"]
     assert {i["sk"]["S"][:4] for i in items} == {"sig#", "key#"}
     for item in items:
         assert abs(int(item[sessions.EXPIRES]["N"]) - (time.time() + 30 * 86400)) < 120

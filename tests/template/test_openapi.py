@@ -36,7 +36,9 @@ def _bodies(schema: dict):
         yield {}, required
 
 
-@pytest.mark.parametrize("method, path", sorted((m, p) for (m, p), spec in openapi.OPERATIONS.items() if "request" in spec))
+@pytest.mark.parametrize(
+    "method, path", sorted((m, p) for (m, p), spec in openapi.OPERATIONS.items() if "request" in spec)
+)
 def test_the_handler_refuses_what_its_documented_schema_refuses(deployment, method, path):
     from callrec import engine
 
@@ -44,10 +46,16 @@ def test_the_handler_refuses_what_its_documented_schema_refuses(deployment, meth
     ref = DOCUMENT["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     schema = DOCUMENT["components"]["schemas"][ref.rsplit("/", 1)[1]]
     for body, fields in _bodies(schema):
-        event = {"resource": path, "path": path.replace("{sessionId}", SESSION), "httpMethod": method.upper(),
-                 "headers": {}, "pathParameters": {"sessionId": SESSION} if "{sessionId}" in path else None,
-                 "requestContext": {"resourcePath": path, "httpMethod": method.upper(), "stage": "v1"},
-                 "body": json.dumps(body), "isBase64Encoded": False}
+        event = {
+            "resource": path,
+            "path": path.replace("{sessionId}", SESSION),
+            "httpMethod": method.upper(),
+            "headers": {},
+            "pathParameters": {"sessionId": SESSION} if "{sessionId}" in path else None,
+            "requestContext": {"resourcePath": path, "httpMethod": method.upper(), "stage": "v1"},
+            "body": json.dumps(body),
+            "isBase64Encoded": False,
+        }
         answer = api.invoke(event)["Payload"]
         assert answer["statusCode"] == 400, (path, body, answer)
         assert json.loads(answer["body"])["field"] in fields, (path, body, answer)

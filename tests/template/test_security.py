@@ -61,13 +61,19 @@ def test_star_resources_only_with_a_comment_saying_why():
     for number, line in enumerate(lines):
         if re.match(r'^\s*Resource:\s*"\*"', line):
             why = line.partition("#")[2]
-            assert "no resource-level permissions" in why or "in a key policy" in why, f"template.yaml:{number + 1}: {line.strip()}"
+            assert "no resource-level permissions" in why or "in a key policy" in why, (
+                f"template.yaml:{number + 1}: {line.strip()}"
+            )
 
 
 def test_the_recording_bucket_is_private_encrypted_and_tls_only():
     bucket = RESOURCES["RecordingBucket"]["Properties"]
     assert bucket["PublicAccessBlockConfiguration"] == {
-        "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
     default = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
     assert default == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": {"Fn::GetAtt": ["RecordingKey", "Arn"]}}
     statements = _listed(RESOURCES["RecordingBucketPolicy"]["Properties"]["PolicyDocument"])
@@ -95,7 +101,9 @@ def test_the_recording_key_lets_chime_encrypt_only_for_this_account():
 
 def test_every_service_statement_in_the_key_policy_names_its_source():
     """Before: the Chime and CloudWatch statements checked aws:SourceAccount but not aws:SourceArn."""
-    services = [s for s in _listed(RESOURCES["RecordingKey"]["Properties"]["KeyPolicy"]) if "Service" in s.get("Principal", {})]
+    services = [
+        s for s in _listed(RESOURCES["RecordingKey"]["Properties"]["KeyPolicy"]) if "Service" in s.get("Principal", {})
+    ]
     assert len(services) == 3
     for statement in services:
         condition = statement["Condition"]
@@ -146,9 +154,14 @@ def test_state_machines_are_standard_logged_and_traced(logical_id):
 
 def test_alarms_on_failed_executions_and_failed_verifications():
     alarms = TEMPLATE.resources("AWS::CloudWatch::Alarm")
-    watched = {(a["Properties"]["MetricName"], a["Properties"]["Dimensions"][0]["Value"]["Ref"]) for a in alarms.values()}
+    watched = {
+        (a["Properties"]["MetricName"], a["Properties"]["Dimensions"][0]["Value"]["Ref"]) for a in alarms.values()
+    }
     assert ("ExecutionsFailed", "RecordingSession") in watched
-    assert ("ExecutionsFailed", "VerifyRecording") in watched  # VerifyRecording fails exactly when a recording is not verified
+    assert (
+        "ExecutionsFailed",
+        "VerifyRecording",
+    ) in watched  # VerifyRecording fails exactly when a recording is not verified
     for alarm in alarms.values():
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlertTopic"}]
 
@@ -156,22 +169,24 @@ def test_alarms_on_failed_executions_and_failed_verifications():
 def test_the_audit_trail_is_insert_only_for_every_role():
     for logical_id, resource in RESOURCES.items():
         for policy in resource.get("Properties", {}).get("Policies", []) or []:
-            if isinstance(policy, dict) and any("AuditTable" in str(value) for key, value in policy.items() if key != "Statement"):
+            if isinstance(policy, dict) and any(
+                "AuditTable" in str(value) for key, value in policy.items() if key != "Statement"
+            ):
                 raise AssertionError(f"{logical_id}: a policy template on the audit table ({next(iter(policy))})")
     for where, statement in _statements():
         if "AuditTable" in str(statement.get("Resource")):
             assert _as_list(statement["Action"]) == ["dynamodb:PutItem"], where
 
 
-def test_a_connect_only_deployment_has_no_chime_function_or_grant(aws):
+def test_a_connect_only_deployment_has_no_chime_function_or_grant(runtime):
     """Providers=connect: no SMA function, no Chime statement on the bucket, the key or the workflow's role,
     and a Chime start request is refused naming the field."""
     import json
 
-    from callrec.stack import LocalStack, client
+    from callrec.stack import client
     from callrec_shared.validation import InvalidRequest, validate_start
 
-    deployment = LocalStack(parameter_overrides={"Providers": "connect", "LogLevel": "WARNING"}).deploy()
+    deployment = runtime.deploy_template(Providers="connect")
     assert "SmaHandler" not in deployment.created and "ContactFlow" in deployment.created
     policy = json.loads(client("s3").get_bucket_policy(Bucket=deployment.physical("RecordingBucket"))["Policy"])
     assert CHIME not in json.dumps(policy)
@@ -179,8 +194,11 @@ def test_a_connect_only_deployment_has_no_chime_function_or_grant(aws):
     assert CHIME not in key_policy
     role = deployment.resolver.resolve(RESOURCES["RecordingSession"]["Properties"]["Policies"])
     assert "chime:" not in json.dumps(role) and "connect:StartContactRecording" in json.dumps(role)
-    chime_call = {"provider": "chime", "call": {"SipMediaApplicationId": "s", "TransactionId": "t", "CallId": "c"},
-                  "parties": [{"number": "+14155550123"}]}
+    chime_call = {
+        "provider": "chime",
+        "call": {"SipMediaApplicationId": "s", "TransactionId": "t", "CallId": "c"},
+        "parties": [{"number": "+14155550123"}],
+    }
     with pytest.raises(InvalidRequest) as refused:
         validate_start(chime_call)
     assert refused.value.field == "provider" and "not deployed" in refused.value.message
@@ -194,10 +212,18 @@ def test_the_entry_points_may_describe_the_sessions_executions():
 
     assert "describe_execution" in (REPO_ROOT / "layer/python/callrec_shared/sessions.py").read_text()
     executions = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${RecordingSession.Name}:*"
-    starters = {where for where, statement in _statements() if "states:StartExecution" in _as_list(statement["Action"])
-                and statement.get("Resource") == {"Ref": "RecordingSession"}}
-    describers = {where for where, statement in _statements() if "states:DescribeExecution" in _as_list(statement["Action"])
-                  and statement.get("Resource") == {"Fn::Sub": executions}}
+    starters = {
+        where
+        for where, statement in _statements()
+        if "states:StartExecution" in _as_list(statement["Action"])
+        and statement.get("Resource") == {"Ref": "RecordingSession"}
+    }
+    describers = {
+        where
+        for where, statement in _statements()
+        if "states:DescribeExecution" in _as_list(statement["Action"])
+        and statement.get("Resource") == {"Fn::Sub": executions}
+    }
     assert starters and starters == describers
 
 

@@ -17,7 +17,9 @@ KEY = "arn:aws:s3:::callrec-recordingbucket/Amazon-Chime-SMA-Call-Recordings/202
 
 
 def _template_policy() -> dict:
-    resolver = Template.load().resolver({"AWS::Region": "us-east-1", "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws"})
+    resolver = Template.load().resolver(
+        {"AWS::Region": "us-east-1", "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws"}
+    )
     resolver.refs["RecordingBucket"] = "callrec-recordingbucket"
     resolver.attributes[("RecordingBucket", "Arn")] = "arn:aws:s3:::callrec-recordingbucket"
     return resolver.resolve(Template.load().resources()["RecordingBucketPolicy"]["Properties"]["PolicyDocument"])
@@ -58,12 +60,26 @@ def test_no_policy_and_explicit_deny():
     assert not _may(None)
     denied = copy.deepcopy(_template_policy())
     denied["Statement"].append(
-        {"Effect": "Deny", "Principal": {"Service": CHIME}, "Action": "s3:Put*", "Resource": "arn:aws:s3:::callrec-recordingbucket/*"}
+        {
+            "Effect": "Deny",
+            "Principal": {"Service": CHIME},
+            "Action": "s3:Put*",
+            "Resource": "arn:aws:s3:::callrec-recordingbucket/*",
+        }
     )
     assert not _may(denied)
 
 
 def test_an_unknown_condition_operator_grants_nothing():
-    policy = {"Statement": [{"Effect": "Allow", "Principal": {"Service": CHIME}, "Action": "s3:PutObject",
-                             "Resource": "*", "Condition": {"NumericLessThan": {"s3:max-keys": "10"}}}]}
+    policy = {
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": CHIME},
+                "Action": "s3:PutObject",
+                "Resource": "*",
+                "Condition": {"NumericLessThan": {"s3:max-keys": "10"}},
+            }
+        ]
+    }
     assert not _may(policy)

@@ -16,31 +16,43 @@ POLICY = consent.load_policy()
 
 
 def _decide(*numbers, **hints):
-    parties = [{"number": n, "role": r} for n, r in zip(numbers, ("caller", "callee", "agent"))]
+    parties = [{"number": n, "role": r} for n, r in zip(numbers, ("caller", "callee", "agent"), strict=False)]
     for index, jurisdiction in hints.items():
         parties[int(index[1:])]["jurisdiction"] = jurisdiction
     return consent.decide(parties)
 
 
-@pytest.mark.parametrize("number, jurisdiction", [
-    ("+14155550123", "US-CA"), ("+15125550100", "US-TX"), ("+13055550100", "US-FL"), ("+14165550100", "CA-ON"),
-    ("+18765550100", "JM"), ("+442071838750", "GB"), ("+4930123456", "DE"), ("+18885550100", "unknown"),
-    ("+18005550199", "US-TX"),  # the sample centre's toll-free line, declared in the policy's `numbers`
-    ("+99912345", "unknown"),
-])
+@pytest.mark.parametrize(
+    "number, jurisdiction",
+    [
+        ("+14155550123", "US-CA"),
+        ("+15125550100", "US-TX"),
+        ("+13055550100", "US-FL"),
+        ("+14165550100", "CA-ON"),
+        ("+18765550100", "JM"),
+        ("+442071838750", "GB"),
+        ("+4930123456", "DE"),
+        ("+18885550100", "unknown"),
+        ("+18005550199", "US-TX"),  # the sample centre's toll-free line, declared in the policy's `numbers`
+        ("+99912345", "unknown"),
+    ],
+)
 def test_jurisdiction_from_the_number(number, jurisdiction):
     assert consent.jurisdiction_of(number, POLICY, consent.load_area_codes())[0] == jurisdiction
 
 
-@pytest.mark.parametrize("numbers, decision, strictest", [
-    (("+15125550100", "+15125550199"), "notice", "US-TX"),        # one-party both sides
-    (("+15125550100", "+14155550123"), "opt-in", "US-CA"),        # one all-party party is enough
-    (("+14155550123", "+15125550199"), "opt-in", "US-CA"),        # whichever side it is
-    (("+15125550100", "+18885550100"), "opt-in", "unknown"),      # a toll-free number: cannot tell -> all-party
-    (("+15125550100", "+17025550100"), "opt-in", "US-NV"),        # disputed states count as all-party
-    (("+14165550100",), "notice", "CA-ON"),                       # country rule when the province is not listed
-    (("+442071838750",), "opt-in", "GB"),                         # not listed -> the default rule (all-party)
-])
+@pytest.mark.parametrize(
+    "numbers, decision, strictest",
+    [
+        (("+15125550100", "+15125550199"), "notice", "US-TX"),  # one-party both sides
+        (("+15125550100", "+14155550123"), "opt-in", "US-CA"),  # one all-party party is enough
+        (("+14155550123", "+15125550199"), "opt-in", "US-CA"),  # whichever side it is
+        (("+15125550100", "+18885550100"), "opt-in", "unknown"),  # a toll-free number: cannot tell -> all-party
+        (("+15125550100", "+17025550100"), "opt-in", "US-NV"),  # disputed states count as all-party
+        (("+14165550100",), "notice", "CA-ON"),  # country rule when the province is not listed
+        (("+442071838750",), "opt-in", "GB"),  # not listed -> the default rule (all-party)
+    ],
+)
 def test_the_strictest_rule_of_every_party_applies(numbers, decision, strictest):
     result = _decide(*numbers)
     assert result.decision == decision
@@ -112,18 +124,32 @@ def test_the_function_validates_its_input_and_output():
     assert decision_for({"parties": [{"number": "+15125550100"}], "provider": "connect"})["decision"] == "notice"
 
 
-NUMBERS = ["+14155550123", "+15125550100", "+13055550100", "+14165550100", "+18885550100", "+442071838750",
-           "+4930123456", "+99912345", "+18005550199", "+17025550100"]
+NUMBERS = [
+    "+14155550123",
+    "+15125550100",
+    "+13055550100",
+    "+14165550100",
+    "+18885550100",
+    "+442071838750",
+    "+4930123456",
+    "+99912345",
+    "+18005550199",
+    "+17025550100",
+]
 HINTS = ["US", "US-TX", "US-CA", "US-ZZ", "CA", "CA-ON", "GB", "DE", "ZZ", "US-NV"]
 
 
 def test_adding_a_hint_never_weakens_the_decision():
     """Property: for any parties, adding a jurisdiction hint to any one of them never yields a less strict
     decision (Hypothesis over numbers, hints and party counts)."""
-    from hypothesis import given, settings, strategies as st
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
 
-    party = st.builds(lambda number, hint: {"number": number, **({"jurisdiction": hint} if hint else {})},
-                      st.sampled_from(NUMBERS + [None]), st.sampled_from(HINTS + [None]))
+    party = st.builds(
+        lambda number, hint: {"number": number, **({"jurisdiction": hint} if hint else {})},
+        st.sampled_from(NUMBERS + [None]),
+        st.sampled_from(HINTS + [None]),
+    )
 
     @settings(max_examples=300, deadline=None)
     @given(st.lists(party, min_size=1, max_size=4), st.data())

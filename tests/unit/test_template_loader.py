@@ -21,7 +21,8 @@ def _template(tmp_path: Path, body: str) -> Template:
 
 def test_short_forms_become_long_forms(tmp_path):
     path = tmp_path / "t.yaml"
-    path.write_text(textwrap.dedent("""
+    path.write_text(
+        textwrap.dedent("""
         A: !Ref Thing
         B: !GetAtt Fn.Arn
         C: !GetAtt [Fn, Arn]
@@ -29,7 +30,8 @@ def test_short_forms_become_long_forms(tmp_path):
         E: !Join ["-", [a, !Ref Thing]]
         F: !If [IsProd, 1, 2]
         G: !Equals [a, b]
-    """))
+    """)
+    )
     loaded = load_yaml(path)
     assert loaded["A"] == {"Ref": "Thing"}
     assert loaded["B"] == {"Fn::GetAtt": ["Fn", "Arn"]}
@@ -41,14 +43,17 @@ def test_short_forms_become_long_forms(tmp_path):
 
 
 def test_intrinsics_resolve_against_parameters_pseudo_and_resources(tmp_path):
-    template = _template(tmp_path, """
+    template = _template(
+        tmp_path,
+        """
         Parameters:
           Stage: {Type: String, Default: dev}
         Conditions:
           IsProd: !Equals [!Ref Stage, prod]
         Resources:
           Table: {Type: AWS::DynamoDB::Table}
-    """)
+    """,
+    )
     resolver = template.resolver(PSEUDO)
     resolver.refs["Table"] = "my-table"
     resolver.attributes[("Table", "Arn")] = "arn:aws:dynamodb:eu-west-2:111122223333:table/my-table"
@@ -86,7 +91,9 @@ def test_unresolvable_intrinsics_name_what_is_wrong(tmp_path, value, message):
 
 
 def test_globals_merge_like_sam(tmp_path):
-    template = _template(tmp_path, """
+    template = _template(
+        tmp_path,
+        """
         Globals:
           Function:
             Timeout: 10
@@ -100,7 +107,8 @@ def test_globals_merge_like_sam(tmp_path):
               Layers: [!Ref Own]
               Environment: {Variables: {B: "3"}}
           Bucket: {Type: AWS::S3::Bucket}
-    """)
+    """,
+    )
     properties = template.resources("AWS::Serverless::Function")["Fn"]["Properties"]
     assert properties["Timeout"] == 5
     assert properties["Layers"] == [{"Ref": "Shared"}, {"Ref": "Own"}]
@@ -109,11 +117,14 @@ def test_globals_merge_like_sam(tmp_path):
 
 
 def test_parameters_without_a_value_are_an_error(tmp_path):
-    template = _template(tmp_path, """
+    template = _template(
+        tmp_path,
+        """
         Parameters:
           InstanceId: {Type: String}
         Resources: {}
-    """)
+    """,
+    )
     with pytest.raises(TemplateError, match="InstanceId"):
         template.parameter_values()
     assert template.parameter_values({"InstanceId": "abc"}) == {"InstanceId": "abc"}

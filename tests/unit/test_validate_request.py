@@ -110,8 +110,11 @@ def test_session_identity_has_no_separator_collisions():
 def test_patterns_match_the_whole_value_and_errors_never_echo_it():
     from callrec_shared.validation import InvalidRequest, validate
 
-    request = {"provider": "chime", "call": {"SipMediaApplicationId": "s", "TransactionId": "t", "CallId": "c"},
-               "parties": [{"number": "+14155550123\n"}]}
+    request = {
+        "provider": "chime",
+        "call": {"SipMediaApplicationId": "s", "TransactionId": "t", "CallId": "c"},
+        "parties": [{"number": "+14155550123\n"}],
+    }
     with pytest.raises(InvalidRequest) as raised:
         validate(request, "start_recording_request")
     assert (raised.value.field, raised.value.message) == ("parties.0.number", "does not match the expected format")
@@ -131,5 +134,8 @@ def test_lone_surrogates_and_deep_nesting_are_refused_naming_the_field():
         parse_json("[" * 100_000 + "]" * 100_000)
     assert raised.value.field == "(body)"
     with pytest.raises(InvalidRequest) as raised:
-        validate({"parties": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}, "start_recording_request")
+        validate(
+            {"parties": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]},
+            "start_recording_request",
+        )
     assert raised.value.field == "(payload)"

@@ -11,8 +11,6 @@ import sys
 import wave
 from array import array
 
-import pytest
-
 from callrec.sim import audio
 from callrec.template import REPO_ROOT
 from callrec_shared.wavcheck import FileSource, S3Source, verify
@@ -31,7 +29,7 @@ def _stereo(seconds=60.0, windows=(WINDOW,), leak=None, silent=False):
     if leak is not None:  # DTMF typed into the window on the customer's side
         tones = audio.dtmf("4111")
         start = audio.samples(leak)
-        left[start:start + len(tones)] = tones
+        left[start : start + len(tones)] = tones
     return audio.wav_bytes([left, right])
 
 
@@ -48,9 +46,18 @@ def _verdict(tmp_path, data, **kwargs):
 def test_a_good_recording_passes_every_check(tmp_path):
     verdict = _verdict(tmp_path, _stereo(), expected_seconds=60.0)
     assert verdict.passed, verdict.to_dict()
-    assert [c.name for c in verdict.checks] == ["exists", "wav-header", "size", "pcm-16bit", "sample-rate",
-                                                 "channels", "duration", "window-1-silent", "not-all-silent",
-                                                 "dtmf-outside-windows"]
+    assert [c.name for c in verdict.checks] == [
+        "exists",
+        "wav-header",
+        "size",
+        "pcm-16bit",
+        "sample-rate",
+        "channels",
+        "duration",
+        "window-1-silent",
+        "not-all-silent",
+        "dtmf-outside-windows",
+    ]
 
 
 def test_a_truncated_recording_fails_size(tmp_path):
@@ -98,7 +105,9 @@ def test_signal_is_looked_for_outside_where_the_windows_may_be(tmp_path):
     verdict = _verdict(tmp_path, data, may_be_silent=[(15.0, 35.0)])
     assert verdict.passed, verdict.to_dict()
     judged = next(c for c in verdict.checks if c.name == "not-all-silent")
-    assert judged.detail.endswith("over 78 judged")  # 120 half seconds less the 42 touching 15-35 s (a sample either side)
+    assert judged.detail.endswith(
+        "over 78 judged"
+    )  # 120 half seconds less the 42 touching 15-35 s (a sample either side)
 
 
 def test_a_corrupted_header_fails(tmp_path):
@@ -158,8 +167,13 @@ def test_the_command_exits_0_on_pass_1_on_fail_2_when_unreadable(tmp_path):
     good, leaky = _file(tmp_path, _stereo(), "good.wav"), _file(tmp_path, _stereo(leak=25.0), "leaky.wav")
 
     def run(*arguments):
-        return subprocess.run([sys.executable, "-m", "callrec.cli", "verify", *arguments], cwd=REPO_ROOT,
-                              capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "callrec.cli", "verify", *arguments],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     passed = run(good, "--suspended", "20-30", "--duration", "60", "--json")
     assert passed.returncode == 0 and json.loads(passed.stdout)["passed"] is True
@@ -195,7 +209,9 @@ def test_a_card_typed_with_no_suspend_fails_and_says_where_not_what(tmp_path):
     check = next(c for c in verdict.checks if c.name == "dtmf-outside-windows")
     assert "16 at 7.99-11.1" in check.detail and "on ch0" in check.detail  # typed at 8.0 s for 3.2 s
     [run] = verdict.dtmf["runs"]
-    assert (run["digits"], run["channel"]) == (16, 0) and abs(run["start"] - 8.0) < 0.02 and abs(run["end"] - 11.2) < 0.1
+    assert (
+        (run["digits"], run["channel"]) == (16, 0) and abs(run["start"] - 8.0) < 0.02 and abs(run["end"] - 11.2) < 0.1
+    )
     text = json.dumps(verdict.to_dict())
     assert CARD not in text and "4111" not in text
 
@@ -226,18 +242,33 @@ def _riff(fmt: bytes, frames: bytes, before_data: bytes = b"", data_size: int | 
 
 
 def _frames(seconds: float = 20.0) -> bytes:
-    return audio.interleave(audio.voice("customer", audio.samples(seconds)), audio.voice("agent", audio.samples(seconds))).tobytes()
+    return audio.interleave(
+        audio.voice("customer", audio.samples(seconds)), audio.voice("agent", audio.samples(seconds))
+    ).tobytes()
 
 
-PCM_FMT = (1).to_bytes(2, "little") + (2).to_bytes(2, "little") + (8000).to_bytes(4, "little") + (32000).to_bytes(4, "little") \
-    + (4).to_bytes(2, "little") + (16).to_bytes(2, "little")
+PCM_FMT = (
+    (1).to_bytes(2, "little")
+    + (2).to_bytes(2, "little")
+    + (8000).to_bytes(4, "little")
+    + (32000).to_bytes(4, "little")
+    + (4).to_bytes(2, "little")
+    + (16).to_bytes(2, "little")
+)
 
 
 def test_any_valid_pcm_wav_is_read(tmp_path):
     """Each of these failed before: chunks of more than 4 KB before the data, WAVE_FORMAT_EXTENSIBLE with the
     PCM subformat, and streaming data sizes."""
-    extensible = (0xFFFE).to_bytes(2, "little") + PCM_FMT[2:] + (22).to_bytes(2, "little") + (16).to_bytes(2, "little") \
-        + (3).to_bytes(4, "little") + (1).to_bytes(2, "little") + bytes.fromhex("000000001000800000aa00389b71")
+    extensible = (
+        (0xFFFE).to_bytes(2, "little")
+        + PCM_FMT[2:]
+        + (22).to_bytes(2, "little")
+        + (16).to_bytes(2, "little")
+        + (3).to_bytes(4, "little")
+        + (1).to_bytes(2, "little")
+        + bytes.fromhex("000000001000800000aa00389b71")
+    )
     big_list = b"LIST" + (9001).to_bytes(4, "little") + bytes(9001) + b"\x00"  # odd length: padded
     for name, data in {
         "chunks before data": _riff(PCM_FMT, _frames(), before_data=big_list),
@@ -248,7 +279,9 @@ def test_any_valid_pcm_wav_is_read(tmp_path):
         verdict = verify(FileSource(_file(tmp_path, data, f"{name}.wav")), expected_seconds=20.0)
         assert verdict.passed, (name, verdict.to_dict())
         assert verdict.bytes_read == len(data), name
-    not_pcm = (0xFFFE).to_bytes(2, "little") + extensible[2:24] + (3).to_bytes(2, "little") + extensible[26:]  # IEEE float
+    not_pcm = (
+        (0xFFFE).to_bytes(2, "little") + extensible[2:24] + (3).to_bytes(2, "little") + extensible[26:]
+    )  # IEEE float
     verdict = verify(FileSource(_file(tmp_path, _riff(not_pcm, _frames()), "float.wav")))
     assert "pcm-16bit" in verdict.failed and verdict.status == "FAILED"
 
@@ -274,8 +307,9 @@ def test_very_short_recordings_are_judged_on_what_they_hold(tmp_path):
 
 
 def test_a_recording_wholly_inside_where_windows_may_be_is_unverified_not_passed(tmp_path):
-    verdict = _verdict(tmp_path, _stereo(seconds=10.0, windows=[(0.0, 10.0)]), windows=[(0.5, 9.5)],
-                       may_be_silent=[(-1.0, 11.0)])
+    verdict = _verdict(
+        tmp_path, _stereo(seconds=10.0, windows=[(0.0, 10.0)]), windows=[(0.5, 9.5)], may_be_silent=[(-1.0, 11.0)]
+    )
     assert verdict.failed == ["not-all-silent"] and verdict.status == "UNVERIFIED"
 
 
@@ -283,8 +317,13 @@ def test_the_command_scans_for_card_tones(tmp_path):
     typed = _file(tmp_path, _typed(30.0, {8.0: CARD}), "typed.wav")
 
     def run(*arguments):
-        return subprocess.run([sys.executable, "-m", "callrec.cli", "verify", typed, *arguments], cwd=REPO_ROOT,
-                              capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "callrec.cli", "verify", typed, *arguments],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     failed = run()
     assert failed.returncode == 1 and "FAIL  dtmf-outside-windows" in failed.stdout and CARD not in failed.stdout

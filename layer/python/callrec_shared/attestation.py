@@ -16,8 +16,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any
 
 VERSION = 1
 ALGORITHM = "ECDSA_SHA_256"
@@ -28,19 +29,21 @@ def canonical(value: object) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def statement(manifest: dict) -> bytes:
+def statement(manifest: dict[str, Any]) -> bytes:
     """The message KMS signs: the manifest's digest, labelled with this format's version."""
     return f"callrec-attestation-v{VERSION}:sha256:{hashlib.sha256(canonical(manifest)).hexdigest()}".encode("ascii")
 
 
-def manifest(session: dict, verdict: dict, at: str) -> dict:
+def manifest(session: dict[str, Any], verdict: dict[str, Any], at: str) -> dict[str, Any]:
     """The manifest of one verification. `verdict` is verification.check's dict; `session` the session record."""
     call = session.get("call", {})
     return {
         "version": VERSION,
         "sessionId": session["sessionId"],
         "provider": session["provider"],
-        "call": {k: call[k] for k in ("InstanceId", "ContactId", "InitialContactId", "TransactionId", "CallId") if k in call},
+        "call": {
+            k: call[k] for k in ("InstanceId", "ContactId", "InitialContactId", "TransactionId", "CallId") if k in call
+        },
         "recording": {k: verdict[k] for k in ("bucket", "key", "versionId", "etag", "size", "sha256", "kmsKeyId")},
         "format": verdict.get("format", {}),
         "checks": verdict["checks"],
@@ -52,22 +55,32 @@ def manifest(session: dict, verdict: dict, at: str) -> dict:
     }
 
 
-def sign(document: dict, kms, key_id: str) -> dict:
+def sign(document: dict[str, Any], kms: Any, key_id: str) -> dict[str, Any]:
     answer = kms.sign(KeyId=key_id, Message=statement(document), MessageType="RAW", SigningAlgorithm=ALGORITHM)
-    return {"manifest": document,
-            "signature": {"algorithm": ALGORITHM, "keyId": answer.get("KeyId", key_id),
-                          "value": base64.b64encode(answer["Signature"]).decode("ascii")}}
+    return {
+        "manifest": document,
+        "signature": {
+            "algorithm": ALGORITHM,
+            "keyId": answer.get("KeyId", key_id),
+            "value": base64.b64encode(answer["Signature"]).decode("ascii"),
+        },
+    }
 
 
 def key_for(session_id: str) -> str:
     return f"{PREFIX}{session_id}.json"
 
 
-def store(signed: dict, s3, bucket: str, kms_key_id: str) -> str:
+def store(signed: dict[str, Any], s3: Any, bucket: str, kms_key_id: str) -> str:
     """Write the signed attestation beside the recordings; answer its s3:// location (with the version)."""
     key = key_for(signed["manifest"]["sessionId"])
-    request = {"Bucket": bucket, "Key": key, "Body": json.dumps(signed, indent=2, sort_keys=True).encode("utf-8"),
-               "ContentType": "application/json", "ServerSideEncryption": "aws:kms"}
+    request = {
+        "Bucket": bucket,
+        "Key": key,
+        "Body": json.dumps(signed, indent=2, sort_keys=True).encode("utf-8"),
+        "ContentType": "application/json",
+        "ServerSideEncryption": "aws:kms",
+    }
     if kms_key_id:
         request["SSEKMSKeyId"] = kms_key_id
     version = s3.put_object(**request).get("VersionId")
@@ -81,7 +94,7 @@ class Finding:
     detail: str
 
 
-def check(signed: dict, public_key: bytes, recording: Iterable[bytes] | None = None) -> list[Finding]:
+def check(signed: dict[str, Any], public_key: bytes, recording: Iterable[bytes] | None = None) -> list[Finding]:
     """Offline: the signature over the manifest with `public_key` (PEM or DER), and, given the recording's
     bytes (in pieces), that they still hash to the manifest and have its size."""
     from cryptography.exceptions import InvalidSignature
@@ -90,8 +103,11 @@ def check(signed: dict, public_key: bytes, recording: Iterable[bytes] | None = N
 
     findings = []
     try:
-        key = (serialization.load_pem_public_key(public_key) if public_key.lstrip().startswith(b"-----")
-               else serialization.load_der_public_key(public_key))
+        key = (
+            serialization.load_pem_public_key(public_key)
+            if public_key.lstrip().startswith(b"-----")
+            else serialization.load_der_public_key(public_key)
+        )
         signature = signed["signature"]
         if signature.get("algorithm") != ALGORITHM or not isinstance(key, ec.EllipticCurvePublicKey):
             raise ValueError(f"expected an {ALGORITHM} signature and an EC public key")
@@ -106,7 +122,12 @@ def check(signed: dict, public_key: bytes, recording: Iterable[bytes] | None = N
             size += len(piece)
         want = signed.get("manifest", {}).get("recording", {})
         same = digest.hexdigest() == want.get("sha256") and size == want.get("size")
-        findings.append(Finding("recording", same, f"{size} bytes, sha256 {digest.hexdigest()}" + (
-            "" if same else f"; the manifest says {want.get('size')} bytes, sha256 {want.get('sha256')}")))
+        findings.append(
+            Finding(
+                "recording",
+                same,
+                f"{size} bytes, sha256 {digest.hexdigest()}"
+                + ("" if same else f"; the manifest says {want.get('size')} bytes, sha256 {want.get('sha256')}"),
+            )
+        )
     return findings
-

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
+from typing import Any
 
 import boto3
 
 
-@lru_cache(maxsize=None)
-def client(service: str):
+@cache
+def client(service: str) -> Any:
     return boto3.client(service)
 
 

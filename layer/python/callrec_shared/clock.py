@@ -8,19 +8,19 @@ suspended window in the recording from these times.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 _source: Callable[[], datetime] | None = None
 
 
 def now() -> datetime:
-    return _source() if _source is not None else datetime.now(timezone.utc)
+    return _source() if _source is not None else datetime.now(UTC)
 
 
 def stamp(moment: datetime | None = None) -> str:
     """ISO 8601 in UTC with milliseconds and Z, the format of Step Functions' EnteredTime (sorts as text)."""
-    moment = (moment or now()).astimezone(timezone.utc)
+    moment = (moment or now()).astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 

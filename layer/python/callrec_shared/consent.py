@@ -12,6 +12,7 @@ the policy's `defaultRule` (all-party in the shipped one).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from callrec_shared import resources
 from callrec_shared.validation import validate
@@ -46,11 +47,14 @@ class Decision:
     promptKey: str
     parties: tuple[PartyRule, ...]
 
-    def to_dict(self) -> dict:
-        return {**asdict(self), "parties": [{**asdict(p), "evidence": [asdict(e) for e in p.evidence]} for p in self.parties]}
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **asdict(self),
+            "parties": [{**asdict(p), "evidence": [asdict(e) for e in p.evidence]} for p in self.parties],
+        }
 
 
-def load_policy() -> dict:
+def load_policy() -> dict[str, Any]:
     return validate(resources.load_json("config", "consent_policy.json"), "consent_policy_document")
 
 
@@ -58,7 +62,7 @@ def load_area_codes() -> dict[str, str]:
     return resources.load_json("config", "nanp_area_codes.json")["areaCodes"]
 
 
-def jurisdiction_of(number: str, policy: dict, area_codes: dict[str, str]) -> tuple[str, str]:
+def jurisdiction_of(number: str, policy: dict[str, Any], area_codes: dict[str, str]) -> tuple[str, str]:
     """(jurisdiction, how it was told) for an E.164 number: the deployer's own declared lines first."""
     declared = policy.get("numbers", {}).get(number)
     if declared:
@@ -74,13 +78,16 @@ def jurisdiction_of(number: str, policy: dict, area_codes: dict[str, str]) -> tu
     return "unknown", "unknown"
 
 
-def known(jurisdiction: str, policy: dict, area_codes: dict[str, str]) -> bool:
+def known(jurisdiction: str, policy: dict[str, Any], area_codes: dict[str, str]) -> bool:
     """Does this policy (or the area-code table) know the jurisdiction? `US-ZZ` is not one."""
-    return (jurisdiction in policy["jurisdictions"] or jurisdiction in area_codes.values()
-            or jurisdiction in policy["countryCodes"].values())
+    return (
+        jurisdiction in policy["jurisdictions"]
+        or jurisdiction in area_codes.values()
+        or jurisdiction in policy["countryCodes"].values()
+    )
 
 
-def rule_for(jurisdiction: str, policy: dict) -> str:
+def rule_for(jurisdiction: str, policy: dict[str, Any]) -> str:
     """The jurisdiction's own rule, else its country's (for a known subdivision), else the default."""
     rules = policy["jurisdictions"]
     if jurisdiction in rules:
@@ -91,11 +98,11 @@ def rule_for(jurisdiction: str, policy: dict) -> str:
     return policy["defaultRule"]
 
 
-def _strictness(rule: str, policy: dict) -> int:
+def _strictness(rule: str, policy: dict[str, Any]) -> int:
     return MODES.index(policy["modes"][rule])
 
 
-def judge(party: dict, role: str, policy: dict, area_codes: dict[str, str]) -> PartyRule:
+def judge(party: dict[str, Any], role: str, policy: dict[str, Any], area_codes: dict[str, str]) -> PartyRule:
     """Every source of evidence about one party, and the strictest rule over them."""
     evidence = []
     if party.get("number"):
@@ -110,11 +117,14 @@ def judge(party: dict, role: str, policy: dict, area_codes: dict[str, str]) -> P
     return PartyRule(role, strictest.jurisdiction, strictest.source, strictest.rule, tuple(evidence))
 
 
-def decide(parties: list[dict], policy: dict | None = None, area_codes: dict[str, str] | None = None) -> Decision:
+def decide(
+    parties: list[dict[str, Any]], policy: dict[str, Any] | None = None, area_codes: dict[str, str] | None = None
+) -> Decision:
     policy = policy or load_policy()
     area_codes = area_codes if area_codes is not None else load_area_codes()
-    judged = [judge(party, party.get("role", f"party{index + 1}"), policy, area_codes)
-              for index, party in enumerate(parties)]
+    judged = [
+        judge(party, party.get("role", f"party{index + 1}"), policy, area_codes) for index, party in enumerate(parties)
+    ]
     strictest = max(judged, key=lambda p: _strictness(p.rule, policy))
     decision = policy["modes"][strictest.rule]
     reason = (

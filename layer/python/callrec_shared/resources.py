@@ -7,7 +7,7 @@ are the top-level folders. One lookup serves both, so what is tested is what shi
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,6 @@ def folder(name: str) -> Path:
     return packaged if packaged.is_dir() else _REPOSITORY / name
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_json(folder_name: str, file_name: str) -> Any:
     return json.loads((folder(folder_name) / file_name).read_text(encoding="utf-8"))

@@ -17,10 +17,12 @@ the next digit and is dropped before anything leaves this module: the results ho
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 RATE = 8000
 FRAME = 205  # samples per DTMF analysis frame (25.6 ms)
@@ -38,8 +40,10 @@ CHUNK_FRAMES = 4000 * 64  # sample frames read at a time (~1 MB of stereo)
 
 _FREQUENCIES = np.array(ROWS + COLUMNS)
 _n = np.arange(FRAME)
-_BASIS = np.concatenate([np.cos(2 * np.pi * np.outer(_n, _FREQUENCIES) / RATE),
-                         np.sin(2 * np.pi * np.outer(_n, _FREQUENCIES) / RATE)], axis=1).astype(np.float32)
+_BASIS = np.concatenate(
+    [np.cos(2 * np.pi * np.outer(_n, _FREQUENCIES) / RATE), np.sin(2 * np.pi * np.outer(_n, _FREQUENCIES) / RATE)],
+    axis=1,
+).astype(np.float32)
 _TWIST = 10 ** (TWIST_DB / 10)
 NO_TONE = -1
 
@@ -63,7 +67,7 @@ class Level:
     def rms(self) -> float:
         return float(np.sqrt(self.sum_squares / self.count)) if self.count else 0.0
 
-    def add(self, samples: np.ndarray) -> None:
+    def add(self, samples: NDArray[Any]) -> None:
         if samples.size:
             self.peak = max(self.peak, int(np.max(np.abs(samples.astype(np.int32)))))
             self.sum_squares += float(np.dot(samples.astype(np.float64), samples.astype(np.float64)))
@@ -81,14 +85,14 @@ class ScanResult:
     blocks_judged: int = 0
 
 
-def _frame_sums(values: np.ndarray, count: int) -> np.ndarray:
+def _frame_sums(values: NDArray[Any], count: int) -> NDArray[Any]:
     """The sum of `values` over each analysis frame: FRAME = 2 HOP + 1, so frame i is HOP-blocks i and i + 1
     and one sample more."""
-    blocks = values[:(count + 1) * HOP].reshape(count + 1, HOP).sum(axis=1)
+    blocks = values[: (count + 1) * HOP].reshape(count + 1, HOP).sum(axis=1)
     return blocks[:-1] + blocks[1:] + values[np.arange(count) * HOP + 2 * HOP]
 
 
-def _tone_pairs(x: np.ndarray, squares: np.ndarray) -> np.ndarray:
+def _tone_pairs(x: NDArray[Any], squares: NDArray[Any]) -> NDArray[Any]:
     """Per analysis frame of one channel (samples `x` as float32, and their squares), the index (0-15) of the
     tone pair it holds, or NO_TONE.
 
@@ -103,7 +107,7 @@ def _tone_pairs(x: np.ndarray, squares: np.ndarray) -> np.ndarray:
     slope = _frame_sums(np.diff(x, prepend=x[:1]) ** 2, count)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = slope / energy
-    candidates = np.flatnonzero((energy >= FRAME * MIN_TONE_RMS ** 2) & (ratio >= GATE[0]) & (ratio <= GATE[1]))
+    candidates = np.flatnonzero((energy >= FRAME * MIN_TONE_RMS**2) & (ratio >= GATE[0]) & (ratio <= GATE[1]))
     pairs = np.full(count, NO_TONE, dtype=np.int8)
     if candidates.size == 0:
         return pairs
@@ -114,13 +118,16 @@ def _tone_pairs(x: np.ndarray, squares: np.ndarray) -> np.ndarray:
     row, column = np.argmax(share[:, :4], axis=1), np.argmax(share[:, 4:], axis=1)
     picked = np.arange(candidates.size)
     row_share, column_share = share[picked, row], share[picked, 4 + column]
-    tone = ((row_share + column_share >= DOMINANCE)
-            & (row_share <= column_share * _TWIST) & (column_share <= row_share * _TWIST))
+    tone = (
+        (row_share + column_share >= DOMINANCE)
+        & (row_share <= column_share * _TWIST)
+        & (column_share <= row_share * _TWIST)
+    )
     pairs[candidates[tone]] = (row * 4 + column)[tone]
     return pairs
 
 
-def digits_from_frames(pairs: np.ndarray, channel: int) -> list[Digit]:
+def digits_from_frames(pairs: NDArray[Any], channel: int) -> list[Digit]:
     """Key presses from the per-frame tone pairs: runs of one pair held for MIN_FRAMES or more, a dropout of
     up to BRIDGE_FRAMES inside a run bridged."""
     digits: list[Digit] = []
@@ -128,7 +135,7 @@ def digits_from_frames(pairs: np.ndarray, channel: int) -> list[Digit]:
     begin: int
     changes = np.flatnonzero(np.diff(pairs, prepend=NO_TONE - 1))  # where each run of equal values begins
     bounds = np.append(changes, pairs.size)
-    for begin, end in zip(bounds[:-1], bounds[1:]):
+    for begin, end in zip(bounds[:-1], bounds[1:], strict=True):
         value = int(pairs[begin])
         if value == NO_TONE:
             continue
@@ -146,16 +153,24 @@ def digits_from_frames(pairs: np.ndarray, channel: int) -> list[Digit]:
 class _Analyser:
     """The per-channel analysis, fed the audio bytes in order, in pieces of whole activity blocks."""
 
-    def __init__(self, channels: int, windows: Sequence[tuple[float, float]],
-                 may_be_silent: Sequence[tuple[float, float]], audible_rms: float, result: ScanResult):
+    def __init__(
+        self,
+        channels: int,
+        windows: Sequence[tuple[float, float]],
+        may_be_silent: Sequence[tuple[float, float]],
+        audible_rms: float,
+        result: ScanResult,
+    ):
         self.channels, self.audible_rms, self.result = channels, audible_rms, result
         self.frame_bytes = 2 * channels
         self.block = int(BLOCK_SECONDS * RATE)
         self.windows = [(int(a * RATE), int(np.ceil(b * RATE))) for a, b in windows]
         self.quiet = [(int(a * RATE) - 1, int(np.ceil(b * RATE)) + 1) for a, b in may_be_silent]
         result.windows = [[Level() for _ in range(channels)] for _ in windows]
-        self.pairs: list[list[np.ndarray]] = [[] for _ in range(channels)]
-        self.carry = np.empty((channels, 0), dtype=np.float32)  # samples of the frame not yet analysed, per channel
+        self.pairs: list[list[NDArray[Any]]] = [[] for _ in range(channels)]
+        self.carry: NDArray[Any] = np.empty(
+            (channels, 0), dtype=np.float32
+        )  # samples of the frame not yet analysed, per channel
         self.pending = b""  # bytes short of a whole piece
         self.position = 0  # sample frames analysed
 
@@ -165,18 +180,18 @@ class _Analyser:
         while len(view) - at >= piece or (last and len(view) - at >= self.frame_bytes):
             size = min(len(view) - at, piece)
             size -= size % self.frame_bytes
-            self._analyse(np.frombuffer(view[at:at + size], dtype="<i2").reshape(-1, self.channels))
+            self._analyse(np.frombuffer(view[at : at + size], dtype="<i2").reshape(-1, self.channels))
             at += size
         self.pending = bytes(view[at:])
 
-    def _analyse(self, samples: np.ndarray) -> None:
+    def _analyse(self, samples: NDArray[Any]) -> None:
         start, end = self.position, self.position + samples.shape[0]
         self.position = end
         for index, (a, b) in enumerate(self.windows):
             lo, hi = max(a, start), min(b, end)
             if hi > lo:
                 for c in range(self.channels):
-                    self.result.windows[index][c].add(samples[lo - start:hi - start, c])
+                    self.result.windows[index][c].add(samples[lo - start : hi - start, c])
         x = np.ascontiguousarray(samples.T, dtype=np.float32)  # one conversion, shared by activity and DTMF
         squares = x * x
         self._activity(squares, start)
@@ -189,14 +204,14 @@ class _Analyser:
             consumed = frames.size * HOP
         self.carry = joined[:, consumed:]
 
-    def _activity(self, squares: np.ndarray, start: int) -> None:
+    def _activity(self, squares: NDArray[Any], start: int) -> None:
         """Per block (pieces start on a block boundary; the last block may be short), the loudest channel's
         RMS, over the blocks that touch no may-be-silent span."""
         length = squares.shape[1]
         whole = length // self.block
-        means = [squares[:, :whole * self.block].reshape(self.channels, whole, self.block).mean(axis=2)]
+        means = [squares[:, : whole * self.block].reshape(self.channels, whole, self.block).mean(axis=2)]
         if length % self.block:
-            means.append(squares[:, whole * self.block:].mean(axis=1, keepdims=True))
+            means.append(squares[:, whole * self.block :].mean(axis=1, keepdims=True))
         rms = np.sqrt(np.concatenate(means, axis=1)).max(axis=0)
         begins = start + np.arange(rms.size) * self.block
         ends = np.minimum(begins + self.block, start + length)
@@ -216,9 +231,18 @@ class _Analyser:
         self.result.digits.sort(key=lambda d: (d.start, d.channel))
 
 
-def scan(read: Callable[[int, int], bytes], size: int, *, prefix: bytes = b"", data_offset: int = 0,
-         data_size: int = 0, channels: int = 0, windows: Sequence[tuple[float, float]] = (),
-         may_be_silent: Sequence[tuple[float, float]] = (), audible_rms: float = 100.0) -> ScanResult:
+def scan(
+    read: Callable[[int, int], bytes],
+    size: int,
+    *,
+    prefix: bytes = b"",
+    data_offset: int = 0,
+    data_size: int = 0,
+    channels: int = 0,
+    windows: Sequence[tuple[float, float]] = (),
+    may_be_silent: Sequence[tuple[float, float]] = (),
+    audible_rms: float = 100.0,
+) -> ScanResult:
     """Read [len(prefix), size) with `read` (the prefix was read already), hash all of it, and when
     `channels` is 1 or 2 analyse the 16-bit samples of [data_offset, data_offset + data_size).
     `windows` (seconds) are measured; blocks touching `may_be_silent` are left out of the activity."""
@@ -235,7 +259,7 @@ def scan(read: Callable[[int, int], bytes], size: int, *, prefix: bytes = b"", d
         if analyser is not None:
             lo, hi = max(offset, audio_from), min(offset + len(data), audio_to)
             if hi > lo:
-                analyser.feed(memoryview(data)[lo - offset:hi - offset])
+                analyser.feed(memoryview(data)[lo - offset : hi - offset])
 
     take(prefix, 0)
     at = len(prefix)

@@ -18,7 +18,8 @@ import json
 import random
 import time
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
@@ -63,7 +64,7 @@ def now() -> str:
     return clock.stamp()
 
 
-def _audit_item(session_id: str, event: str, actor: str, **details: str) -> dict:
+def _audit_item(session_id: str, event: str, actor: str, **details: str) -> dict[str, Any]:
     return {
         "sessionId": {"S": session_id},
         "at": {"S": f"{now()}#{event}#{uuid.uuid4().hex[:8]}"},
@@ -74,11 +75,15 @@ def _audit_item(session_id: str, event: str, actor: str, **details: str) -> dict
 
 
 def audit(session_id: str, event: str, actor: str, **details: str) -> None:
-    client("dynamodb").put_item(TableName=settings().audit_table, Item=_audit_item(session_id, event, actor, **details),
-                                ConditionExpression="attribute_not_exists(#at)", ExpressionAttributeNames={"#at": "at"})
+    client("dynamodb").put_item(
+        TableName=settings().audit_table,
+        Item=_audit_item(session_id, event, actor, **details),
+        ConditionExpression="attribute_not_exists(#at)",
+        ExpressionAttributeNames={"#at": "at"},
+    )
 
 
-def start(request: dict, actor: str) -> dict:
+def start(request: dict[str, Any], actor: str) -> dict[str, Any]:
     """Validate the request and start the call's RecordingSession (idempotent for the same request, also
     after the session has ended: Step Functions refuses a closed execution's name even for the same input,
     so a client's retry is recognised here by comparing the inputs)."""
@@ -104,14 +109,16 @@ def _execution_arn(session_id: str) -> str:
     return settings().recording_session_arn.replace(":stateMachine:", ":execution:") + f":{session_id}"
 
 
-def _item(session_id: str) -> dict | None:
-    found = client("dynamodb").get_item(
-        TableName=settings().sessions_table, Key={"sessionId": {"S": session_id}}, ConsistentRead=True
-    ).get("Item")
+def _item(session_id: str) -> dict[str, Any] | None:
+    found = (
+        client("dynamodb")
+        .get_item(TableName=settings().sessions_table, Key={"sessionId": {"S": session_id}}, ConsistentRead=True)
+        .get("Item")
+    )
     return None if found is None else {key: _deserializer.deserialize(value) for key, value in found.items()}
 
 
-def get(session_id: str) -> dict | None:
+def get(session_id: str) -> dict[str, Any] | None:
     """The session as an operator sees it (JSON fields parsed, the task token left out, the recording's location
     the verified object's once VerifyRecording found it)."""
     item = _item(session_id)
@@ -158,7 +165,7 @@ def poll(read: Callable[[], Any], done: Callable[[Any], bool], timeout: float) -
         pause = min(pause * 1.5, LONGEST_POLL_SECONDS)
 
 
-def wait_until(session_id: str, ready: Callable[[dict], bool], timeout: float) -> dict | None:
+def wait_until(session_id: str, ready: Callable[[dict[str, Any]], bool], timeout: float) -> dict[str, Any] | None:
     """Poll the session until `ready` or the deadline; the last view (None if it never appeared)."""
     return poll(lambda: get(session_id), lambda view: view is not None and ready(view), timeout)
 
@@ -178,11 +185,13 @@ def answer_consent(session_id: str, answer: str, actor: str) -> None:
     if "waitToken" not in item:
         try:
             client("dynamodb").update_item(
-                TableName=settings().sessions_table, Key={"sessionId": {"S": session_id}},
+                TableName=settings().sessions_table,
+                Key={"sessionId": {"S": session_id}},
                 UpdateExpression="SET reportedConsent = :r",
                 ConditionExpression=("" if item.get(OPENING) else "attribute_exists(sessionId) AND ")
                 + "attribute_not_exists(reportedConsent) AND attribute_not_exists(consentAnswer)",
-                ExpressionAttributeValues={":r": {"M": {key: {"S": value} for key, value in reported.items()}}})
+                ExpressionAttributeValues={":r": {"M": {key: {"S": value} for key, value in reported.items()}}},
+            )
         except ClientError as err:
             if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 raise NotWaiting(f"session {session_id} already has its consent answer") from err
@@ -203,7 +212,7 @@ def answer_consent(session_id: str, answer: str, actor: str) -> None:
     audit(session_id, "CONSENT_ANSWER_REPORTED", actor, answer=answer)
 
 
-def signal(session_id: str, kind: str, actor: str, key: str | None = None, wait_seconds: float = 0.0) -> dict:
+def signal(session_id: str, kind: str, actor: str, key: str | None = None, wait_seconds: float = 0.0) -> dict[str, Any]:
     """Queue a signal for the session and wake the workflow; with `wait_seconds`, wait for its outcome.
 
     Returns {sessionId, seq, kind, status, reason?, duplicate}: status `applied` only once the provider
@@ -227,7 +236,7 @@ def signal(session_id: str, kind: str, actor: str, key: str | None = None, wait_
     return {**outcome, "duplicate": duplicate}
 
 
-def refuse_late(session_id: str, seq: int, kind: str, actor: str) -> dict:
+def refuse_late(session_id: str, seq: int, kind: str, actor: str) -> dict[str, Any]:
     """The caller's deadline passed without the provider's confirmation: the caller is told no, and nothing
     may contradict that later. Withdraw the signal if the workflow has not taken it (atomic against its
     claim); if it has, queue the opposite signal behind it, so that if the provider confirms late the
@@ -236,11 +245,18 @@ def refuse_late(session_id: str, seq: int, kind: str, actor: str) -> dict:
     reason = "not confirmed before the deadline; withdrawn, it will not take effect"
     try:
         client("dynamodb").update_item(
-            TableName=settings().signals_table, Key=key, ConditionExpression="#status = :queued",
+            TableName=settings().signals_table,
+            Key=key,
+            ConditionExpression="#status = :queued",
             UpdateExpression="SET #status = :withdrawn, reason = :reason, withdrawnAt = :at",
             ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={":queued": {"S": QUEUED}, ":withdrawn": {"S": WITHDRAWN},
-                                       ":reason": {"S": reason}, ":at": {"S": now()}})
+            ExpressionAttributeValues={
+                ":queued": {"S": QUEUED},
+                ":withdrawn": {"S": WITHDRAWN},
+                ":reason": {"S": reason},
+                ":at": {"S": now()},
+            },
+        )
         audit(session_id, "SIGNAL_WITHDRAWN", actor, signal=kind, seq=str(seq), reason="the caller's deadline passed")
         return {"sessionId": session_id, "seq": seq, "kind": kind, "status": WITHDRAWN, "reason": reason}
     except ClientError as err:
@@ -248,22 +264,36 @@ def refuse_late(session_id: str, seq: int, kind: str, actor: str) -> dict:
             raise
     try:  # the refusal is recorded on the signal while it is still being applied: every later answer says no
         client("dynamodb").update_item(
-            TableName=settings().signals_table, Key=key, ConditionExpression="#status = :taken",
-            UpdateExpression="SET refusedAt = :at", ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={":taken": {"S": TAKEN}, ":at": {"S": now()}})
+            TableName=settings().signals_table,
+            Key=key,
+            ConditionExpression="#status = :taken",
+            UpdateExpression="SET refusedAt = :at",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={":taken": {"S": TAKEN}, ":at": {"S": now()}},
+        )
     except ClientError as err:
         if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
             raise
         return _outcome(session_id, seq, 0.0)  # answered meanwhile: applied (just in time), rejected or failed
     undo_seq, _ = _enqueue(session_id, UNDO[kind], "deadline", None)
     _wake(session_id, UNDO[kind], "deadline")
-    audit(session_id, "LATE_CONFIRMATION_REVERTED", actor, signal=kind, seq=str(seq), undoSeq=str(undo_seq),
-          reason="the caller was told no while the provider was still asked; the opposite signal is queued behind it")
-    return {**_outcome(session_id, seq, 0.0), "reason": f"not confirmed before the deadline; if the provider confirms "
-                                                       f"late, signal {undo_seq} ({UNDO[kind]}) undoes it"}
+    audit(
+        session_id,
+        "LATE_CONFIRMATION_REVERTED",
+        actor,
+        signal=kind,
+        seq=str(seq),
+        undoSeq=str(undo_seq),
+        reason="the caller was told no while the provider was still asked; the opposite signal is queued behind it",
+    )
+    return {
+        **_outcome(session_id, seq, 0.0),
+        "reason": f"not confirmed before the deadline; if the provider confirms "
+        f"late, signal {undo_seq} ({UNDO[kind]}) undoes it",
+    }
 
 
-def end(session_id: str, kind: str, actor: str) -> dict:
+def end(session_id: str, kind: str, actor: str) -> dict[str, Any]:
     """Ask the session to end (`stop`: stop recording; `hangup`: the call is over)."""
     if kind not in ("stop", "hangup"):
         raise ValueError("an end signal is stop or hangup")
@@ -273,7 +303,7 @@ def end(session_id: str, kind: str, actor: str) -> dict:
 OPENING = "opening"  # marks the view of a session whose execution runs but has not written its record yet
 
 
-def _opening(session_id: str) -> dict | None:
+def _opening(session_id: str) -> dict[str, Any] | None:
     """A session whose execution has started but not yet written its record: a hang-up or a consent answer
     can come that early (a busy stack). Rather than refuse it, the entry point writes what it has to the
     session's key (signalSeq/endRequested or reportedConsent), and "Open Session Record" completes that
@@ -291,7 +321,7 @@ SIGNAL_RETENTION_DAYS = 30  # queue items expire (the table's TTL) long after th
 EXPIRES = "expiresAt"  # the SignalsTable's TimeToLiveSpecification attribute
 
 
-def _expiry() -> dict:
+def _expiry() -> dict[str, Any]:
     return {"N": str(int(clock.now().timestamp()) + SIGNAL_RETENTION_DAYS * 86400)}
 
 
@@ -313,29 +343,75 @@ def _enqueue(session_id: str, kind: str, actor: str, key: str | None, opening: b
     dynamodb = client("dynamodb")
     for _ in range(50):  # concurrent senders race for the next number; the loser retries with a fresh one
         seq = int((_item(session_id) or {}).get("signalSeq", 0)) + 1
-        item = {"sessionId": {"S": session_id}, "sk": {"S": _signal_key(seq)}, "seq": {"N": str(seq)},
-                "kind": {"S": kind}, "by": {"S": actor}, "requestedAt": {"S": now()}, "status": {"S": QUEUED},
-                EXPIRES: _expiry()}
-        writes = [{"Put": {"TableName": tables.signals_table, "Item": item, "ConditionExpression": "attribute_not_exists(sk)"}}]
+        item = {
+            "sessionId": {"S": session_id},
+            "sk": {"S": _signal_key(seq)},
+            "seq": {"N": str(seq)},
+            "kind": {"S": kind},
+            "by": {"S": actor},
+            "requestedAt": {"S": now()},
+            "status": {"S": QUEUED},
+            EXPIRES: _expiry(),
+        }
+        writes = [
+            {
+                "Put": {
+                    "TableName": tables.signals_table,
+                    "Item": item,
+                    "ConditionExpression": "attribute_not_exists(sk)",
+                }
+            }
+        ]
         if key:
             item["idempotencyKey"] = {"S": stored_key(key)}
-            writes.append({"Put": {"TableName": tables.signals_table, "ConditionExpression": "attribute_not_exists(sk)",
-                                   "Item": {"sessionId": {"S": session_id}, "sk": {"S": f"key#{stored_key(key)}"},
-                                            "seq": {"N": str(seq)}, "kind": {"S": kind}, EXPIRES: _expiry()}}})
-        writes.append({"Update": {
-            "TableName": tables.sessions_table, "Key": {"sessionId": {"S": session_id}},
-            # an end also marks the session, so a consent wait that has not parked yet sees it
-            # (endRequestedAt, the first request's time, bounds when the recording ended for its verification)
-            "UpdateExpression": "SET signalSeq = :seq" + (
-                ", endRequested = :kind, endRequestedAt = if_not_exists(endRequestedAt, :at)" if kind in ("stop", "hangup") else ""),
-            # a closing session (its outcome is being recorded) takes no more signals
-            "ConditionExpression": ("" if opening else "attribute_exists(sessionId) AND ") + "attribute_not_exists(closing) AND " + (
-                "signalSeq = :previous" if seq > 1 else "attribute_not_exists(signalSeq)"),
-            "ExpressionAttributeValues": {":seq": {"N": str(seq)}, **({":previous": {"N": str(seq - 1)}} if seq > 1 else {}),
-                                          **({":kind": {"S": kind}, ":at": item["requestedAt"]} if kind in ("stop", "hangup") else {})},
-        }})
-        writes.append({"Put": {"TableName": tables.audit_table,
-                               "Item": _audit_item(session_id, "SIGNAL_RECEIVED", actor, signal=kind, seq=str(seq))}})
+            writes.append(
+                {
+                    "Put": {
+                        "TableName": tables.signals_table,
+                        "ConditionExpression": "attribute_not_exists(sk)",
+                        "Item": {
+                            "sessionId": {"S": session_id},
+                            "sk": {"S": f"key#{stored_key(key)}"},
+                            "seq": {"N": str(seq)},
+                            "kind": {"S": kind},
+                            EXPIRES: _expiry(),
+                        },
+                    }
+                }
+            )
+        writes.append(
+            {
+                "Update": {
+                    "TableName": tables.sessions_table,
+                    "Key": {"sessionId": {"S": session_id}},
+                    # an end also marks the session, so a consent wait that has not parked yet sees it
+                    # (endRequestedAt, the first request's time, bounds when the recording ended for its verification)
+                    "UpdateExpression": "SET signalSeq = :seq"
+                    + (
+                        ", endRequested = :kind, endRequestedAt = if_not_exists(endRequestedAt, :at)"
+                        if kind in ("stop", "hangup")
+                        else ""
+                    ),
+                    # a closing session (its outcome is being recorded) takes no more signals
+                    "ConditionExpression": ("" if opening else "attribute_exists(sessionId) AND ")
+                    + "attribute_not_exists(closing) AND "
+                    + ("signalSeq = :previous" if seq > 1 else "attribute_not_exists(signalSeq)"),
+                    "ExpressionAttributeValues": {
+                        ":seq": {"N": str(seq)},
+                        **({":previous": {"N": str(seq - 1)}} if seq > 1 else {}),
+                        **({":kind": {"S": kind}, ":at": item["requestedAt"]} if kind in ("stop", "hangup") else {}),
+                    },
+                }
+            }
+        )
+        writes.append(
+            {
+                "Put": {
+                    "TableName": tables.audit_table,
+                    "Item": _audit_item(session_id, "SIGNAL_RECEIVED", actor, signal=kind, seq=str(seq)),
+                }
+            }
+        )
         try:
             dynamodb.transact_write_items(TransactItems=writes)
             return seq, False
@@ -348,8 +424,11 @@ def _enqueue(session_id: str, kind: str, actor: str, key: str | None, opening: b
             audit(session_id, "SIGNAL_REJECTED", actor, signal=kind, reason="the session is ending")
             raise SessionEnded(f"session {session_id} is ending ({current.get('status')})")
         if key:
-            earlier = dynamodb.get_item(TableName=tables.signals_table, ConsistentRead=True,
-                                        Key={"sessionId": {"S": session_id}, "sk": {"S": f"key#{stored_key(key)}"}}).get("Item")
+            earlier = dynamodb.get_item(
+                TableName=tables.signals_table,
+                ConsistentRead=True,
+                Key={"sessionId": {"S": session_id}, "sk": {"S": f"key#{stored_key(key)}"}},
+            ).get("Item")
             if earlier is not None:
                 if earlier["kind"]["S"] != kind:
                     raise SignalConflict(f"the idempotency key was used for a {earlier['kind']['S']} signal")
@@ -373,11 +452,17 @@ def _wake(session_id: str, kind: str, actor: str) -> None:
         _fail(token, "CallerHungUp" if kind == "hangup" else "StopRequested", f"{kind} requested by {actor}")
 
 
-def _outcome(session_id: str, seq: int, wait_seconds: float) -> dict:
-    def read() -> dict:
-        found = client("dynamodb").get_item(
-            TableName=settings().signals_table, ConsistentRead=True,
-            Key={"sessionId": {"S": session_id}, "sk": {"S": _signal_key(seq)}}).get("Item", {})
+def _outcome(session_id: str, seq: int, wait_seconds: float) -> dict[str, Any]:
+    def read() -> dict[str, Any]:
+        found = (
+            client("dynamodb")
+            .get_item(
+                TableName=settings().signals_table,
+                ConsistentRead=True,
+                Key={"sessionId": {"S": session_id}, "sk": {"S": _signal_key(seq)}},
+            )
+            .get("Item", {})
+        )
         return {key: _deserializer.deserialize(value) for key, value in found.items()}
 
     view = poll(read, lambda found: found.get("status", QUEUED) not in PENDING or "refusedAt" in found, wait_seconds)
@@ -391,12 +476,14 @@ def _outcome(session_id: str, seq: int, wait_seconds: float) -> dict:
     return result
 
 
-def signals(session_id: str) -> list[dict]:
+def signals(session_id: str) -> list[dict[str, Any]]:
     """The session's signals in order, as the workflow left them."""
     items = client("dynamodb").query(
-        TableName=settings().signals_table, ConsistentRead=True,
+        TableName=settings().signals_table,
+        ConsistentRead=True,
         KeyConditionExpression="sessionId = :s AND begins_with(sk, :p)",
-        ExpressionAttributeValues={":s": {"S": session_id}, ":p": {"S": "sig#"}})["Items"]
+        ExpressionAttributeValues={":s": {"S": session_id}, ":p": {"S": "sig#"}},
+    )["Items"]
     return [{key: _deserializer.deserialize(value) for key, value in item.items()} for item in items]
 
 
@@ -405,8 +492,10 @@ def _take_token(session_id: str, token: str) -> bool:
     it, so a wait is completed once."""
     try:
         client("dynamodb").update_item(
-            TableName=settings().sessions_table, Key={"sessionId": {"S": session_id}},
-            UpdateExpression="REMOVE waitToken, waitingFor", ConditionExpression="waitToken = :t",
+            TableName=settings().sessions_table,
+            Key={"sessionId": {"S": session_id}},
+            UpdateExpression="REMOVE waitToken, waitingFor",
+            ConditionExpression="waitToken = :t",
             ExpressionAttributeValues={":t": {"S": token}},
         )
         return True
@@ -416,7 +505,7 @@ def _take_token(session_id: str, token: str) -> bool:
         raise
 
 
-def _complete(token: str, output: dict) -> None:
+def _complete(token: str, output: dict[str, Any]) -> None:
     _deliver(lambda sfn: sfn.send_task_success(taskToken=token, output=json.dumps(output)))
 
 
@@ -424,7 +513,7 @@ def _fail(token: str, error: str, cause: str) -> None:
     _deliver(lambda sfn: sfn.send_task_failure(taskToken=token, error=error, cause=cause))
 
 
-def complete_task(token: str, output: dict) -> None:
+def complete_task(token: str, output: dict[str, Any]) -> None:
     """Complete a task token held elsewhere (the SMA handler keeps its own)."""
     _complete(token, output)
 
@@ -439,7 +528,12 @@ def task_is_live(token: str) -> bool:
     try:
         client("stepfunctions").send_task_heartbeat(taskToken=token)
     except ClientError as err:
-        if err.response["Error"]["Code"] in ("InvalidToken", "TaskDoesNotExist", "TaskTimedOut", "InvalidParameterException"):
+        if err.response["Error"]["Code"] in (
+            "InvalidToken",
+            "TaskDoesNotExist",
+            "TaskTimedOut",
+            "InvalidParameterException",
+        ):
             return False
         raise
     return True

@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 import os
 import re
-from functools import lru_cache
+from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -37,15 +38,15 @@ def schema_dir() -> Path:
     return resources.folder("schemas")
 
 
-@lru_cache(maxsize=None)
-def whole(pattern: str) -> re.Pattern:
+@cache
+def whole(pattern: str) -> re.Pattern[str]:
     r"""The pattern with its final `$` (if any) as `\Z`: the end of the value, not before a final newline."""
     if pattern.endswith("$") and not pattern.endswith("\\$"):
         pattern = pattern[:-1] + r"\Z"
     return re.compile(pattern)
 
 
-def _pattern(validator, pattern: str, instance: Any, schema: dict):
+def _pattern(validator: Any, pattern: str, instance: Any, schema: dict[str, Any]) -> Iterator[Any]:
     if isinstance(instance, str) and not whole(pattern).search(instance):
         yield ValidationError("does not match the expected format")
 
@@ -53,7 +54,7 @@ def _pattern(validator, pattern: str, instance: Any, schema: dict):
 StrictValidator = validators.extend(Draft202012Validator, {"pattern": _pattern})
 
 
-@lru_cache(maxsize=None)
+@cache
 def validator(name: str) -> Draft202012Validator:
     schema = resources.load_json("schemas", f"{name}.schema.json")
     Draft202012Validator.check_schema(schema)
@@ -147,15 +148,18 @@ def deployed_providers() -> list[str]:
     return [p for p in os.environ.get("PROVIDERS", "connect,chime").split(",") if p]
 
 
-def validate_start(request: Any) -> dict:
+def validate_start(request: Any) -> dict[str, Any]:
     """A start-recording request: its schema, and a provider this deployment serves."""
     validate(request, "start_recording_request")
     deployed = deployed_providers()
     if request["provider"] not in deployed:
         raise InvalidRequest("provider", f"this provider is not deployed here (Providers={','.join(deployed)})")
     call, configured = request["call"], configured_call_sources()
-    field, wanted = ("call.InstanceId", configured["connect"]) if request["provider"] == "connect" else (
-        "call.SipMediaApplicationId", configured["chime"])
+    field, wanted = (
+        ("call.InstanceId", configured["connect"])
+        if request["provider"] == "connect"
+        else ("call.SipMediaApplicationId", configured["chime"])
+    )
     if wanted and call[field.split(".")[1]] != wanted:
         raise InvalidRequest(field, "is not the one this deployment records")
     return request

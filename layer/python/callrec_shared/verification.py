@@ -19,7 +19,8 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -44,7 +45,7 @@ class Config:
     dtmf_run_limit: int = DTMF_RUN_LIMIT
 
     @staticmethod
-    def from_environment() -> "Config":
+    def from_environment() -> Config:
         return Config(
             bucket=os.environ.get("RECORDING_BUCKET", ""),
             kms_key_arn=os.environ.get("RECORDING_KEY_ARN", ""),
@@ -63,7 +64,7 @@ class Expectation:
 
     session_id: str
     provider: str
-    call: dict
+    call: dict[str, Any]
     track: str
     started: datetime
     ended: datetime
@@ -72,7 +73,9 @@ class Expectation:
     ends_with_call: bool = False  # the stop failed: the recording runs on to the call's end
     start_requested: datetime | None = None  # when the workflow asked the provider to start recording
     end_requested: datetime | None = None  # when an entry point first asked for the end (stop or hang-up)
-    contact: dict | None = None  # Connect: the contact record (DescribeContact's Contact), when it could be read
+    contact: dict[str, Any] | None = (
+        None  # Connect: the contact record (DescribeContact's Contact), when it could be read
+    )
 
     @property
     def agent_joined(self) -> datetime | None:
@@ -80,11 +83,14 @@ class Expectation:
         return _timestamp(stamp) if stamp is not None else None
 
     @property
-    def audio_recording(self) -> dict:
+    def audio_recording(self) -> dict[str, Any]:
         """Connect: the contact record's audio recording stored in S3 and not deleted ({} if it has none)."""
         for recording in (self.contact or {}).get("Recordings") or []:
-            if (recording.get("MediaStreamType", "AUDIO") == "AUDIO" and recording.get("StorageType", "S3") == "S3"
-                    and recording.get("Status") != "DELETED"):
+            if (
+                recording.get("MediaStreamType", "AUDIO") == "AUDIO"
+                and recording.get("StorageType", "S3") == "S3"
+                and recording.get("Status") != "DELETED"
+            ):
                 return recording
         return {}
 
@@ -129,27 +135,38 @@ def _timestamp(value: str | int | float | datetime) -> datetime:
     if isinstance(value, datetime):
         return value
     if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value, tz=timezone.utc)
+        return datetime.fromtimestamp(value, tz=UTC)
     return clock.parse(value)
 
 
-def expectation(session: dict, contact: dict | None = None) -> Expectation:
+def expectation(session: dict[str, Any], contact: dict[str, Any] | None = None) -> Expectation:
     for needed in ("recordingStartedAt", "endedAt"):
         if needed not in session:
             raise NotVerifiable(f"session {session.get('sessionId')} has no {needed}")
-    windows = [(clock.parse(w["suspendConfirmedAt"]), clock.parse(w["resumeRequestedAt"]) if "resumeRequestedAt" in w else None)
-               for w in session.get("windows", []) if "suspendConfirmedAt" in w]
+    windows = [
+        (
+            clock.parse(w["suspendConfirmedAt"]),
+            clock.parse(w["resumeRequestedAt"]) if "resumeRequestedAt" in w else None,
+        )
+        for w in session.get("windows", [])
+        if "suspendConfirmedAt" in w
+    ]
     provider = session["provider"]
     location = session.get("recordingLocation", "")
     return Expectation(
-        session_id=session["sessionId"], provider=provider, call=session.get("call", {}),
+        session_id=session["sessionId"],
+        provider=provider,
+        call=session.get("call", {}),
         track=session.get("recordingTrack", "BOTH" if provider == "chime" else "ALL"),
-        started=clock.parse(session["recordingStartedAt"]), ended=clock.parse(session["endedAt"]),
-        location=location if provider == "chime" and "/" in location else None, windows=windows,
+        started=clock.parse(session["recordingStartedAt"]),
+        ended=clock.parse(session["endedAt"]),
+        location=location if provider == "chime" and "/" in location else None,
+        windows=windows,
         ends_with_call=session.get("outcomeReason", "").startswith(STOP_FAILED),
         start_requested=clock.parse(session["recordingRequestedAt"]) if "recordingRequestedAt" in session else None,
         end_requested=clock.parse(session["endRequestedAt"]) if "endRequestedAt" in session else None,
-        contact=contact if provider == "connect" else None)
+        contact=contact if provider == "connect" else None,
+    )
 
 
 def connect_prefixes(expected: Expectation, config: Config) -> list[str]:
@@ -172,7 +189,7 @@ class Ambiguous:
     candidates: int
 
 
-def _exists(s3, bucket: str, key: str) -> bool:
+def _exists(s3: Any, bucket: str, key: str) -> bool:
     try:
         s3.head_object(Bucket=bucket, Key=key)
     except ClientError as err:
@@ -182,13 +199,15 @@ def _exists(s3, bucket: str, key: str) -> bool:
     return True
 
 
-def layout_pattern(expected: Expectation, config: Config) -> re.Pattern:
+def layout_pattern(expected: Expectation, config: Config) -> re.Pattern[str]:
     """The one name Connect's documented layout gives this contact's recording (no further `/`)."""
     contact = re.escape(expected.call["ContactId"])
-    return re.compile(rf"^{re.escape(config.connect_prefix)}/\d{{4}}/\d{{2}}/\d{{2}}/{contact}_\d{{8}}T\d{{2}}:\d{{2}}_UTC\.wav$")
+    return re.compile(
+        rf"^{re.escape(config.connect_prefix)}/\d{{4}}/\d{{2}}/\d{{2}}/{contact}_\d{{8}}T\d{{2}}:\d{{2}}_UTC\.wav$"
+    )
 
 
-def locate(expected: Expectation, config: Config, s3) -> Located | Ambiguous | None:
+def locate(expected: Expectation, config: Config, s3: Any) -> Located | Ambiguous | None:
     """Where the recording landed; None if it is not there (yet); Ambiguous if the layout gives several."""
     if expected.provider == "chime":
         bucket, _, key = (expected.location or "").partition("/")
@@ -198,9 +217,15 @@ def locate(expected: Expectation, config: Config, s3) -> Located | Ambiguous | N
         bucket, _, key = recorded.partition("/")
         return Located(bucket, key, "contact record") if _exists(s3, bucket, key) else None
     pattern = layout_pattern(expected, config)
-    keys = sorted({o["Key"] for prefix in connect_prefixes(expected, config)
-                   for page in s3.get_paginator("list_objects_v2").paginate(Bucket=config.bucket, Prefix=prefix)
-                   for o in page.get("Contents", []) if pattern.match(o["Key"])})
+    keys = sorted(
+        {
+            o["Key"]
+            for prefix in connect_prefixes(expected, config)
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=config.bucket, Prefix=prefix)
+            for o in page.get("Contents", [])
+            if pattern.match(o["Key"])
+        }
+    )
     if len(keys) > 1:
         return Ambiguous(len(keys))
     return Located(config.bucket, keys[0], "layout") if keys else None
@@ -225,8 +250,12 @@ def _origins(expected: Expectation, tolerance_seconds: float = 0.0) -> tuple[dat
 def _placeable(expected: Expectation, seconds: float, config: Config) -> bool:
     """Can the recording be laid on the session's timeline? Not a Connect recording shorter than the session
     when the agent's join (which would explain it) is unknown."""
-    return not (expected.provider == "connect" and expected.agent_joined is None and not expected.ends_with_call
-                and seconds < expected.shortest_span_seconds - config.tolerance_seconds)
+    return not (
+        expected.provider == "connect"
+        and expected.agent_joined is None
+        and not expected.ends_with_call
+        and seconds < expected.shortest_span_seconds - config.tolerance_seconds
+    )
 
 
 def window_reach(expected: Expectation, seconds: float, config: Config) -> list[tuple[float, float]]:
@@ -235,12 +264,18 @@ def window_reach(expected: Expectation, seconds: float, config: Config) -> list[
     earliest_origin, latest_origin = _origins(expected, config.tolerance_seconds)
     if not _placeable(expected, seconds, config):
         return [(-config.guard_seconds, seconds + config.guard_seconds)]  # anywhere
-    return [((start - latest_origin).total_seconds() - config.guard_seconds,
-             ((end or expected.ended) - earliest_origin).total_seconds() + config.guard_seconds)
-            for start, end in expected.windows]
+    return [
+        (
+            (start - latest_origin).total_seconds() - config.guard_seconds,
+            ((end or expected.ended) - earliest_origin).total_seconds() + config.guard_seconds,
+        )
+        for start, end in expected.windows
+    ]
 
 
-def place_windows(expected: Expectation, seconds: float, config: Config) -> tuple[list[tuple[float, float]], list[Check]]:
+def place_windows(
+    expected: Expectation, seconds: float, config: Config
+) -> tuple[list[tuple[float, float]], list[Check]]:
     """The windows as seconds into a recording `seconds` long, and a failing (unverified) check for each window
     that cannot be placed in it.
 
@@ -252,14 +287,25 @@ def place_windows(expected: Expectation, seconds: float, config: Config) -> tupl
     for index, (start, end) in enumerate(expected.windows, 1):
         name = f"window-{index}-silent"
         if not _placeable(expected, seconds, config):
-            unplaced.append(Check(name, False, "cannot be placed: the recording is shorter than the session and the "
-                                               "agent's join time is unknown", unverified=True))
+            unplaced.append(
+                Check(
+                    name,
+                    False,
+                    "cannot be placed: the recording is shorter than the session and the agent's join time is unknown",
+                    unverified=True,
+                )
+            )
             continue
         finish = end or expected.ended
         if (finish - earliest_origin).total_seconds() <= 0 or (start - latest_origin).total_seconds() >= seconds:
             # before the recording began, or after it ended, however the provider's timing fell
-            unplaced.append(Check(name, True, "entirely outside the recording (before it began or after it ended): "
-                                              "none of it was recorded"))
+            unplaced.append(
+                Check(
+                    name,
+                    True,
+                    "entirely outside the recording (before it began or after it ended): none of it was recorded",
+                )
+            )
             continue
         a = (start - earliest_origin).total_seconds() + config.guard_seconds
         b = (finish - latest_origin).total_seconds() - config.guard_seconds
@@ -268,18 +314,47 @@ def place_windows(expected: Expectation, seconds: float, config: Config) -> tupl
         if b <= a and length < 2 * config.guard_seconds:
             # e.g. a suspension confirmed just as its resume came: nothing sensitive fits in it, and key presses
             # anywhere in the recording fail dtmf-outside-windows
-            unplaced.append(Check(name, True, f"{length * 1000:.0f} ms long, shorter than the guards: too short to hold "
-                                              "sensitive input; key presses anywhere are caught by dtmf-outside-windows"))
+            unplaced.append(
+                Check(
+                    name,
+                    True,
+                    f"{length * 1000:.0f} ms long, shorter than the guards: too short to hold "
+                    "sensitive input; key presses anywhere are caught by dtmf-outside-windows",
+                )
+            )
+            continue
+        # at most this much of the window can be in the recording, however the provider's timing fell
+        recorded = min((finish - earliest_origin).total_seconds(), seconds) - max(
+            (start - latest_origin).total_seconds(), 0.0
+        )
+        if b <= a and recorded < 2 * config.guard_seconds:
+            # e.g. a suspension confirmed just before the stop took effect: too little of it was recorded to hold
+            # sensitive input, and key presses there are caught by dtmf-outside-windows
+            unplaced.append(
+                Check(
+                    name,
+                    True,
+                    f"at most {recorded * 1000:.0f} ms of it in the recording, shorter than the guards: too short "
+                    "to hold sensitive input; key presses anywhere are caught by dtmf-outside-windows",
+                )
+            )
             continue
         if b <= a:
-            unplaced.append(Check(name, False, "cannot be placed: not in the recording, or shorter than the guards and "
-                                               "the provider's timing uncertainty", unverified=True))
+            unplaced.append(
+                Check(
+                    name,
+                    False,
+                    "cannot be placed: not in the recording, or shorter than the guards and "
+                    "the provider's timing uncertainty",
+                    unverified=True,
+                )
+            )
             continue
         spans.append((a, b))
     return spans, unplaced
 
 
-def _landed(expected: Expectation, head: dict, config: Config) -> Check:
+def _landed(expected: Expectation, head: dict[str, Any], config: Config) -> Check:
     """The object was written after the recording began and within the landing limit after the call ended: an
     object planted before the call, or rewritten long after, is not this call's recording."""
     modified = head.get("LastModified")
@@ -289,45 +364,87 @@ def _landed(expected: Expectation, head: dict, config: Config) -> Check:
     earliest = expected.earliest_start - timedelta(seconds=config.tolerance_seconds + 1)  # S3 keeps whole seconds
     latest = expected.ended + timedelta(seconds=config.landing_limit_seconds)
     ok = earliest <= modified <= latest
-    return Check("landed", ok, f"written {clock.stamp(modified)}"
-                 + ("" if ok else f", outside {clock.stamp(earliest)} .. {clock.stamp(latest)}"))
+    return Check(
+        "landed",
+        ok,
+        f"written {clock.stamp(modified)}"
+        + ("" if ok else f", outside {clock.stamp(earliest)} .. {clock.stamp(latest)}"),
+    )
 
 
-def _s3_checks(expected: Expectation, head: dict, config: Config) -> list[Check]:
+def _s3_checks(expected: Expectation, head: dict[str, Any], config: Config) -> list[Check]:
     content_type = head.get("ContentType", "")
     checks = [Check("content-type", content_type in CONTENT_TYPES, content_type or "(none)")]
     sse, key_id = head.get("ServerSideEncryption", ""), head.get("SSEKMSKeyId", "")
     key_ok = not config.kms_key_arn or key_id in (config.kms_key_arn, config.kms_key_arn.rsplit("/", 1)[-1])
-    checks.append(Check("encryption", sse == "aws:kms" and key_ok,
-                        f"{sse or 'none'}" + (f" with {key_id}" if key_id else "")
-                        + ("" if key_ok else f" (expected {config.kms_key_arn})")))
+    checks.append(
+        Check(
+            "encryption",
+            sse == "aws:kms" and key_ok,
+            f"{sse or 'none'}"
+            + (f" with {key_id}" if key_id else "")
+            + ("" if key_ok else f" (expected {config.kms_key_arn})"),
+        )
+    )
     if expected.provider == "chime":
         metadata = head.get("Metadata", {})
-        wrong = [name for name, want in (("transaction-id", expected.call.get("TransactionId")),
-                                         ("call-id", expected.call.get("CallId")),
-                                         ("recording-audio-file-format", "audio/wav"))
-                 if metadata.get(name) != want]
+        wrong = [
+            name
+            for name, want in (
+                ("transaction-id", expected.call.get("TransactionId")),
+                ("call-id", expected.call.get("CallId")),
+                ("recording-audio-file-format", "audio/wav"),
+            )
+            if metadata.get(name) != want
+        ]
         missing = [name for name in CHIME_METADATA if name not in metadata]
-        checks.append(Check("metadata", not wrong and not missing,
-                            "missing " + ", ".join(missing) if missing else
-                            ("does not match the session: " + ", ".join(wrong) if wrong else
-                             ", ".join(f"{k}={metadata[k]}" for k in CHIME_METADATA))))
+        checks.append(
+            Check(
+                "metadata",
+                not wrong and not missing,
+                "missing " + ", ".join(missing)
+                if missing
+                else (
+                    "does not match the session: " + ", ".join(wrong)
+                    if wrong
+                    else ", ".join(f"{k}={metadata[k]}" for k in CHIME_METADATA)
+                ),
+            )
+        )
     return checks
 
 
-def check(expected: Expectation, found: Located, s3, config: Config) -> dict:
+def check(expected: Expectation, found: Located, s3: Any, config: Config) -> dict[str, Any]:
     """Every check on the landed object, as a verdict dict (see schemas/recording_verdict)."""
     source = S3Source(found.bucket, found.key, s3)
     head = source.head()
-    first = [Check("location", found.bucket == config.bucket or not config.bucket,
-                   f"s3://{found.bucket}/{found.key} (from the {found.how})"
-                   + ("" if found.bucket == config.bucket or not config.bucket else f"; not the recording bucket {config.bucket}")),
-             *_s3_checks(expected, head, config), _landed(expected, head, config)]
+    first = [
+        Check(
+            "location",
+            found.bucket == config.bucket or not config.bucket,
+            f"s3://{found.bucket}/{found.key} (from the {found.how})"
+            + (
+                ""
+                if found.bucket == config.bucket or not config.bucket
+                else f"; not the recording bucket {config.bucket}"
+            ),
+        ),
+        *_s3_checks(expected, head, config),
+        _landed(expected, head, config),
+    ]
     if expected.provider == "connect":
-        first.insert(1, Check("contact-record", expected.contact is not None,
-                              "the provider's record of the contact" if expected.contact is not None else
-                              "DescribeContact could not be read: the object was found by the documented layout and the "
-                              "agent's join time is unknown", unverified=expected.contact is None))
+        first.insert(
+            1,
+            Check(
+                "contact-record",
+                expected.contact is not None,
+                "the provider's record of the contact"
+                if expected.contact is not None
+                else "DescribeContact could not be read: the object was found by the documented layout and the "
+                "agent's join time is unknown",
+                unverified=expected.contact is None,
+            ),
+        )
     unplaced: list[Check] = []
     placed: list[tuple[float, float]] = []
 
@@ -341,18 +458,34 @@ def check(expected: Expectation, found: Located, s3, config: Config) -> dict:
         checks = [_duration(expected, wav.seconds, config)]
         if expected.provider == "chime" and "recording-duration" in head.get("Metadata", {}):
             stated = float(head["Metadata"]["recording-duration"])
-            checks.append(Check("metadata-duration", abs(stated - wav.seconds) <= config.tolerance_seconds,
-                                f"metadata says {stated:.3f} s, the audio is {wav.seconds:.3f} s"))
+            checks.append(
+                Check(
+                    "metadata-duration",
+                    abs(stated - wav.seconds) <= config.tolerance_seconds,
+                    f"metadata says {stated:.3f} s, the audio is {wav.seconds:.3f} s",
+                )
+            )
         return checks
 
-    verdict = verify(source, windows=windows, track=expected.track, extra=more,
-                     may_be_silent=lambda wav: window_reach(expected, wav.seconds, config),
-                     dtmf_run_limit=config.dtmf_run_limit)
+    verdict = verify(
+        source,
+        windows=windows,
+        track=expected.track,
+        extra=more,
+        may_be_silent=lambda wav: window_reach(expected, wav.seconds, config),
+        dtmf_run_limit=config.dtmf_run_limit,
+    )
     verdict.checks[1:1] = first
     verdict.checks.extend(unplaced)
-    return {**verdict.to_dict(), "windows": [[round(a, 3), round(b, 3)] for a, b in placed],
-            "bucket": found.bucket, "key": found.key, "versionId": head.get("VersionId", ""),
-            "etag": head.get("ETag", "").strip('"'), "kmsKeyId": head.get("SSEKMSKeyId", "")}
+    return {
+        **verdict.to_dict(),
+        "windows": [[round(a, 3), round(b, 3)] for a, b in placed],
+        "bucket": found.bucket,
+        "key": found.key,
+        "versionId": head.get("VersionId", ""),
+        "etag": head.get("ETag", "").strip('"'),
+        "kmsKeyId": head.get("SSEKMSKeyId", ""),
+    }
 
 
 def _duration(expected: Expectation, seconds: float, config: Config) -> Check:
@@ -360,8 +493,13 @@ def _duration(expected: Expectation, seconds: float, config: Config) -> Check:
     tolerance; longer only when the stop failed (it ran on to the call's end)."""
     tolerance = config.tolerance_seconds
     if not _placeable(expected, seconds, config):
-        return Check("duration", False, f"{seconds:.3f} s, shorter than the session's {expected.shortest_span_seconds:.3f} s, "
-                                        "and the agent's join time (which would explain it) is unknown", unverified=True)
+        return Check(
+            "duration",
+            False,
+            f"{seconds:.3f} s, shorter than the session's {expected.shortest_span_seconds:.3f} s, "
+            "and the agent's join time (which would explain it) is unknown",
+            unverified=True,
+        )
     earliest_origin, latest_origin = _origins(expected, config.tolerance_seconds)
     shortest = (expected.earliest_end - latest_origin).total_seconds()
     longest = (expected.ended - earliest_origin).total_seconds()
@@ -371,6 +509,12 @@ def _duration(expected: Expectation, seconds: float, config: Config) -> Check:
     if shortest - tolerance <= seconds <= longest + tolerance:
         return Check("duration", True, f"{seconds:.3f} s; the session recorded for {recorded}{since} (+/- {tolerance})")
     if expected.ends_with_call and seconds > longest:
-        return Check("duration", True, f"{seconds:.3f} s: the stop failed at about {longest:.3f} s, so the recording ran on "
-                                       "to the end of the call")
-    return Check("duration", False, f"{seconds:.3f} s, but the session recorded for {recorded}{since} (+/- {tolerance})")
+        return Check(
+            "duration",
+            True,
+            f"{seconds:.3f} s: the stop failed at about {longest:.3f} s, so the recording ran on "
+            "to the end of the call",
+        )
+    return Check(
+        "duration", False, f"{seconds:.3f} s, but the session recorded for {recorded}{since} (+/- {tolerance})"
+    )

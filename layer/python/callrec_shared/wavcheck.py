@@ -13,8 +13,9 @@ window fails.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Protocol, Sequence
+from typing import Any, Protocol
 
 from callrec_shared import scan
 
@@ -63,26 +64,32 @@ class FileSource:
 class S3Source:
     bucket: str
     key: str
-    client: object
+    client: Any  # a boto3 S3 client
     bytes_read: int = 0
 
-    _head: dict | None = None
+    _head: dict[str, Any] | None = None
 
-    def head(self) -> dict:
+    def head(self) -> dict[str, Any]:
         """The object's HEAD (size, content type, encryption, metadata), asked once."""
         if self._head is None:
             self._head = self.client.head_object(Bucket=self.bucket, Key=self.key)
         return self._head
 
     def size(self) -> int:
-        return self.head()["ContentLength"]
+        return int(self.head()["ContentLength"])
 
     def read(self, start: int, end: int) -> bytes:
         """[start, end) of the very version the HEAD described (a later overwrite cannot slip in mid-read)."""
         if end <= start:
             return b""
-        pinned = {"VersionId": self.head()["VersionId"]} if self.head().get("VersionId") else {"IfMatch": self.head()["ETag"]}
-        body = self.client.get_object(Bucket=self.bucket, Key=self.key, Range=f"bytes={start}-{end - 1}", **pinned)["Body"].read()
+        pinned = (
+            {"VersionId": self.head()["VersionId"]}
+            if self.head().get("VersionId")
+            else {"IfMatch": self.head()["ETag"]}
+        )
+        body: bytes = self.client.get_object(
+            Bucket=self.bucket, Key=self.key, Range=f"bytes={start}-{end - 1}", **pinned
+        )["Body"].read()
         self.bytes_read += len(body)
         return body
 
@@ -101,8 +108,8 @@ class Verdict:
     bytes_read: int = 0
     size: int = 0
     sha256: str = ""
-    dtmf: dict = field(default_factory=dict)  # counts and times of key presses heard, never the digits
-    format: dict = field(default_factory=dict)
+    dtmf: dict[str, Any] = field(default_factory=dict)  # counts and times of key presses heard, never the digits
+    format: dict[str, Any] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -119,11 +126,21 @@ class Verdict:
             return "VERIFIED"
         return "FAILED" if any(not c.ok and not c.unverified for c in self.checks) else "UNVERIFIED"
 
-    def to_dict(self) -> dict:
-        return {"passed": self.passed, "status": self.status, "failed": self.failed, "bytesRead": self.bytes_read,
-                "size": self.size, "sha256": self.sha256, "dtmf": self.dtmf, "format": self.format,
-                "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail, **({"unverified": True} if c.unverified else {})}
-                           for c in self.checks]}
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "status": self.status,
+            "failed": self.failed,
+            "bytesRead": self.bytes_read,
+            "size": self.size,
+            "sha256": self.sha256,
+            "dtmf": self.dtmf,
+            "format": self.format,
+            "checks": [
+                {"name": c.name, "ok": c.ok, "detail": c.detail, **({"unverified": True} if c.unverified else {})}
+                for c in self.checks
+            ],
+        }
 
 
 @dataclass(frozen=True)
@@ -139,7 +156,9 @@ class WavFormat:
 
     @property
     def pcm(self) -> bool:
-        return self.format_tag == WAVE_FORMAT_PCM or (self.format_tag == WAVE_FORMAT_EXTENSIBLE and self.subformat == WAVE_FORMAT_PCM)
+        return self.format_tag == WAVE_FORMAT_PCM or (
+            self.format_tag == WAVE_FORMAT_EXTENSIBLE and self.subformat == WAVE_FORMAT_PCM
+        )
 
     @property
     def frame_bytes(self) -> int:
@@ -158,7 +177,7 @@ class _Reader:
     """The object's first bytes, read once and kept: HEADER_BYTES, extended (contiguously) when the header
     walk needs more. The streaming pass goes on from where it ends, so no byte is read twice."""
 
-    def __init__(self, source: "Source", size: int):
+    def __init__(self, source: Source, size: int):
         self.source, self.size = source, size
         self.prefix = source.read(0, min(HEADER_BYTES, size))
 
@@ -166,7 +185,11 @@ class _Reader:
         end = min(end, self.size)
         if end > len(self.prefix):
             if end > PREFIX_LIMIT:  # far in (huge chunks before the data): read the range, keep nothing
-                return self.source.read(start, end) if start >= len(self.prefix) else self.prefix[start:] + self.source.read(len(self.prefix), end)
+                return (
+                    self.source.read(start, end)
+                    if start >= len(self.prefix)
+                    else self.prefix[start:] + self.source.read(len(self.prefix), end)
+                )
             self.prefix += self.source.read(len(self.prefix), end)
         return self.prefix[start:end]
 
@@ -203,8 +226,16 @@ def parse_header(head: bytes | Callable[[int, int], bytes], size: int) -> WavFor
             held = max(0, size - data_offset)
             declared = held if length in STREAMING_SIZES else length
             tag, channels, rate, bits, subformat = fmt
-            return WavFormat(tag, channels, rate, bits, data_offset=data_offset, data_size=min(declared, held),
-                             declared_size=declared, subformat=subformat)
+            return WavFormat(
+                tag,
+                channels,
+                rate,
+                bits,
+                data_offset=data_offset,
+                data_size=min(declared, held),
+                declared_size=declared,
+                subformat=subformat,
+            )
         offset += 8 + length + (length & 1)
     raise NotAWav("no data chunk" if fmt else "no fmt chunk")
 
@@ -212,26 +243,50 @@ def parse_header(head: bytes | Callable[[int, int], bytes], size: int) -> WavFor
 Windows = Sequence[tuple[float, float]]
 
 
-def _dtmf_check(digits: list[scan.Digit], placed: Windows, run_limit: int, gap_seconds: float) -> tuple[Check, dict]:
+def _dtmf_check(
+    digits: list[scan.Digit], placed: Windows, run_limit: int, gap_seconds: float
+) -> tuple[Check, dict[str, Any]]:
     """Runs of `run_limit` or more key presses outside every (placed) window: card digits in the recording.
     A press inside a placed window fails that window's silence instead."""
     outside = [d for d in digits if not any(a <= d.start and d.end <= b for a, b in placed)]
     runs = scan.runs(outside, gap_seconds)
     long_runs = [run for run in runs if len(run) >= run_limit]
-    summary = {"digits": len(digits), "outsideWindows": len(outside), "runLimit": run_limit,
-               "runs": [{"start": round(run[0].start, 2), "end": round(run[-1].end, 2), "digits": len(run),
-                         "channel": run[0].channel} for run in runs]}
-    where = "; ".join(f"{len(run)} at {run[0].start:.2f}-{run[-1].end:.2f} s on ch{run[0].channel}" for run in long_runs)
-    detail = (f"{len(long_runs)} run(s) of {run_limit} or more key presses outside every window: {where}" if long_runs
-              else f"{len(digits)} key press(es) heard, {len(outside)} outside the windows, none in a run of {run_limit} or more")
+    summary = {
+        "digits": len(digits),
+        "outsideWindows": len(outside),
+        "runLimit": run_limit,
+        "runs": [
+            {
+                "start": round(run[0].start, 2),
+                "end": round(run[-1].end, 2),
+                "digits": len(run),
+                "channel": run[0].channel,
+            }
+            for run in runs
+        ],
+    }
+    where = "; ".join(
+        f"{len(run)} at {run[0].start:.2f}-{run[-1].end:.2f} s on ch{run[0].channel}" for run in long_runs
+    )
+    detail = (
+        f"{len(long_runs)} run(s) of {run_limit} or more key presses outside every window: {where}"
+        if long_runs
+        else f"{len(digits)} key press(es) heard, {len(outside)} outside the windows, none in a run of {run_limit} or more"
+    )
     return Check("dtmf-outside-windows", not long_runs, detail), summary
 
 
-def verify(source: Source, *, windows: Windows | Callable[[WavFormat], Windows] = (), track: str = "BOTH",
-           expected_seconds: float | None = None, tolerance_seconds: float = 1.0,
-           extra: Callable[[WavFormat], list[Check]] | None = None,
-           may_be_silent: Windows | Callable[[WavFormat], Windows] | None = None,
-           dtmf_run_limit: int = DTMF_RUN_LIMIT) -> Verdict:
+def verify(
+    source: Source,
+    *,
+    windows: Windows | Callable[[WavFormat], Windows] = (),
+    track: str = "BOTH",
+    expected_seconds: float | None = None,
+    tolerance_seconds: float = 1.0,
+    extra: Callable[[WavFormat], list[Check]] | None = None,
+    may_be_silent: Windows | Callable[[WavFormat], Windows] | None = None,
+    dtmf_run_limit: int = DTMF_RUN_LIMIT,
+) -> Verdict:
     """Every check on one recording. The header is read with ranged reads; then one streaming pass reads the
     object once (hash, DTMF, window levels, activity). `windows` must be silent; `not-all-silent` looks for
     signal outside `may_be_silent` (default: the windows), which is wider when where the windows fall is known
@@ -251,31 +306,61 @@ def verify(source: Source, *, windows: Windows | Callable[[WavFormat], Windows] 
         verdict.sha256, verdict.bytes_read = result.sha256, getattr(source, "bytes_read", 0)
         return verdict
     checks.append(Check("wav-header", True, f"RIFF/WAVE, data at byte {wav.data_offset}"))
-    verdict.format = {"formatTag": wav.format_tag, "channels": wav.channels, "sampleRate": wav.rate,
-                      "bitsPerSample": wav.bits, "seconds": round(wav.seconds, 3)}
-    checks.append(Check("size", wav.data_size >= wav.declared_size,
-                        f"{verdict.size} bytes, {wav.data_size} of the {wav.declared_size} data bytes the header declares"))
+    verdict.format = {
+        "formatTag": wav.format_tag,
+        "channels": wav.channels,
+        "sampleRate": wav.rate,
+        "bitsPerSample": wav.bits,
+        "seconds": round(wav.seconds, 3),
+    }
+    checks.append(
+        Check(
+            "size",
+            wav.data_size >= wav.declared_size,
+            f"{verdict.size} bytes, {wav.data_size} of the {wav.declared_size} data bytes the header declares",
+        )
+    )
     format_name = f"format {wav.format_tag}" + (f" (subformat {wav.subformat})" if wav.subformat is not None else "")
     checks.append(Check("pcm-16bit", wav.pcm and wav.bits == 16, f"{format_name}, {wav.bits} bits"))
     checks.append(Check("sample-rate", wav.rate == EXPECTED_RATE, f"{wav.rate} Hz (expected {EXPECTED_RATE})"))
     wanted = CHANNELS_FOR_TRACK.get(track.upper(), 2)
     checks.append(Check("channels", wav.channels == wanted, f"{wav.channels} (track {track} needs {wanted})"))
     if expected_seconds is not None:
-        checks.append(Check("duration", abs(wav.seconds - expected_seconds) <= tolerance_seconds,
-                            f"{wav.seconds:.3f} s (expected {expected_seconds:.3f} +/- {tolerance_seconds})"))
+        checks.append(
+            Check(
+                "duration",
+                abs(wav.seconds - expected_seconds) <= tolerance_seconds,
+                f"{wav.seconds:.3f} s (expected {expected_seconds:.3f} +/- {tolerance_seconds})",
+            )
+        )
     if extra:
         checks.extend(extra(wav))
     readable = wav.pcm and wav.bits == 16 and wav.channels in (1, 2) and wav.rate == EXPECTED_RATE
     placed = list(windows(wav) if callable(windows) else windows) if readable else []
     quiet = placed if may_be_silent is None else list(may_be_silent(wav) if callable(may_be_silent) else may_be_silent)
     inside = [(a, min(b, wav.seconds)) for a, b in placed if a >= 0 and b > a and a < wav.seconds]
-    result = scan.scan(reader.read, verdict.size, prefix=reader.prefix, data_offset=wav.data_offset,
-                       data_size=wav.data_size, channels=wav.channels if readable else 0, windows=inside,
-                       may_be_silent=quiet if readable else (), audible_rms=AUDIBLE_RMS)
+    result = scan.scan(
+        reader.read,
+        verdict.size,
+        prefix=reader.prefix,
+        data_offset=wav.data_offset,
+        data_size=wav.data_size,
+        channels=wav.channels if readable else 0,
+        windows=inside,
+        may_be_silent=quiet if readable else (),
+        audible_rms=AUDIBLE_RMS,
+    )
     verdict.sha256, verdict.bytes_read = result.sha256, getattr(source, "bytes_read", 0)
     if not readable:
-        checks.append(Check("audio", False, "not 16-bit PCM at 8 kHz in one or two channels: the audio cannot be "
-                                            "scanned for silence, key presses or signal", unverified=True))
+        checks.append(
+            Check(
+                "audio",
+                False,
+                "not 16-bit PCM at 8 kHz in one or two channels: the audio cannot be "
+                "scanned for silence, key presses or signal",
+                unverified=True,
+            )
+        )
         return verdict
     levels = iter(result.windows)
     for index, (a, b) in enumerate(placed):
@@ -284,15 +369,32 @@ def verify(source: Source, *, windows: Windows | Callable[[WavFormat], Windows] 
             continue
         channel_levels = [(level.peak, level.rms) for level in next(levels)]
         loud = [(p, r) for p, r in channel_levels if p > SILENT_PEAK or r > SILENT_RMS]
-        checks.append(Check(f"window-{index + 1}-silent", not loud, f"{a:.3f}-{min(b, wav.seconds):.3f} s: " + ", ".join(
-            f"ch{c} peak {p} rms {r:.1f}" for c, (p, r) in enumerate(channel_levels))))
+        checks.append(
+            Check(
+                f"window-{index + 1}-silent",
+                not loud,
+                f"{a:.3f}-{min(b, wav.seconds):.3f} s: "
+                + ", ".join(f"ch{c} peak {p} rms {r:.1f}" for c, (p, r) in enumerate(channel_levels)),
+            )
+        )
     if result.blocks_judged == 0:
-        checks.append(Check("not-all-silent", False, "no part of the recording lies surely outside the suspended "
-                                                    "windows, so its signal cannot be judged", unverified=True))
+        checks.append(
+            Check(
+                "not-all-silent",
+                False,
+                "no part of the recording lies surely outside the suspended windows, so its signal cannot be judged",
+                unverified=True,
+            )
+        )
     else:
-        checks.append(Check("not-all-silent", result.loudest_block_rms >= AUDIBLE_RMS,
-                            f"{result.active_seconds:.1f} s with signal; loudest half second rms "
-                            f"{result.loudest_block_rms:.1f} over {result.blocks_judged} judged"))
+        checks.append(
+            Check(
+                "not-all-silent",
+                result.loudest_block_rms >= AUDIBLE_RMS,
+                f"{result.active_seconds:.1f} s with signal; loudest half second rms "
+                f"{result.loudest_block_rms:.1f} over {result.blocks_judged} judged",
+            )
+        )
     dtmf_check, verdict.dtmf = _dtmf_check(result.digits, inside, dtmf_run_limit, DTMF_RUN_GAP_SECONDS)
     checks.append(dtmf_check)
     return verdict

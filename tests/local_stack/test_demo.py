@@ -14,29 +14,65 @@ from callrec import demo
 from callrec.template import REPO_ROOT
 
 # scenario: (execution status, final state, session status, audit events in order, recorded seconds)
-_CONNECT_CONSENT = ["START_REQUESTED", "CONSENT_REQUESTED", "CONSENT_ANSWER_REPORTED", "CONSENT_ANSWERED", "RECORDING_STARTED"]
+_CONNECT_CONSENT = [
+    "START_REQUESTED",
+    "CONSENT_REQUESTED",
+    "CONSENT_ANSWER_REPORTED",
+    "CONSENT_ANSWERED",
+    "RECORDING_STARTED",
+]
 _CHIME_CONSENT = ["START_REQUESTED", "CONSENT_DECIDED", "CONSENT_ANSWERED"]
 _HANGUP = ["SIGNAL_RECEIVED", "END_SIGNAL_APPLIED", "CALL_ENDED"]
 _WINDOW = ["SIGNAL_RECEIVED", "WINDOW_OPENED", "SIGNAL_RECEIVED", "WINDOW_CLOSED"]
 _VERIFIED, _FAILED, _MISSING = ["RECORDING_VERIFIED"], ["RECORDING_VERIFICATION_FAILED"], ["RECORDING_MISSING"]
 EXPECTED = {
     "connect-notice": ("SUCCEEDED", "Recorded", "RECORDED", _CONNECT_CONSENT + _HANGUP + _VERIFIED, 45.0),
-    "chime-opt-in-accepted": ("SUCCEEDED", "Recorded", "RECORDED",
-                              _CHIME_CONSENT + ["RECORDING_STARTED"] + _HANGUP + _VERIFIED, 30.0),
-    "chime-opt-in-declined": ("SUCCEEDED", "Not Recorded: Consent Declined", "NOT_RECORDED",
-                              _CHIME_CONSENT + ["CONSENT_DECLINED", "SIGNAL_REJECTED"], None),
-    "chime-no-access-to-destination": ("FAILED", "Recording Failed", "FAILED",
-                                       _CHIME_CONSENT + ["RECORDING_START_FAILED", "SIGNAL_REJECTED"], None),
+    "chime-opt-in-accepted": (
+        "SUCCEEDED",
+        "Recorded",
+        "RECORDED",
+        _CHIME_CONSENT + ["RECORDING_STARTED"] + _HANGUP + _VERIFIED,
+        30.0,
+    ),
+    "chime-opt-in-declined": (
+        "SUCCEEDED",
+        "Not Recorded: Consent Declined",
+        "NOT_RECORDED",
+        _CHIME_CONSENT + ["CONSENT_DECLINED", "SIGNAL_REJECTED"],
+        None,
+    ),
+    "chime-no-access-to-destination": (
+        "FAILED",
+        "Recording Failed",
+        "FAILED",
+        _CHIME_CONSENT + ["RECORDING_START_FAILED", "SIGNAL_REJECTED"],
+        None,
+    ),
     "connect-started-before-agent": ("SUCCEEDED", "Recorded", "RECORDED", _CONNECT_CONSENT + _HANGUP + _VERIFIED, 30.0),
     "connect-payment": ("SUCCEEDED", "Recorded", "RECORDED", _CONNECT_CONSENT + _WINDOW + _HANGUP + _VERIFIED, None),
-    "chime-payment": ("SUCCEEDED", "Recorded", "RECORDED",
-                      _CHIME_CONSENT + ["RECORDING_STARTED"] + _WINDOW + _HANGUP + _VERIFIED, None),
-    "connect-suspend-refused": ("SUCCEEDED", "Recorded", "RECORDED",
-                                _CONNECT_CONSENT + ["SIGNAL_RECEIVED", "SIGNAL_FAILED"] + _HANGUP + _VERIFIED, 20.0),
+    "chime-payment": (
+        "SUCCEEDED",
+        "Recorded",
+        "RECORDED",
+        _CHIME_CONSENT + ["RECORDING_STARTED"] + _WINDOW + _HANGUP + _VERIFIED,
+        None,
+    ),
+    "connect-suspend-refused": (
+        "SUCCEEDED",
+        "Recorded",
+        "RECORDED",
+        _CONNECT_CONSENT + ["SIGNAL_RECEIVED", "SIGNAL_FAILED"] + _HANGUP + _VERIFIED,
+        20.0,
+    ),
     "connect-card-not-paused": ("SUCCEEDED", "Recorded", "RECORDED", _CONNECT_CONSENT + _HANGUP + _FAILED, None),
     "connect-recording-never-lands": ("SUCCEEDED", "Recorded", "RECORDED", _CONNECT_CONSENT + _HANGUP + _MISSING, None),
-    "chime-corrupted-header": ("SUCCEEDED", "Recorded", "RECORDED",
-                               _CHIME_CONSENT + ["RECORDING_STARTED"] + _HANGUP + _FAILED, 30.0),
+    "chime-corrupted-header": (
+        "SUCCEEDED",
+        "Recorded",
+        "RECORDED",
+        _CHIME_CONSENT + ["RECORDING_STARTED"] + _HANGUP + _FAILED,
+        30.0,
+    ),
     "connect-payment-leak": ("SUCCEEDED", "Recorded", "RECORDED", _CONNECT_CONSENT + _WINDOW + _HANGUP + _FAILED, None),
 }
 LANDED = {name for name, expected in EXPECTED.items() if expected[2] == "RECORDED"} - {"connect-recording-never-lands"}
@@ -70,7 +106,11 @@ def test_every_scenario_ends_in_its_state(results):
     assert set(by_name) == set(EXPECTED)
     for name, (status, final_state, session_status, audit, _) in EXPECTED.items():
         result = by_name[name]
-        assert (result["execution_status"], result["final_state"], result["session_status"]) == (status, final_state, session_status), name
+        assert (result["execution_status"], result["final_state"], result["session_status"]) == (
+            status,
+            final_state,
+            session_status,
+        ), name
         assert [entry.split(":", 1)[1] for entry in result["audit"]] == audit, name
         assert result["state_transitions"] == result["timeline"].count("StateEntered")
         assert result["lambda_invocations"] == 2  # validate + consent policy
@@ -80,25 +120,72 @@ def test_every_scenario_ends_in_its_state(results):
 
 
 PROVIDER_RECORD = {  # the twin's own record of what it was asked to do
-    "connect-notice": ["ContactInitiated", "AgentJoined", "StartContactRecording", "Disconnected", "RecordingDelivered"],
+    "connect-notice": [
+        "ContactInitiated",
+        "AgentJoined",
+        "StartContactRecording",
+        "Disconnected",
+        "RecordingDelivered",
+    ],
     "chime-opt-in-accepted": ["PlayAudioAndGetDigits:ok", "StartCallRecording:ok"],
     "chime-opt-in-declined": ["PlayAudioAndGetDigits:ok"],
     "chime-no-access-to-destination": ["PlayAudioAndGetDigits:ok", "StartCallRecording:failed"],
-    "connect-started-before-agent": ["ContactInitiated", "StartContactRecording", "AgentJoined", "Disconnected",
-                                     "RecordingDelivered"],
-    "connect-payment": ["ContactInitiated", "AgentJoined", "StartContactRecording", "SuspendContactRecording",
-                        "CustomerTyped", "ResumeContactRecording", "Disconnected", "RecordingDelivered"],
-    "chime-payment": ["PlayAudioAndGetDigits:ok", "StartCallRecording:ok", "PauseCallRecording:ok",
-                      "ResumeCallRecording:ok"],
-    "connect-suspend-refused": ["ContactInitiated", "AgentJoined", "StartContactRecording", "Disconnected",
-                                "RecordingDelivered"],
-    "connect-card-not-paused": ["ContactInitiated", "AgentJoined", "StartContactRecording", "CustomerTyped",
-                                "Disconnected", "RecordingDelivered"],
-    "connect-recording-never-lands": ["ContactInitiated", "AgentJoined", "StartContactRecording", "Disconnected",
-                                      "RecordingDelivered"],
+    "connect-started-before-agent": [
+        "ContactInitiated",
+        "StartContactRecording",
+        "AgentJoined",
+        "Disconnected",
+        "RecordingDelivered",
+    ],
+    "connect-payment": [
+        "ContactInitiated",
+        "AgentJoined",
+        "StartContactRecording",
+        "SuspendContactRecording",
+        "CustomerTyped",
+        "ResumeContactRecording",
+        "Disconnected",
+        "RecordingDelivered",
+    ],
+    "chime-payment": [
+        "PlayAudioAndGetDigits:ok",
+        "StartCallRecording:ok",
+        "PauseCallRecording:ok",
+        "ResumeCallRecording:ok",
+    ],
+    "connect-suspend-refused": [
+        "ContactInitiated",
+        "AgentJoined",
+        "StartContactRecording",
+        "Disconnected",
+        "RecordingDelivered",
+    ],
+    "connect-card-not-paused": [
+        "ContactInitiated",
+        "AgentJoined",
+        "StartContactRecording",
+        "CustomerTyped",
+        "Disconnected",
+        "RecordingDelivered",
+    ],
+    "connect-recording-never-lands": [
+        "ContactInitiated",
+        "AgentJoined",
+        "StartContactRecording",
+        "Disconnected",
+        "RecordingDelivered",
+    ],
     "chime-corrupted-header": ["PlayAudioAndGetDigits:ok", "StartCallRecording:ok"],
-    "connect-payment-leak": ["ContactInitiated", "AgentJoined", "StartContactRecording", "SuspendContactRecording",
-                             "CustomerTyped", "ResumeContactRecording", "Disconnected", "RecordingDelivered"],
+    "connect-payment-leak": [
+        "ContactInitiated",
+        "AgentJoined",
+        "StartContactRecording",
+        "SuspendContactRecording",
+        "CustomerTyped",
+        "ResumeContactRecording",
+        "Disconnected",
+        "RecordingDelivered",
+    ],
 }
 
 
@@ -107,7 +194,10 @@ def test_every_recorded_call_is_verified_with_the_right_verdict(results):
     for name, result in by_name.items():
         verification, failed, final_state = VERIFICATION.get(name, (None, [], None))
         assert (result["verification"], result["verification_failed"], result["verify_final_state"]) == (
-            verification, failed, final_state), name
+            verification,
+            failed,
+            final_state,
+        ), name
     assert by_name["connect-recording-never-lands"]["verification_reason"].startswith("missing: ")
     assert "ch0 peak" in by_name["connect-payment-leak"]["verification_reason"]
     typed = by_name["connect-card-not-paused"]["verification_reason"]
@@ -176,11 +266,23 @@ def test_the_printed_report_shows_every_call(results):
 
 
 def test_demo_json_is_one_object_per_call():
-    completed = subprocess.run([sys.executable, "-m", "callrec.cli", "demo", "--json"], cwd=REPO_ROOT,
-                               capture_output=True, text=True, timeout=300, check=True)
+    completed = subprocess.run(
+        [sys.executable, "-m", "callrec.cli", "demo", "--json"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
     calls = json.loads(completed.stdout)
     assert [c["scenario"] for c in calls] == list(EXPECTED)
     for call in calls:
-        assert {"scenario", "provider", "final_state", "recording_location", "state_transitions",
-                "lambda_invocations"} <= set(call)
+        assert {
+            "scenario",
+            "provider",
+            "final_state",
+            "recording_location",
+            "state_transitions",
+            "lambda_invocations",
+        } <= set(call)
         assert call["final_state"] == EXPECTED[call["scenario"]][1]

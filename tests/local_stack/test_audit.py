@@ -39,13 +39,22 @@ def test_every_audit_write_of_the_workflows_is_conditional_with_an_unguessable_k
 def test_a_record_cannot_be_replaced_by_the_key_the_history_shows(centre):
     call = demo.connect_notice(centre)
     _, history = centre.finish(call.session_id)
-    started = next(e for e in history if e.get("stateEnteredEventDetails", {}).get("name") == "Record Recording Started")
+    started = next(
+        e for e in history if e.get("stateEnteredEventDetails", {}).get("name") == "Record Recording Started"
+    )
     table = centre.deployment.physical("AuditTable")
     before = centre.audit(call.session_id)
     original = next(a for a in before if a["event"] == "RECORDING_STARTED")
     guessed = f"{started['timestamp'] if isinstance(started['timestamp'], str) else started['timestamp'].isoformat()}#Record Recording Started"
-    client("dynamodb").put_item(TableName=table, Item={"sessionId": {"S": call.session_id}, "at": {"S": guessed},
-                                                      "event": {"S": "CONSENT_DECLINED"}, "actor": {"S": "intruder"}})
+    client("dynamodb").put_item(
+        TableName=table,
+        Item={
+            "sessionId": {"S": call.session_id},
+            "at": {"S": guessed},
+            "event": {"S": "CONSENT_DECLINED"},
+            "actor": {"S": "intruder"},
+        },
+    )
     after = centre.audit(call.session_id)
     assert next(a for a in after if a["at"] == original["at"]) == original  # still there, unchanged
     assert len(after) == len(before) + 1 and original["at"] != guessed and original["at"].count("#") == 2

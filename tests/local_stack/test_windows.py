@@ -12,10 +12,10 @@ import pytest
 from callrec import demo, engine
 from callrec.history import fetch_history
 from callrec.stack import client
+from tests.eventually import eventually
 from tests.wav_probe import read_wav
 
 CARD = demo.CARD_NUMBER
-
 
 
 def _wav(centre, session):
@@ -34,8 +34,13 @@ def test_connect_payment_digits_fall_in_a_silent_span(centre):
     centre.finish(call.session_id)
     spans, chain = _connect_typed_spans(centre, call)
     assert len(spans) == 1, "the customer typed the card number once"
-    wav = read_wav(client("s3").get_object(Bucket=chain["Recording"]["Location"].split("/", 1)[0],
-                                           Key=chain["Recording"]["Location"].split("/", 1)[1])["Body"].read())
+    wav = read_wav(
+        client("s3")
+        .get_object(
+            Bucket=chain["Recording"]["Location"].split("/", 1)[0], Key=chain["Recording"]["Location"].split("/", 1)[1]
+        )["Body"]
+        .read()
+    )
     start, end = spans[0]
     for channel in (0, 1):
         assert wav.peak(channel, start, end) == 0, "card digits were recorded"
@@ -43,7 +48,9 @@ def test_connect_payment_digits_fall_in_a_silent_span(centre):
     assert window_start <= start and end <= window_end  # the window the provider applied covers the typing
     assert wav.rms(0, 1.0, window_start - 0.5) > 500 and wav.rms(0, window_end + 0.5, wav.seconds - 0.5) > 500
     session = centre.session(call.session_id)
-    assert session["windows"][0]["suspendedBy"] == "contact-flow" and session["windows"][0]["resumedBy"] == "contact-flow"
+    assert (
+        session["windows"][0]["suspendedBy"] == "contact-flow" and session["windows"][0]["resumedBy"] == "contact-flow"
+    )
 
 
 def test_chime_payment_digits_fall_in_a_silent_span(centre):
@@ -133,13 +140,18 @@ def test_card_digits_reach_no_history_log_audit_or_record(centre, caplog):
     found: dict[str, list[str]] = {}
     for call in calls:
         centre.finish(call.session_id)
-        found[f"history {call.provider}"] = _scan(json.dumps(fetch_history(sfn, centre.execution_arn(call.session_id)), default=str))
+        found[f"history {call.provider}"] = _scan(
+            json.dumps(fetch_history(sfn, centre.execution_arn(call.session_id)), default=str)
+        )
     for table in ("SessionsTable", "AuditTable", "SignalsTable"):
         found[table] = _scan(json.dumps(dynamodb.scan(TableName=centre.deployment.physical(table))["Items"]))
     found["function logs"] = _scan(function_logs.getvalue())
     found["python logging"] = _scan(caplog.text)
-    found["twin records"] = _scan(json.dumps([centre.sim.connect.describe(calls[0].contact_id),
-                                              centre.sim.chime.describe(calls[1].transaction_id)]))
+    found["twin records"] = _scan(
+        json.dumps(
+            [centre.sim.connect.describe(calls[0].contact_id), centre.sim.chime.describe(calls[1].transaction_id)]
+        )
+    )
     assert {where: hits for where, hits in found.items() if hits} == {}
     assert '"level":"INFO"' in function_logs.getvalue() and "moto" in caplog.text  # the logs were really read
 
@@ -147,17 +159,20 @@ def test_card_digits_reach_no_history_log_audit_or_record(centre, caplog):
 def test_the_sma_trigger_opens_a_window_through_the_sma(centre):
     """An outside system asks the SMA (UpdateSipMediaApplicationCall op=request-suspend); the SMA handler
     queues the signal, the workflow pauses recording back through the SMA, the window is kept."""
-    import time
 
     call = centre.chime_call(demo.CALIFORNIA_CALLER, demo.CENTRE_TEXAS, answers=["1"])
     centre.wait_for_status(call.session_id, "RECORDING")
-    centre.sim.chime.call("UpdateSipMediaApplicationCall", {
-        "SipMediaApplicationId": centre.sma.id, "TransactionId": call.transaction_id,
-        "Arguments": {"op": "request-suspend", "idempotencyKey": "ivr-pay-1"}})
-    deadline = time.monotonic() + 30
-    while not (centre.session(call.session_id) or {}).get("suspended"):
-        assert time.monotonic() < deadline, "the SMA's request never opened a window"
-        time.sleep(0.02)
+    centre.sim.chime.call(
+        "UpdateSipMediaApplicationCall",
+        {
+            "SipMediaApplicationId": centre.sma.id,
+            "TransactionId": call.transaction_id,
+            "Arguments": {"op": "request-suspend", "idempotencyKey": "ivr-pay-1"},
+        },
+    )
+    eventually(
+        lambda: (centre.session(call.session_id) or {}).get("suspended"), what="the SMA's request to open a window"
+    )
     executed = [a["Type"] for a in centre.sim.chime.describe(call.transaction_id)["Executed"]]
     assert executed[-1] == "PauseCallRecording"
     assert centre.session(call.session_id)["windows"][0]["suspendedBy"] == "sma"

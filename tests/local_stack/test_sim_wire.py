@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from datetime import datetime
 
 import pytest
@@ -15,12 +14,13 @@ from botocore.exceptions import ClientError
 
 from callrec.server import CONNECT_INSTANCE_ID
 from callrec.template import REPO_ROOT
-from tests.e2e.conftest import endpoint_client, physical, serve_endpoint
+from tests.eventually import eventually
+from tests.local_stack.conftest import endpoint_client, physical, serve_endpoint
 from tests.wav_probe import read_wav
 
 pytestmark = pytest.mark.server
 
-SMA_HANDLER = f"test-sma={REPO_ROOT / 'tests' / 'e2e' / 'sma_handler.py'}:lambda_handler"
+SMA_HANDLER = f"test-sma={REPO_ROOT / 'tests' / 'local_stack' / 'sma_handler.py'}:lambda_handler"
 
 
 @pytest.fixture(scope="module")
@@ -75,9 +75,14 @@ def test_describe_contact_over_the_wire_is_parsed_by_botocore(endpoint, connect,
     [recording] = after["Recordings"]
     assert (recording["StorageType"], recording["MediaStreamType"], recording["Status"]) == ("S3", "AUDIO", "AVAILABLE")
     assert recording["Location"].endswith(".wav") and isinstance(recording["StartTimestamp"], datetime)
-    assert isinstance(after["DisconnectTimestamp"], datetime) and after["DisconnectTimestamp"] >= recording["StartTimestamp"]
+    assert (
+        isinstance(after["DisconnectTimestamp"], datetime)
+        and after["DisconnectTimestamp"] >= recording["StartTimestamp"]
+    )
     assert error_of(lambda: connect.describe_contact(InstanceId=CONNECT_INSTANCE_ID, ContactId="no-such-contact")) == (
-        "ResourceNotFoundException", 404)
+        "ResourceNotFoundException",
+        404,
+    )
 
 
 def test_every_connect_recording_call_over_the_wire(endpoint, connect, contact):
@@ -88,9 +93,19 @@ def test_every_connect_recording_call_over_the_wire(endpoint, connect, contact):
     connect.stop_contact_recording(**ids(contact))
     described = control(endpoint, "POST", f"/_sim/connect/contacts/{contact}/hang-up")
     assert [e["event"] for e in described["Log"]] == [
-        "ContactInitiated", "AgentJoined", "StartContactRecording", "SuspendContactRecording", "CustomerTyped",
-        "ResumeContactRecording", "StopContactRecording", "Disconnected", "RecordingDelivered"]
-    assert all("4111" not in json.dumps(entry) for entry in described["Log"])  # the twin logs how many digits, not which
+        "ContactInitiated",
+        "AgentJoined",
+        "StartContactRecording",
+        "SuspendContactRecording",
+        "CustomerTyped",
+        "ResumeContactRecording",
+        "StopContactRecording",
+        "Disconnected",
+        "RecordingDelivered",
+    ]
+    assert all(
+        "4111" not in json.dumps(entry) for entry in described["Log"]
+    )  # the twin logs how many digits, not which
     location = described["Recording"]["Location"]
     bucket, _, key = location.partition("/")
     obj = endpoint_client(endpoint, "s3").get_object(Bucket=bucket, Key=key)
@@ -101,17 +116,27 @@ def test_every_connect_recording_call_over_the_wire(endpoint, connect, contact):
 
 def test_connect_errors_over_the_wire(endpoint, connect, contact):
     unvalidated = endpoint_client(endpoint, "connect", retries=False, validate=False)
-    assert error_of(lambda: unvalidated.start_contact_recording(
-        **ids(contact), VoiceRecordingConfiguration={"VoiceRecordingTrack": "EVERYONE"})) == ("InvalidParameterException", 400)
+    assert error_of(
+        lambda: unvalidated.start_contact_recording(
+            **ids(contact), VoiceRecordingConfiguration={"VoiceRecordingTrack": "EVERYONE"}
+        )
+    ) == ("InvalidParameterException", 400)
     assert error_of(lambda: unvalidated.suspend_contact_recording(**{**ids(contact), "ContactId": "x" * 257})) == (
-        "InvalidParameterException", 400)
+        "InvalidParameterException",
+        400,
+    )
     assert error_of(lambda: connect.stop_contact_recording(**{**ids(contact), "InstanceId": "no-such-instance"})) == (
-        "ResourceNotFoundException", 404)
+        "ResourceNotFoundException",
+        404,
+    )
     assert error_of(lambda: connect.suspend_contact_recording(**ids(contact))) == ("InvalidRequestException", 400)
     connect.start_contact_recording(**ids(contact), VoiceRecordingConfiguration={"VoiceRecordingTrack": "ALL"})
     connect.stop_contact_recording(**ids(contact))
-    assert error_of(lambda: connect.start_contact_recording(
-        **ids(contact), VoiceRecordingConfiguration={"VoiceRecordingTrack": "ALL"})) == ("InvalidRequestException", 400)
+    assert error_of(
+        lambda: connect.start_contact_recording(
+            **ids(contact), VoiceRecordingConfiguration={"VoiceRecordingTrack": "ALL"}
+        )
+    ) == ("InvalidRequestException", 400)
 
 
 def test_connect_throttles_at_the_documented_quota(endpoint, connect, contact):
@@ -128,16 +153,31 @@ def test_connect_throttles_at_the_documented_quota(endpoint, connect, contact):
 
 
 def test_injected_internal_service_exception(endpoint, connect, contact):
-    control(endpoint, "POST", "/_sim/faults", {"service": "connect", "operation": "StartContactRecording",
-                                                "error": "InternalServiceException", "key": contact})
-    assert error_of(lambda: connect.start_contact_recording(
-        **ids(contact), VoiceRecordingConfiguration={"VoiceRecordingTrack": "ALL"})) == ("InternalServiceException", 500)
+    control(
+        endpoint,
+        "POST",
+        "/_sim/faults",
+        {
+            "service": "connect",
+            "operation": "StartContactRecording",
+            "error": "InternalServiceException",
+            "key": contact,
+        },
+    )
+    assert error_of(
+        lambda: connect.start_contact_recording(
+            **ids(contact), VoiceRecordingConfiguration={"VoiceRecordingTrack": "ALL"}
+        )
+    ) == ("InternalServiceException", 500)
 
 
 def test_stale_contact_after_transfer(endpoint, connect, contact):
     control(endpoint, "POST", f"/_sim/connect/contacts/{contact}/transfer")
-    assert error_of(lambda: connect.start_contact_recording(
-        **ids(contact), VoiceRecordingConfiguration={"VoiceRecordingTrack": "ALL"})) == ("ResourceNotFoundException", 404)
+    assert error_of(
+        lambda: connect.start_contact_recording(
+            **ids(contact), VoiceRecordingConfiguration={"VoiceRecordingTrack": "ALL"}
+        )
+    ) == ("ResourceNotFoundException", 404)
 
 
 @pytest.fixture
@@ -150,35 +190,63 @@ def _bucket_for(endpoint, sma_id: str) -> str:
     bucket admits only the SMA the template is deployed for)."""
     s3, bucket = endpoint_client(endpoint, "s3"), f"wire-{sma_id[:8]}"
     s3.create_bucket(Bucket=bucket)
-    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"Service": "voiceconnector.chime.amazonaws.com"},
-        "Action": ["s3:PutObject", "s3:PutObjectAcl"], "Resource": f"arn:aws:s3:::{bucket}/*",
-        "Condition": {"StringEquals": {"aws:SourceAccount": "123456789012"},
-                      "ArnLike": {"aws:SourceArn": f"arn:aws:chime:us-east-1:123456789012:sma/{sma_id}"}}}]}))
+    s3.put_bucket_policy(
+        Bucket=bucket,
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "voiceconnector.chime.amazonaws.com"},
+                        "Action": ["s3:PutObject", "s3:PutObjectAcl"],
+                        "Resource": f"arn:aws:s3:::{bucket}/*",
+                        "Condition": {
+                            "StringEquals": {"aws:SourceAccount": "123456789012"},
+                            "ArnLike": {"aws:SourceArn": f"arn:aws:chime:us-east-1:123456789012:sma/{sma_id}"},
+                        },
+                    }
+                ],
+            }
+        ),
+    )
     return bucket
 
 
 def test_update_sip_media_application_call_over_the_wire(endpoint, sma):
     voice = endpoint_client(endpoint, "chime-sdk-voice", retries=False)
     bucket = _bucket_for(endpoint, sma["SipMediaApplicationId"])
-    call = control(endpoint, "POST", "/_sim/chime/calls", {"sipMediaApplicationId": sma["SipMediaApplicationId"],
-                                                             "from": "+14155550100", "to": "+18005550100"})
+    call = control(
+        endpoint,
+        "POST",
+        "/_sim/chime/calls",
+        {"sipMediaApplicationId": sma["SipMediaApplicationId"], "from": "+14155550100", "to": "+18005550100"},
+    )
     txn = call["TransactionId"]
 
     answer = voice.update_sip_media_application_call(
-        SipMediaApplicationId=sma["SipMediaApplicationId"], TransactionId=txn, Arguments={"op": "record", "bucket": bucket})
+        SipMediaApplicationId=sma["SipMediaApplicationId"],
+        TransactionId=txn,
+        Arguments={"op": "record", "bucket": bucket},
+    )
     assert answer["ResponseMetadata"]["HTTPStatusCode"] == 202
     assert answer["SipMediaApplicationCall"]["TransactionId"] == txn
 
     control(endpoint, "POST", f"/_sim/chime/calls/{txn}/talk", {"seconds": 2})
-    voice.update_sip_media_application_call(SipMediaApplicationId=sma["SipMediaApplicationId"], TransactionId=txn,
-                                            Arguments={"op": "hangup"})
-    deadline = time.monotonic() + 30
-    while (described := control(endpoint, "GET", f"/_sim/chime/calls/{txn}"))["Status"] != "Disconnected":
-        assert time.monotonic() < deadline, described
-        time.sleep(0.05)
+    voice.update_sip_media_application_call(
+        SipMediaApplicationId=sma["SipMediaApplicationId"], TransactionId=txn, Arguments={"op": "hangup"}
+    )
+    described = eventually(
+        lambda: control(endpoint, "GET", f"/_sim/chime/calls/{txn}"), lambda call: call["Status"] == "Disconnected"
+    )
     kinds = [i["InvocationEventType"] for i in described["Invocations"]]
-    assert kinds == ["NEW_INBOUND_CALL", "CALL_UPDATE_REQUESTED", "ACTION_SUCCESSFUL", "CALL_UPDATE_REQUESTED", "HANGUP"]
+    assert kinds == [
+        "NEW_INBOUND_CALL",
+        "CALL_UPDATE_REQUESTED",
+        "ACTION_SUCCESSFUL",
+        "CALL_UPDATE_REQUESTED",
+        "HANGUP",
+    ]
     assert [i["Sequence"] for i in described["Invocations"]] == [1, 2, 3, 4, 5]
     assert described["TransactionAttributes"] == {"lastOp": "hangup"}
     key = described["Recording"]["Location"].split("/", 1)[1]
@@ -189,18 +257,22 @@ def test_update_sip_media_application_call_over_the_wire(endpoint, sma):
 def test_another_sma_cannot_record_into_the_stacks_bucket(endpoint, sma):
     """The stack's recording bucket admits the configured SMA only: any other gets NoAccessToDestination."""
     voice = endpoint_client(endpoint, "chime-sdk-voice", retries=False)
-    txn = control(endpoint, "POST", "/_sim/chime/calls", {"sipMediaApplicationId": sma["SipMediaApplicationId"],
-                                                            "from": "+14155550100", "to": "+18005550100"})["TransactionId"]
-    voice.update_sip_media_application_call(SipMediaApplicationId=sma["SipMediaApplicationId"], TransactionId=txn,
-                                            Arguments={"op": "record", "bucket": physical(endpoint, "RecordingBucket")})
-    deadline = time.monotonic() + 30
-    while True:
-        described = control(endpoint, "GET", f"/_sim/chime/calls/{txn}")
-        failed = [i for i in described["Invocations"] if i["InvocationEventType"] == "ACTION_FAILED"]
-        if failed:
-            break
-        assert time.monotonic() < deadline, described
-        time.sleep(0.05)
+    txn = control(
+        endpoint,
+        "POST",
+        "/_sim/chime/calls",
+        {"sipMediaApplicationId": sma["SipMediaApplicationId"], "from": "+14155550100", "to": "+18005550100"},
+    )["TransactionId"]
+    voice.update_sip_media_application_call(
+        SipMediaApplicationId=sma["SipMediaApplicationId"],
+        TransactionId=txn,
+        Arguments={"op": "record", "bucket": physical(endpoint, "RecordingBucket")},
+    )
+    described = eventually(
+        lambda: control(endpoint, "GET", f"/_sim/chime/calls/{txn}"),
+        lambda call: any(i["InvocationEventType"] == "ACTION_FAILED" for i in call["Invocations"]),
+    )
+    failed = [i for i in described["Invocations"] if i["InvocationEventType"] == "ACTION_FAILED"]
     failed = failed[0]
     assert failed["ActionType"] == "StartCallRecording" and failed["Error"].startswith("NoAccessToDestination")
 
@@ -208,16 +280,34 @@ def test_another_sma_cannot_record_into_the_stacks_bucket(endpoint, sma):
 def test_chime_errors_over_the_wire(endpoint, sma):
     voice = endpoint_client(endpoint, "chime-sdk-voice", retries=False)
     sma_id = sma["SipMediaApplicationId"]
-    assert error_of(lambda: voice.update_sip_media_application_call(
-        SipMediaApplicationId=sma_id, TransactionId="no-such-call", Arguments={})) == ("NotFoundException", 404)
-    txn = control(endpoint, "POST", "/_sim/chime/calls", {"sipMediaApplicationId": sma_id, "from": "+1", "to": "+2"})["TransactionId"]
-    control(endpoint, "POST", "/_sim/faults", {"service": "chimesdkvoice", "operation": "UpdateSipMediaApplicationCall",
-                                                "error": "ThrottledClientException", "key": txn})
-    assert error_of(lambda: voice.update_sip_media_application_call(
-        SipMediaApplicationId=sma_id, TransactionId=txn, Arguments={})) == ("ThrottledClientException", 429)
+    assert error_of(
+        lambda: voice.update_sip_media_application_call(
+            SipMediaApplicationId=sma_id, TransactionId="no-such-call", Arguments={}
+        )
+    ) == ("NotFoundException", 404)
+    txn = control(endpoint, "POST", "/_sim/chime/calls", {"sipMediaApplicationId": sma_id, "from": "+1", "to": "+2"})[
+        "TransactionId"
+    ]
+    control(
+        endpoint,
+        "POST",
+        "/_sim/faults",
+        {
+            "service": "chimesdkvoice",
+            "operation": "UpdateSipMediaApplicationCall",
+            "error": "ThrottledClientException",
+            "key": txn,
+        },
+    )
+    assert error_of(
+        lambda: voice.update_sip_media_application_call(SipMediaApplicationId=sma_id, TransactionId=txn, Arguments={})
+    ) == ("ThrottledClientException", 429)
     unvalidated = endpoint_client(endpoint, "chime-sdk-voice", retries=False, validate=False)
-    assert error_of(lambda: unvalidated.update_sip_media_application_call(
-        SipMediaApplicationId=sma_id, TransactionId=txn, Arguments={str(i): "x" for i in range(21)})) == ("BadRequestException", 400)
+    assert error_of(
+        lambda: unvalidated.update_sip_media_application_call(
+            SipMediaApplicationId=sma_id, TransactionId=txn, Arguments={str(i): "x" for i in range(21)}
+        )
+    ) == ("BadRequestException", 400)
 
 
 def test_other_services_still_reach_moto(endpoint):
@@ -226,8 +316,13 @@ def test_other_services_still_reach_moto(endpoint):
 
 
 def _cli(endpoint, *arguments):
-    completed = subprocess.run([sys.executable, "-m", "callrec.cli", "sim", "--endpoint", endpoint["url"], *arguments],
-                               cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    completed = subprocess.run(
+        [sys.executable, "-m", "callrec.cli", "sim", "--endpoint", endpoint["url"], *arguments],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     return completed.returncode, json.loads(completed.stdout) if completed.stdout else None
 
 
@@ -238,7 +333,9 @@ def test_the_callrec_sim_command_plays_the_people(endpoint, connect):
     assert _cli(endpoint, "contact", "agent-joins", contact_id)[1]["AgentJoinedAt"] is not None
     connect.start_contact_recording(**ids(contact_id), VoiceRecordingConfiguration={"VoiceRecordingTrack": "ALL"})
     assert _cli(endpoint, "contact", "type", contact_id, "1234")[1] == {"typed": 4}
-    code, fault = _cli(endpoint, "fault", "add", "connect", "SuspendContactRecording", "InternalServiceException", "--key", contact_id)
+    code, fault = _cli(
+        endpoint, "fault", "add", "connect", "SuspendContactRecording", "InternalServiceException", "--key", contact_id
+    )
     assert code == 0 and fault["key"] == contact_id
     assert error_of(lambda: connect.suspend_contact_recording(**ids(contact_id)))[0] == "InternalServiceException"
     assert _cli(endpoint, "clock", "advance", "5")[0] == 0

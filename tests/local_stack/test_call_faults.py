@@ -8,8 +8,8 @@ import pytest
 from callrec.demo import CALIFORNIA_CALLER, CENTRE_TEXAS, TEXAS_CALLER
 from callrec.sim import Fault
 from tests.conftest import states_entered
+from tests.eventually import eventually
 from tests.wav_probe import read_wav
-
 
 
 def _connect_call_to_recording(centre):
@@ -21,13 +21,9 @@ def _connect_call_to_recording(centre):
 
 
 def test_chime_caller_hangs_up_while_the_opt_in_prompt_waits(centre):
-    import time
 
     call = centre.chime_call(CALIFORNIA_CALLER, CENTRE_TEXAS, answers=[])  # the caller never presses a key
-    deadline = time.monotonic() + 30
-    while not centre.sim.chime.describe(call.transaction_id)["Waiting"]:  # the prompt has played, and waits
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    eventually(lambda: centre.sim.chime.describe(call.transaction_id)["Waiting"], what="the prompt played, waiting")
     centre.sim.chime.hang_up(call.transaction_id)
     described, events = centre.finish(call.session_id)
     assert described["status"] == "SUCCEEDED" and states_entered(events)[-1] == "Not Recorded: Call Ended"
@@ -52,7 +48,8 @@ def test_missing_prompt_audio_fails_the_session_with_the_providers_error(centre)
     described, events = centre.finish(call.session_id)
     assert described["status"] == "FAILED" and states_entered(events)[-1] == "Recording Failed"
     assert centre.session(call.session_id)["outcomeReason"] == (
-        "ConsentPromptFailed: InvalidAudioSource: Audio Source parameter value is invalid.")
+        "ConsentPromptFailed: InvalidAudioSource: Audio Source parameter value is invalid."
+    )
 
 
 def test_connect_throttling_is_retried_and_the_call_recorded(centre):
@@ -63,8 +60,11 @@ def test_connect_throttling_is_retried_and_the_call_recorded(centre):
     centre.contact_flow(call, "hangup")
     described, events = centre.finish(call.session_id)
     assert described["status"] == "SUCCEEDED"
-    connect_errors = [e["taskFailedEventDetails"]["error"] for e in events
-                      if e["type"] == "TaskFailed" and e["taskFailedEventDetails"]["error"].startswith("Connect.")]
+    connect_errors = [
+        e["taskFailedEventDetails"]["error"]
+        for e in events
+        if e["type"] == "TaskFailed" and e["taskFailedEventDetails"]["error"].startswith("Connect.")
+    ]
     assert connect_errors == ["Connect.ThrottlingException"] * 2
 
 
@@ -119,15 +119,22 @@ def test_a_consent_answer_before_the_wait_parks_is_kept_on_the_session_not_lost(
     from callrec_shared import sessions
 
     session_id = "7d2e3f40-5a6b-5c7d-8e9f-0a1b2c3d4e5f"
-    client("dynamodb").put_item(TableName=deployment.physical("SessionsTable"),
-                                Item={"sessionId": {"S": session_id}, "status": {"S": "CONSENT_DECIDED"}})
+    client("dynamodb").put_item(
+        TableName=deployment.physical("SessionsTable"),
+        Item={"sessionId": {"S": session_id}, "status": {"S": "CONSENT_DECIDED"}},
+    )
     sessions.answer_consent(session_id, "accepted", actor="contact-flow")
-    item = client("dynamodb").get_item(TableName=deployment.physical("SessionsTable"), Key={"sessionId": {"S": session_id}})["Item"]
+    item = client("dynamodb").get_item(
+        TableName=deployment.physical("SessionsTable"), Key={"sessionId": {"S": session_id}}
+    )["Item"]
     assert item["reportedConsent"]["M"]["answer"] == {"S": "accepted"} and "waitToken" not in item
     with pytest.raises(sessions.NotWaiting):
         sessions.answer_consent(session_id, "declined", actor="contact-flow")
-    audit = client("dynamodb").query(TableName=deployment.physical("AuditTable"), KeyConditionExpression="sessionId = :s",
-                                     ExpressionAttributeValues={":s": {"S": session_id}})["Items"]
+    audit = client("dynamodb").query(
+        TableName=deployment.physical("AuditTable"),
+        KeyConditionExpression="sessionId = :s",
+        ExpressionAttributeValues={":s": {"S": session_id}},
+    )["Items"]
     assert [a["event"]["S"] for a in audit] == ["CONSENT_ANSWER_REPORTED"]
 
 
@@ -141,7 +148,9 @@ def test_signals_and_answers_before_the_session_record_exists_are_kept(centre):
     call = centre.connect_call(TEXAS_CALLER, CENTRE_TEXAS)
     centre.sim.connect.agent_joins(call.contact_id)
     opened = threading.Event()
-    with centre.function("ValidateRequest").replaced(lambda event, context: opened.wait(60) and own(event, context)) as own:
+    with centre.function("ValidateRequest").replaced(
+        lambda event, context: opened.wait(60) and own(event, context)
+    ) as own:
         call.session_id = centre.contact_flow(call, "start")["sessionId"]  # DecisionPending: the record is not there
         assert sessions.get(call.session_id) is None
         assert "error" not in centre.contact_flow(call, "consent", answer="heard")

@@ -46,18 +46,31 @@ def test_the_lambda_is_invoked_synchronously_with_string_maps_within_connects_8_
             assert parameters["LambdaFunctionARN"] == "${ContactFlowFunctionArn}"
             assert parameters["ResponseValidation"] == {"ResponseType": "STRING_MAP"}
             assert 0 < int(parameters["InvocationTimeLimitSeconds"]) <= 8
-            assert parameters["LambdaInvocationAttributes"]["operation"] in ("start", "consent", "suspend", "resume", "stop", "hangup")
+            assert parameters["LambdaInvocationAttributes"]["operation"] in (
+                "start",
+                "consent",
+                "suspend",
+                "resume",
+                "stop",
+                "hangup",
+            )
 
 
 def test_the_card_is_collected_only_after_a_confirmed_suspension_and_always_resumed():
-    stored = [i for i, a in ACTIONS.items() if a["Type"] == "GetParticipantInput" and a["Parameters"]["StoreInput"] == "True"]
+    stored = [
+        i for i, a in ACTIONS.items() if a["Type"] == "GetParticipantInput" and a["Parameters"]["StoreInput"] == "True"
+    ]
     assert len(stored) == 1
     into = [(i, a) for i, a in ACTIONS.items() if stored[0] in _targets(a)]
     assert len(into) == 1
     gate_id, gate = into[0]
     assert gate["Type"] == "Compare" and gate["Parameters"]["ComparisonValue"] == "$.External.suspended"
-    assert [c["Condition"]["Operands"] for c in gate["Transitions"]["Conditions"] if c["NextAction"] == stored[0]] == [["true"]]
-    assert stored[0] not in [gate["Transitions"]["NextAction"]] + [e["NextAction"] for e in gate["Transitions"]["Errors"]]
+    assert [c["Condition"]["Operands"] for c in gate["Transitions"]["Conditions"] if c["NextAction"] == stored[0]] == [
+        ["true"]
+    ]
+    assert stored[0] not in [gate["Transitions"]["NextAction"]] + [
+        e["NextAction"] for e in gate["Transitions"]["Errors"]
+    ]
     before = [a for a in ACTIONS.values() if gate_id in _targets(a)]
     assert [a["Parameters"]["LambdaInvocationAttributes"]["operation"] for a in before] == ["suspend"]
     for target in set(_targets(ACTIONS[stored[0]])):
@@ -82,8 +95,10 @@ def play(centre, call, digits: dict[str, str]) -> list[str]:
                 call.session_id = answer["sessionId"]
         elif kind == "Compare":
             value = external.get(parameters["ComparisonValue"].removeprefix("$.External."))
-            current = next((c["NextAction"] for c in transitions["Conditions"] if c["Condition"]["Operands"] == [value]),
-                           errors["NoMatchingCondition"])
+            current = next(
+                (c["NextAction"] for c in transitions["Conditions"] if c["Condition"]["Operands"] == [value]),
+                errors["NoMatchingCondition"],
+            )
         elif kind == "MessageParticipant":
             centre.sim.clock.advance(3.0)
             current = transitions["NextAction"]
@@ -94,8 +109,10 @@ def play(centre, call, digits: dict[str, str]) -> list[str]:
                 current = transitions["NextAction"]
             else:
                 centre.sim.clock.advance(2.0)
-                current = next((c["NextAction"] for c in transitions["Conditions"] if c["Condition"]["Operands"] == [pressed]),
-                               errors["InputTimeLimitExceeded" if pressed is None else "NoMatchingCondition"])
+                current = next(
+                    (c["NextAction"] for c in transitions["Conditions"] if c["Condition"]["Operands"] == [pressed]),
+                    errors["InputTimeLimitExceeded" if pressed is None else "NoMatchingCondition"],
+                )
         elif kind == "DisconnectParticipant":
             centre.sim.connect.hang_up(call.contact_id)
             current = None
@@ -129,8 +146,10 @@ def test_when_the_suspension_is_refused_the_flow_never_asks_for_the_card(centre)
     assert "CustomerTyped" not in [e["event"] for e in centre.sim.connect.describe(call.contact_id)["Log"]]
 
 
-@pytest.mark.parametrize("pressed, answer, status", [("1", "accepted", "RECORDED"), ("2", "declined", "NOT_RECORDED"),
-                                                      (None, "no-answer", "NOT_RECORDED")])
+@pytest.mark.parametrize(
+    "pressed, answer, status",
+    [("1", "accepted", "RECORDED"), ("2", "declined", "NOT_RECORDED"), (None, "no-answer", "NOT_RECORDED")],
+)
 def test_the_opt_in_answer_is_reported_and_decides(centre, pressed, answer, status):
     call = centre.connect_call(demo.CALIFORNIA_CALLER, demo.CENTRE_TEXAS)
     centre.sim.connect.agent_joins(call.contact_id)

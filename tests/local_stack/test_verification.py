@@ -54,17 +54,24 @@ def test_a_chime_payment_is_verified_with_an_event_and_no_alert(centre, listener
     assert [a["event"] for a in centre.audit(call.session_id)][-1] == "RECORDING_VERIFIED"
 
 
-@pytest.mark.parametrize("provider, error, play, verdict, failed", [
-    ("chimesdkvoice", "LeakIntoWindow", demo.chime_payment, "FAILED", ["window-1-silent"]),
-    ("connect", "CorruptHeader", demo.connect_payment, "FAILED", ["wav-header"]),
-    ("chimesdkvoice", "NeverLands", demo.chime_opt_in("1"), "MISSING", []),
-])
-def test_each_landing_fault_is_caught_with_its_reason_event_and_alert(centre, listeners, provider, error, play,
-                                                                      verdict, failed):
+@pytest.mark.parametrize(
+    "provider, error, play, verdict, failed",
+    [
+        ("chimesdkvoice", "LeakIntoWindow", demo.chime_payment, "FAILED", ["window-1-silent"]),
+        ("connect", "CorruptHeader", demo.connect_payment, "FAILED", ["wav-header"]),
+        ("chimesdkvoice", "NeverLands", demo.chime_opt_in("1"), "MISSING", []),
+    ],
+)
+def test_each_landing_fault_is_caught_with_its_reason_event_and_alert(
+    centre, listeners, provider, error, play, verdict, failed
+):
     centre.sim.faults.inject(Fault(provider, DELIVER, error))
     call = play(centre)
     described, session = _verdict(centre, call)
-    assert described["status"] == "FAILED" and described["error"] in ("RECORDING_VERIFICATION_FAILED", "RECORDING_MISSING")
+    assert described["status"] == "FAILED" and described["error"] in (
+        "RECORDING_VERIFICATION_FAILED",
+        "RECORDING_MISSING",
+    )
     assert session["status"] == "RECORDED" and session["verification"] == verdict
     assert [c["name"] for c in session.get("verificationChecks") or [] if not c["ok"]] == failed
     assert [e["detail-type"] for e in listeners("verdicts")] == ["RecordingVerificationFailed"]
@@ -91,21 +98,39 @@ def landed(centre):
     return session, bucket, key
 
 
-@pytest.mark.parametrize("change, failed", [
-    ({"ContentType": "binary/octet-stream"}, ["content-type"]),
-    ({"Metadata": {"transaction-id": "another-call", "call-id": "x", "recording-duration": "1",
-                   "recording-audio-file-format": "audio/wav"}}, ["metadata", "metadata-duration"]),
-    ({"SSEKMSKeyId": "other"}, ["encryption"]),
-    ({"Truncate": 320000}, ["size", "duration", "metadata-duration"]),
-])
+@pytest.mark.parametrize(
+    "change, failed",
+    [
+        ({"ContentType": "binary/octet-stream"}, ["content-type"]),
+        (
+            {
+                "Metadata": {
+                    "transaction-id": "another-call",
+                    "call-id": "x",
+                    "recording-duration": "1",
+                    "recording-audio-file-format": "audio/wav",
+                }
+            },
+            ["metadata", "metadata-duration"],
+        ),
+        ({"SSEKMSKeyId": "other"}, ["encryption"]),
+        ({"Truncate": 320000}, ["size", "duration", "metadata-duration"]),
+    ],
+)
 def test_each_s3_check_fails_on_a_copy_broken_that_way(centre, landed, change, failed):
     session, bucket, key = landed
     s3 = client("s3")
     original = s3.get_object(Bucket=bucket, Key=key)
     body = original["Body"].read()
-    request = {"Bucket": bucket, "Key": key + ".broken", "Body": body, "ContentType": original["ContentType"],
-               "Metadata": original["Metadata"], "ServerSideEncryption": "aws:kms",
-               "SSEKMSKeyId": original["SSEKMSKeyId"]}
+    request = {
+        "Bucket": bucket,
+        "Key": key + ".broken",
+        "Body": body,
+        "ContentType": original["ContentType"],
+        "Metadata": original["Metadata"],
+        "ServerSideEncryption": "aws:kms",
+        "SSEKMSKeyId": original["SSEKMSKeyId"],
+    }
     if change.get("SSEKMSKeyId"):
         change = {"SSEKMSKeyId": client("kms").create_key()["KeyMetadata"]["Arn"]}
     if "Truncate" in change:
@@ -133,10 +158,13 @@ def _card_typed_unpaused(centre, decoy: bool = False):
         prefix = centre.deployment.resolver.parameters["ConnectRecordingPrefix"]
         quiet = audio.Channel("agent")
         quiet.join(0.0)
-        client("s3").put_object(Bucket=centre.deployment.physical("RecordingBucket"),
-                                Key=f"{prefix}/{day:%Y/%m/%d}/{call.contact_id}_0/decoy.wav",
-                                Body=audio.wav_bytes([quiet.render(0.0, 6.0)] * 2), ContentType="audio/wav",
-                                ServerSideEncryption="aws:kms")
+        client("s3").put_object(
+            Bucket=centre.deployment.physical("RecordingBucket"),
+            Key=f"{prefix}/{day:%Y/%m/%d}/{call.contact_id}_0/decoy.wav",
+            Body=audio.wav_bytes([quiet.render(0.0, 6.0)] * 2),
+            ContentType="audio/wav",
+            ServerSideEncryption="aws:kms",
+        )
     centre.sim.clock.advance(10.0)
     centre.sim.connect.caller_types(call.contact_id, demo.CARD_NUMBER)
     centre.sim.clock.advance(5.0)
@@ -158,8 +186,9 @@ def test_a_card_typed_with_no_window_fails_and_a_decoy_is_not_verified_instead(c
     assert "FAILED" in alert["Message"]
     # the digits are nowhere: not the session, the audit, the event, the alert, the execution history
     history = centre.verification(call.session_id)[1]
-    everything = json.dumps([session, centre.audit(call.session_id), alert,
-                             listeners("verdicts"), history], default=str)
+    everything = json.dumps(
+        [session, centre.audit(call.session_id), alert, listeners("verdicts"), history], default=str
+    )
     assert demo.CARD_NUMBER not in everything and "4111" not in everything
 
 
@@ -202,14 +231,19 @@ def test_the_attestation_is_signed_and_catches_a_changed_recording_or_manifest(c
     s3, kms = client("s3"), client("kms")
     bucket, _, rest = session["attestation"][5:].partition("/")
     key, _, version = rest.partition("?versionId=")
-    signed = json.loads(s3.get_object(Bucket=bucket, Key=key, **({"VersionId": version} if version else {}))["Body"].read())
+    signed = json.loads(
+        s3.get_object(Bucket=bucket, Key=key, **({"VersionId": version} if version else {}))["Body"].read()
+    )
     manifest = signed["manifest"]
     assert manifest["sessionId"] == call.session_id and manifest["verdict"] == "VERIFIED"
     assert {c["name"] for c in manifest["checks"]} >= {"dtmf-outside-windows", "window-1-silent", "duration"}
     assert len(manifest["windows"]) == 1 and manifest["dtmf"]["digits"] == 0
     public_key = kms.get_public_key(KeyId=centre.deployment.resolver.attributes[("AttestationKey", "Arn")])["PublicKey"]
-    recording = s3.get_object(Bucket=manifest["recording"]["bucket"], Key=manifest["recording"]["key"],
-                              VersionId=manifest["recording"]["versionId"])["Body"].read()
+    recording = s3.get_object(
+        Bucket=manifest["recording"]["bucket"],
+        Key=manifest["recording"]["key"],
+        VersionId=manifest["recording"]["versionId"],
+    )["Body"].read()
     assert all(f.ok for f in attestation.check(signed, public_key, [recording]))
     changed = bytearray(recording)
     changed[len(changed) // 2] ^= 1
@@ -218,7 +252,9 @@ def test_the_attestation_is_signed_and_catches_a_changed_recording_or_manifest(c
     forged["manifest"]["verdict"] = "VERIFIED" if manifest["verdict"] != "VERIFIED" else "FAILED"
     assert [f.ok for f in attestation.check(forged, public_key, [recording])] == [False, True]
     # the command, offline, with the exported public key
-    files = {name: tmp_path / name for name in ("attestation.json", "forged.json", "key.der", "call.wav", "changed.wav")}
+    files = {
+        name: tmp_path / name for name in ("attestation.json", "forged.json", "key.der", "call.wav", "changed.wav")
+    }
     files["attestation.json"].write_text(json.dumps(signed))
     files["forged.json"].write_text(json.dumps(forged))
     files["key.der"].write_bytes(public_key)
@@ -226,9 +262,24 @@ def test_the_attestation_is_signed_and_catches_a_changed_recording_or_manifest(c
     files["changed.wav"].write_bytes(bytes(changed))
 
     def attest(document: str, wav: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "callrec.cli", "attest", "verify", str(files[document]),
-                               "--public-key", str(files["key.der"]), "--recording", str(files[wav])],
-                              cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "callrec.cli",
+                "attest",
+                "verify",
+                str(files[document]),
+                "--public-key",
+                str(files["key.der"]),
+                "--recording",
+                str(files[wav]),
+            ],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     assert attest("attestation.json", "call.wav").returncode == 0
     changed_run = attest("attestation.json", "changed.wav")

@@ -3,15 +3,13 @@ call on the telephony twin: idempotent start, read, stop; and every bad request 
 
 from __future__ import annotations
 
-import time
-
 import pytest
-
-from callrec.template import Template
 import requests
 
 from callrec.server import CONNECT_INSTANCE_ID
-from tests.e2e.conftest import endpoint_client, physical, serve_endpoint, signed
+from callrec.template import Template
+from tests.eventually import eventually
+from tests.local_stack.conftest import endpoint_client, physical, serve_endpoint, signed
 
 pytestmark = pytest.mark.server
 
@@ -27,30 +25,34 @@ def _executions(endpoint) -> int:
 
 
 def _contact(endpoint) -> str:
-    contact = requests.post(f"{endpoint['url']}/_sim/connect/contacts", json={"instanceId": CONNECT_INSTANCE_ID}, timeout=30).json()
+    contact = requests.post(
+        f"{endpoint['url']}/_sim/connect/contacts", json={"instanceId": CONNECT_INSTANCE_ID}, timeout=30
+    ).json()
     requests.post(f"{endpoint['url']}/_sim/connect/contacts/{contact['ContactId']}/agent-joins", timeout=30)
     return contact["ContactId"]
 
 
 def _request(contact_id: str) -> dict:
-    return {"provider": "connect",
-            "call": {"InstanceId": CONNECT_INSTANCE_ID, "ContactId": contact_id, "InitialContactId": contact_id},
-            "parties": [{"number": "+15125550100", "role": "caller"}, {"number": "+15125550199", "role": "callee"}]}
+    return {
+        "provider": "connect",
+        "call": {"InstanceId": CONNECT_INSTANCE_ID, "ContactId": contact_id, "InitialContactId": contact_id},
+        "parties": [{"number": "+15125550100", "role": "caller"}, {"number": "+15125550199", "role": "callee"}],
+    }
 
 
 def _wait_status(endpoint, session_id, *statuses):
-    deadline = time.monotonic() + 30
-    while True:
-        view = signed("GET", f"{endpoint['api']}/recordings/{session_id}").json()
-        if view.get("status") in statuses:
-            return view
-        assert time.monotonic() < deadline, view
-        time.sleep(0.05)
+    return eventually(
+        lambda: signed("GET", f"{endpoint['api']}/recordings/{session_id}").json(),
+        lambda view: view.get("status") in statuses,
+        what=f"status {statuses}",
+    )
 
 
 def test_requests_without_iam_auth_are_refused(endpoint):
     assert requests.post(f"{endpoint['api']}/recordings", json={}, timeout=30).status_code == 403
-    assert requests.get(f"{endpoint['api']}/recordings/x", timeout=30).json() == {"message": "Missing Authentication Token"}
+    assert requests.get(f"{endpoint['api']}/recordings/x", timeout=30).json() == {
+        "message": "Missing Authentication Token"
+    }
 
 
 def test_start_is_idempotent_then_read_then_stop(endpoint):
@@ -69,7 +71,11 @@ def test_start_is_idempotent_then_read_then_stop(endpoint):
     stopped = signed("POST", f"{endpoint['api']}/recordings/{session_id}/stop")
     assert stopped.status_code == 202
     assert {k: stopped.json()[k] for k in ("sessionId", "kind", "seq", "duplicate")} == {
-        "sessionId": session_id, "kind": "stop", "seq": 1, "duplicate": False}
+        "sessionId": session_id,
+        "kind": "stop",
+        "seq": 1,
+        "duplicate": False,
+    }
     ended = _wait_status(endpoint, session_id, "NOT_RECORDED")
     assert ended["outcomeReason"] == "the call ended before recording started (StopRequested)"
     again = signed("POST", f"{endpoint['api']}/recordings/{session_id}/stop")
@@ -87,26 +93,74 @@ def test_a_different_request_for_the_same_call_is_a_conflict(endpoint):
     assert conflict.status_code == 409 and conflict.json()["error"] == "SessionConflict"
 
 
-CONNECT_CALL = {"provider": "connect", "parties": [{"number": "+15125550100"}],
-                "call": {"InstanceId": Template.load().parameter_values()["ConnectInstanceArn"].rsplit("/", 1)[1],
-                         "ContactId": "c-hostile", "InitialContactId": "c-hostile"}}
+CONNECT_CALL = {
+    "provider": "connect",
+    "parties": [{"number": "+15125550100"}],
+    "call": {
+        "InstanceId": Template.load().parameter_values()["ConnectInstanceArn"].rsplit("/", 1)[1],
+        "ContactId": "c-hostile",
+        "InitialContactId": "c-hostile",
+    },
+}
 
 
-@pytest.mark.parametrize("body, field", [
-    ("not json", "(body)"),
-    ({}, "provider"),
-    ({"provider": "connect", "call": {"InstanceId": "i", "ContactId": "c"}, "parties": [{"number": "+15125550100"}]}, "call.InitialContactId"),
-    ({"provider": "connect", "call": {"InstanceId": "i" * 101, "ContactId": "c", "InitialContactId": "c"}, "parties": [{"number": "+15125550100"}]}, "call.InstanceId"),
-    ({"provider": "connect", "call": {"InstanceId": 7, "ContactId": "c", "InitialContactId": "c"}, "parties": [{"number": "+15125550100"}]}, "call.InstanceId"),
-    ({"provider": "chime", "call": {"SipMediaApplicationId": "s", "TransactionId": "t", "CallId": "c"}, "parties": [{"number": "+15125550100"}], "extra": 1}, "extra"),
-    ({"provider": "chime", "call": {"SipMediaApplicationId": "s", "TransactionId": "t", "CallId": "c"}, "parties": []}, "parties"),
-    # hostile input (each started an execution or crashed the API with 502 before)
-    ({**CONNECT_CALL, "parties": [{"number": "+15125550100\n"}]}, "parties.0.number"),  # Python's $ let it through
-    ('{"provider": "connect", "call": {"InstanceId": "\\ud800", "ContactId": "c", "InitialContactId": "c"}}', "call.InstanceId"),
-    ('{"provider": ' + "[" * 5000 + "]" * 5000 + "}", "(body)"),  # RecursionError: 502 before
-    ('{"provider": ' + "[" * 100 + "]" * 100 + "}", "(payload)"),
-    ({**CONNECT_CALL, "call": {**CONNECT_CALL["call"], "InstanceId": "someone-else"}}, "call.InstanceId"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ("not json", "(body)"),
+        ({}, "provider"),
+        (
+            {
+                "provider": "connect",
+                "call": {"InstanceId": "i", "ContactId": "c"},
+                "parties": [{"number": "+15125550100"}],
+            },
+            "call.InitialContactId",
+        ),
+        (
+            {
+                "provider": "connect",
+                "call": {"InstanceId": "i" * 101, "ContactId": "c", "InitialContactId": "c"},
+                "parties": [{"number": "+15125550100"}],
+            },
+            "call.InstanceId",
+        ),
+        (
+            {
+                "provider": "connect",
+                "call": {"InstanceId": 7, "ContactId": "c", "InitialContactId": "c"},
+                "parties": [{"number": "+15125550100"}],
+            },
+            "call.InstanceId",
+        ),
+        (
+            {
+                "provider": "chime",
+                "call": {"SipMediaApplicationId": "s", "TransactionId": "t", "CallId": "c"},
+                "parties": [{"number": "+15125550100"}],
+                "extra": 1,
+            },
+            "extra",
+        ),
+        (
+            {
+                "provider": "chime",
+                "call": {"SipMediaApplicationId": "s", "TransactionId": "t", "CallId": "c"},
+                "parties": [],
+            },
+            "parties",
+        ),
+        # hostile input (each started an execution or crashed the API with 502 before)
+        ({**CONNECT_CALL, "parties": [{"number": "+15125550100\n"}]}, "parties.0.number"),  # Python's $ let it through
+        (
+            '{"provider": "connect", "call": {"InstanceId": "\\ud800", "ContactId": "c", "InitialContactId": "c"}}',
+            "call.InstanceId",
+        ),
+        ('{"provider": ' + "[" * 5000 + "]" * 5000 + "}", "(body)"),  # RecursionError: 502 before
+        ('{"provider": ' + "[" * 100 + "]" * 100 + "}", "(payload)"),
+        ({**CONNECT_CALL, "call": {**CONNECT_CALL["call"], "InstanceId": "someone-else"}}, "call.InstanceId"),
+    ],
+)
 def test_bad_requests_name_the_field_and_start_nothing(endpoint, body, field):
     before = _executions(endpoint)
     response = signed("POST", f"{endpoint['api']}/recordings", body)

@@ -10,10 +10,11 @@ import pytest
 
 from callrec.history import fetch_history, wait_for_execution
 from callrec.template import Template
-from tests.e2e.conftest import endpoint_client as _client
-from tests.e2e.conftest import physical as _physical
 from tests.conftest import states_entered
-from tests.e2e.conftest import serve_endpoint, signed
+from tests.eventually import eventually
+from tests.local_stack.conftest import endpoint_client as _client
+from tests.local_stack.conftest import physical as _physical
+from tests.local_stack.conftest import serve_endpoint, signed
 
 pytestmark = pytest.mark.server
 
@@ -37,7 +38,11 @@ def test_a_users_state_machine_runs_through_plain_boto3(endpoint):
     definition = {
         "StartAt": "Pick",
         "States": {
-            "Pick": {"Type": "Choice", "Choices": [{"Variable": "$.go", "BooleanEquals": True, "Next": "Pause"}], "Default": "Nope"},
+            "Pick": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.go", "BooleanEquals": True, "Next": "Pause"}],
+                "Default": "Nope",
+            },
             "Pause": {"Type": "Wait", "Seconds": 1, "Next": "Validate"},
             "Validate": {
                 "Type": "Task",
@@ -49,7 +54,10 @@ def test_a_users_state_machine_runs_through_plain_boto3(endpoint):
             "Store": {
                 "Type": "Task",
                 "Resource": "arn:aws:states:::dynamodb:putItem",
-                "Parameters": {"TableName": table, "Item": {"sessionId": {"S.$": "$.sessionId"}, "status": {"S": "USER"}}},
+                "Parameters": {
+                    "TableName": table,
+                    "Item": {"sessionId": {"S.$": "$.sessionId"}, "status": {"S": "USER"}},
+                },
                 "ResultPath": None,
                 "End": True,
             },
@@ -59,8 +67,11 @@ def test_a_users_state_machine_runs_through_plain_boto3(endpoint):
     arn = sfn.create_state_machine(
         name="users-machine", definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/user"
     )["stateMachineArn"]
-    request = {"provider": "chime", "call": {"SipMediaApplicationId": PARAMETERS["SipMediaApplicationId"], "TransactionId": "t",
-                                             "CallId": "c"}, "parties": [{"number": "+14155550100"}]}
+    request = {
+        "provider": "chime",
+        "call": {"SipMediaApplicationId": PARAMETERS["SipMediaApplicationId"], "TransactionId": "t", "CallId": "c"},
+        "parties": [{"number": "+14155550100"}],
+    }
     started = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"go": True, "request": request}))
 
     began = time.monotonic()
@@ -72,7 +83,9 @@ def test_a_users_state_machine_runs_through_plain_boto3(endpoint):
     assert [e["id"] for e in events] == list(range(1, len(events) + 1))
     assert events[0]["type"] == "ExecutionStarted" and events[-1]["type"] == "ExecutionSucceeded"
     assert "WaitStateEntered" in {e["type"] for e in events}
-    item = _client(endpoint, "dynamodb").get_item(TableName=table, Key={"sessionId": {"S": json.loads(described["output"])["sessionId"]}})
+    item = _client(endpoint, "dynamodb").get_item(
+        TableName=table, Key={"sessionId": {"S": json.loads(described["output"])["sessionId"]}}
+    )
     assert item["Item"]["status"] == {"S": "USER"}
 
 
@@ -81,16 +94,25 @@ def test_the_deployed_recording_session_runs(endpoint):
     recordings API's stop ends it, and the session and audit trail say how."""
     sfn = _client(endpoint, "stepfunctions")
     arn = _physical(endpoint, "RecordingSession")
-    request = {"provider": "connect", "call": {"InstanceId": PARAMETERS["ConnectInstanceArn"].rsplit("/", 1)[1],
-                                               "ContactId": "c", "InitialContactId": "c"},
-               "parties": [{"number": "+15125550100"}]}
+    request = {
+        "provider": "connect",
+        "call": {
+            "InstanceId": PARAMETERS["ConnectInstanceArn"].rsplit("/", 1)[1],
+            "ContactId": "c",
+            "InitialContactId": "c",
+        },
+        "parties": [{"number": "+15125550100"}],
+    }
     execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps(request))["executionArn"]
-    deadline = time.monotonic() + 30
-    while "Await Consent From Contact Flow" not in [
-        e["stateEnteredEventDetails"]["name"] for e in fetch_history(sfn, execution) if "stateEnteredEventDetails" in e
-    ]:
-        assert time.monotonic() < deadline, "the workflow never asked the contact flow for consent"
-        time.sleep(0.05)
+    eventually(
+        lambda: [
+            e["stateEnteredEventDetails"]["name"]
+            for e in fetch_history(sfn, execution)
+            if "stateEnteredEventDetails" in e
+        ],
+        lambda entered: "Await Consent From Contact Flow" in entered,
+        what="the workflow to ask the contact flow for consent",
+    )
     sessions = _client(endpoint, "dynamodb").scan(TableName=_physical(endpoint, "SessionsTable"))["Items"]
     session_id = next(i["sessionId"]["S"] for i in sessions if i["executionArn"]["S"] == execution)
     assert signed("POST", f"{endpoint['api']}/recordings/{session_id}/stop").status_code == 202
@@ -102,8 +124,12 @@ def test_the_deployed_recording_session_runs(endpoint):
         KeyConditionExpression="sessionId = :s",
         ExpressionAttributeValues={":s": {"S": session_id}},
     )
-    assert [item["event"]["S"] for item in audit["Items"]] == ["CONSENT_REQUESTED", "SIGNAL_RECEIVED", "CALL_ENDED_BEFORE_RECORDING",
-                                                                   "END_SIGNAL_APPLIED"]
+    assert [item["event"]["S"] for item in audit["Items"]] == [
+        "CONSENT_REQUESTED",
+        "SIGNAL_RECEIVED",
+        "CALL_ENDED_BEFORE_RECORDING",
+        "END_SIGNAL_APPLIED",
+    ]
 
 
 def test_s3_with_the_templates_encryption(endpoint):

@@ -11,6 +11,7 @@ import time
 
 from callrec import demo
 from callrec_shared import sessions
+from tests.eventually import eventually
 
 SLOW_SECONDS = 5.0
 
@@ -34,11 +35,12 @@ def _events(centre, session_id: str) -> list[str]:
 
 
 def _settle(centre, session_id: str, timeout: float = 30.0) -> list[dict]:
-    deadline = time.monotonic() + timeout
-    while any(s["status"] in sessions.PENDING for s in centre.signals(session_id)):
-        assert time.monotonic() < deadline, centre.signals(session_id)
-        time.sleep(0.05)
-    return centre.signals(session_id)
+    return eventually(
+        lambda: centre.signals(session_id),
+        lambda signals: not any(s["status"] in sessions.PENDING for s in signals),
+        timeout,
+        "every signal answered",
+    )
 
 
 def test_a_late_confirmation_after_the_caller_was_told_no_is_reverted(centre):
@@ -51,7 +53,9 @@ def test_a_late_confirmation_after_the_caller_was_told_no_is_reverted(centre):
     finally:
         restore()
     assert [(s["kind"], s["status"], s["by"]) for s in signals] == [
-        ("suspend", "applied", "contact-flow"), ("resume", "applied", "deadline")]
+        ("suspend", "applied", "contact-flow"),
+        ("resume", "applied", "deadline"),
+    ]
     # a second click with the same key, after the provider confirmed: still no (found by the 200-call load run:
     # it was told yes, the card was typed, and the undo resumed recording over it)
     again = sessions.signal(call.session_id, "suspend", actor="contact-flow", key="pay-late", wait_seconds=1.0)
@@ -77,8 +81,11 @@ def test_a_signal_still_queued_at_its_deadline_is_withdrawn_and_never_applied(ce
     restore = _slow(centre, "SuspendContactRecording")
     answers: dict[str, dict] = {}
     try:
-        first = threading.Thread(target=lambda: answers.update(
-            suspend=sessions.signal(call.session_id, "suspend", actor="api", key="s-1", wait_seconds=3.0)))
+        first = threading.Thread(
+            target=lambda: answers.update(
+                suspend=sessions.signal(call.session_id, "suspend", actor="api", key="s-1", wait_seconds=3.0)
+            )
+        )
         first.start()
         time.sleep(0.5)  # the workflow has taken the suspend and waits on the provider
         answers["resume"] = sessions.signal(call.session_id, "resume", actor="api", key="r-1", wait_seconds=1.0)

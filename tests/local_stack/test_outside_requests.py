@@ -6,16 +6,17 @@ start-recording after a decline wrote a recording no verification looked at."""
 
 from __future__ import annotations
 
-import time
-
 from callrec import demo
 from callrec.stack import client
+from tests.eventually import eventually
 from tests.wav_probe import read_wav
 
 
 def _update(centre, call, **arguments) -> None:
-    centre.sim.chime.call("UpdateSipMediaApplicationCall", {
-        "SipMediaApplicationId": centre.sma.id, "TransactionId": call.transaction_id, "Arguments": arguments})
+    centre.sim.chime.call(
+        "UpdateSipMediaApplicationCall",
+        {"SipMediaApplicationId": centre.sma.id, "TransactionId": call.transaction_id, "Arguments": arguments},
+    )
     centre.sim.chime.wait_idle(call.transaction_id)
 
 
@@ -24,11 +25,7 @@ def _refusals(centre, session_id: str) -> list[dict]:
 
 
 def _eventually(check, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while not (found := check()):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
-    return found
+    return eventually(check, timeout=timeout)
 
 
 def test_an_outside_resume_cannot_unpause_a_payment_window(centre):
@@ -45,9 +42,12 @@ def test_an_outside_resume_cannot_unpause_a_payment_window(centre):
         centre.sim.chime.wait_idle(call.transaction_id)
         # the attacker: no token; then the workflow's own (used) suspend token, replayed as a resume
         _update(centre, call, op="resume-recording", sessionId=call.session_id)
-        used = next(e["ActionData"]["Parameters"]["Arguments"] for e in captured
-                    if e["InvocationEventType"] == "CALL_UPDATE_REQUESTED"
-                    and e["ActionData"]["Parameters"]["Arguments"].get("op") == "suspend-recording")
+        used = next(
+            e["ActionData"]["Parameters"]["Arguments"]
+            for e in captured
+            if e["InvocationEventType"] == "CALL_UPDATE_REQUESTED"
+            and e["ActionData"]["Parameters"]["Arguments"].get("op") == "suspend-recording"
+        )
         _update(centre, call, **{**used, "op": "resume-recording"})
         _update(centre, call, op="resume-recording", sessionId="someone-else", token=used["token"])
     centre.sim.chime.press(call.transaction_id, demo.CARD_NUMBER)
@@ -69,8 +69,13 @@ def test_an_outside_resume_cannot_unpause_a_payment_window(centre):
     assert all(used["token"] not in str(r) for r in refused)
     started = leg["Recording"]["StartedAt"]
     typed = [(a - started, b - started) for a, b in leg["Typed"] if a >= started]
-    wav = read_wav(client("s3").get_object(Bucket=leg["Recording"]["Location"].split("/", 1)[0],
-                                           Key=leg["Recording"]["Location"].split("/", 1)[1])["Body"].read())
+    wav = read_wav(
+        client("s3")
+        .get_object(
+            Bucket=leg["Recording"]["Location"].split("/", 1)[0], Key=leg["Recording"]["Location"].split("/", 1)[1]
+        )["Body"]
+        .read()
+    )
     assert len(typed) == 1 and all(wav.peak(channel, *typed[0]) == 0 for channel in (0, 1)), "the card was recorded"
     described, _ = centre.verification(call.session_id)
     assert centre.session(call.session_id)["verification"] == "VERIFIED", described
@@ -89,7 +94,8 @@ def test_an_outside_start_after_a_decline_records_nothing(centre):
     assert client("s3").list_objects_v2(Bucket=bucket, Prefix="outside").get("KeyCount", 0) == 0
     assert session["status"] == "NOT_RECORDED"
     assert [(r["op"], r["actor"]) for r in _eventually(lambda: _refusals(centre, call.session_id))] == [
-        ("start-recording", "sma")]
+        ("start-recording", "sma")
+    ]
 
 
 def test_outside_systems_may_still_ask_for_a_window(centre):

@@ -3,15 +3,13 @@ sessions at once. Every signal ends applied once or refused with a reason: none 
 
 from __future__ import annotations
 
-import re
-
 import random
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-
 from callrec import demo
-from tests.e2e.conftest import signed
+from tests.local_stack.conftest import signed
 from tests.wav_probe import read_wav
 
 
@@ -45,7 +43,7 @@ def test_many_threads_signalling_one_session_through_the_api(centre, api):
     centre.finish(call.session_id)
 
     assert {status for *_, status, _ in answers} <= {200, 409, 503}
-    for kind, key, status, body in answers:
+    for kind, _key, status, body in answers:
         flag = "suspended" if kind == "suspend" else "resumed"
         assert body[flag] is (status == 200), body
         if status == 409:
@@ -58,7 +56,7 @@ def test_many_threads_signalling_one_session_through_the_api(centre, api):
 
     by_key = {s.get("idempotencyKey"): s for s in signals}  # kept hashed, never verbatim
     assert all(key is None or re.fullmatch(r"[0-9a-f]{64}", key) for key in by_key)
-    for kind, key, status, body in answers:  # a repeat answered the first request's outcome
+    for _kind, key, _status, body in answers:  # a repeat answered the first request's outcome
         stored = by_key[stored_key(key)]
         assert body["seq"] == stored["seq"] and body["status"] == stored["status"]
     applied = [s["kind"] for s in signals if s["status"] == "applied" and s["kind"] in ("suspend", "resume")]
@@ -102,7 +100,9 @@ def test_many_payment_calls_at_once(centre):
         described, _ = centre.finish(call.session_id)
         session = centre.session(call.session_id)
         assert session["status"] in ("RECORDED", "NOT_RECORDED", "FAILED"), session
-        assert all(s["status"] in ("applied", "rejected", "failed", "withdrawn") for s in centre.signals(call.session_id))
+        assert all(
+            s["status"] in ("applied", "rejected", "failed", "withdrawn") for s in centre.signals(call.session_id)
+        )
         chain = centre.sim.connect.describe(call.contact_id)
         typed = [e for e in chain["Log"] if e["event"] == "CustomerTyped"]
         assert bool(typed) == (result["suspended"] == "true")
@@ -121,7 +121,9 @@ def test_the_api_answers_503_when_the_provider_refuses_and_409_when_refused_by_t
     centre.sim.faults.inject(Fault("connect", "SuspendContactRecording", "InternalServiceException", times=None))
     refused = signed("POST", f"{api}/recordings/{call.session_id}/suspend")
     assert refused.status_code == 503
-    assert refused.json()["suspended"] is False and refused.json()["reason"].startswith("Connect.InternalServiceException")
+    assert refused.json()["suspended"] is False and refused.json()["reason"].startswith(
+        "Connect.InternalServiceException"
+    )
     centre.sim.faults.clear()
     not_suspended = signed("POST", f"{api}/recordings/{call.session_id}/resume")
     assert not_suspended.status_code == 409 and not_suspended.json()["reason"] == "recording is not suspended"

@@ -14,8 +14,16 @@ def lambda_handler(event, context):
         arguments = event["ActionData"]["Parameters"]["Arguments"]
         attributes["lastOp"] = arguments.get("op", "")
         if arguments.get("op") == "record":
-            actions = [{"Type": "StartCallRecording", "Parameters": {
-                "CallId": call_id, "Track": "BOTH", "Destination": {"Type": "S3", "Location": arguments["bucket"]}}}]
+            actions = [
+                {
+                    "Type": "StartCallRecording",
+                    "Parameters": {
+                        "CallId": call_id,
+                        "Track": "BOTH",
+                        "Destination": {"Type": "S3", "Location": arguments["bucket"]},
+                    },
+                }
+            ]
         elif arguments.get("op") in ("pause", "resume"):
             kind = "PauseCallRecording" if arguments["op"] == "pause" else "ResumeCallRecording"
             actions = [{"Type": kind, "Parameters": {"CallId": call_id}}]

@@ -7,22 +7,37 @@ import copy
 
 import pytest
 
-from callrec import engine
 from callrec.stack import client
 
 
 def _executions(centre) -> int:
-    return len(client("stepfunctions").list_executions(stateMachineArn=centre.deployment.state_machine_arn("RecordingSession"))["executions"])
+    return len(
+        client("stepfunctions").list_executions(
+            stateMachineArn=centre.deployment.state_machine_arn("RecordingSession")
+        )["executions"]
+    )
 
 
 def _flow_event(operation="start", **parameters):
-    return {"Name": "ContactFlowEvent", "Details": {
-        "ContactData": {"ContactId": "c-1", "InitialContactId": "c-1", "PreviousContactId": "c-0",
-                        "InstanceARN": "arn:aws:connect:us-east-1:123456789012:instance/00000000-0000-4000-8000-00000000c0de",
-                        "Channel": "VOICE", "InitiationMethod": "INBOUND", "Queue": None, "SomeFutureField": {"x": 1},
-                        "CustomerEndpoint": {"Address": "+15125550100", "Type": "TELEPHONE_NUMBER"},
-                        "SystemEndpoint": {"Address": "+15125550199", "Type": "TELEPHONE_NUMBER"}, "Attributes": {}},
-        "Parameters": {"operation": operation, **parameters}}}
+    return {
+        "Name": "ContactFlowEvent",
+        "Details": {
+            "ContactData": {
+                "ContactId": "c-1",
+                "InitialContactId": "c-1",
+                "PreviousContactId": "c-0",
+                "InstanceARN": "arn:aws:connect:us-east-1:123456789012:instance/00000000-0000-4000-8000-00000000c0de",
+                "Channel": "VOICE",
+                "InitiationMethod": "INBOUND",
+                "Queue": None,
+                "SomeFutureField": {"x": 1},
+                "CustomerEndpoint": {"Address": "+15125550100", "Type": "TELEPHONE_NUMBER"},
+                "SystemEndpoint": {"Address": "+15125550199", "Type": "TELEPHONE_NUMBER"},
+                "Attributes": {},
+            },
+            "Parameters": {"operation": operation, **parameters},
+        },
+    }
 
 
 def _without(event, *path):
@@ -34,15 +49,18 @@ def _without(event, *path):
     return changed
 
 
-@pytest.mark.parametrize("event, field", [
-    (_without(_flow_event(), "Details", "ContactData", "ContactId"), "Details.ContactData.ContactId"),
-    (_without(_flow_event(), "Details", "Parameters", "operation"), "Details.Parameters.operation"),
-    (_flow_event("dance"), "Details.Parameters.operation"),
-    (_flow_event("consent"), "Details.Parameters.answer"),
-    (_flow_event("consent", answer="maybe"), "Details.Parameters.answer"),
-    (_flow_event(customerJurisdiction="Texas"), "Details.Parameters.customerJurisdiction"),
-    ({**_flow_event(), "Name": "SomethingElse"}, "Name"),
-])
+@pytest.mark.parametrize(
+    "event, field",
+    [
+        (_without(_flow_event(), "Details", "ContactData", "ContactId"), "Details.ContactData.ContactId"),
+        (_without(_flow_event(), "Details", "Parameters", "operation"), "Details.Parameters.operation"),
+        (_flow_event("dance"), "Details.Parameters.operation"),
+        (_flow_event("consent"), "Details.Parameters.answer"),
+        (_flow_event("consent", answer="maybe"), "Details.Parameters.answer"),
+        (_flow_event(customerJurisdiction="Texas"), "Details.Parameters.customerJurisdiction"),
+        ({**_flow_event(), "Name": "SomethingElse"}, "Name"),
+    ],
+)
 def test_contact_flow_rejects_bad_input_and_starts_nothing(centre, event, field):
     before = _executions(centre)
     answer = centre.function("ContactFlow").invoke(event)["Payload"]
@@ -57,7 +75,9 @@ def test_contact_flow_without_a_caller_number_decides_for_an_unknown_party(centr
     for address in ("", None):
         event = _flow_event()
         event["Details"]["ContactData"]["CustomerEndpoint"]["Address"] = address
-        event["Details"]["ContactData"]["ContactId"] = event["Details"]["ContactData"]["InitialContactId"] = f"c-{address!r}"
+        event["Details"]["ContactData"]["ContactId"] = event["Details"]["ContactData"]["InitialContactId"] = (
+            f"c-{address!r}"
+        )
         answer = centre.function("ContactFlow").invoke(event)["Payload"]
         assert answer.get("consent") == "opt-in", (address, answer)
 
@@ -79,25 +99,65 @@ def test_contact_flow_accepts_unknown_contact_data_and_answers_consent_decision(
 def test_contact_flow_consent_for_a_session_that_is_not_waiting(centre):
     event = _flow_event("consent", answer="heard")
     # a contact no other test starts: an execution another test left parked must not answer for it
-    event["Details"]["ContactData"]["ContactId"] = event["Details"]["ContactData"]["InitialContactId"] = "c-never-started"
+    event["Details"]["ContactData"]["ContactId"] = event["Details"]["ContactData"]["InitialContactId"] = (
+        "c-never-started"
+    )
     answer = centre.function("ContactFlow").invoke(event)["Payload"]
     assert answer["error"] == "SessionNotFound"
 
 
 def _sma_event(kind="NEW_INBOUND_CALL", **extra):
-    return {"SchemaVersion": "1.0", "Sequence": 1, "InvocationEventType": kind, "CallDetails": {
-        "TransactionId": "txn-x", "AwsAccountId": "123456789012", "AwsRegion": "us-east-1", "SipRuleId": "rule-1",
-        "SipMediaApplicationId": "sma-x", "Participants": [{"CallId": "call-x", "ParticipantTag": "LEG-A",
-        "To": "+15125550199", "From": "+14155550123", "Direction": "Inbound", "StartTimeInMilliseconds": "1", "Status": "Connected"}]},
-        **extra}
+    return {
+        "SchemaVersion": "1.0",
+        "Sequence": 1,
+        "InvocationEventType": kind,
+        "CallDetails": {
+            "TransactionId": "txn-x",
+            "AwsAccountId": "123456789012",
+            "AwsRegion": "us-east-1",
+            "SipRuleId": "rule-1",
+            "SipMediaApplicationId": "sma-x",
+            "Participants": [
+                {
+                    "CallId": "call-x",
+                    "ParticipantTag": "LEG-A",
+                    "To": "+15125550199",
+                    "From": "+14155550123",
+                    "Direction": "Inbound",
+                    "StartTimeInMilliseconds": "1",
+                    "Status": "Connected",
+                }
+            ],
+        },
+        **extra,
+    }
 
 
-@pytest.mark.parametrize("event", [
-    None, [], "NEW_INBOUND_CALL", {}, _without(_sma_event(), "CallDetails"),
-    _without(_sma_event(), "CallDetails", "Participants"), _sma_event("SOMETHING_NEW"),
-    _sma_event("ACTION_FAILED"),  # no ActionData
-    {**_sma_event(), "Sequence": "one"},
-], ids=["none", "list", "string", "empty", "no-call-details", "no-participants", "unknown-event", "no-action-data", "bad-sequence"])
+@pytest.mark.parametrize(
+    "event",
+    [
+        None,
+        [],
+        "NEW_INBOUND_CALL",
+        {},
+        _without(_sma_event(), "CallDetails"),
+        _without(_sma_event(), "CallDetails", "Participants"),
+        _sma_event("SOMETHING_NEW"),
+        _sma_event("ACTION_FAILED"),  # no ActionData
+        {**_sma_event(), "Sequence": "one"},
+    ],
+    ids=[
+        "none",
+        "list",
+        "string",
+        "empty",
+        "no-call-details",
+        "no-participants",
+        "unknown-event",
+        "no-action-data",
+        "bad-sequence",
+    ],
+)
 def test_sma_handler_never_raises_and_starts_nothing(centre, event):
     before = _executions(centre)
     answer = centre.function("SmaHandler").invoke(event)
@@ -121,8 +181,11 @@ def test_only_the_configured_connect_instance_and_sma_are_recorded(centre):
     event = _flow_event()
     event["Details"]["ContactData"]["InstanceARN"] = "arn:aws:connect:us-east-1:123456789012:instance/someone-else"
     flow = centre.function("ContactFlow").invoke(event)["Payload"]
-    assert (flow["error"], flow["field"], flow["message"]) == ("InvalidRequest", "call.InstanceId",
-                                                               "is not the one this deployment records")
+    assert (flow["error"], flow["field"], flow["message"]) == (
+        "InvalidRequest",
+        "call.InstanceId",
+        "is not the one this deployment records",
+    )
     assert _executions(centre) == 0
 
 
@@ -133,8 +196,14 @@ def test_sma_handler_reads_both_shapes_of_action_failed(centre):
     original = sessions.fail_task
     sessions.fail_task = lambda token, error, cause: failures.append((token, error, cause))
     try:
-        for data in ({"Type": "StartCallRecording", "Error": "NoAccessToDestination: Error while accessing destination"},
-                     {"Type": "PlayAudio", "ErrorType": "InvalidAudioSource", "ErrorMessage": "Audio Source parameter value is invalid."}):
+        for data in (
+            {"Type": "StartCallRecording", "Error": "NoAccessToDestination: Error while accessing destination"},
+            {
+                "Type": "PlayAudio",
+                "ErrorType": "InvalidAudioSource",
+                "ErrorMessage": "Audio Source parameter value is invalid.",
+            },
+        ):
             event = _sma_event("ACTION_FAILED", ActionData=data)
             event["CallDetails"]["TransactionAttributes"] = {"token": "t-1", "pending": "x", "sessionId": "s"}
             answer = centre.function("SmaHandler").invoke(event)["Payload"]

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import pytest
 
@@ -18,8 +18,6 @@ from callrec.callcentre import Call, LocalCallCentre
 from callrec.sim import Fault
 from callrec.sim.core import DELIVER
 from callrec.stack import client
-
-ROWS: list[tuple[str, ...]] = []  # (provider, stage, fault, session, verification, alert, result), for the report
 
 
 @dataclass(frozen=True)
@@ -41,6 +39,7 @@ def _connect(talk_then: Callable[[LocalCallCentre, Call], None]) -> Callable[[Lo
         centre.sim.clock.advance(4.0)
         talk_then(centre, call)
         return call
+
     return play
 
 
@@ -50,7 +49,9 @@ def _connect_gone_while_opening(centre: LocalCallCentre) -> Call:
     call = centre.connect_call(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
     opened = threading.Event()
 
-    with centre.function("ValidateRequest").replaced(lambda event, context: opened.wait(60) and own(event, context)) as own:
+    with centre.function("ValidateRequest").replaced(
+        lambda event, context: opened.wait(60) and own(event, context)
+    ) as own:
         call.session_id = centre.contact_flow(call, "start")["sessionId"]
         assert centre.session(call.session_id) is None  # the record does not exist yet
         _hang_up(centre, call)
@@ -64,6 +65,7 @@ def _heard_then(more: Callable[[LocalCallCentre, Call], None]) -> Callable[[Loca
         centre.wait_for_status(call.session_id, "RECORDING", "FAILED", "NOT_RECORDED")
         centre.sim.clock.advance(10.0)
         more(centre, call)
+
     return step
 
 
@@ -84,6 +86,7 @@ def _connect_window(resume: bool) -> Callable[[LocalCallCentre, Call], None]:
             centre.contact_flow(call, "resume")
         centre.sim.clock.advance(5.0)
         _hang_up(centre, call)
+
     return step
 
 
@@ -96,7 +99,9 @@ def _connect_stop(centre: LocalCallCentre, call: Call) -> None:
     _hang_up(centre, call)
 
 
-def _chime(answers: list[str | None], then: Callable[[LocalCallCentre, Call], None]) -> Callable[[LocalCallCentre], Call]:
+def _chime(
+    answers: list[str | None], then: Callable[[LocalCallCentre, Call], None]
+) -> Callable[[LocalCallCentre], Call]:
     def play(centre: LocalCallCentre) -> Call:
         call = centre.chime_call(demo.CALIFORNIA_CALLER, demo.CENTRE_TEXAS, answers=answers)
         if centre.wait_for_status(call.session_id, "RECORDING", "FAILED", "NOT_RECORDED")["status"] != "RECORDING":
@@ -106,6 +111,7 @@ def _chime(answers: list[str | None], then: Callable[[LocalCallCentre, Call], No
         centre.sim.chime.wait_idle(call.transaction_id)
         then(centre, call)
         return call
+
     return play
 
 
@@ -130,6 +136,7 @@ def _chime_window(resume: bool) -> Callable[[LocalCallCentre, Call], None]:
             sessions.signal(call.session_id, "resume", actor="api", wait_seconds=3)
         centre.sim.chime.talk(call.transaction_id, 5.0)
         _hang_up(centre, call)
+
     return step
 
 
@@ -146,6 +153,7 @@ def _faulty(fault: Fault, play: Callable[[LocalCallCentre], Call]) -> Callable[[
     def run(centre: LocalCallCentre) -> Call:
         centre.sim.faults.inject(fault)
         return play(centre)
+
     return run
 
 
@@ -156,6 +164,7 @@ def _crash(logical_id: str, play: Callable[[LocalCallCentre], Call]) -> Callable
             centre.finish(call.session_id)
             centre.verification(call.session_id)
         return call
+
     return run
 
 
@@ -164,51 +173,206 @@ RECORDED_CONNECT = _connect(_heard_then(_connect_window(resume=True)))
 RECORDED_CHIME = _chime(["1"], _chime_window(resume=True))
 CELLS = [
     # --- Amazon Connect ---------------------------------------------------------------------------------------
-    Cell("connect", "open", "caller hangs up before the session record exists", _connect_gone_while_opening,
-         "NOT_RECORDED", None, "ended before recording"),
-    Cell("connect", "open", "ValidateRequest Lambda crashes", _crash("ValidateRequest", _connect(_hang_up)), "FAILED", None,
-         "injected crash"),
+    Cell(
+        "connect",
+        "open",
+        "caller hangs up before the session record exists",
+        _connect_gone_while_opening,
+        "NOT_RECORDED",
+        None,
+        "ended before recording",
+    ),
+    Cell(
+        "connect",
+        "open",
+        "ValidateRequest Lambda crashes",
+        _crash("ValidateRequest", _connect(_hang_up)),
+        "FAILED",
+        None,
+        "injected crash",
+    ),
     Cell("connect", "consent", "caller hangs up before answering", _connect(_hang_up), "NOT_RECORDED", None),
-    Cell("connect", "start", "StartContactRecording throttled twice",
-         _faulty(Fault(C, "StartContactRecording", "ThrottlingException", times=2), RECORDED_CONNECT), "RECORDED", "VERIFIED"),
-    Cell("connect", "start", "StartContactRecording InternalServiceException",
-         _faulty(Fault(C, "StartContactRecording", "InternalServiceException", times=None), RECORDED_CONNECT), "FAILED", None,
-         "InternalServiceException"),
-    Cell("connect", "start", "StartContactRecording ResourceNotFoundException",
-         _faulty(Fault(C, "StartContactRecording", "ResourceNotFoundException", times=None), RECORDED_CONNECT), "FAILED", None,
-         "ResourceNotFoundException"),
-    Cell("connect", "window", "SuspendContactRecording InternalServiceException",
-         _faulty(Fault(C, "SuspendContactRecording", "InternalServiceException", times=None), RECORDED_CONNECT), "RECORDED", "VERIFIED"),
-    Cell("connect", "window", "ResumeContactRecording InternalServiceException",
-         _faulty(Fault(C, "ResumeContactRecording", "InternalServiceException", times=None), RECORDED_CONNECT), "RECORDED", "VERIFIED",
-         "inside a suspended window"),
-    Cell("connect", "window", "caller hangs up inside the window", _connect(_heard_then(_connect_window(resume=False))),
-         "RECORDED", "VERIFIED", "inside a suspended window"),
-    Cell("connect", "stop", "StopContactRecording InternalServiceException",
-         _faulty(Fault(C, "StopContactRecording", "InternalServiceException", times=None), _connect(_heard_then(_connect_stop))),
-         "RECORDED", "VERIFIED", "stop failed"),
-    Cell("connect", "landing", "NeverLands", _faulty(Fault(C, DELIVER, "NeverLands"), RECORDED_CONNECT), "RECORDED", "MISSING"),
-    Cell("connect", "landing", "CorruptHeader", _faulty(Fault(C, DELIVER, "CorruptHeader"), RECORDED_CONNECT), "RECORDED", "FAILED"),
-    Cell("connect", "landing", "LeakIntoWindow", _faulty(Fault(C, DELIVER, "LeakIntoWindow"), RECORDED_CONNECT), "RECORDED", "FAILED"),
-    Cell("connect", "landing", "RecordingChecks Lambda crashes", _crash("RecordingChecks", RECORDED_CONNECT), "RECORDED", "ERROR"),
-    Cell("connect", "consent", "ConsentPolicy Lambda crashes", _crash("ConsentPolicy", _connect(_hang_up)), "FAILED", None),
+    Cell(
+        "connect",
+        "start",
+        "StartContactRecording throttled twice",
+        _faulty(Fault(C, "StartContactRecording", "ThrottlingException", times=2), RECORDED_CONNECT),
+        "RECORDED",
+        "VERIFIED",
+    ),
+    Cell(
+        "connect",
+        "start",
+        "StartContactRecording InternalServiceException",
+        _faulty(Fault(C, "StartContactRecording", "InternalServiceException", times=None), RECORDED_CONNECT),
+        "FAILED",
+        None,
+        "InternalServiceException",
+    ),
+    Cell(
+        "connect",
+        "start",
+        "StartContactRecording ResourceNotFoundException",
+        _faulty(Fault(C, "StartContactRecording", "ResourceNotFoundException", times=None), RECORDED_CONNECT),
+        "FAILED",
+        None,
+        "ResourceNotFoundException",
+    ),
+    Cell(
+        "connect",
+        "window",
+        "SuspendContactRecording InternalServiceException",
+        _faulty(Fault(C, "SuspendContactRecording", "InternalServiceException", times=None), RECORDED_CONNECT),
+        "RECORDED",
+        "VERIFIED",
+    ),
+    Cell(
+        "connect",
+        "window",
+        "ResumeContactRecording InternalServiceException",
+        _faulty(Fault(C, "ResumeContactRecording", "InternalServiceException", times=None), RECORDED_CONNECT),
+        "RECORDED",
+        "VERIFIED",
+        "inside a suspended window",
+    ),
+    Cell(
+        "connect",
+        "window",
+        "caller hangs up inside the window",
+        _connect(_heard_then(_connect_window(resume=False))),
+        "RECORDED",
+        "VERIFIED",
+        "inside a suspended window",
+    ),
+    Cell(
+        "connect",
+        "stop",
+        "StopContactRecording InternalServiceException",
+        _faulty(
+            Fault(C, "StopContactRecording", "InternalServiceException", times=None),
+            _connect(_heard_then(_connect_stop)),
+        ),
+        "RECORDED",
+        "VERIFIED",
+        "stop failed",
+    ),
+    Cell(
+        "connect",
+        "landing",
+        "NeverLands",
+        _faulty(Fault(C, DELIVER, "NeverLands"), RECORDED_CONNECT),
+        "RECORDED",
+        "MISSING",
+    ),
+    Cell(
+        "connect",
+        "landing",
+        "CorruptHeader",
+        _faulty(Fault(C, DELIVER, "CorruptHeader"), RECORDED_CONNECT),
+        "RECORDED",
+        "FAILED",
+    ),
+    Cell(
+        "connect",
+        "landing",
+        "LeakIntoWindow",
+        _faulty(Fault(C, DELIVER, "LeakIntoWindow"), RECORDED_CONNECT),
+        "RECORDED",
+        "FAILED",
+    ),
+    Cell(
+        "connect",
+        "landing",
+        "RecordingChecks Lambda crashes",
+        _crash("RecordingChecks", RECORDED_CONNECT),
+        "RECORDED",
+        "ERROR",
+    ),
+    Cell(
+        "connect",
+        "consent",
+        "ConsentPolicy Lambda crashes",
+        _crash("ConsentPolicy", _connect(_hang_up)),
+        "FAILED",
+        None,
+    ),
     # --- Chime SDK SIP media application --------------------------------------------------------------------
-    Cell("chime", "consent", "PlayAudioAndGetDigits SystemException",
-         _faulty(Fault(S, "PlayAudioAndGetDigits", "SystemException", times=None), RECORDED_CHIME), "FAILED", None, "ConsentPromptFailed"),
+    Cell(
+        "chime",
+        "consent",
+        "PlayAudioAndGetDigits SystemException",
+        _faulty(Fault(S, "PlayAudioAndGetDigits", "SystemException", times=None), RECORDED_CHIME),
+        "FAILED",
+        None,
+        "ConsentPromptFailed",
+    ),
     Cell("chime", "consent", "caller hangs up as the call is answered", _chime_gone_at_once, "NOT_RECORDED", None),
-    Cell("chime", "start", "StartCallRecording SystemException",
-         _faulty(Fault(S, "StartCallRecording", "SystemException", times=None), RECORDED_CHIME), "FAILED", None, "SystemException"),
-    Cell("chime", "start", "UpdateSipMediaApplicationCall throttled once",
-         _faulty(Fault(S, "UpdateSipMediaApplicationCall", "ThrottledClientException", times=1), RECORDED_CHIME), "RECORDED", "VERIFIED"),
-    Cell("chime", "window", "PauseCallRecording SystemException",
-         _faulty(Fault(S, "PauseCallRecording", "SystemException", times=None), RECORDED_CHIME), "RECORDED", "VERIFIED"),
-    Cell("chime", "window", "caller hangs up inside the window", _chime(["1"], _chime_window(resume=False)), "RECORDED", "VERIFIED",
-         "inside a suspended window"),
-    Cell("chime", "stop", "StopCallRecording SystemException",
-         _faulty(Fault(S, "StopCallRecording", "SystemException", times=None), _chime(["1"], _chime_stop)), "RECORDED", "VERIFIED"),
-    Cell("chime", "landing", "NeverLands", _faulty(Fault(S, DELIVER, "NeverLands"), RECORDED_CHIME), "RECORDED", "MISSING"),
-    Cell("chime", "landing", "CorruptHeader", _faulty(Fault(S, DELIVER, "CorruptHeader"), RECORDED_CHIME), "RECORDED", "FAILED"),
-    Cell("chime", "landing", "LeakIntoWindow", _faulty(Fault(S, DELIVER, "LeakIntoWindow"), RECORDED_CHIME), "RECORDED", "FAILED"),
+    Cell(
+        "chime",
+        "start",
+        "StartCallRecording SystemException",
+        _faulty(Fault(S, "StartCallRecording", "SystemException", times=None), RECORDED_CHIME),
+        "FAILED",
+        None,
+        "SystemException",
+    ),
+    Cell(
+        "chime",
+        "start",
+        "UpdateSipMediaApplicationCall throttled once",
+        _faulty(Fault(S, "UpdateSipMediaApplicationCall", "ThrottledClientException", times=1), RECORDED_CHIME),
+        "RECORDED",
+        "VERIFIED",
+    ),
+    Cell(
+        "chime",
+        "window",
+        "PauseCallRecording SystemException",
+        _faulty(Fault(S, "PauseCallRecording", "SystemException", times=None), RECORDED_CHIME),
+        "RECORDED",
+        "VERIFIED",
+    ),
+    Cell(
+        "chime",
+        "window",
+        "caller hangs up inside the window",
+        _chime(["1"], _chime_window(resume=False)),
+        "RECORDED",
+        "VERIFIED",
+        "inside a suspended window",
+    ),
+    Cell(
+        "chime",
+        "stop",
+        "StopCallRecording SystemException",
+        _faulty(Fault(S, "StopCallRecording", "SystemException", times=None), _chime(["1"], _chime_stop)),
+        "RECORDED",
+        "VERIFIED",
+    ),
+    Cell(
+        "chime",
+        "landing",
+        "NeverLands",
+        _faulty(Fault(S, DELIVER, "NeverLands"), RECORDED_CHIME),
+        "RECORDED",
+        "MISSING",
+    ),
+    Cell(
+        "chime",
+        "landing",
+        "CorruptHeader",
+        _faulty(Fault(S, DELIVER, "CorruptHeader"), RECORDED_CHIME),
+        "RECORDED",
+        "FAILED",
+    ),
+    Cell(
+        "chime",
+        "landing",
+        "LeakIntoWindow",
+        _faulty(Fault(S, DELIVER, "LeakIntoWindow"), RECORDED_CHIME),
+        "RECORDED",
+        "FAILED",
+    ),
 ]
 
 
@@ -218,11 +382,13 @@ def alerts(deployment):
     url = sqs.create_queue(QueueName="alerts")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     client("sns").subscribe(TopicArn=deployment.physical("AlertTopic"), Protocol="sqs", Endpoint=arn)
-    return lambda: [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])]
+    return lambda: [
+        json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    ]
 
 
 @pytest.mark.parametrize("cell", CELLS, ids=[f"{c.provider}-{c.stage}-{c.fault}" for c in CELLS])
-def test_every_fault_ends_in_its_defined_state(centre, alerts, cell):
+def test_every_fault_ends_in_its_defined_state(centre, alerts, cell, record_property):
     call = cell.play(centre)
     described, _ = centre.finish(call.session_id)
     centre.sim.delivery.wait()
@@ -231,8 +397,19 @@ def test_every_fault_ends_in_its_defined_state(centre, alerts, cell):
     session = centre.session(call.session_id)
     audit = centre.audit(call.session_id)
     sent = alerts()
-    ROWS.append((cell.provider, cell.stage, cell.fault, f"{session['status']}", session.get("verification") or "-",
-                 "alert" if sent else "-", session.get("outcomeReason") or ""))
+    # (provider, stage, fault, session, verification, alert, result): tests/conftest.py prints the table
+    record_property(
+        "fault_matrix_row",
+        (
+            cell.provider,
+            cell.stage,
+            cell.fault,
+            f"{session['status']}",
+            session.get("verification") or "-",
+            "alert" if sent else "-",
+            session.get("outcomeReason") or "",
+        ),
+    )
     assert session["status"] == cell.status, session.get("outcomeReason")
     assert cell.reason in (session.get("outcomeReason") or "")
     assert (session.get("verification") if verified else None) == cell.verification

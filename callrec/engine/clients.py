@@ -1,0 +1,73 @@
+"""Ledger records for the boto clients moto's interpreter makes, and S3's clock."""
+
+from __future__ import annotations
+
+import datetime
+import threading
+from typing import Any
+
+from callrec.engine.interpreter import now
+from callrec.engine.ledger import Patch
+from callrec.engine.runtime import settings
+
+
+class _ClientsKept:
+    """Stands for boto3 inside moto's `boto_client_for`: one client per service, Region and settings, kept
+    (botocore clients are thread-safe; moto built a new one, endpoint rules and all, for every task)."""
+
+    def __init__(self) -> None:
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        import boto3
+
+        return getattr(boto3, name)
+
+    def client(self, **kwargs: Any) -> Any:
+        import boto3
+
+        key = repr(
+            sorted((name, repr(value.__dict__) if name == "config" else value) for name, value in kwargs.items())
+        )
+        with self._lock:
+            if key not in self._clients:
+                self._clients[key] = boto3.client(**kwargs)
+            return self._clients[key]
+
+
+def _s3_now(original):
+    def utcnow() -> datetime.datetime:
+        """S3's LastModified on the engine's clock when one is set (naive UTC, as moto keeps it)."""
+        if settings.clock is None:
+            return original()
+        return now().replace(tzinfo=None)
+
+    return utcnow
+
+
+RECORDS = (
+    Patch(
+        "sdk-clients-kept",
+        "moto.stepfunctions.parser.asl.utils.boto_client:boto3",
+        lambda _: _ClientsKept(),
+        "speed",
+        "moto built a new boto3 client (endpoint rules and all) for every service task; one per service, Region "
+        "and settings is kept.",
+        "not reported upstream yet",
+        module_global="boto_client_for is imported by name into ten task modules; the one place they all reach "
+        "is this module's `boto3`, replaced by one whose client() keeps clients and whose other names are "
+        "boto3's",
+    ),
+    Patch(
+        "s3-engine-clock",
+        "moto.s3.models:utcnow",
+        _s3_now,
+        "local",
+        "S3 stamps LastModified with the engine's "
+        "clock when one is set (the call clock, which runs ahead of wall time by the simulated people's time), "
+        "as on AWS where the provider, S3 and Step Functions share real time. VerifyRecording checks "
+        "LastModified against the session's times.",
+        "local only",
+    ),
+)

@@ -1,0 +1,96 @@
+"""Ledger records for moto's DynamoDB backend: atomic requests and transactions that do not copy tables."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from typing import Any
+
+from callrec.engine.ledger import Patch
+
+DYNAMODB = "moto.dynamodb"
+_lock = threading.RLock()
+
+
+def _one_at_a_time(original):
+    def call_action(self):
+        """On AWS every request is atomic; moto's backend is not thread-safe (concurrent requests crash with
+        'dictionary changed size during iteration'). One request at a time."""
+        with _lock:
+            return original(self)
+
+    return call_action
+
+
+def _table_kept(_original):
+    def __deepcopy__(self, memo):
+        """A transaction's backup of a whole table is the table itself: `transact_write_items` (the record
+        below) keeps the items the transaction targets instead."""
+        return self
+
+    return __deepcopy__
+
+
+def _rollback_items(original):
+    def transact_write_items(self, transact_items: list[dict[str, Any]]) -> None:
+        """All or nothing, as on AWS: if the transaction fails, each item it targeted is put back as it was."""
+        before = []
+        for entry in transact_items[:100]:
+            operation = next(iter(entry.values()), {})
+            table = self.tables.get(operation.get("TableName")) if isinstance(operation, dict) else None
+            if table is None:
+                continue
+            key = operation.get("Key") or {
+                name: operation.get("Item", {}).get(name)
+                for name in (table.hash_key_attr, table.range_key_attr)
+                if name
+            }
+            try:
+                current = self.get_item(table.name, key)
+            except Exception:  # noqa: BLE001 - a malformed key: moto's own code answers it below
+                continue
+            before.append((table.name, key, copy.deepcopy(current)))
+        try:
+            original(self, transact_items)
+        except Exception:
+            for table_name, key, item in reversed(before):
+                if item is None:
+                    self.delete_item(table_name, key)
+                else:
+                    self.put_item(table_name, item.to_json()["Attributes"])
+            raise
+
+    return transact_write_items
+
+
+RECORDS = (
+    Patch(
+        "dynamodb-one-request-at-a-time",
+        f"{DYNAMODB}.responses:DynamoHandler.call_action",
+        _one_at_a_time,
+        "fix",
+        "Every DynamoDB request is atomic on AWS; moto's backend is not thread-safe, and concurrent requests (the "
+        "workflow's tasks, the entry points) crashed with 'dictionary changed size during iteration'. A race: "
+        "it has no deterministic scenario; the 200-call load test is its evidence.",
+        "not reported upstream yet",
+    ),
+    Patch(
+        "transaction-keeps-tables",
+        f"{DYNAMODB}.models.table:Table.__deepcopy__",
+        _table_kept,
+        "speed",
+        "moto deep-copied every table a transaction touched, for its rollback: a cost that grew with the tables "
+        "(with every call made).",
+        "not reported upstream yet",
+        adds=True,
+    ),
+    Patch(
+        "transaction-rolls-back-items",
+        f"{DYNAMODB}.models:DynamoDBBackend.transact_write_items",
+        _rollback_items,
+        "speed",
+        "With tables no longer copied, the items a failed transaction targeted are put back one by one "
+        "(the rollback moto's table copy gave).",
+        "not reported upstream yet",
+    ),
+)

@@ -1,0 +1,192 @@
+"""What the engine dispatches to: the registered Lambda functions and service twins, and its settings.
+
+Nothing here imports moto: the CLI and the layer's tests can use these types without loading the engine.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import datetime
+import json
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from callrec.mock_config import MockConfig
+
+
+@dataclass
+class LambdaContext:
+    """What the Lambda runtime hands a Python handler as `context` (the fields Powertools reads)."""
+
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int = 128
+    timeout_seconds: int = 30
+    function_version: str = "$LATEST"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = ""
+    log_stream_name: str = ""
+    _deadline: float = field(default=0.0, repr=False)
+
+    def __post_init__(self) -> None:
+        self.log_group_name = self.log_group_name or f"/aws/lambda/{self.function_name}"
+        self._deadline = time.monotonic() + self.timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+Handler = Callable[[dict, LambdaContext], Any]
+
+
+class LambdaFunction:
+    """One function of the template, run in-process. Its handler is imported on the first invocation
+    (a cold start), after the local stack has put the function's environment in place."""
+
+    def __init__(
+        self,
+        name: str,
+        arn: str,
+        load_handler: Callable[[], Handler],
+        memory_mb: int = 128,
+        timeout_seconds: int = 3,
+    ):
+        self.name = name
+        self.arn = arn
+        self.memory_mb = memory_mb
+        self.timeout_seconds = timeout_seconds
+        self._load_handler = load_handler
+        self._handler: Handler | None = None
+        self._lock = threading.Lock()
+        self.durations: collections.deque[float] = collections.deque(
+            maxlen=10_000
+        )  # seconds per invocation, first (cold) one first
+
+    @property
+    def handler(self) -> Handler:
+        with self._lock:
+            if self._handler is None:
+                self._handler = self._load_handler()
+            return self._handler
+
+    @contextlib.contextmanager
+    def replaced(self, handler: Handler) -> Iterator[Handler]:
+        """A switch for tests: invocations that begin inside the block run `handler`; yields the function's
+        own handler (e.g. for a stand-in that delays, then calls it)."""
+        original = self.handler
+        with self._lock:
+            self._handler = handler
+        try:
+            yield original
+        finally:
+            with self._lock:
+                self._handler = original
+
+    def crashing(self, error: Exception) -> contextlib.AbstractContextManager:
+        """A fault switch for tests: every invocation raises `error` until the block ends."""
+
+        def crash(event: Any, context: Any) -> Any:
+            raise error
+
+        return self.replaced(crash)
+
+    def invoke(self, event: Any) -> dict:
+        """Run the handler as the Lambda service would and answer like `lambda.invoke` does."""
+        context = LambdaContext(
+            function_name=self.name,
+            invoked_function_arn=self.arn,
+            memory_limit_in_mb=self.memory_mb,
+            timeout_seconds=self.timeout_seconds,
+        )
+        began = time.perf_counter()
+        try:
+            result = self.handler(event, context)
+        except Exception as err:  # noqa: BLE001 - the Lambda runtime reports every exception
+            # Like the Python runtime: the handler's frames only, not the runtime's (here, this method).
+            frames = traceback.extract_tb(err.__traceback__)[1:]
+            return _function_error(type(err).__name__, str(err), traceback.format_list(frames))
+        finally:
+            self.durations.append(time.perf_counter() - began)
+        try:
+            payload = json.loads(json.dumps(result))
+        except (TypeError, ValueError) as err:
+            return _function_error("Runtime.MarshalError", f"Unable to marshal response: {err}", [])
+        return {"StatusCode": 200, "ExecutedVersion": "$LATEST", "Payload": payload}
+
+
+def _function_error(error_type: str, message: str, stack: list[str]) -> dict:
+    return {
+        "StatusCode": 200,
+        "FunctionError": "Unhandled",
+        "ExecutedVersion": "$LATEST",
+        "Payload": {"errorType": error_type, "errorMessage": message, "stackTrace": stack},
+    }
+
+
+class ServiceFake(Protocol):
+    """A provider twin: `call("StartContactRecording", {...})` answers like the AWS API or raises ClientError."""
+
+    def call(self, action: str, parameters: dict) -> dict: ...
+
+
+class ServiceNotSimulated(RuntimeError):
+    """An aws-sdk task named a routed service that has no fake registered."""
+
+
+# SDK service name in the Resource ARN -> the PascalCase prefix Step Functions gives its errors.
+ROUTED_SERVICES = {"connect": "Connect", "chimesdkvoice": "ChimeSdkVoice"}
+
+
+@dataclass
+class EngineSettings:
+    functions: dict[str, LambdaFunction] = field(default_factory=dict)  # by name and by ARN
+    services: dict[str, ServiceFake] = field(default_factory=dict)
+    time_scale: float = 1.0  # Wait states and Retry intervals
+    timeout_scale: float = 1.0  # task timeouts/heartbeats: they wait on real actors, so real seconds unless asked
+    mock_config: MockConfig | None = None  # None: read SFN_MOCK_CONFIG when a test case is asked for
+    clock: Callable[[], datetime.datetime] | None = None  # $$.State.EnteredTime's source (None: system clock)
+
+
+settings = EngineSettings()  # one object for the process: reset() clears it in place
+
+
+def reset() -> None:
+    """Forget registered functions, fakes, mock config, scaling and the clock (between tests)."""
+    settings.__dict__.update(EngineSettings().__dict__)
+
+
+def register_function(function: LambdaFunction) -> None:
+    settings.functions[function.name] = function
+    settings.functions[function.arn] = function
+
+
+def register_service(service_name: str, fake: ServiceFake) -> None:
+    if service_name not in ROUTED_SERVICES:
+        raise ValueError(f"{service_name!r} is not routed to a fake; routed: {sorted(ROUTED_SERVICES)}")
+    settings.services[service_name] = fake
+
+
+def json_safe(value: Any) -> Any:
+    """Make an SDK result JSON: timestamps as ISO-8601 UTC strings, streams and bytes as text."""
+    from botocore.response import StreamingBody
+
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(datetime.UTC).replace(tzinfo=None)
+        return value.isoformat(timespec="milliseconds") + "Z"
+    if isinstance(value, StreamingBody):
+        value = value.read()
+    if isinstance(value, (bytes, bytearray)):
+        return value.decode("utf-8", errors="replace")
+    return value

@@ -1,0 +1,102 @@
+"""The end-to-end tier: the whole local stack, including `callrec serve` in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from callrec.local_api import signed  # noqa: F401 - the tests sign their API requests with it
+from callrec.template import REPO_ROOT
+
+
+def _free_ports(count: int) -> list[int]:
+    """Distinct free ports: every probe stays bound until all are chosen (two probes one after the other
+    can be handed the same port, which once made the endpoint and the API collide)."""
+    probes = [socket.socket() for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
+
+
+def serve_endpoint(*extra_args: str) -> Iterator[dict]:
+    """Start `callrec serve` on a free port; yield its url, process and printed lines; stop it after."""
+    port, api_port = _free_ports(2)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "callrec.cli", "serve", "--port", str(port), "--api-port", str(api_port), *extra_args],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    lines: list[str] = []
+    ready = threading.Event()
+
+    def read() -> None:
+        for line in process.stdout:
+            lines.append(line)
+            if line.startswith("Use it with"):
+                ready.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    if not ready.wait(120):
+        process.kill()
+        pytest.fail("the endpoint did not come up:\n" + "".join(lines))
+    yield {"url": f"http://127.0.0.1:{port}", "api": f"http://127.0.0.1:{api_port}", "process": process, "lines": lines}
+    if process.poll() is None:
+        process.kill()
+        process.wait(10)
+
+
+def endpoint_client(endpoint: dict, service: str, retries: bool = True, validate: bool = True):
+    """A plain boto3 client aimed at the endpoint: only endpoint_url (and test credentials) set."""
+    config = Config(
+        retries={"total_max_attempts": 1} if not retries else {"mode": "standard"},
+        parameter_validation=validate,
+    )
+    return boto3.client(
+        service,
+        endpoint_url=endpoint["url"],
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=config,
+    )
+
+
+def physical(endpoint: dict, logical_id: str) -> str:
+    """The physical id `callrec serve` printed for a template resource."""
+    line = next(line for line in endpoint["lines"] if f" {logical_id} " in line)
+    return line.split()[-1]
+
+
+@pytest.fixture
+def centre(deployment):
+    """A whole contact centre on the in-process local stack (see callrec.callcentre)."""
+    from callrec.callcentre import LocalCallCentre
+
+    return LocalCallCentre(deployment)
+
+
+@pytest.fixture
+def api(centre):
+    """The template's REST API on a free local port, in front of `centre`'s stack (HTTP, SigV4)."""
+    from callrec.local_api import LocalApiServer, routes_from
+    from callrec.template import Template
+
+    server = LocalApiServer(routes_from(Template.load(), centre.deployment), port=0)
+    server.start()
+    yield server.url
+    server.stop()
