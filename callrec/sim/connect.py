@@ -21,7 +21,8 @@ from datetime import datetime
 from typing import Any
 
 from callrec.sim import audio
-from callrec.sim.core import DELIVER, Clock, Delivery, Faults, TokenBucket, Windows, service_error
+from callrec.sim.core import DELIVER, Clock, Delivery, Faults, TokenBucket, service_error
+from callrec.sim.recording import Recording
 
 SERVICE = "connect"
 RECORDING_OPERATIONS = (
@@ -44,21 +45,6 @@ class Instance:
     alias: str
     bucket: str
     kms_key_id: str | None
-
-
-@dataclass
-class Recording:
-    track: str  # VoiceRecordingTrack value, or "IVR:ALL"
-    requested_at: float
-    started_at: float | None = None  # None until the agent joins (voice recording)
-    stopped_at: float | None = None
-    suspended: Windows = field(default_factory=Windows)
-    on_contact: str = ""
-    location: str | None = None
-
-    def stop(self, at: float) -> None:
-        self.stopped_at = at
-        self.suspended.end(at)
 
 
 @dataclass
@@ -337,12 +323,12 @@ class ConnectTwin:
 
     def _suspend(self, p: dict) -> None:
         chain, recording = self._recording("SuspendContactRecording", p)
-        recording.suspended.begin(self.clock.seconds())
+        recording.silenced.begin(self.clock.seconds())
         self._record(chain, "SuspendContactRecording")
 
     def _resume(self, p: dict) -> None:
         chain, recording = self._recording("ResumeContactRecording", p)
-        recording.suspended.end(self.clock.seconds())
+        recording.silenced.end(self.clock.seconds())
         self._record(chain, "ResumeContactRecording")
 
     def _stop(self, p: dict) -> None:
@@ -362,15 +348,11 @@ class ConnectTwin:
     def render(self, chain: Chain, recording: Recording, leak: bool = False) -> bytes:
         """Customer left, agent right; suspended spans silent (unless `leak`, the LeakIntoWindow fault)."""
         start, end = recording.started_at, recording.stopped_at
-        left = chain.customer.render(start, end)
-        right = chain.agent.render(start, end)
+        left, right = recording.render(chain.customer, chain.agent, leak=leak)
         if recording.track == "FROM_AGENT":
             audio.silence(left, start, [(start, end)])
         elif recording.track == "TO_AGENT":
             audio.silence(right, start, [(start, end)])
-        spans = [] if leak else recording.suspended.closed()
-        audio.silence(left, start, spans)
-        audio.silence(right, start, spans)
         return audio.wav_bytes([left, right])
 
     def _deliver(self, chain: Chain, recording: Recording) -> None:
@@ -422,7 +404,7 @@ class ConnectTwin:
                 "RequestedAt": recording.requested_at,
                 "StartedAt": recording.started_at,
                 "StoppedAt": recording.stopped_at,
-                "Suspended": recording.suspended.to_list(),
+                "Suspended": recording.silenced.to_list(),
                 "Location": recording.location,
             },
             "Recordings": [{"Location": recording.location, "Type": "AUDIO"}]

@@ -19,6 +19,7 @@ from werkzeug.wrappers import Request, Response
 
 from callrec.sim import TelephonySimulator
 from callrec.sim.core import Fault
+from callrec.sim.shapes import outputs
 
 _SIGNING_SERVICE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
 
@@ -69,8 +70,12 @@ class TelephonyWire:
         match = _SIGNING_SERVICE.search(environ.get("HTTP_AUTHORIZATION", ""))
         service = match.group(1) if match else None
         if service == "connect" and path in CONNECT_ROUTES:
+            operation = CONNECT_ROUTES[path]
             return self._api(
-                environ, start_response, lambda body: (self.sim.connect.call(CONNECT_ROUTES[path], body), 200)
+                environ,
+                start_response,
+                lambda body: (self.sim.connect.call(operation, body), 200),
+                (service, operation),
             )
         described = _DESCRIBE_CONTACT.match(path)
         if service == "connect" and described and environ.get("REQUEST_METHOD") == "GET":
@@ -79,6 +84,7 @@ class TelephonyWire:
                 environ,
                 start_response,
                 lambda body: (_epoch_seconds(self.sim.connect.call("DescribeContact", parameters)), 200),
+                (service, "DescribeContact"),
                 method="GET",
             )
         sma_call = _SMA_CALL.match(path)
@@ -88,11 +94,19 @@ class TelephonyWire:
                 environ,
                 start_response,
                 lambda body: (self.sim.chime.call("UpdateSipMediaApplicationCall", {**body, **parameters}), 202),
+                (service, "UpdateSipMediaApplicationCall"),
             )
         return self.fallback(environ, start_response)
 
     @staticmethod
-    def _api(environ: dict, start_response: Callable, answer: Callable[[dict], tuple[dict, int]], method: str = "POST"):
+    def _api(
+        environ: dict,
+        start_response: Callable,
+        answer: Callable[[dict], tuple[dict, int]],
+        operation: tuple[str, str],
+        method: str = "POST",
+    ):
+        """Answer one API call; the twin's answer must fit botocore's output shape for the operation."""
         request = Request(environ)
         if request.method != method:
             response = _json({"message": "Method not allowed"}, 405)
@@ -108,7 +122,18 @@ class TelephonyWire:
             else:
                 try:
                     result, status = answer(body)
-                    response = _json(result, status)
+                    wrong = outputs.problems(outputs.SERVICES[operation[0]], operation[1], result)
+                    response = (
+                        _json(result, status)
+                        if not wrong
+                        else _json(
+                            {
+                                "message": f"simulator bug: {operation[1]}'s answer is not the service's shape: {wrong[0]}"
+                            },
+                            500,
+                            {"x-amzn-ErrorType": "SimulatorOutputShape"},
+                        )
+                    )
                 except ClientError as err:
                     response = _service_error(err)
         return response(environ, start_response)

@@ -87,7 +87,9 @@ def centre(deployment):
     """A whole contact centre on the in-process local stack (see callrec.callcentre)."""
     from callrec.callcentre import LocalCallCentre
 
-    return LocalCallCentre(deployment)
+    centre = LocalCallCentre(deployment)
+    yield centre
+    assert centre.sim.chime.errors == [], "the Chime twin met a bug of its own (e.g. an undocumented event)"
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from callrec.sim import Clock, TelephonySimulator, audio
@@ -9,14 +11,15 @@ from callrec.stack import client
 
 
 @pytest.fixture
-def sim(deployment) -> TelephonySimulator:
+def sim(deployment) -> Iterator[TelephonySimulator]:
     from callrec.callcentre import TwinIds
 
     simulator = TelephonySimulator(clock=Clock()).register()
     simulator.add_connect_instance(deployment, alias="test-centre", instance_id="instance-1")
     # the template's buckets admit only the SIP media application it is deployed for: tests' SMAs take its id
     simulator.deployed_sma_id = TwinIds.of(deployment).sma_id
-    return simulator
+    yield simulator
+    assert simulator.chime.errors == [], "the Chime twin met a bug of its own (e.g. an undocumented event)"
 
 
 @pytest.fixture

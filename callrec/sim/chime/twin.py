@@ -1,0 +1,313 @@
+"""The Chime SDK twin: the API (UpdateSipMediaApplicationCall), the caller, and each call leg's conversation
+with its SMA's Lambda on the leg's own worker thread."""
+
+from __future__ import annotations
+
+import threading
+import traceback
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from callrec import engine
+from callrec.sim import audio
+from callrec.sim.chime import events
+from callrec.sim.chime.actions import ActionFailed, ActionInterpreter, CallEnded, Waiting
+from callrec.sim.chime.legs import SERVICE, CallLeg, SipMediaApplication
+from callrec.sim.core import DELIVER, Clock, Delivery, Faults, service_error
+
+MAX_UPDATE_ARGUMENTS = 20
+FAULT_STATUS = {
+    "ThrottledClientException": 429,
+    "NotFoundException": 404,
+    "ServiceFailureException": 500,
+    "ServiceUnavailableException": 503,
+}
+
+
+class ChimeTwin:
+    """The SMA side of the telephony simulator."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        faults: Faults,
+        delivery: Delivery,
+        s3: Callable[[], Any],
+        region: str = "us-east-1",
+        account: str = "123456789012",
+    ):
+        self.clock = clock
+        self.faults = faults
+        self.delivery = delivery
+        self.region = region
+        self.account = account
+        self.applications: dict[str, SipMediaApplication] = {}
+        self.legs: dict[str, CallLeg] = {}
+        self.errors: list[str] = []  # simulator bugs met by any leg (tests assert there are none)
+        self._lock = threading.RLock()
+        self.actions = ActionInterpreter(
+            clock, faults, s3, disconnect=self._app_hangup, stop_recording=self._stop_recording
+        )
+
+    # --- set-up and the caller ------------------------------------------------------------------------
+
+    def create_sip_media_application(self, name: str, function: str, sma_id: str | None = None) -> SipMediaApplication:
+        application = SipMediaApplication(sma_id or str(uuid.uuid4()), name, function, self.region, self.account)
+        self.applications[application.id] = application
+        return application
+
+    def place_call(self, sma_id: str, from_number: str, to_number: str, answers: list[str | None] | None = None) -> str:
+        """A caller dials in: NEW_INBOUND_CALL goes to the SMA's Lambda. Returns the TransactionId."""
+        sma = self.applications[sma_id]
+        now = self.clock.seconds()
+        leg = CallLeg(
+            transaction_id=str(uuid.uuid4()),
+            call_id=str(uuid.uuid4()),
+            sma=sma,
+            from_number=from_number,
+            to_number=to_number,
+            started_at=now,
+            start_ms=int(self.clock.now().timestamp() * 1000),
+            answers=list(answers or []),
+        )
+        leg.incoming.join(now)
+        leg.outgoing.join(now)
+        with self._lock:
+            self.legs[leg.transaction_id] = leg
+        threading.Thread(target=self._work, args=(leg,), daemon=True, name=f"sma-{leg.transaction_id[:8]}").start()
+        leg.inbox.put(("NEW_INBOUND_CALL", None))
+        return leg.transaction_id
+
+    def press(self, transaction_id: str, digits: str) -> None:
+        """The caller answers the digit prompt that is waiting (DTMF goes onto the incoming track)."""
+        self.legs[transaction_id].inbox.put(("DIGITS", digits))
+
+    def hang_up(self, transaction_id: str) -> None:
+        """The caller hangs up."""
+        self.legs[transaction_id].inbox.put(("CALLER_HANGUP", None))
+
+    def talk(self, transaction_id: str, seconds: float) -> None:
+        """Both sides talk for a while (the call's clock moves on)."""
+        self.legs[transaction_id].inbox.put(("TALK", seconds))
+
+    def wait_idle(self, transaction_id: str, timeout: float = 30.0) -> None:
+        """Block until the leg has handled everything it was sent."""
+        leg = self.legs[transaction_id]
+        done = threading.Event()
+        leg.inbox.put(("MARK", done))
+        if not done.wait(timeout):
+            raise TimeoutError(f"call {transaction_id} still busy after {timeout}s")
+
+    # --- the API: UpdateSipMediaApplicationCall ------------------------------------------------------------
+
+    def call(self, action: str, parameters: dict) -> dict:
+        if action != "UpdateSipMediaApplicationCall":
+            raise service_error("UnknownOperationException", f"{action} is not simulated", 404, action)
+        sma_id, transaction_id = parameters.get("SipMediaApplicationId"), parameters.get("TransactionId")
+        arguments = parameters.get("Arguments", {})
+        if not isinstance(sma_id, str) or not sma_id or not isinstance(transaction_id, str) or not transaction_id:
+            raise service_error(
+                "BadRequestException", "SipMediaApplicationId and TransactionId are required", 400, action
+            )
+        if (
+            not isinstance(arguments, dict)
+            or len(arguments) > MAX_UPDATE_ARGUMENTS
+            or not all(isinstance(k, str) and isinstance(v, str) for k, v in arguments.items())
+        ):
+            raise service_error(
+                "BadRequestException", f"Arguments must be at most {MAX_UPDATE_ARGUMENTS} string pairs", 400, action
+            )
+        fault = self.faults.take(SERVICE, action, transaction_id)
+        if fault is not None:
+            status = FAULT_STATUS.get(fault.error, 400)
+            raise service_error(fault.error, fault.message or "Injected fault", status, action)
+        leg = self.legs.get(transaction_id)
+        if sma_id not in self.applications or leg is None or leg.sma.id != sma_id or not leg.connected:
+            raise service_error("NotFoundException", f"Call {transaction_id} not found", 404, action)
+        leg.inbox.put(("CALL_UPDATE_REQUESTED", dict(arguments)))
+        return {"SipMediaApplicationCall": {"TransactionId": transaction_id}}
+
+    # --- the leg's worker ------------------------------------------------------------------------------------
+
+    def _work(self, leg: CallLeg) -> None:
+        while True:
+            kind, payload = leg.inbox.get()
+            try:
+                if kind == "MARK":
+                    payload.set()
+                elif leg.connected:
+                    self._handle(leg, kind, payload)
+            except Exception:  # noqa: BLE001 - a twin bug must not wedge the leg; it is recorded
+                leg.executed.append({"Type": "SimulatorError", "Outcome": traceback.format_exc()})
+                self.errors.append(f"{leg.transaction_id}: {traceback.format_exc(limit=3)}")
+            finally:
+                leg.inbox.task_done()
+
+    def _handle(self, leg: CallLeg, kind: str, payload: Any) -> None:
+        if kind == "NEW_INBOUND_CALL":
+            response = self._invoke(leg, events.event(leg, "NEW_INBOUND_CALL"))
+            if response is not None:
+                self._run(leg, response["Actions"])
+        elif kind == "CALL_UPDATE_REQUESTED":
+            request = {"Type": "CallUpdateRequest", "Parameters": {"Arguments": payload}}
+            response = self._invoke(leg, events.event(leg, "CALL_UPDATE_REQUESTED", request))
+            if response is not None and response.get("Actions") and leg.waiting is not None:
+                interrupted = leg.waiting[0][leg.waiting[1]]
+                leg.waiting = None
+                self._invoke(leg, events.event(leg, "ACTION_INTERRUPTED", events.action_data(interrupted)))
+            if response is not None and (response.get("Actions") or leg.waiting is None):
+                self._run(leg, response["Actions"])
+        elif kind == "DIGITS":
+            if leg.waiting is None:  # typed with no prompt waiting: only the audio hears it
+                self.actions.keys(leg, payload)
+                return
+            actions, index, played = leg.waiting
+            leg.waiting = None
+            leg.answers.insert(0, payload)
+            self._run(leg, actions, index, resume=played)
+        elif kind == "CALLER_HANGUP":
+            self._disconnect(leg)
+        elif kind == "TALK":
+            self.clock.advance(float(payload))
+
+    def _invoke(self, leg: CallLeg, event: dict, retry_invalid: bool = True) -> dict | None:
+        """Invoke the SMA's Lambda; a valid answer is returned, an invalid one is reported to it once."""
+        data = event.get("ActionData", {})
+        error = data.get("Error") or data.get("ErrorType")
+        leg.invocations.append(
+            {
+                "Sequence": event["Sequence"],
+                "InvocationEventType": event["InvocationEventType"],
+                "ActionType": data.get("Type"),
+                **({"Error": error} if error else {}),
+            }
+        )
+        function = engine.settings.functions.get(leg.sma.function)
+        if function is None:
+            problem, response = f"function {leg.sma.function} not found", None
+        else:
+            answer = function.invoke(event)
+            response = answer.get("Payload")
+            problem = "the function failed" if answer.get("FunctionError") else events.response_problem(response)
+        if event["InvocationEventType"] == "HANGUP":
+            return None  # the call is over: nothing the function answers is executed
+        if problem is None:
+            leg.attributes = dict(response.get("TransactionAttributes", leg.attributes))
+            return response
+        if not retry_invalid:
+            self._disconnect(leg, notify=False)
+            return None
+        invalid = events.event(
+            leg, "INVALID_LAMBDA_RESPONSE", {"ErrorType": "InvalidLambdaResponse", "ErrorMessage": problem}
+        )
+        return self._invoke(leg, invalid, retry_invalid=False)
+
+    def _run(self, leg: CallLeg, actions: list[dict], start: int = 0, resume: int | None = None) -> None:
+        """Run `actions` from `start`; report the outcome to the function and run what it answers.
+
+        `resume` continues a digit prompt that was waiting for the caller: how many times it played."""
+        while actions:
+            last: dict[str, Any] = {}
+            outcome = None
+            try:
+                for index in range(start, len(actions)):
+                    action = actions[index]
+                    try:
+                        result = self.actions.execute(leg, action, resume if index == start else None)
+                    except ActionFailed as failed:
+                        leg.executed.append({"Type": action["Type"], "Outcome": "failed"})
+                        outcome = events.event(leg, "ACTION_FAILED", failed.data)
+                        break
+                    resume = None
+                    if isinstance(result, Waiting):
+                        leg.executed.append({"Type": action["Type"], "Outcome": "waiting"})
+                        leg.waiting = (actions, index, result.played)
+                        return
+                    leg.executed.append({"Type": action["Type"], "Outcome": "ok"})
+                    last = result
+                else:
+                    outcome = events.event(leg, "ACTION_SUCCESSFUL", last)
+            except CallEnded:
+                leg.executed.append({"Type": "Hangup", "Outcome": "ok"})
+                return
+            response = self._invoke(leg, outcome)
+            if response is None or not leg.connected:
+                return
+            actions, start = response["Actions"], 0
+
+    # --- the end of a call, and the recording ------------------------------------------------------------
+
+    def _app_hangup(self, leg: CallLeg, sip_code: str) -> None:
+        self._disconnect(leg, sip_code=sip_code)
+
+    def _disconnect(self, leg: CallLeg, sip_code: str = "0", notify: bool = True) -> None:
+        now = self.clock.seconds()
+        leg.status = "Disconnected"
+        leg.waiting = None
+        leg.incoming.leave(now)
+        leg.outgoing.leave(now)
+        self._stop_recording(leg)
+        if notify:
+            hangup = {
+                "Type": "Hangup",
+                "Parameters": {"SipResponseCode": sip_code, "CallId": leg.call_id, "ParticipantTag": "LEG-A"},
+            }
+            self._invoke(leg, events.event(leg, "HANGUP", hangup))
+
+    def _stop_recording(self, leg: CallLeg) -> None:
+        recording = leg.recording
+        if recording is None or recording.stopped_at is not None:
+            return
+        recording.stop(self.clock.seconds())
+        fault = self.faults.take(SERVICE, DELIVER, leg.transaction_id)
+        body, duration = self.render(leg, leak=fault is not None and fault.error == "LeakIntoWindow")
+        bucket, key = recording.location.split("/", 1)
+        self.delivery.deliver(
+            {
+                "Bucket": bucket,
+                "Key": key,
+                "Body": body,
+                "ContentType": "audio/wav",
+                "Metadata": {
+                    "transaction-id": leg.transaction_id,
+                    "call-id": leg.call_id,
+                    "recording-duration": f"{duration:.3f}",
+                    "recording-audio-file-format": "audio/wav",
+                },
+            },
+            fault,
+        )
+
+    def render(self, leg: CallLeg, leak: bool = False) -> tuple[bytes, float]:
+        """The recording's WAV and duration; paused spans silent (unless `leak`, the LeakIntoWindow fault)."""
+        incoming, outgoing = leg.recording.render(leg.incoming, leg.outgoing, leak=leak)
+        channels = {"BOTH": [incoming, outgoing], "INCOMING": [incoming], "OUTGOING": [outgoing]}[leg.recording.track]
+        return audio.wav_bytes(channels), len(incoming) / audio.SAMPLE_RATE
+
+    # --- inspection (tests, the demo, the control API) -----------------------------------------------------
+
+    def describe(self, transaction_id: str) -> dict:
+        """The leg as the twin sees it, including what no SMA event carries (when the caller typed)."""
+        leg = self.legs[transaction_id]
+        recording = leg.recording
+        return {
+            "TransactionId": leg.transaction_id,
+            "CallId": leg.call_id,
+            "SipMediaApplicationId": leg.sma.id,
+            "Status": leg.status,
+            "Waiting": leg.waiting is not None,
+            "Invocations": list(leg.invocations),
+            "Executed": list(leg.executed),
+            "TransactionAttributes": dict(leg.attributes),
+            "Typed": [list(span) for span in leg.typed],
+            "Recording": None
+            if recording is None
+            else {
+                "Track": recording.track,
+                "Location": recording.location,
+                "StartedAt": recording.started_at,
+                "StoppedAt": recording.stopped_at,
+                "Paused": recording.silenced.to_list(),
+            },
+        }
