@@ -8,13 +8,13 @@ contact flow invokes its Lambda, an agent joins, the caller presses keys, someon
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from callrec.history import fetch_history, wait_for_execution
 from callrec.sim import Clock, TelephonySimulator, audio
 from callrec.stack import ACCOUNT_ID, REGION, Deployment, TemplateDeployer, client
+from callrec.waiting import eventually
 
 PLACEHOLDER_PROMPT_SECONDS = {"notice": 4.0, "opt-in": 6.0}
 
@@ -102,14 +102,13 @@ class LocalCallCentre:
         return sessions.get(session_id)
 
     def wait_for_status(self, session_id: str, *statuses: str, timeout: float = 30.0) -> dict:
-        deadline = time.monotonic() + timeout
-        while True:
-            view = self.session(session_id)
-            if view is not None and view.get("status") in statuses:
-                return view
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"session {session_id} is {view and view.get('status')}, not {statuses}")
-            time.sleep(0.02)
+        return eventually(
+            lambda: self.session(session_id),
+            lambda view: view is not None and view.get("status") in statuses,
+            timeout,
+            f"session {session_id} to be {' or '.join(statuses)}",
+            show=lambda view: view and view.get("status"),
+        )
 
     def execution_arn(self, session_id: str) -> str:
         return (

@@ -6,28 +6,24 @@ here from the real execution history, never written by hand.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from callrec.waiting import eventually
+
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
 
-class ExecutionTimeout(TimeoutError):
-    """An execution was still running at the poller's deadline."""
-
-
-def wait_for_execution(sfn, execution_arn: str, timeout: float = 30.0, poll: float = 0.02) -> dict:
-    """Poll until the execution ends or `timeout` passes; return `describe_execution`'s answer."""
-    deadline = time.monotonic() + timeout
-    while True:
-        described = sfn.describe_execution(executionArn=execution_arn)
-        if described["status"] in TERMINAL:
-            return described
-        if time.monotonic() > deadline:
-            raise ExecutionTimeout(f"{execution_arn} still {described['status']} after {timeout}s")
-        time.sleep(poll)
+def wait_for_execution(sfn, execution_arn: str, timeout: float = 30.0) -> dict:
+    """Wait until the execution ends; return `describe_execution`'s answer (StillWaiting at the deadline)."""
+    return eventually(
+        lambda: sfn.describe_execution(executionArn=execution_arn),
+        lambda described: described["status"] in TERMINAL,
+        timeout,
+        f"{execution_arn} to end",
+        show=lambda described: described["status"],
+    )
 
 
 def fetch_history(sfn, execution_arn: str) -> list[dict]:

@@ -28,6 +28,7 @@ from callrec.callcentre import Call, LocalCallCentre
 from callrec.local_api import LocalApiServer, routes_from, signed
 from callrec.runtime import LocalRuntime
 from callrec.template import Template
+from callrec.waiting import eventually
 from callrec_shared.sessions import stored_key
 
 DEFINED = {"RECORDED", "NOT_RECORDED", "FAILED"}
@@ -164,14 +165,12 @@ def _play(centre: LocalCallCentre, api_url: str, run: SessionRun, rng: random.Ra
         consent = centre.contact_flow(call, "consent", answer="heard")
         if "error" in consent:
             raise RuntimeError(f"the consent answer was refused: {consent}")
-        deadline = time.monotonic() + 300
-        while _api(api_url, run, "GET", f"/recordings/{run.session_id}", None, "get", None).body.get("status") not in (
-            "RECORDING",
-            *DEFINED,
-        ):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"session {run.session_id} never started recording")
-            time.sleep(0.25)
+        eventually(
+            lambda: _api(api_url, run, "GET", f"/recordings/{run.session_id}", None, "get", None).body.get("status"),
+            lambda status: status in ("RECORDING", *DEFINED),
+            300,
+            f"session {run.session_id} to start recording",
+        )
         for window in range(run.plan.windows):
             time.sleep(rng.uniform(0, 0.3))
             if _window_signal(api_url, run, "suspend", f"{run.index}-s{window}", run.plan.double_click):

@@ -5,6 +5,7 @@ calls and callbacks are mocked where a case needs a particular answer."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -36,69 +37,167 @@ CHIME = {  # a Californian caller: opt-in (all-party), with the real consent pol
     "parties": [{"number": "+14155550123", "role": "caller"}, {"number": "+15125550199", "role": "callee"}],
 }
 
-# test case: (request, execution status, final state, session status afterwards)
+
+@dataclass(frozen=True)
+class Case:
+    """What one MockConfigFile test case must leave behind."""
+
+    request: dict
+    status: str  # the execution's
+    final_state: str
+    session_status: str | None  # the session record's afterwards (None: no record)
+    reason: str | None = None  # the outcome reason the session keeps
+    signals: tuple[str, ...] | None = None  # the queued signals' outcomes, in order, as the workflow left them
+    window_kept: bool = False  # the window is on the session with its times and who asked
+    consent_answer: dict | None = None
+    session: dict = field(default_factory=dict)  # other session attributes and their values
+    not_entered: tuple[str, ...] = ()
+    absent: tuple[str, ...] = ()  # session attributes that must not be there
+
+
 EXPECTED = {
-    "ConnectNoticeHangUp": (CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
-    "ConnectStopByApi": (CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
-    "ConnectStopAfterContactEnded": (CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
-    "ConnectStopFails": (CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
-    "ConnectThrottledThenStarted": (CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
-    "ConnectStartRefused": (CONNECT, "FAILED", "Recording Failed", "FAILED"),
-    "ConnectConsentTimedOut": (CONNECT, "SUCCEEDED", "Not Recorded: No Consent", "NOT_RECORDED"),
-    "ConnectHangUpDuringConsent": (CONNECT, "SUCCEEDED", "Not Recorded: Call Ended", "NOT_RECORDED"),
-    "ConnectOptInDeclined": (CONNECT, "SUCCEEDED", "Not Recorded: Consent Declined", "NOT_RECORDED"),
-    "ConnectOptInOnlyHeard": (CONNECT, "SUCCEEDED", "Not Recorded: No Consent", "NOT_RECORDED"),
-    "ConnectEndedWhileBusy": (CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
-    "ConnectCallTooLong": (CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
-    "ChimeOptInAccepted": (CHIME, "SUCCEEDED", "Recorded", "RECORDED"),
-    "ChimeNoConsentNeeded": (CHIME, "SUCCEEDED", "Recorded", "RECORDED"),
-    "ChimeNoAccessToDestination": (CHIME, "FAILED", "Recording Failed", "FAILED"),
-    "ChimeCallGoneDuringPrompt": (CHIME, "SUCCEEDED", "Not Recorded: Call Ended", "NOT_RECORDED"),
-    "ChimePromptFailed": (CHIME, "FAILED", "Recording Failed", "FAILED"),
-    "ChimeHangUpBeforeRecording": (CHIME, "SUCCEEDED", "Not Recorded: Call Ended", "NOT_RECORDED"),
-    "ChimeStopWhenCallGone": (CHIME, "SUCCEEDED", "Recorded", "RECORDED"),
-    "InvalidRequest": (CONNECT, "FAILED", "Request Rejected", "FAILED"),
-    "ValidatorCrashed": (CONNECT, "FAILED", "Validation Failed", "FAILED"),
-    "SessionAlreadyOpen": (CONNECT, "SUCCEEDED", "Session Already Open", None),
-    "ConsentPolicyCrashed": (CONNECT, "FAILED", "Recording Failed", "FAILED"),
-    "SessionStoreDown": (CHIME, "FAILED", "Session Store Failed", "OPENED"),
-    "ConnectParkedThenHangUp": (CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
-    "ConnectPaymentWindow": (CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
-    "ChimePaymentWindow": (CHIME, "SUCCEEDED", "Recorded", "RECORDED"),
-    "WindowSignalsOutOfOrder": (CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
-    "ConnectRefusesSuspension": (CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
-    "SuspendWithdrawnBeforeTaken": (CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
-    "ChimePauseFails": (CHIME, "SUCCEEDED", "Recorded", "RECORDED"),
-    "WindowTooLong": (CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
-    "LeftoverSignalRejected": (CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
+    "ConnectNoticeHangUp": Case(CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
+    "ConnectStopByApi": Case(CONNECT, "SUCCEEDED", "Recorded", "RECORDED", reason="stopped by api"),
+    "ConnectStopAfterContactEnded": Case(CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
+    "ConnectStopFails": Case(
+        CONNECT,
+        "SUCCEEDED",
+        "Recorded",
+        "RECORDED",
+        reason="stop failed (Connect.InternalServiceException); the recording ends with the call",
+    ),
+    "ConnectThrottledThenStarted": Case(CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
+    "ConnectStartRefused": Case(CONNECT, "FAILED", "Recording Failed", "FAILED"),
+    "ConnectConsentTimedOut": Case(CONNECT, "SUCCEEDED", "Not Recorded: No Consent", "NOT_RECORDED"),
+    "ConnectHangUpDuringConsent": Case(CONNECT, "SUCCEEDED", "Not Recorded: Call Ended", "NOT_RECORDED"),
+    "ConnectOptInDeclined": Case(CONNECT, "SUCCEEDED", "Not Recorded: Consent Declined", "NOT_RECORDED"),
+    "ConnectOptInOnlyHeard": Case(CONNECT, "SUCCEEDED", "Not Recorded: No Consent", "NOT_RECORDED"),
+    "ConnectEndedWhileBusy": Case(CONNECT, "SUCCEEDED", "Recorded", "RECORDED", reason="stopped by contact-flow"),
+    "ConnectCallTooLong": Case(CONNECT, "SUCCEEDED", "Recorded", "RECORDED", reason="stopped by max-call-duration"),
+    "ChimeOptInAccepted": Case(CHIME, "SUCCEEDED", "Recorded", "RECORDED"),
+    "ChimeNoConsentNeeded": Case(CHIME, "SUCCEEDED", "Recorded", "RECORDED"),
+    "ChimeNoAccessToDestination": Case(
+        CHIME,
+        "FAILED",
+        "Recording Failed",
+        "FAILED",
+        reason="RecordingStartFailed: NoAccessToDestination: Error while accessing destination",
+    ),
+    "ChimeCallGoneDuringPrompt": Case(CHIME, "SUCCEEDED", "Not Recorded: Call Ended", "NOT_RECORDED"),
+    "ChimePromptFailed": Case(CHIME, "FAILED", "Recording Failed", "FAILED"),
+    "ChimeHangUpBeforeRecording": Case(CHIME, "SUCCEEDED", "Not Recorded: Call Ended", "NOT_RECORDED"),
+    "ChimeStopWhenCallGone": Case(CHIME, "SUCCEEDED", "Recorded", "RECORDED"),
+    "InvalidRequest": Case(
+        CONNECT, "FAILED", "Request Rejected", "FAILED", reason="InvalidRequest: parties: is required"
+    ),
+    "ValidatorCrashed": Case(CONNECT, "FAILED", "Validation Failed", "FAILED"),
+    "SessionAlreadyOpen": Case(CONNECT, "SUCCEEDED", "Session Already Open", None),
+    "ConsentPolicyCrashed": Case(CONNECT, "FAILED", "Recording Failed", "FAILED"),
+    "SessionStoreDown": Case(CHIME, "FAILED", "Session Store Failed", "OPENED"),
+    "ConnectParkedThenHangUp": Case(CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
+    "ConnectPaymentWindow": Case(
+        CONNECT,
+        "SUCCEEDED",
+        "Recorded",
+        "RECORDED",
+        signals=(
+            "applied",
+            "applied",
+            "applied",
+        ),
+        window_kept=True,
+    ),
+    "ChimePaymentWindow": Case(
+        CHIME,
+        "SUCCEEDED",
+        "Recorded",
+        "RECORDED",
+        signals=(
+            "applied",
+            "applied",
+            "applied",
+        ),
+        window_kept=True,
+    ),
+    "WindowSignalsOutOfOrder": Case(
+        CONNECT,
+        "SUCCEEDED",
+        "Recorded",
+        "RECORDED",
+        reason="the call ended inside a suspended window; the recording ended silenced",
+        signals=(
+            "rejected",
+            "applied",
+            "rejected",
+            "applied",
+        ),
+    ),
+    "ConnectRefusesSuspension": Case(
+        CONNECT,
+        "SUCCEEDED",
+        "Recorded",
+        "RECORDED",
+        signals=(
+            "failed",
+            "applied",
+        ),
+    ),
+    # signals: its caller was told no first: never applied
+    "SuspendWithdrawnBeforeTaken": Case(
+        CONNECT,
+        "SUCCEEDED",
+        "Recorded",
+        "RECORDED",
+        signals=(
+            "withdrawn",
+            "applied",
+        ),
+        not_entered=("Suspend Contact Recording",),
+        absent=("windows",),
+    ),
+    "ChimePauseFails": Case(
+        CHIME,
+        "SUCCEEDED",
+        "Recorded",
+        "RECORDED",
+        signals=(
+            "failed",
+            "applied",
+        ),
+    ),
+    "WindowTooLong": Case(CONNECT, "SUCCEEDED", "Recorded", "RECORDED", reason="stopped by max-window-length"),
+    # signals: hang-up; a suspend and a stop queued behind it
+    "LeftoverSignalRejected": Case(
+        CONNECT,
+        "SUCCEEDED",
+        "Recorded",
+        "RECORDED",
+        signals=(
+            "applied",
+            "rejected",
+            "applied",
+        ),
+    ),
     # a collision first (retried through the check), then a hang-up queued before the wait parked
-    "ConnectHungUpBeforeConsentWait": (CONNECT, "SUCCEEDED", "Not Recorded: Call Ended", "NOT_RECORDED"),
+    "ConnectHungUpBeforeConsentWait": Case(CONNECT, "SUCCEEDED", "Not Recorded: Call Ended", "NOT_RECORDED"),
     # the flow reported the answer before the wait parked: the wait refuses to park and takes it
-    "ConnectConsentReportedBeforeWait": (CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
+    "ConnectConsentReportedBeforeWait": Case(
+        CONNECT,
+        "SUCCEEDED",
+        "Recorded",
+        "RECORDED",
+        consent_answer={"answer": "heard", "by": "contact-flow", "at": "2026-11-21T00:00:01.000Z"},
+    ),
     # VerifyRecording cannot be started: the recording stays RECORDED, the session and audit say why
-    "VerificationNotStarted": (CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
+    "VerificationNotStarted": Case(
+        CONNECT,
+        "SUCCEEDED",
+        "Recorded",
+        "RECORDED",
+        session={"verification": "NOT_STARTED", "verificationReason": "StepFunctions.InvalidArnException"},
+    ),
     # a second start of the same session's verification is refused by name: nothing doubled
-    "VerificationAlreadyStarted": (CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
-}
-REASONS = {  # the reason a session keeps for some of the cases
-    "ConnectStopByApi": "stopped by api",
-    "ConnectCallTooLong": "stopped by max-call-duration",
-    "ConnectEndedWhileBusy": "stopped by contact-flow",
-    "ChimeNoAccessToDestination": "RecordingStartFailed: NoAccessToDestination: Error while accessing destination",
-    "ConnectStopFails": "stop failed (Connect.InternalServiceException); the recording ends with the call",
-    "WindowSignalsOutOfOrder": "the call ended inside a suspended window; the recording ended silenced",
-    "WindowTooLong": "stopped by max-window-length",
-    "InvalidRequest": "InvalidRequest: parties: is required",
-}
-# test case: the queued signals' outcomes, in order (the signals table, as the workflow left it)
-SIGNAL_OUTCOMES = {
-    "ConnectPaymentWindow": ["applied", "applied", "applied"],
-    "ChimePaymentWindow": ["applied", "applied", "applied"],
-    "WindowSignalsOutOfOrder": ["rejected", "applied", "rejected", "applied"],
-    "ConnectRefusesSuspension": ["failed", "applied"],
-    "SuspendWithdrawnBeforeTaken": ["withdrawn", "applied"],  # its caller was told no first: never applied
-    "ChimePauseFails": ["failed", "applied"],
-    "LeftoverSignalRejected": ["applied", "rejected", "applied"],  # hang-up; a suspend and a stop queued behind it
+    "VerificationAlreadyStarted": Case(CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
 }
 
 
@@ -129,7 +228,8 @@ def _session(deployment, request) -> dict | None:
 @pytest.mark.parametrize("case", sorted(EXPECTED))
 def test_recording_session_case(case, deployment, sfn, monkeypatch, record_property):
     monkeypatch.setenv("SFN_MOCK_CONFIG", str(MOCK_CONFIG))
-    request, status, final_state, session_status = EXPECTED[case]
+    expected = EXPECTED[case]
+    request, session_status = expected.request, expected.session_status
 
     # named after the session, as the entry points start it (a session that never opened is recorded under it)
     described, events = run(
@@ -138,21 +238,21 @@ def test_recording_session_case(case, deployment, sfn, monkeypatch, record_prope
 
     entered = states_entered(events)
     record_states(record_property, "recording_session.asl.json", case, sorted(EXPECTED), entered)
-    assert described["status"] == status
-    assert entered[-1] == final_state
+    assert described["status"] == expected.status
+    assert entered[-1] == expected.final_state
     session = _session(deployment, request)
     assert (session or {}).get("status") == session_status
-    if case in REASONS:
-        assert session["outcomeReason"] == REASONS[case]
-    if case in SIGNAL_OUTCOMES:
+    if expected.reason is not None:
+        assert session["outcomeReason"] == expected.reason
+    if expected.signals is not None:
         signals = client("dynamodb").query(
             TableName=deployment.physical("SignalsTable"),
             KeyConditionExpression="sessionId = :s",
             ExpressionAttributeValues={":s": {"S": session["sessionId"]}},
         )["Items"]
-        assert [s["status"]["S"] for s in signals] == SIGNAL_OUTCOMES[case]
-        assert int(session["processedSeq"]) == len(SIGNAL_OUTCOMES[case])
-    if case in ("ConnectPaymentWindow", "ChimePaymentWindow"):  # the window is kept with its times and whom
+        assert tuple(s["status"]["S"] for s in signals) == expected.signals
+        assert int(session["processedSeq"]) == len(expected.signals)
+    if expected.window_kept:
         window = session["windows"][0]["M"]
         assert {
             "suspendRequestedAt",
@@ -163,19 +263,11 @@ def test_recording_session_case(case, deployment, sfn, monkeypatch, record_prope
             "resumedBy",
         } <= set(window)
         assert session["suspended"] is False
-    if case == "ConnectConsentReportedBeforeWait":
-        assert json.loads(session["consentAnswer"]) == {
-            "answer": "heard",
-            "by": "contact-flow",
-            "at": "2026-11-21T00:00:01.000Z",
-        }
-    if case == "VerificationNotStarted":
-        assert (session["verification"], session["verificationReason"]) == (
-            "NOT_STARTED",
-            "StepFunctions.InvalidArnException",
-        )
-    if case == "SuspendWithdrawnBeforeTaken":
-        assert "Suspend Contact Recording" not in entered and "windows" not in session
+    if expected.consent_answer is not None:
+        assert json.loads(session["consentAnswer"]) == expected.consent_answer
+    assert {key: session.get(key) for key in expected.session} == expected.session
+    assert not set(expected.not_entered) & set(entered)
+    assert not set(expected.absent) & set(session or {})
     if session_status == "RECORDED":
         assert "Hand Over To Verification" in entered
     if session_status in ("RECORDED", "NOT_RECORDED", "FAILED"):  # a defined end, with its audit record
