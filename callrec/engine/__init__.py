@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from callrec.engine import clients, dynamodb, iam, interpreter, tokens
+from callrec.engine import clients, dynamodb, iam, interpreter, jsonata, tokens
 from callrec.engine.interpreter import modelled_error
 from callrec.engine.ledger import HookMoved, Ledger, Patch
 from callrec.engine.runtime import (
@@ -32,7 +32,9 @@ from callrec.engine.runtime import (
     settings,
 )
 
-LEDGER = Ledger(interpreter.RECORDS + tokens.RECORDS + dynamodb.RECORDS + iam.RECORDS + clients.RECORDS)
+LEDGER = Ledger(
+    interpreter.RECORDS + jsonata.RECORDS + tokens.RECORDS + dynamodb.RECORDS + iam.RECORDS + clients.RECORDS
+)
 
 
 def check_hooks() -> None:

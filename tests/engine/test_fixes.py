@@ -282,6 +282,31 @@ def _heartbeat_on_an_open_task() -> None:
     assert wait_for_execution(sfn, execution)["status"] == "SUCCEEDED"
 
 
+@scenario("jsonata-evaluated")
+def _jsonata_is_evaluated() -> None:
+    greet = {"Type": "Pass", "Output": {"g": "{% 'hi ' & $states.input.n %}"}, "End": True}
+    definition = {"QueryLanguage": "JSONata", "StartAt": "Greet", "States": {"Greet": greet}}
+    machine = client("stepfunctions").create_state_machine(
+        name="Jsonata", definition=json.dumps(definition), roleArn=ROLE
+    )["stateMachineArn"]
+    described, _ = run(client("stepfunctions"), machine, {"n": "O'Brien \\ \""})
+    assert json.loads(described.get("output") or "{}") == {"g": "hi O'Brien \\ \""}, described
+
+
+@scenario("variable-sample-evaluated")
+def _variables_are_read_in_jsonpath_states() -> None:
+    machine = _machine(
+        "Variables",
+        {
+            "Keep": {"Type": "Pass", "Assign": {"who.$": "$.n"}, "Next": "Read"},
+            "Read": {"Type": "Pass", "Parameters": {"who.$": "$who"}, "End": True},
+        },
+        "Keep",
+    )
+    described, _ = run(client("stepfunctions"), machine, {"n": 'a "quoted" name'})
+    assert json.loads(described.get("output") or "{}") == {"who": 'a "quoted" name'}, described
+
+
 @scenario("absent-condition-key")
 def _statements_conditioned_on_absent_keys_do_not_apply() -> None:
     from moto.iam.access_control import IAMPolicyStatement, PermissionResult
