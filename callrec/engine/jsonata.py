@@ -83,20 +83,23 @@ def evaluate(expression: str, env: Any, with_states: bool = True) -> Any:
     from jsonata.jexception import JException
     from jsonata.utils import Utils
 
+    def bound(value: Any) -> Any:  # JSON null stays null (jsonata-python reads a bare None as undefined)
+        value = json.loads(json.dumps(value, default=str))
+        return Utils.NULL_VALUE if value is None else Utils.convert_nulls(value)
+
     variables = {**env.variable_store._outer_scope, **env.variable_store._inner_scope}
-    bindings = {name: Utils.convert_nulls(json.loads(json.dumps(value))) for name, value in variables.items()}
+    bindings = {name: bound(value) for name, value in variables.items()}
     if with_states:
-        bindings["states"] = Utils.convert_nulls(json.loads(json.dumps(env.states._states_data, default=str)))
+        bindings["states"] = bound(env.states._states_data)
     compiled, lock = _compile(expression)
     try:
         with lock:
             result = compiled.evaluate(None, bindings)
             if result is None and not _compile(f"$exists({expression})")[0].evaluate(None, bindings):
                 raise QueryEvaluationError(f"The JSONata expression '{expression}' returned nothing (undefined).")
-    except JException as err:
-        raise QueryEvaluationError(f"An error occurred while evaluating the JSONata expression '{expression}': {err}")
-    except (ValueError, TypeError, RecursionError) as err:
-        raise QueryEvaluationError(f"An error occurred while evaluating the JSONata expression '{expression}': {err}")
+    except (JException, ValueError, TypeError, RecursionError) as err:
+        message = f"An error occurred while evaluating the JSONata expression '{expression}': {err}"
+        raise QueryEvaluationError(message) from None
     return json.loads(json.dumps(result))
 
 

@@ -1,10 +1,11 @@
-"""The VerifyRecording workflow's one Lambda: find a session's recording in S3, then check it.
+"""The VerifyRecording workflow's one Lambda: at each look, find the session's recording in S3 and, once it
+has landed, check it.
 
-`locate` answers {"found": false} until the object lands (the workflow waits and backs off), or
-{"ambiguous": true} when Connect's layout gives several candidates and the contact record names none;
-`check` reads the object once, streaming (header by ranged reads, then the PCI scan: SHA-256, DTMF,
-window levels, activity), answers the verdict with every check by name, and signs and stores the call's
-attestation. The contact record (Connect's DescribeContact, read by the workflow) comes in the request.
+Not landed yet: {"landed": false} (the workflow waits and backs off); Connect's layout giving several
+candidates while the contact record names none: {"landed": false, "ambiguous": true, "candidates": n}. Landed:
+{"landed": true, "verdict": ...}: the object read once, streaming (header by ranged reads, then the PCI scan:
+SHA-256, DTMF, window levels, activity), every check by name, and the call's attestation signed and stored.
+The contact record (Connect's DescribeContact, read by the workflow) comes in the request.
 """
 
 from __future__ import annotations
@@ -29,26 +30,18 @@ def _session(session_id: str) -> dict:
 
 
 def _contact(request: dict) -> dict | None:
-    """DescribeContact's `Contact`, as the workflow hands it in ({"Contact": ...}; null when it could not be read)."""
-    return (request.get("contact") or {}).get("Contact")
+    """DescribeContact's `Contact`, as the workflow hands it in (null when it could not be read, or for Chime)."""
+    return request.get("contact")
 
 
-def locate(request: dict, config: verification.Config) -> dict:
-    expected = verification.expectation(_session(request["sessionId"]), _contact(request))
-    found = verification.locate(expected, config, client("s3"))
-    if isinstance(found, verification.Ambiguous):
-        return {"found": False, "ambiguous": True, "candidates": found.candidates}
-    return (
-        {"found": False}
-        if found is None
-        else {"found": True, "bucket": found.bucket, "key": found.key, "how": found.how}
-    )
-
-
-def check(request: dict, config: verification.Config) -> dict:
+def verify(request: dict, config: verification.Config) -> dict:
     session = _session(request["sessionId"])
     expected = verification.expectation(session, _contact(request))
-    found = verification.Located(request["bucket"], request["key"], request.get("how", "contact record"))
+    found = verification.locate(expected, config, client("s3"))
+    if isinstance(found, verification.Ambiguous):
+        return {"landed": False, "ambiguous": True, "candidates": found.candidates}
+    if found is None:
+        return {"landed": False}
     verdict = verification.check(expected, found, client("s3"), config)
     failed = [c for c in verdict["checks"] if not c["ok"]]
     verdict["summary"] = (
@@ -60,21 +53,20 @@ def check(request: dict, config: verification.Config) -> dict:
         attestation.manifest(session, verdict, clock.stamp()), client("kms"), setting("ATTESTATION_KEY_ARN")
     )
     verdict["attestation"] = attestation.store(signed, client("s3"), found.bucket, config.kms_key_arn)
-    return validate(verdict, "recording_verdict")
+    return {"landed": True, "how": found.how, "verdict": validate(verdict, "recording_verdict")}
 
 
 @logger.inject_lambda_context
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     request = validate(event, "verify_recording_request")
     config = verification.Config.from_environment()
-    answer = (locate if request["action"] == "locate" else check)(request, config)
+    answer = verify(request, config)
     logger.info(
-        "verification step",
+        "verification look",
         extra={
-            "action": request["action"],
             "session_id": request["sessionId"],
-            "found": answer.get("found"),
-            "status": answer.get("status"),
+            "landed": answer["landed"],
+            "status": answer.get("verdict", {}).get("status"),
         },
     )
     return answer

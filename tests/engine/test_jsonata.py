@@ -20,7 +20,12 @@ DEFINITION = {
     "States": {
         "Start": {
             "Type": "Pass",
-            "Assign": {"name": "{% $states.input.name %}", "count": 0, "label": "plain text, no expression"},
+            "Assign": {
+                "name": "{% $states.input.name %}",
+                "count": 0,
+                "label": "plain text, no expression",
+                "none": None,
+            },
             "Output": {"greeting": "{% 'hello ' & $states.input.name %}"},
             "Next": "Loop?",
         },
@@ -60,6 +65,7 @@ DEFINITION = {
                 "label": "{% $label %}",
                 "entered": "{% $states.context.State.Name %}",
                 "nothing": "{% null %}",
+                "none": "{% $none %}",
             },
             "Next": "Broken",
         },
@@ -125,7 +131,7 @@ def test_every_feature_with_awkward_values(machine):
     assert functions["parsed"] == {"a": [1, None]} and 0 <= functions["random"] < 1
     assert functions["echoed"] == {"seen": {"name": AWKWARD, "count": 3}}  # Assign from $states.result
     assert functions["name"] == AWKWARD and functions["label"] == "plain text, no expression"
-    assert functions["entered"] == "Functions" and functions["nothing"] is None
+    assert functions["entered"] == "Functions" and functions["nothing"] is None and functions["none"] is None
 
 
 def test_an_error_inside_an_expression_is_a_query_evaluation_error(machine):

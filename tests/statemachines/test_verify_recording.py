@@ -21,16 +21,17 @@ SESSION_ID = "3f2b8c1e-9d4a-5b6c-8e7f-0a1b2c3d4e5f"
 
 # case: (execution status, final state, session verification, event detail-type or None, alerted); Chime calls
 # unless named in CONNECT (which read the contact record first)
-CONNECT = {"ConnectVerified", "ContactRecordUnreadable", "LayoutAmbiguous"}
+CONNECT = {"ConnectVerified", "ConnectLandsAfterTwoLooks", "ContactRecordUnreadable", "LayoutAmbiguous"}
 EXPECTED = {
     "ConnectVerified": ("SUCCEEDED", "Verified", "VERIFIED", "RecordingVerified", False),
+    "ConnectLandsAfterTwoLooks": ("SUCCEEDED", "Verified", "VERIFIED", "RecordingVerified", False),
     "ContactRecordUnreadable": ("FAILED", "Not Verified", "UNVERIFIED", "RecordingVerificationFailed", True),
     "LayoutAmbiguous": ("FAILED", "Not Verified", "AMBIGUOUS", "RecordingVerificationFailed", True),
     "Verified": ("SUCCEEDED", "Verified", "VERIFIED", "RecordingVerified", False),
     "LandsAfterTwoLooks": ("SUCCEEDED", "Verified", "VERIFIED", "RecordingVerified", False),
     "WindowLeaked": ("FAILED", "Not Verified", "FAILED", "RecordingVerificationFailed", True),
     "NeverLands": ("FAILED", "Not Verified", "MISSING", "RecordingVerificationFailed", True),
-    "LocateCrashed": ("FAILED", "Not Verified", "ERROR", "RecordingVerificationFailed", True),
+    "FunctionCrashed": ("FAILED", "Not Verified", "ERROR", "RecordingVerificationFailed", True),
     "CheckCrashed": ("FAILED", "Not Verified", "ERROR", "RecordingVerificationFailed", True),
     "VerdictNotStored": ("FAILED", "Verdict Not Stored", None, None, False),
     "BusDownStillAlerts": ("FAILED", "Not Verified", "FAILED", None, True),
@@ -129,11 +130,13 @@ def test_verify_recording_case(case, deployment, sfn, monkeypatch, record_proper
     if status == "FAILED" and final_state == "Not Verified":
         assert described["error"] == EVENT[verification]
     if case == "NeverLands":  # bounded: it gave up after backing off, and says how long it waited
-        looks = entered.count("Look For Recording")
+        looks = entered.count("Check Recording")
         assert 3 <= looks <= 12
         assert "had not landed after" in session["verificationReason"]["S"]
     if case == "LandsAfterTwoLooks":
-        assert entered.count("Wait For Landing") == 2
+        assert entered.count("Wait For Recording") == 2 and entered.count("Check Recording") == 3
+    if case == "ConnectLandsAfterTwoLooks":  # the contact record is read again before each look
+        assert entered.count("Wait For Contact Record") == 2 and entered.count("Describe Contact") == 3
     assert ("Describe Contact" in entered) == (provider == "connect")
     found = status == "SUCCEEDED" or verification in ("FAILED", "UNVERIFIED")
     assert session.get("verifiedObject", {}).get("S", "") == (
