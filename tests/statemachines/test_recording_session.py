@@ -86,6 +86,17 @@ EXPECTED = {
     "ChimeCallGoneDuringPrompt": Case(CHIME, "SUCCEEDED", "Not Recorded: Call Ended", "NOT_RECORDED"),
     "ChimePromptFailed": Case(CHIME, "FAILED", "Recording Failed", "FAILED"),
     "ChimeHangUpBeforeRecording": Case(CHIME, "SUCCEEDED", "Not Recorded: Call Ended", "NOT_RECORDED"),
+    # an end wins: a stop requested before the answer was saved means recording never starts
+    "ChimeStopBeforeAnswerSaved": Case(
+        CHIME,
+        "SUCCEEDED",
+        "Not Recorded: Call Ended",
+        "NOT_RECORDED",
+        reason="the call ended before recording started (EndRequested)",
+        not_entered=("Start Call Recording",),
+    ),
+    # a collision while saving the answer: the session is read, no end was asked for, the answer is saved again
+    "ChimeAnswerSaveCollided": Case(CHIME, "SUCCEEDED", "Recorded", "RECORDED"),
     "ChimeStopWhenCallGone": Case(CHIME, "SUCCEEDED", "Recorded", "RECORDED"),
     "InvalidRequest": Case(
         CONNECT, "FAILED", "Request Rejected", "FAILED", reason="InvalidRequest: parties: is required"

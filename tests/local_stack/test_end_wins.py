@@ -1,0 +1,36 @@
+"""An end wins: a stop requested at any moment before recording starts means recording never starts, on both
+providers. (Before, on Chime, a stop sent while the opt-in prompt waited was answered 202, then the caller
+pressed 1, StartCallRecording ran, then StopCallRecording: the session ended RECORDED with a short recording.)"""
+
+from __future__ import annotations
+
+from callrec.demo import CALIFORNIA_CALLER, CENTRE_TEXAS
+from callrec_shared import sessions
+from tests.conftest import states_entered
+from tests.eventually import eventually
+
+
+def test_a_stop_while_the_opt_in_prompt_waits_means_no_recording_on_chime(centre):
+    call = centre.chime_call(CALIFORNIA_CALLER, CENTRE_TEXAS, answers=[])  # the prompt waits for the caller
+    eventually(lambda: centre.sim.chime.describe(call.transaction_id)["Waiting"], what="the opt-in prompt waiting")
+    assert sessions.signal(call.session_id, "stop", "api")["status"] == "queued"
+    centre.sim.chime.press(call.transaction_id, "1")  # the caller accepts after the stop was asked for
+    described, events = centre.finish(call.session_id)
+    entered = states_entered(events)
+    assert "Start Call Recording" not in entered, entered
+    assert centre.session(call.session_id)["status"] == "NOT_RECORDED"
+    executed = [a["Type"] for a in centre.sim.chime.describe(call.transaction_id)["Executed"]]
+    assert "StartCallRecording" not in executed and centre.sim.chime.describe(call.transaction_id)["Recording"] is None
+    centre.sim.chime.hang_up(call.transaction_id)
+
+
+def test_a_stop_while_the_contact_flow_plays_the_notice_means_no_recording_on_connect(centre):
+    call = centre.connect_call(CALIFORNIA_CALLER, CENTRE_TEXAS)
+    centre.sim.connect.agent_joins(call.contact_id)
+    call.session_id = centre.contact_flow(call, "start")["sessionId"]
+    assert sessions.signal(call.session_id, "stop", "api")["status"] == "queued"
+    centre.contact_flow(call, "consent", answer="accepted")  # the flow reports the answer after the stop
+    described, events = centre.finish(call.session_id)
+    assert "Start Contact Recording" not in states_entered(events)
+    assert centre.session(call.session_id)["status"] == "NOT_RECORDED"
+    assert centre.sim.connect.describe(call.contact_id)["Recording"] is None
