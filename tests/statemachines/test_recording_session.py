@@ -85,7 +85,6 @@ EXPECTED = {
     ),
     "ChimeCallGoneDuringPrompt": Case(CHIME, "SUCCEEDED", "Not Recorded: Call Ended", "NOT_RECORDED"),
     "ChimePromptFailed": Case(CHIME, "FAILED", "Recording Failed", "FAILED"),
-    "ChimeHangUpBeforeRecording": Case(CHIME, "SUCCEEDED", "Not Recorded: Call Ended", "NOT_RECORDED"),
     # an end wins: a stop requested before the answer was saved means recording never starts
     "ChimeStopBeforeAnswerSaved": Case(
         CHIME,
@@ -97,6 +96,15 @@ EXPECTED = {
     ),
     # a collision while saving the answer: the session is read, no end was asked for, the answer is saved again
     "ChimeAnswerSaveCollided": Case(CHIME, "SUCCEEDED", "Recorded", "RECORDED"),
+    # uncertain means verified: a hang-up where the start's success was due; the provider may have recorded
+    "ChimeHangUpAtStart": Case(
+        CHIME,
+        "SUCCEEDED",
+        "Recorded",
+        "RECORDED",
+        reason="the call ended as recording was starting: the provider may have recorded it, and verification looks for it",
+        session={"recordingUncertain": True},
+    ),
     "ChimeStopWhenCallGone": Case(CHIME, "SUCCEEDED", "Recorded", "RECORDED"),
     "InvalidRequest": Case(
         CONNECT, "FAILED", "Request Rejected", "FAILED", reason="InvalidRequest: parties: is required"

@@ -31,6 +31,8 @@ EXPECTED = {
     "LandsAfterTwoLooks": ("SUCCEEDED", "Verified", "VERIFIED", "RecordingVerified", False),
     "WindowLeaked": ("FAILED", "Not Verified", "FAILED", "RecordingVerificationFailed", True),
     "NeverLands": ("FAILED", "Not Verified", "MISSING", "RecordingVerificationFailed", True),
+    # the start was never confirmed (a hang-up raced it) and nothing landed: no recording was made, not an alert
+    "UncertainStartNothingMade": ("SUCCEEDED", "Verified", "ABSENT", "RecordingAbsent", False),
     "FunctionCrashed": ("FAILED", "Not Verified", "ERROR", "RecordingVerificationFailed", True),
     "CheckCrashed": ("FAILED", "Not Verified", "ERROR", "RecordingVerificationFailed", True),
     "VerdictNotStored": ("FAILED", "Verdict Not Stored", None, None, False),
@@ -44,6 +46,7 @@ EVENT = {
     "ERROR": "RECORDING_VERIFICATION_ERROR",
     "UNVERIFIED": "RECORDING_UNVERIFIED",
     "AMBIGUOUS": "RECORDING_AMBIGUOUS",
+    "ABSENT": "RECORDING_ABSENT",
 }
 CALLS = {
     "connect": {"InstanceId": "i-1", "ContactId": "c-1", "InitialContactId": "c-1"},
@@ -138,7 +141,7 @@ def test_verify_recording_case(case, deployment, sfn, monkeypatch, record_proper
     if case == "ConnectLandsAfterTwoLooks":  # the contact record is read again before each look
         assert entered.count("Wait For Contact Record") == 2 and entered.count("Describe Contact") == 3
     assert ("Describe Contact" in entered) == (provider == "connect")
-    found = status == "SUCCEEDED" or verification in ("FAILED", "UNVERIFIED")
+    found = verification in ("VERIFIED", "FAILED", "UNVERIFIED")
     assert session.get("verifiedObject", {}).get("S", "") == (
         "s3://callrec-recordingbucket/connect/x.wav" if found else ""
     )

@@ -78,6 +78,13 @@ class ActionInterpreter:
         if "CallId" not in parameters and parameters.get("ParticipantTag") != "LEG-A" and kind != "Hangup":
             raise ActionFailed.of(action, "InvalidActionParameter", "CallId parameter for action is invalid")
         fault = None if resume is not None else self.faults.take(SERVICE, kind, leg.transaction_id)
+        if fault is not None and fault.error == "HangUpBeforeSuccess":
+            # the action takes effect, then the caller hangs up before its success is reported: HANGUP, not
+            # ACTION_SUCCESSFUL, is what the Lambda hears
+            handler = getattr(self, f"_{kind}")
+            handler(leg, action, parameters, resume)
+            self._disconnect(leg, "0")
+            raise CallEnded()
         if fault is not None:
             if fault.error == "NoAccessToDestination":
                 raise ActionFailed.no_access(action)

@@ -76,6 +76,7 @@ class Expectation:
     contact: dict[str, Any] | None = (
         None  # Connect: the contact record (DescribeContact's Contact), when it could be read
     )
+    uncertain: bool = False  # the provider may have started recording, but never confirmed it
 
     @property
     def agent_joined(self) -> datetime | None:
@@ -166,6 +167,7 @@ def expectation(session: dict[str, Any], contact: dict[str, Any] | None = None) 
         start_requested=clock.parse(session["recordingRequestedAt"]) if "recordingRequestedAt" in session else None,
         end_requested=clock.parse(session["endRequestedAt"]) if "endRequestedAt" in session else None,
         contact=contact if provider == "connect" else None,
+        uncertain=bool(session.get("recordingUncertain", False)),
     )
 
 
@@ -207,25 +209,52 @@ def layout_pattern(expected: Expectation, config: Config) -> re.Pattern[str]:
     )
 
 
-def locate(expected: Expectation, config: Config, s3: Any) -> Located | Ambiguous | None:
-    """Where the recording landed; None if it is not there (yet); Ambiguous if the layout gives several."""
-    if expected.provider == "chime":
-        bucket, _, key = (expected.location or "").partition("/")
-        return Located(bucket, key, "destination") if _exists(s3, bucket, key) else None
-    recorded = expected.recorded_location
-    if recorded:
-        bucket, _, key = recorded.partition("/")
-        return Located(bucket, key, "contact record") if _exists(s3, bucket, key) else None
-    pattern = layout_pattern(expected, config)
-    keys = sorted(
+CHIME_DEFAULT_PREFIX = "Amazon-Chime-SMA-Call-Recordings"
+
+
+def chime_layout_pattern(expected: Expectation) -> re.Pattern[str]:
+    """The one name the Chime SDK's documented layout gives this call leg's recording when the workflow's
+    destination is the bucket alone: the default prefix, the leg's date, then `<date-time>_<transactionId>_<callId>.wav`
+    (Amazon Chime SDK Developer Guide, "Using the StartCallRecording action")."""
+    transaction, call = re.escape(expected.call["TransactionId"]), re.escape(expected.call["CallId"])
+    return re.compile(
+        rf"^{CHIME_DEFAULT_PREFIX}/\d{{4}}/\d{{2}}/\d{{2}}/\d{{4}}(?:-\d{{2}}){{5}}-\d{{3}}_{transaction}_{call}\.wav$"
+    )
+
+
+def _matching(s3: Any, bucket: str, prefixes: list[str], pattern: re.Pattern[str]) -> list[str]:
+    return sorted(
         {
             o["Key"]
-            for prefix in connect_prefixes(expected, config)
-            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=config.bucket, Prefix=prefix)
+            for prefix in prefixes
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
             for o in page.get("Contents", [])
             if pattern.match(o["Key"])
         }
     )
+
+
+def locate(expected: Expectation, config: Config, s3: Any) -> Located | Ambiguous | None:
+    """Where the recording landed; None if it is not there (yet); Ambiguous if the layout gives several."""
+    if expected.provider == "chime" and expected.location:
+        bucket, _, key = expected.location.partition("/")
+        return Located(bucket, key, "destination") if _exists(s3, bucket, key) else None
+    if expected.provider == "chime":  # an uncertain start: no destination was reported, so the layout names it
+        days = sorted({(expected.started - timedelta(days=1)).date(), expected.started.date(), expected.ended.date()})
+        keys = _matching(
+            s3,
+            config.bucket,
+            [f"{CHIME_DEFAULT_PREFIX}/{day:%Y/%m/%d}/" for day in days],
+            chime_layout_pattern(expected),
+        )
+        if len(keys) > 1:
+            return Ambiguous(len(keys))
+        return Located(config.bucket, keys[0], "layout") if keys else None
+    recorded = expected.recorded_location
+    if recorded:
+        bucket, _, key = recorded.partition("/")
+        return Located(bucket, key, "contact record") if _exists(s3, bucket, key) else None
+    keys = _matching(s3, config.bucket, connect_prefixes(expected, config), layout_pattern(expected, config))
     if len(keys) > 1:
         return Ambiguous(len(keys))
     return Located(config.bucket, keys[0], "layout") if keys else None

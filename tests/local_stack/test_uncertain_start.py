@@ -1,0 +1,39 @@
+"""Uncertain means verified: whenever the provider may have started recording, the session says so and
+VerifyRecording still runs and gives a verdict. No object in the recording bucket is without a session verdict.
+
+(Before: a HANGUP delivered where ACTION_SUCCESSFUL(StartCallRecording) was due left the session NOT_RECORDED
+"ended before recording started" while a recording landed that no verification ever looked at.)"""
+
+from __future__ import annotations
+
+from callrec.demo import CALIFORNIA_CALLER, CENTRE_TEXAS
+from callrec.sim import Fault
+from callrec.stack import client
+
+
+def _sweep(centre) -> list[str]:
+    """Every recording in the bucket that no session's verdict names."""
+    bucket = centre.deployment.physical("RecordingBucket")
+    keys = [
+        o["Key"]
+        for page in client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        for o in page.get("Contents", [])
+        if not o["Key"].startswith("attestations/")
+    ]
+    sessions = client("dynamodb").scan(TableName=centre.deployment.physical("SessionsTable"))["Items"]
+    verified = {s["verifiedObject"]["S"] for s in sessions if "verifiedObject" in s}
+    return [key for key in keys if f"s3://{bucket}/{key}" not in verified]
+
+
+def test_a_hang_up_racing_the_start_still_gets_the_recording_verified(centre):
+    centre.sim.faults.inject(Fault("chimesdkvoice", "StartCallRecording", "HangUpBeforeSuccess"))
+    call = centre.chime_call(CALIFORNIA_CALLER, CENTRE_TEXAS, answers=["1"])
+    centre.finish(call.session_id)
+    centre.sim.delivery.wait()
+    assert centre.sim.chime.describe(call.transaction_id)["Recording"] is not None  # the provider did record
+    session = centre.session(call.session_id)
+    assert "may have" in session["outcomeReason"], session["outcomeReason"]
+    assert centre.verification(call.session_id) is not None
+    session = centre.session(call.session_id)
+    assert session.get("verification") and session.get("verifiedObject"), session
+    assert _sweep(centre) == []
