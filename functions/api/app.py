@@ -102,6 +102,8 @@ def _window(session_id: str, kind: str) -> Response:
         )
     except sessions.SessionNotFound:
         return _error(404, "SessionNotFound", f"no session {session_id}")
+    except sessions.SignalLimitReached as err:
+        return _error(409, "SignalLimitReached", str(err))
     except sessions.SessionEnded as err:
         return _error(409, "SessionEnded", str(err))
     except sessions.SignalConflict as err:

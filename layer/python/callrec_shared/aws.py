@@ -25,6 +25,7 @@ class Settings:
     signals_table: str
     recording_session_arn: str
     confirmation_deadline_seconds: float
+    max_signals_per_call: int
 
 
 class MissingSetting(RuntimeError):
@@ -46,4 +47,5 @@ def settings() -> Settings:
         signals_table=os.environ.get("SIGNALS_TABLE", ""),
         recording_session_arn=os.environ.get("RECORDING_SESSION_ARN", ""),
         confirmation_deadline_seconds=float(os.environ.get("CONFIRMATION_DEADLINE_SECONDS", "3")),
+        max_signals_per_call=int(os.environ.get("MAX_SIGNALS_PER_CALL", "200")),
     )

@@ -56,6 +56,11 @@ class SessionEnded(Exception):
     """The session has already ended."""
 
 
+class SignalLimitReached(SessionEnded):
+    """The call has had its most signals (MaxSignalsPerCall, which keeps its workflow below Step Functions'
+    history quota): it takes no more suspend or resume, only its end. A SessionEnded for the windows."""
+
+
 class SignalConflict(Exception):
     """An idempotency key was used before for a different signal."""
 
@@ -227,6 +232,10 @@ def signal(session_id: str, kind: str, actor: str, key: str | None = None, wait_
     if current.get("status") in TERMINAL:
         audit(session_id, "SIGNAL_REJECTED", actor, signal=kind, reason=f"session ended ({current['status']})")
         raise SessionEnded(f"session {session_id} has ended ({current['status']})")
+    limit = settings().max_signals_per_call
+    if kind in UNDO and int(current.get("signalSeq", 0)) >= limit:
+        audit(session_id, "SIGNAL_REJECTED", actor, signal=kind, reason=f"the call has had its {limit} signals")
+        raise SignalLimitReached(f"session {session_id} has had its {limit} signals: no more windows, only its end")
     seq, duplicate = _enqueue(session_id, kind, actor, key, opening=bool(current.get(OPENING)))
     if not duplicate:
         _wake(session_id, kind, actor)
