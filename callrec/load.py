@@ -25,13 +25,13 @@ from typing import Any
 
 from callrec import demo
 from callrec.callcentre import Call, LocalCallCentre
-from callrec.local_api import LocalApiServer, routes_from, signed
+from callrec.local_api import LocalApiServer, signed
 from callrec.runtime import LocalRuntime
-from callrec.template import Template
 from callrec.waiting import eventually
 from callrec_shared.sessions import stored_key
 
 DEFINED = {"RECORDED", "NOT_RECORDED", "FAILED"}
+THROTTLE_RETRIES = 8  # the API's stage throttling (429) is in force locally
 # Wait states and retries 50 times faster (the demo's 1,000 would leave VerifyRecording's 900 s landing wait
 # under a second of real time, and a recording delivered late by a busy stack would be reported MISSING).
 TIME_SCALE = 0.02
@@ -67,6 +67,7 @@ class SessionRun:
     session_id: str | None = None
     answers: list[Answer] = field(default_factory=list)
     error: str | None = None
+    throttled: int = 0  # requests the API answered 429 (then retried)
 
 
 @dataclass
@@ -77,6 +78,7 @@ class LoadResult:
     verdicts: Counter
     signals: int = 0
     requests: int = 0
+    throttled: int = 0
     undefined: list[str] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)
     doubled: list[str] = field(default_factory=list)
@@ -109,7 +111,12 @@ def _api(
     api_url: str, run: SessionRun, method: str, path: str, body: dict | None, kind: str, key: str | None
 ) -> Answer:
     began = time.perf_counter()
-    response = signed(method, f"{api_url}{path}", body, timeout=300)
+    for attempt in range(THROTTLE_RETRIES + 1):  # a throttled request is retried with back-off, as the SDKs do
+        response = signed(method, f"{api_url}{path}", body, timeout=300)
+        if response.status_code != 429 or attempt == THROTTLE_RETRIES:
+            break
+        run.throttled += 1
+        time.sleep(random.uniform(0, 0.05 * 2**attempt))
     answer = Answer(
         kind, key, response.status_code, response.json() if response.content else {}, time.perf_counter() - began
     )
@@ -266,6 +273,7 @@ def run(centre: LocalCallCentre, api_url: str, sessions: int, seed: int = 7, ver
         _check(centre, r, result, verify)
     result.seconds = time.perf_counter() - began
     result.requests = sum(len(r.answers) for r in runs)
+    result.throttled = sum(r.throttled for r in runs)
     return result
 
 
@@ -276,6 +284,7 @@ def describe(result: LoadResult) -> dict[str, Any]:
         "seconds": round(result.seconds, 1),
         "calls_per_second": round(result.calls_per_second, 2),
         "requests": result.requests,
+        "throttled": result.throttled,
         "signals": result.signals,
         "undefined": len(result.undefined),
         "lost": len(result.lost),
@@ -296,7 +305,7 @@ def centre_with_api() -> Iterator[tuple[LocalCallCentre, str]]:
     with LocalRuntime(time_scale=TIME_SCALE) as runtime:
         centre = LocalCallCentre(runtime.deployment)
         centre.sim.throttling = False
-        server = LocalApiServer(routes_from(Template.load(), centre.deployment), port=0)
+        server = LocalApiServer.for_deployment(centre.deployment, port=0)
         server.start()
         try:
             yield centre, server.url

@@ -3,6 +3,10 @@
 Routes come from the functions' `Api` events in template.yaml. A request must carry a SigV4
 `Authorization` header, as API Gateway's AWS_IAM authorizer requires (locally the signature is not
 verified); it is turned into the REST API proxy event and handed to the function in-process.
+
+API Gateway's limits are in force: a body over 10 MB is refused with 413 before any function runs, and the
+stage's throttling (the template's MethodSettings: ThrottlingRateLimit, ThrottlingBurstLimit) answers 429
+past its rate, as a token bucket per API.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from callrec import engine
+from callrec.sim.core import TokenBucket
 from callrec.stack import Deployment
 from callrec.template import Template
 
@@ -52,6 +57,25 @@ def routes_from(template: Template, deployment: Deployment) -> list[Route]:
     return found
 
 
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway REST APIs: 10 MB (not adjustable)
+
+
+@dataclass(frozen=True)
+class Limits:
+    rate: float  # requests per second, steady state
+    burst: int
+    max_payload_bytes: int = MAX_PAYLOAD_BYTES
+
+
+def limits_from(template: Template, deployment: Deployment) -> Limits:
+    """The stage's throttling, from the template's Api resource (the first MethodSettings with throttling)."""
+    for resource in template.resources("AWS::Serverless::Api").values():
+        for settings in deployment.resolver.resolve(resource["Properties"].get("MethodSettings", [])):
+            if "ThrottlingRateLimit" in settings:
+                return Limits(float(settings["ThrottlingRateLimit"]), int(settings["ThrottlingBurstLimit"]))
+    raise ValueError("the template's API sets no throttling (MethodSettings ThrottlingRateLimit)")
+
+
 def _json_response(status: int, body: str) -> Response:
     return Response(body, status=status, content_type="application/json")
 
@@ -60,14 +84,20 @@ class LocalApi:
     """WSGI: the REST API. Missing SigV4 -> 403 like API Gateway; unknown route -> 403 likewise.
     GET /openapi.json (no signature needed) answers the API's OpenAPI document, when given one."""
 
-    def __init__(self, routes: list[Route], openapi: dict | None = None):
+    def __init__(self, routes: list[Route], openapi: dict | None = None, limits: Limits | None = None):
         self.routes = routes
         self.openapi = openapi
+        self.limits = limits
+        self._quota = TokenBucket(limits.rate, limits.burst) if limits else None
 
     def __call__(self, environ, start_response):
         request = Request(environ)
         if self.openapi is not None and request.method == "GET" and request.path == "/openapi.json":
             return _json_response(200, json.dumps(self.openapi, indent=2))(environ, start_response)
+        if self.limits and (request.content_length or 0) > self.limits.max_payload_bytes:
+            return _json_response(413, '{"message":"Request Too Long"}')(environ, start_response)
+        if self._quota is not None and not self._quota.take():
+            return _json_response(429, '{"message":"Too Many Requests"}')(environ, start_response)
         if not request.headers.get("Authorization", "").startswith("AWS4-HMAC-SHA256 "):
             return _json_response(403, '{"message":"Missing Authentication Token"}')(environ, start_response)
         for route in self.routes:
@@ -113,11 +143,24 @@ class LocalApi:
 
 class LocalApiServer:
     def __init__(
-        self, routes: list[Route], host: str = "127.0.0.1", port: int = DEFAULT_PORT, openapi: dict | None = None
+        self,
+        routes: list[Route],
+        host: str = "127.0.0.1",
+        port: int = DEFAULT_PORT,
+        openapi: dict | None = None,
+        limits: Limits | None = None,
     ):
-        self._server = make_server(host, port, LocalApi(routes, openapi), threaded=True)
+        self._server = make_server(host, port, LocalApi(routes, openapi, limits), threaded=True)
         self.url = f"http://{host}:{self._server.server_port}"  # port 0: a free one, chosen by the system
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True, name="callrec-api")
+
+    @classmethod
+    def for_deployment(
+        cls, deployment: Deployment, host: str = "127.0.0.1", port: int = DEFAULT_PORT, openapi: dict | None = None
+    ) -> LocalApiServer:
+        """The template's API for a deployed stack: its routes, and its limits as the deployment set them."""
+        template = Template.load()
+        return cls(routes_from(template, deployment), host, port, openapi, limits_from(template, deployment))
 
     def start(self) -> None:
         self._thread.start()

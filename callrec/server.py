@@ -20,7 +20,7 @@ from werkzeug.serving import make_server
 from callrec import engine, openapi
 from callrec.callcentre import add_provider_side, upload_placeholder_prompts
 from callrec.local_api import DEFAULT_PORT as API_PORT
-from callrec.local_api import LocalApiServer, routes_from
+from callrec.local_api import LocalApiServer
 from callrec.runtime import LocalRuntime
 from callrec.sim import Clock, TelephonySimulator
 from callrec.sim.wire import TelephonyWire
@@ -72,8 +72,8 @@ class LocalEndpoint:
         add_provider_side(self.simulator, self.deployment)
         self.placeholder_prompts = upload_placeholder_prompts(self.deployment, self.url)
         template = TemplateDeployer().template
-        self.api = LocalApiServer(
-            routes_from(template, self.deployment), self.host, self.api_port, openapi=openapi.document(template)
+        self.api = LocalApiServer.for_deployment(
+            self.deployment, self.host, self.api_port, openapi=openapi.document(template)
         )
         self.api.start()
         return self.deployment

@@ -95,10 +95,9 @@ def centre(deployment):
 @pytest.fixture
 def api(centre):
     """The template's REST API on a free local port, in front of `centre`'s stack (HTTP, SigV4)."""
-    from callrec.local_api import LocalApiServer, routes_from
-    from callrec.template import Template
+    from callrec.local_api import LocalApiServer
 
-    server = LocalApiServer(routes_from(Template.load(), centre.deployment), port=0)
+    server = LocalApiServer.for_deployment(centre.deployment, port=0)
     server.start()
     yield server.url
     server.stop()
