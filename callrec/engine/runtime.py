@@ -106,14 +106,32 @@ class LambdaFunction:
             timeout_seconds=self.timeout_seconds,
         )
         began = time.perf_counter()
-        try:
-            result = self.handler(event, context)
-        except Exception as err:  # noqa: BLE001 - the Lambda runtime reports every exception
-            # Like the Python runtime: the handler's frames only, not the runtime's (here, this method).
+        handler = self.handler
+        outcome: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                outcome["result"] = handler(event, context)
+            except Exception as err:  # noqa: BLE001 - the Lambda runtime reports every exception
+                outcome["error"] = err
+
+        # The function's Timeout holds, as on AWS: past it the invocation fails with Sandbox.Timedout. (Locally
+        # the handler's thread cannot be frozen as Lambda freezes its sandbox: it runs on, unheard.)
+        worker = threading.Thread(target=run, daemon=True, name=f"lambda-{self.name}")
+        worker.start()
+        worker.join(self.timeout_seconds)
+        self.durations.append(time.perf_counter() - began)
+        if worker.is_alive():
+            message = (
+                f"RequestId: {context.aws_request_id} Error: Task timed out after {self.timeout_seconds:.2f} seconds"
+            )
+            return _function_error("Sandbox.Timedout", message, [])
+        if "error" in outcome:
+            err = outcome["error"]
+            # Like the Python runtime: the handler's frames only, not the runtime's (here, `run`).
             frames = traceback.extract_tb(err.__traceback__)[1:]
             return _function_error(type(err).__name__, str(err), traceback.format_list(frames))
-        finally:
-            self.durations.append(time.perf_counter() - began)
+        result = outcome.get("result")
         try:
             payload = json.loads(json.dumps(result))
         except (TypeError, ValueError) as err:

@@ -390,3 +390,19 @@ def test_a_failed_transaction_leaves_every_item_as_it_was(aws):
     assert items() == kept
     dynamodb.transact_write_items(TransactItems=[new, bump])
     assert set(items()) == {"old", "new"} and items()["old"]["n"] == {"N": "2"}
+
+
+def test_a_function_past_its_timeout_fails_with_sandbox_timedout(machine, sfn):
+    """The function's Timeout holds, as on AWS (locally every handler ran as long as it liked)."""
+    slow = engine.LambdaFunction(
+        name="flaky",
+        arn="arn:aws:lambda:us-east-1:123456789012:function:flaky",
+        load_handler=lambda: lambda event, context: time.sleep(1.5) or {"late": True},
+        timeout_seconds=1,
+    )
+    answer = slow.invoke({})
+    assert answer["FunctionError"] == "Unhandled" and answer["Payload"]["errorType"] == "Sandbox.Timedout"
+    assert "Task timed out after 1.00 seconds" in answer["Payload"]["errorMessage"]
+    engine.register_function(slow)
+    described, events = run(sfn, machine, {"route": "default", "key": "slow"})
+    assert "Sandbox.Timedout" in [f["error"] for f in _task_failures(events)]
