@@ -62,25 +62,48 @@ def test_the_card_is_collected_only_after_a_confirmed_suspension_and_always_resu
     ]
     assert len(stored) == 1
     into = [(i, a) for i, a in ACTIONS.items() if stored[0] in _targets(a)]
+    assert [a["Type"] for _, a in into] == ["UpdateFlowLoggingBehavior"]  # logging off just before the card
+    logging_off_id = into[0][0]
+    into = [(i, a) for i, a in ACTIONS.items() if logging_off_id in _targets(a)]
     assert len(into) == 1
     gate_id, gate = into[0]
     assert gate["Type"] == "Compare" and gate["Parameters"]["ComparisonValue"] == "$.External.suspended"
-    assert [c["Condition"]["Operands"] for c in gate["Transitions"]["Conditions"] if c["NextAction"] == stored[0]] == [
-        ["true"]
-    ]
-    assert stored[0] not in [gate["Transitions"]["NextAction"]] + [
+    assert [
+        c["Condition"]["Operands"] for c in gate["Transitions"]["Conditions"] if c["NextAction"] == logging_off_id
+    ] == [["true"]]
+    assert logging_off_id not in [gate["Transitions"]["NextAction"]] + [
         e["NextAction"] for e in gate["Transitions"]["Errors"]
     ]
     before = [a for a in ACTIONS.values() if gate_id in _targets(a)]
     assert [a["Parameters"]["LambdaInvocationAttributes"]["operation"] for a in before] == ["suspend"]
-    for target in set(_targets(ACTIONS[stored[0]])):
-        assert ACTIONS[target]["Parameters"]["LambdaInvocationAttributes"]["operation"] == "resume"
+    for target in set(_targets(ACTIONS[stored[0]])):  # logging back on, then the resume, on every path out
+        assert ACTIONS[target]["Parameters"] == {"FlowLoggingBehavior": "Enabled"}
+        for after in set(_targets(ACTIONS[target])):
+            assert ACTIONS[after]["Parameters"]["LambdaInvocationAttributes"]["operation"] == "resume"
+
+
+def test_the_card_is_stored_encrypted_and_flow_logging_is_off_while_it_is_typed():
+    """Connect's "Store customer input" with "Encrypt entry" (the deployer's key id and X.509 certificate), and
+    "Set logging behavior: Disabled" around it, so flow logs never hold the card (Amazon Connect Administrator
+    Guide: "Encrypt sensitive customer input", "Set logging behavior")."""
+    (store,) = [
+        a for a in ACTIONS.values() if a["Type"] == "GetParticipantInput" and a["Parameters"]["StoreInput"] == "True"
+    ]
+    assert store["Parameters"]["InputEncryption"] == {
+        "EncryptionKeyId": "${CardEncryptionKeyId}",
+        "Key": "${CardEncryptionCertificate}",
+    }
+    logging = [
+        a["Parameters"]["FlowLoggingBehavior"] for a in ACTIONS.values() if a["Type"] == "UpdateFlowLoggingBehavior"
+    ]
+    assert sorted(logging) == ["Disabled", "Enabled"]
 
 
 def play(centre, call, digits: dict[str, str]) -> list[str]:
     """Run the flow for one contact: Lambda invocations through the contact-flow function, prompts take
     time on the call clock, the caller presses `digits[action]`, the flow's end disconnects."""
     external: dict[str, str] = {}
+    logging = "Enabled"
     path, current = [], FLOW["StartAction"]
     while current:
         action, path = ACTIONS[current], path + [current]
@@ -105,6 +128,7 @@ def play(centre, call, digits: dict[str, str]) -> list[str]:
         elif kind == "GetParticipantInput":
             pressed = digits.get(current)
             if parameters["StoreInput"] == "True":
+                assert logging == "Disabled", "the card would reach the flow logs"
                 centre.sim.connect.caller_types(call.contact_id, pressed)
                 current = transitions["NextAction"]
             else:
@@ -113,6 +137,9 @@ def play(centre, call, digits: dict[str, str]) -> list[str]:
                     (c["NextAction"] for c in transitions["Conditions"] if c["Condition"]["Operands"] == [pressed]),
                     errors["InputTimeLimitExceeded" if pressed is None else "NoMatchingCondition"],
                 )
+        elif kind == "UpdateFlowLoggingBehavior":
+            logging = parameters["FlowLoggingBehavior"]
+            current = transitions["NextAction"]
         elif kind == "DisconnectParticipant":
             centre.sim.connect.hang_up(call.contact_id)
             current = None
