@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from callrec import demo
+from callrec import demo, engine
 from callrec.callcentre import Call, LocalCallCentre
 from callrec.local_api import LocalApiServer, signed
 from callrec.runtime import LocalRuntime
@@ -32,6 +32,9 @@ from callrec_shared.sessions import stored_key
 
 DEFINED = {"RECORDED", "NOT_RECORDED", "FAILED"}
 THROTTLE_RETRIES = 8  # the API's stage throttling (429) is in force locally
+# Every workflow of every call runs in this one process on a few cores: a handler's time under this load says
+# nothing of Lambda's, so the functions' Timeout is stretched for the load run (it measures loss, not speed).
+LAMBDA_TIMEOUT_SCALE = 10.0
 # Wait states and retries 50 times faster (the demo's 1,000 would leave VerifyRecording's 900 s landing wait
 # under a second of real time, and a recording delivered late by a busy stack would be reported MISSING).
 TIME_SCALE = 0.02
@@ -303,6 +306,7 @@ def centre_with_api() -> Iterator[tuple[LocalCallCentre, str]]:
     """A fresh in-process stack with its call centre (Connect's recording-API quota off: it would measure the
     quota) and the API served in front of it on a free port: (centre, API URL). For the benchmarks."""
     with LocalRuntime(time_scale=TIME_SCALE) as runtime:
+        engine.settings.lambda_timeout_scale = LAMBDA_TIMEOUT_SCALE
         centre = LocalCallCentre(runtime.deployment)
         centre.sim.throttling = False
         server = LocalApiServer.for_deployment(centre.deployment, port=0)

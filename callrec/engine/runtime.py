@@ -119,7 +119,7 @@ class LambdaFunction:
         # the handler's thread cannot be frozen as Lambda freezes its sandbox: it runs on, unheard.)
         worker = threading.Thread(target=run, daemon=True, name=f"lambda-{self.name}")
         worker.start()
-        worker.join(self.timeout_seconds)
+        worker.join(self.timeout_seconds * settings.lambda_timeout_scale)
         self.durations.append(time.perf_counter() - began)
         if worker.is_alive():
             message = (
@@ -168,6 +168,8 @@ class EngineSettings:
     services: dict[str, ServiceFake] = field(default_factory=dict)
     time_scale: float = 1.0  # Wait states and Retry intervals
     timeout_scale: float = 1.0  # task timeouts/heartbeats: they wait on real actors, so real seconds unless asked
+    # functions' Timeout: 1 (as on AWS) unless a run knowingly starves the in-process stack of CPU (the load run)
+    lambda_timeout_scale: float = 1.0
     mock_config: MockConfig | None = None  # None: read SFN_MOCK_CONFIG when a test case is asked for
     clock: Callable[[], datetime.datetime] | None = None  # $$.State.EnteredTime's source (None: system clock)
 

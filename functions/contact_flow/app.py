@@ -86,17 +86,24 @@ def handle(event: dict) -> dict:
     if operation == "consent":
         sessions.answer_consent(session_id, parameters["answer"], actor="contact-flow")
         return {"sessionId": session_id, "answered": parameters["answer"]}
-    if operation in ("suspend", "resume"):
-        return window(session_id, operation, parameters.get("idempotencyKey"))
-    sessions.end(session_id, "stop" if operation == "stop" else "hangup", actor="contact-flow")
+    if operation in ("suspend", "resume"):  # on the contact this flow runs for: the current one after a transfer
+        return window(session_id, operation, parameters.get("idempotencyKey"), contact["ContactId"])
+    sessions.end(
+        session_id, "stop" if operation == "stop" else "hangup", actor="contact-flow", contact_id=contact["ContactId"]
+    )
     return {"sessionId": session_id, "ended": operation}
 
 
-def window(session_id: str, kind: str, key: str | None) -> dict:
+def window(session_id: str, kind: str, key: str | None, contact_id: str) -> dict:
     flag = "suspended" if kind == "suspend" else "resumed"
     try:
         outcome = sessions.signal(
-            session_id, kind, actor="contact-flow", key=key, wait_seconds=settings().confirmation_deadline_seconds
+            session_id,
+            kind,
+            actor="contact-flow",
+            key=key,
+            wait_seconds=settings().confirmation_deadline_seconds,
+            contact_id=contact_id,
         )
     except sessions.SessionEnded as err:
         return {"sessionId": session_id, flag: "false", "reason": str(err)}

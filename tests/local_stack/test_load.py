@@ -20,6 +20,7 @@ SESSIONS = int(os.environ.get("CALLREC_LOAD_SESSIONS", "50"))  # make test-load:
 def test_sessions_at_once_through_the_local_api(centre, api):
     centre.sim.throttling = False  # Connect's 2/s quota would measure the quota (its faults are in the fault matrix)
     engine.settings.time_scale = load.TIME_SCALE  # the landing wait must outlast a busy stack's late deliveries
+    engine.settings.lambda_timeout_scale = load.LAMBDA_TIMEOUT_SCALE
     result = load.run(centre, api, SESSIONS)
     print(load.describe(result))
     assert result.problems() == []

@@ -217,7 +217,14 @@ def answer_consent(session_id: str, answer: str, actor: str) -> None:
     audit(session_id, "CONSENT_ANSWER_REPORTED", actor, answer=answer)
 
 
-def signal(session_id: str, kind: str, actor: str, key: str | None = None, wait_seconds: float = 0.0) -> dict[str, Any]:
+def signal(
+    session_id: str,
+    kind: str,
+    actor: str,
+    key: str | None = None,
+    wait_seconds: float = 0.0,
+    contact_id: str | None = None,
+) -> dict[str, Any]:
     """Queue a signal for the session and wake the workflow; with `wait_seconds`, wait for its outcome.
 
     Returns {sessionId, seq, kind, status, reason?, duplicate}: status `applied` only once the provider
@@ -236,7 +243,9 @@ def signal(session_id: str, kind: str, actor: str, key: str | None = None, wait_
     if kind in UNDO and int(current.get("signalSeq", 0)) >= limit:
         audit(session_id, "SIGNAL_REJECTED", actor, signal=kind, reason=f"the call has had its {limit} signals")
         raise SignalLimitReached(f"session {session_id} has had its {limit} signals: no more windows, only its end")
-    seq, duplicate = _enqueue(session_id, kind, actor, key, opening=bool(current.get(OPENING)))
+    # Connect: the contact the signal is for (the current one after a transfer), else the last one reported
+    contact_id = contact_id or current.get("currentContactId")
+    seq, duplicate = _enqueue(session_id, kind, actor, key, opening=bool(current.get(OPENING)), contact_id=contact_id)
     if not duplicate:
         _wake(session_id, kind, actor)
     outcome = _outcome(session_id, seq, wait_seconds)
@@ -302,11 +311,11 @@ def refuse_late(session_id: str, seq: int, kind: str, actor: str) -> dict[str, A
     }
 
 
-def end(session_id: str, kind: str, actor: str) -> dict[str, Any]:
+def end(session_id: str, kind: str, actor: str, contact_id: str | None = None) -> dict[str, Any]:
     """Ask the session to end (`stop`: stop recording; `hangup`: the call is over)."""
     if kind not in ("stop", "hangup"):
         raise ValueError("an end signal is stop or hangup")
-    return signal(session_id, kind, actor)
+    return signal(session_id, kind, actor, contact_id=contact_id)
 
 
 OPENING = "opening"  # marks the view of a session whose execution runs but has not written its record yet
@@ -344,7 +353,9 @@ def stored_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-def _enqueue(session_id: str, kind: str, actor: str, key: str | None, opening: bool = False) -> tuple[int, bool]:
+def _enqueue(
+    session_id: str, kind: str, actor: str, key: str | None, opening: bool = False, contact_id: str | None = None
+) -> tuple[int, bool]:
     """Append the signal atomically with the session's counter and its SIGNAL_RECEIVED audit record (so
     the audit can never show the workflow applying a signal before receiving it); (seq, is it a repeat).
     For a session still `opening`, the counter may create the record the workflow then completes."""
@@ -362,6 +373,8 @@ def _enqueue(session_id: str, kind: str, actor: str, key: str | None, opening: b
             "status": {"S": QUEUED},
             EXPIRES: _expiry(),
         }
+        if contact_id:
+            item["contactId"] = {"S": contact_id}
         writes = [
             {
                 "Put": {
@@ -400,7 +413,8 @@ def _enqueue(session_id: str, kind: str, actor: str, key: str | None, opening: b
                         ", endRequested = :kind, endRequestedAt = if_not_exists(endRequestedAt, :at)"
                         if kind in ("stop", "hangup")
                         else ""
-                    ),
+                    )
+                    + (", currentContactId = :contact" if contact_id else ""),
                     # a closing session (its outcome is being recorded) takes no more signals
                     "ConditionExpression": ("" if opening else "attribute_exists(sessionId) AND ")
                     + "attribute_not_exists(closing) AND "
@@ -409,6 +423,7 @@ def _enqueue(session_id: str, kind: str, actor: str, key: str | None, opening: b
                         ":seq": {"N": str(seq)},
                         **({":previous": {"N": str(seq - 1)}} if seq > 1 else {}),
                         **({":kind": {"S": kind}, ":at": item["requestedAt"]} if kind in ("stop", "hangup") else {}),
+                        **({":contact": {"S": contact_id}} if contact_id else {}),
                     },
                 }
             }
