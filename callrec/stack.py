@@ -329,23 +329,7 @@ class TemplateDeployer:
         name = properties.get("AlarmName", f"{self.stack_name}-{logical_id}")
         self.client("cloudwatch").put_metric_alarm(
             AlarmName=name,
-            **{
-                key: properties[key]
-                for key in (
-                    "AlarmDescription",
-                    "Namespace",
-                    "MetricName",
-                    "Dimensions",
-                    "Statistic",
-                    "Period",
-                    "EvaluationPeriods",
-                    "Threshold",
-                    "ComparisonOperator",
-                    "TreatMissingData",
-                    "AlarmActions",
-                )
-                if key in properties
-            },
+            **{key: properties[key] for key in ALARM_PROPERTIES if key in properties},
         )
         return _register(resolver, logical_id, name, Arn=self._arn("cloudwatch", f"alarm:{name}"))["Arn"]
 
@@ -419,6 +403,19 @@ class ResourceKind:
 
 
 NO_TRACING = "X-Ray is not simulated"
+ALARM_PROPERTIES = (  # what put_metric_alarm takes under the same names as the template
+    "AlarmDescription",
+    "Namespace",
+    "MetricName",
+    "Dimensions",
+    "Statistic",
+    "Period",
+    "EvaluationPeriods",
+    "Threshold",
+    "ComparisonOperator",
+    "TreatMissingData",
+    "AlarmActions",
+)
 NO_IAM = "IAM policies are not enforced locally: every function and workflow runs with one set of credentials"
 # Creation order: what is referred to comes first.
 KINDS: tuple[ResourceKind, ...] = (
@@ -511,22 +508,7 @@ KINDS: tuple[ResourceKind, ...] = (
     ResourceKind(
         "AWS::CloudWatch::Alarm",
         "_create_alarm",
-        frozenset(
-            {
-                "AlarmName",
-                "AlarmDescription",
-                "Namespace",
-                "MetricName",
-                "Dimensions",
-                "Statistic",
-                "Period",
-                "EvaluationPeriods",
-                "Threshold",
-                "ComparisonOperator",
-                "TreatMissingData",
-                "AlarmActions",
-            }
-        ),
+        frozenset({"AlarmName", *ALARM_PROPERTIES}),
     ),
 )
 KIND_BY_TYPE = {kind.type: kind for kind in KINDS}

@@ -111,13 +111,7 @@ class ActionInterpreter:
             seconds = audio.wav_duration(body)
         except (ClientError, ValueError):
             raise ActionFailed.of(action, "InvalidAudioSource", "Audio Source parameter value is invalid.") from None
-        if not service_may(
-            policy,
-            service=PRINCIPAL,
-            action="s3:GetObject",
-            resource=f"arn:aws:s3:::{bucket}/{key}",
-            context=leg.sma.source_context(),
-        ):
+        if not _chime_may(leg, policy, "s3:GetObject", bucket, key):
             raise ActionFailed.of(action, "InvalidAudioSource", "Audio Source parameter value is invalid.")
         for _ in range(max(1, repeat)):
             leg.outgoing.overlay(self.clock.seconds(), audio.voice("prompt", audio.samples(seconds)))
@@ -184,13 +178,7 @@ class ActionInterpreter:
             policy = bucket_policy(self._s3(), bucket)
         except ClientError:
             raise ActionFailed.no_access(action) from None
-        if not service_may(
-            policy,
-            service=PRINCIPAL,
-            action="s3:PutObject",
-            resource=f"arn:aws:s3:::{bucket}/{key}",
-            context=leg.sma.source_context(),
-        ):
+        if not _chime_may(leg, policy, "s3:PutObject", bucket, key):
             raise ActionFailed.no_access(action)
         now = self.clock.seconds()
         leg.recording = Recording(parameters["Track"], requested_at=now, started_at=now, location=f"{bucket}/{key}")
@@ -231,6 +219,17 @@ class ActionInterpreter:
     def _Hangup(self, leg, action, parameters, resume):  # noqa: N802
         self._disconnect(leg, str(parameters.get("SipResponseCode", "0")))
         raise CallEnded()
+
+
+def _chime_may(leg: CallLeg, policy: dict[str, Any] | None, action: str, bucket: str, key: str) -> bool:
+    """Does the bucket policy let the Chime service do `action` on the object, for this leg's SMA?"""
+    return service_may(
+        policy,
+        service=PRINCIPAL,
+        action=action,
+        resource=f"arn:aws:s3:::{bucket}/{key}",
+        context=leg.sma.source_context(),
+    )
 
 
 def bucket_policy(s3: Any, bucket: str) -> dict[str, Any] | None:
