@@ -22,6 +22,17 @@ _SESSION = {
         "status": {
             "enum": ["OPENED", "CONSENT_PENDING", "CONSENT_ANSWERED", "RECORDING", "RECORDED", "NOT_RECORDED", "FAILED"]
         },
+        "recording": {
+            "type": "object",
+            "description": "Is the call being recorded right now, as the provider confirmed it: since when, and why",
+            "required": ["state"],
+            "properties": {
+                "state": {"enum": ["not-started", "recording", "suspended", "stopped", "not-recorded"]},
+                "since": {"type": ["string", "null"], "format": "date-time"},
+                "reason": {"type": ["string", "null"]},
+                "uncertain": {"type": "boolean"},
+            },
+        },
     },
 }
 _WINDOW = {

@@ -178,3 +178,28 @@ def test_the_sma_trigger_opens_a_window_through_the_sma(centre):
     assert centre.session(call.session_id)["windows"][0]["suspendedBy"] == "sma"
     centre.sim.chime.hang_up(call.transaction_id)
     centre.finish(call.session_id)
+
+
+def test_the_session_says_whether_the_call_is_being_recorded_right_now(centre, api):
+    """Connect has no API that says so, nor an event: GET /recordings/{id} tells it, from what the provider
+    confirmed to the workflow."""
+    from tests.local_stack.conftest import signed
+
+    def state():
+        return signed("GET", f"{api}/recordings/{call.session_id}").json()["recording"]
+
+    call = centre.connect_call_recording(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
+    assert state()["state"] == "recording"
+    assert centre.contact_flow(call, "suspend")["suspended"] == "true"
+    suspended = state()
+    assert suspended["state"] == "suspended" and "contact-flow" in suspended["reason"] and suspended["since"]
+    assert centre.contact_flow(call, "resume")["resumed"] == "true"
+    assert state()["state"] == "recording"
+    centre.sim.connect.hang_up(call.contact_id)
+    centre.contact_flow(call, "hangup")
+    centre.finish(call.session_id)
+    assert state() == {
+        "state": "stopped",
+        "since": centre.session(call.session_id)["endedAt"],
+        "reason": centre.session(call.session_id)["outcomeReason"],
+    }

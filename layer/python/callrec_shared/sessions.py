@@ -136,7 +136,32 @@ def get(session_id: str) -> dict[str, Any] | None:
     for key in _JSON_FIELDS:
         if key in view:
             view[key] = json.loads(view[key])
+    view["recording"] = recording_state(view)
     return view
+
+
+def recording_state(view: dict[str, Any]) -> dict[str, Any]:
+    """Is this call being recorded right now? From what the provider confirmed to the workflow (Connect has no
+    API that tells, nor an event): not-started, recording, suspended (a sensitive-input window), stopped, or
+    not-recorded; since when, and why."""
+    status = view.get("status")
+    if status == "RECORDING":
+        windows = view.get("windows") or []
+        if view.get("suspended") and windows:
+            window = windows[-1]
+            return {
+                "state": "suspended",
+                "since": window.get("suspendConfirmedAt"),
+                "reason": f"a sensitive-input window (asked by {window.get('suspendedBy', 'unknown')})",
+            }
+        resumed = [w["resumeConfirmedAt"] for w in windows if "resumeConfirmedAt" in w]
+        return {"state": "recording", "since": resumed[-1] if resumed else view.get("recordingStartedAt")}
+    if status == "RECORDED":
+        state = {"state": "stopped", "since": view.get("endedAt"), "reason": view.get("outcomeReason")}
+        return {**state, "uncertain": True} if view.get("recordingUncertain") else state
+    if status in ("NOT_RECORDED", "FAILED"):
+        return {"state": "not-recorded", "since": view.get("endedAt"), "reason": view.get("outcomeReason")}
+    return {"state": "not-started"}
 
 
 def _plain(value: Any) -> Any:
