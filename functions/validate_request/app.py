@@ -18,13 +18,24 @@ logger = Logger(service="callrec")
 __all__ = ["InvalidRequest", "lambda_handler", "session_id_for"]
 
 
+DEFAULT_TRACK = {"connect": "ALL", "chime": "BOTH"}
+
+
 def normalise(request: dict) -> dict:
     validate_start(request)
+    options = request.get("recording", {})
+    prefix = options.get("keyPrefix", "")
     return {
         "sessionId": session_id_for(request),
         "provider": request["provider"],
         "call": request["call"],
         "parties": request["parties"],
+        # every option filled in, so the workflow reads them without defaults of its own
+        "options": {
+            "track": options.get("track", DEFAULT_TRACK[request["provider"]]),
+            "keyPrefix": prefix,
+            "destinationSuffix": f"/{prefix}" if prefix else "",  # Chime: bucket[/prefix]
+        },
     }
 
 

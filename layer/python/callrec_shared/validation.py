@@ -151,6 +151,8 @@ def deployed_providers() -> list[str]:
 def validate_start(request: Any) -> dict[str, Any]:
     """A start-recording request: its schema, and a provider this deployment serves."""
     validate(request, "start_recording_request")
+    if request["provider"] == "connect" and "keyPrefix" in request.get("recording", {}):
+        raise InvalidRequest("recording.keyPrefix", "only a Chime call takes one (Connect's is the instance's storage)")
     deployed = deployed_providers()
     if request["provider"] not in deployed:
         raise InvalidRequest("provider", f"this provider is not deployed here (Providers={','.join(deployed)})")

@@ -77,6 +77,7 @@ class Expectation:
         None  # Connect: the contact record (DescribeContact's Contact), when it could be read
     )
     uncertain: bool = False  # the provider may have started recording, but never confirmed it
+    key_prefix: str = ""  # Chime: the per-call prefix under the bucket ("" is the SMA's default prefix)
 
     @property
     def agent_joined(self) -> datetime | None:
@@ -168,6 +169,7 @@ def expectation(session: dict[str, Any], contact: dict[str, Any] | None = None) 
         end_requested=clock.parse(session["endRequestedAt"]) if "endRequestedAt" in session else None,
         contact=contact if provider == "connect" else None,
         uncertain=bool(session.get("recordingUncertain", False)),
+        key_prefix=session.get("recordingKeyPrefix", ""),
     )
 
 
@@ -217,9 +219,8 @@ def chime_layout_pattern(expected: Expectation) -> re.Pattern[str]:
     destination is the bucket alone: the default prefix, the leg's date, then `<date-time>_<transactionId>_<callId>.wav`
     (Amazon Chime SDK Developer Guide, "Using the StartCallRecording action")."""
     transaction, call = re.escape(expected.call["TransactionId"]), re.escape(expected.call["CallId"])
-    return re.compile(
-        rf"^{CHIME_DEFAULT_PREFIX}/\d{{4}}/\d{{2}}/\d{{2}}/\d{{4}}(?:-\d{{2}}){{5}}-\d{{3}}_{transaction}_{call}\.wav$"
-    )
+    prefix = re.escape(expected.key_prefix or CHIME_DEFAULT_PREFIX)
+    return re.compile(rf"^{prefix}/\d{{4}}/\d{{2}}/\d{{2}}/\d{{4}}(?:-\d{{2}}){{5}}-\d{{3}}_{transaction}_{call}\.wav$")
 
 
 def _matching(s3: Any, bucket: str, prefixes: list[str], pattern: re.Pattern[str]) -> list[str]:
