@@ -184,7 +184,10 @@ def on_success(event: dict, attributes: dict) -> list[dict]:
     elif kind == "PlayAudioAndGetDigits":
         digits = data.get("ReceivedDigits", "")
         answer = {digit: meaning for meaning, digit in _digits().items()}.get(digits, "no-answer")
-        sessions.complete_task(token, {"answer": answer, "by": "sma", "at": sessions.now()})
+        evidence = {"answer": answer, "by": "sma", "at": sessions.now()}
+        if answer != "no-answer":  # the key the caller pressed, one of the policy's two (never other digits)
+            evidence["digit"] = digits
+        sessions.complete_task(token, evidence)
     elif kind == "StartCallRecording":
         sessions.complete_task(
             token,
