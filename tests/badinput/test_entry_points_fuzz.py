@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from callrec import engine
 from callrec.runtime import LocalRuntime
 from callrec.stack import client
+from callrec.template import Template
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 FIXTURES = settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -41,6 +42,11 @@ texts = st.one_of(
             "💳4111",
             "ᚠᛇᚻ",
             "NaN",
+            "+15125550100\n",  # a trailing newline (Python's $ let it through a pattern)
+            "US-CA\n",
+            "\ud800",  # a lone surrogate (not encodable as UTF-8)
+            "x/y",  # a separator inside an id
+            "4111111111111111",  # a card-number-shaped value: never echoed, never logged
         ]
     ),
 )
@@ -60,10 +66,18 @@ def _nested(depth: int) -> dict:
 
 
 deep = st.integers(min_value=50, max_value=400).map(_nested)
-START = {
+CONFIGURED_INSTANCE = Template.load().parameter_values()["ConnectInstanceArn"].rsplit("/", 1)[1]
+START = {  # valid for the deployed stack, so that each mutation is the one thing wrong
     "provider": "connect",
-    "call": {"InstanceId": "i-1", "ContactId": "c-1", "InitialContactId": "c-1"},
-    "parties": [{"number": "+15125550100", "role": "caller"}],
+    "call": {"InstanceId": CONFIGURED_INSTANCE, "ContactId": "c-1", "InitialContactId": "c-1"},
+    "parties": [{"number": "+15125550100", "role": "caller", "jurisdiction": "US-TX"}],
+    "recording": {"track": "ALL"},
+}
+HOSTILE = {  # what an attacker appends to a string field
+    "newline": lambda value: value + "\n",
+    "surrogate": lambda value: value + "\ud800",
+    "separator": lambda value: value[:1] + "/" + value[1:],
+    "other-instance": lambda value: "00000000-0000-4000-8000-0000000000ff",
 }
 
 
@@ -87,8 +101,12 @@ def broken(draw, valid: dict) -> dict:
     parent = request
     for part in path[:-1]:
         parent = parent[part]
-    how = draw(st.sampled_from(["remove", "retype", "extra"]))
-    if how == "remove":
+    how = draw(st.sampled_from(["remove", "retype", "extra", *HOSTILE]))
+    if how in HOSTILE and isinstance(parent[path[-1]], str):
+        parent[path[-1]] = HOSTILE[how](parent[path[-1]])
+    elif how in HOSTILE:
+        parent[draw(texts.filter(lambda k: k not in parent))] = draw(json_values)
+    elif how == "remove":
         del parent[path[-1]]
     elif how == "retype":
         original = parent[path[-1]]
@@ -138,12 +156,27 @@ def _rest(method: str, resource: str, body: str | None, session_id: str = SESSIO
     }
 
 
-def _clear_error(answer: dict) -> None:
+def _strings(value) -> list[str]:
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in _strings(item)]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    return [value] if isinstance(value, str) else []
+
+
+def _clear_error(answer: dict, body: str | None = None) -> None:
+    """A clear error, naming the field for bad input, and never echoing a value that was sent."""
     assert answer["statusCode"] in (400, 404, 409), answer
     error = json.loads(answer["body"])
     assert error["error"] and error["message"], error
     if answer["statusCode"] == 400:
         assert error["field"], error
+        try:
+            sent = _strings(json.loads(body)) if body else []
+        except ValueError:
+            sent = []
+        echoed = [value for value in sent if len(value.strip()) >= 6 and value.strip() in error["message"]]
+        assert not echoed, (error, echoed)
 
 
 # --- the API ---------------------------------------------------------------------------------------------
@@ -155,7 +188,7 @@ def test_api_start_answers_bad_bodies_with_the_field_and_starts_nothing(stack, b
     assert "FunctionError" not in answer, answer
     if answer["statusCode"] == 201:  # a mutation may still be valid (e.g. an optional role removed)
         return
-    _clear_error(answer)
+    _clear_error(answer, body)
     assert _executions(stack) == before
 
 
