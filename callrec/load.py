@@ -31,7 +31,8 @@ from callrec.waiting import eventually
 from callrec_shared.sessions import stored_key
 
 DEFINED = {"RECORDED", "NOT_RECORDED", "FAILED"}
-THROTTLE_RETRIES = 8  # the API's stage throttling (429) is in force locally
+THROTTLE_RETRIES = 15  # the API's stage throttling (429) is in force locally
+STATUS_POLL_SECONDS = 1.0  # how often a client asks GET /recordings/{id} while it waits (200 of them share 50/s)
 # Every workflow of every call runs in this one process on a few cores: a handler's time under this load says
 # nothing of Lambda's, so the functions' Timeout is stretched for the load run (it measures loss, not speed).
 LAMBDA_TIMEOUT_SCALE = 10.0
@@ -119,7 +120,7 @@ def _api(
         if response.status_code != 429 or attempt == THROTTLE_RETRIES:
             break
         run.throttled += 1
-        time.sleep(random.uniform(0, 0.05 * 2**attempt))
+        time.sleep(random.uniform(0, min(2.0, 0.05 * 2**attempt)))  # full jitter, capped, as the SDKs back off
     answer = Answer(
         kind, key, response.status_code, response.json() if response.content else {}, time.perf_counter() - began
     )
@@ -175,8 +176,13 @@ def _play(centre: LocalCallCentre, api_url: str, run: SessionRun, rng: random.Ra
         consent = centre.contact_flow(call, "consent", answer="heard")
         if "error" in consent:
             raise RuntimeError(f"the consent answer was refused: {consent}")
+
+        def status() -> str | None:
+            time.sleep(STATUS_POLL_SECONDS)
+            return _api(api_url, run, "GET", f"/recordings/{run.session_id}", None, "get", None).body.get("status")
+
         eventually(
-            lambda: _api(api_url, run, "GET", f"/recordings/{run.session_id}", None, "get", None).body.get("status"),
+            status,
             lambda status: status in ("RECORDING", *DEFINED),
             300,
             f"session {run.session_id} to start recording",
@@ -243,7 +249,10 @@ def _check(centre: LocalCallCentre, run: SessionRun, result: LoadResult, verify:
             continue
         item = (by_key.get(stored_key(answer.key) if answer.key else None) or [None])[0]  # the queue keeps keys hashed
         if item is None or answer.body.get("seq") != item["seq"]:
-            result.doubled.append(f"session {sid}: {answer.kind} {answer.key} answered seq {answer.body.get('seq')}")
+            result.doubled.append(
+                f"session {sid}: {answer.kind} {answer.key} answered seq {answer.body.get('seq')} "
+                f"(HTTP {answer.status}: {answer.body.get('error') or answer.body.get('message') or answer.body.get('status')})"
+            )
         elif (
             answer.status == 200
             and item["status"] != "applied"
