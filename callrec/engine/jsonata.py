@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 import threading
 import uuid
 from typing import Any
@@ -30,8 +31,18 @@ HASHES = {
     "SHA-512": hashlib.sha512,
 }
 
-_compiled: dict[str, tuple[Any, threading.Lock]] = {}
+_compiled: dict[str, tuple[Any, threading.Lock, frozenset[str], frozenset[str] | None]] = {}
 _compiled_lock = threading.Lock()
+_REFERENCE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?")
+
+
+def _references(expression: str) -> tuple[frozenset[str], frozenset[str] | None]:
+    """The names an expression can read ($name), and which parts of $states (None: all of it). A name that only
+    appears inside a string literal is bound needlessly, never missed."""
+    found = _REFERENCE.findall(expression)
+    names = frozenset(name for name, _ in found)
+    parts = [part for name, part in found if name == "states"]
+    return names, (None if "" in parts else frozenset(parts))
 
 
 def _partition(array: Any, size: Any) -> list[list[Any]]:
@@ -57,7 +68,8 @@ def _random(seed: Any = None) -> float:
     return random.Random(seed).random() if seed is not None else random.random()
 
 
-def _compile(expression: str) -> tuple[Any, threading.Lock]:
+def _compile(expression: str) -> tuple[Any, threading.Lock, frozenset[str], frozenset[str] | None]:
+    """The compiled expression (kept per text, which carries no values), its lock, and what it reads."""
     from jsonata import Jsonata
 
     with _compiled_lock:
@@ -70,7 +82,7 @@ def _compile(expression: str) -> tuple[Any, threading.Lock]:
             compiled.register_lambda("random", _random)
             compiled.register_lambda("uuid", lambda: str(uuid.uuid4()))
             compiled.register_lambda("parse", lambda text: json.loads(text))
-            entry = _compiled[expression] = (compiled, threading.Lock())
+            entry = _compiled[expression] = (compiled, threading.Lock(), *_references(expression))
         return entry
 
 
@@ -87,11 +99,15 @@ def evaluate(expression: str, env: Any, with_states: bool = True) -> Any:
         value = json.loads(json.dumps(value, default=str))
         return Utils.NULL_VALUE if value is None else Utils.convert_nulls(value)
 
+    compiled, lock, names, states_parts = _compile(expression)
+    # only what the expression reads is copied in: a whole state, at every evaluation, was the hot path
     variables = {**env.variable_store._outer_scope, **env.variable_store._inner_scope}
-    bindings = {name: bound(value) for name, value in variables.items()}
-    if with_states:
-        bindings["states"] = bound(env.states._states_data)
-    compiled, lock = _compile(expression)
+    bindings = {name: bound(value) for name, value in variables.items() if name in names}
+    if with_states and "states" in names:
+        data = env.states._states_data
+        bindings["states"] = bound(
+            data if states_parts is None else {k: v for k, v in data.items() if k in states_parts}
+        )
     try:
         with lock:
             result = compiled.evaluate(None, bindings)
