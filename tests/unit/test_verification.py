@@ -365,3 +365,22 @@ def test_a_window_that_the_recording_ends_into_is_judged_by_what_was_recorded_of
     longer = verification.expectation(_session(seconds=60.0, windows=((58.0, 61.0),)))
     spans, notes = verification.place_windows(longer, 60.0, CONFIG)
     assert len(spans) == 1 and notes == []
+
+
+def test_an_uncertain_chime_start_is_found_by_the_layout_under_its_own_prefix(s3):
+    """No destination was reported (the caller hung up as recording started): the documented layout names the
+    object, under the call's key prefix when it gave one, else the SMA's default prefix."""
+    call = {"SipMediaApplicationId": "sma-1", "TransactionId": "txn-1", "CallId": "call-1"}
+    name = f"{T0:%Y/%m/%d}/{T0:%Y-%m-%d-%H-%M-%S}-000_txn-1_call-1.wav"
+    for prefix in ("", "sales/en"):
+        session = _session(
+            recordingUncertain=True,
+            recordingLocation="",
+            call=call,
+            **({"recordingKeyPrefix": prefix} if prefix else {}),
+        )
+        expected = verification.expectation(session)
+        assert verification.locate(expected, CONFIG, s3) is None
+        key = f"{prefix or verification.CHIME_DEFAULT_PREFIX}/{name}"
+        s3.put_object(Bucket="recordings", Key=key, Body=b"x")
+        assert verification.locate(expected, CONFIG, s3) == verification.Located("recordings", key, "layout")

@@ -242,23 +242,23 @@ def locate(expected: Expectation, config: Config, s3: Any) -> Located | Ambiguou
         return Located(bucket, key, "destination") if _exists(s3, bucket, key) else None
     if expected.provider == "chime":  # an uncertain start: no destination was reported, so the layout names it
         days = sorted({(expected.started - timedelta(days=1)).date(), expected.started.date(), expected.ended.date()})
-        keys = _matching(
-            s3,
-            config.bucket,
-            [f"{CHIME_DEFAULT_PREFIX}/{day:%Y/%m/%d}/" for day in days],
-            chime_layout_pattern(expected),
+        prefix = expected.key_prefix or CHIME_DEFAULT_PREFIX
+        return _by_layout(
+            s3, config.bucket, [f"{prefix}/{day:%Y/%m/%d}/" for day in days], chime_layout_pattern(expected)
         )
-        if len(keys) > 1:
-            return Ambiguous(len(keys))
-        return Located(config.bucket, keys[0], "layout") if keys else None
     recorded = expected.recorded_location
     if recorded:
         bucket, _, key = recorded.partition("/")
         return Located(bucket, key, "contact record") if _exists(s3, bucket, key) else None
-    keys = _matching(s3, config.bucket, connect_prefixes(expected, config), layout_pattern(expected, config))
+    return _by_layout(s3, config.bucket, connect_prefixes(expected, config), layout_pattern(expected, config))
+
+
+def _by_layout(s3: Any, bucket: str, prefixes: list[str], pattern: re.Pattern[str]) -> Located | Ambiguous | None:
+    """The one object the documented layout names; none yet; or several, which is never a guess."""
+    keys = _matching(s3, bucket, prefixes, pattern)
     if len(keys) > 1:
         return Ambiguous(len(keys))
-    return Located(config.bucket, keys[0], "layout") if keys else None
+    return Located(bucket, keys[0], "layout") if keys else None
 
 
 def _origins(expected: Expectation, tolerance_seconds: float = 0.0) -> tuple[datetime, datetime]:
