@@ -36,10 +36,6 @@ STATUS_POLL_SECONDS = 1.0  # how often a client asks GET /recordings/{id} while 
 # Every workflow of every call runs in this one process on a few cores: a handler's time under this load says
 # nothing of Lambda's, so the functions' Timeout is stretched for the load run (it measures loss, not speed).
 LAMBDA_TIMEOUT_SCALE = 10.0
-# The telephony twin has one call clock, and each caller's typing moves it for every call at once: with many calls
-# a window lasts far longer on that clock than in real time, and the deadlines follow that clock (as the
-# recordings do). The load run gives them their largest values: it measures loss, not deadlines.
-PARAMETERS = {"MaxWindowSeconds": "3600", "MaxCallSeconds": "86400"}
 # Wait states and retries 50 times faster (the demo's 1,000 would leave VerifyRecording's 900 s landing wait
 # under a second of real time, and a recording delivered late by a busy stack would be reported MISSING).
 TIME_SCALE = 0.02
@@ -194,7 +190,9 @@ def _play(centre: LocalCallCentre, api_url: str, run: SessionRun, rng: random.Ra
         for window in range(run.plan.windows):
             time.sleep(rng.uniform(0, 0.3))
             if _window_signal(api_url, run, "suspend", f"{run.index}-s{window}", run.plan.double_click):
-                centre.sim.connect.caller_types(call.contact_id, demo.CARD_NUMBER)
+                # in real time: the twin's call clock is shared by every call, and jumping it past one caller's
+                # digits would move every call's time (each recording would grow by everyone's typing)
+                centre.sim.connect.caller_types(call.contact_id, demo.CARD_NUMBER, real_time=True)
             _window_signal(api_url, run, "resume", f"{run.index}-r{window}", twice=False)
         if run.plan.stray_resume:
             _window_signal(api_url, run, "resume", f"{run.index}-stray", twice=False)
@@ -318,7 +316,7 @@ def describe(result: LoadResult) -> dict[str, Any]:
 def centre_with_api() -> Iterator[tuple[LocalCallCentre, str]]:
     """A fresh in-process stack with its call centre (Connect's recording-API quota off: it would measure the
     quota) and the API served in front of it on a free port: (centre, API URL). For the benchmarks."""
-    with LocalRuntime(time_scale=TIME_SCALE, parameters=PARAMETERS) as runtime:
+    with LocalRuntime(time_scale=TIME_SCALE) as runtime:
         engine.settings.lambda_timeout_scale = LAMBDA_TIMEOUT_SCALE
         centre = LocalCallCentre(runtime.deployment)
         centre.sim.throttling = False

@@ -130,13 +130,19 @@ class ConnectTwin:
             self._record(chain, "Transferred", contact_id=new_id)
             return new_id
 
-    def caller_types(self, contact_id: str, digits: str) -> float:
-        """The customer types digits on the keypad: DTMF on the customer channel, taking its time."""
+    def caller_types(self, contact_id: str, digits: str, real_time: bool = False) -> float:
+        """The customer types digits on the keypad: DTMF on the customer channel, taking its time. The call
+        clock jumps past the digits, or with `real_time` the caller waits for them on the wall clock: with
+        many calls at once a jump would move every other call's time too (their recordings would grow by
+        everyone's typing)."""
         with self._lock:
             chain = self._active_chain(contact_id)
             end = chain.customer.overlay(self.clock.seconds(), audio.dtmf(digits))
             self._record(chain, "CustomerTyped", digits=len(digits), until=end)  # how many and when, never which
-        self.clock.advance_to(end)  # other callers' time may have moved it past `end` already
+        if real_time:
+            self.clock.wait_until(end)
+        else:
+            self.clock.advance_to(end)  # other callers' time may have moved it past `end` already
         return end
 
     def hang_up(self, contact_id: str) -> None:

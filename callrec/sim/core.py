@@ -53,6 +53,15 @@ class Clock:
             self._offset = max(self._offset, seconds - self._wall())
         return self.seconds()
 
+    def wait_until(self, seconds: float) -> float:
+        """Wait in real time until the clock reaches `seconds` (a clock that follows wall time): what takes time
+        in one call then takes it in that call only, as when many calls share one clock."""
+        if not self.follow_wall_time:
+            raise ValueError("a manual clock only moves when advanced: wait_until would never return")
+        while (left := seconds - self.seconds()) > 0:
+            time.sleep(min(left, 0.25))
+        return self.seconds()
+
 
 @dataclass
 class Windows:

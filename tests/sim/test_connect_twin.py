@@ -290,3 +290,26 @@ def test_the_clock_moves_on_to_a_time_and_never_back():
     assert clock.advance_to(3.0) == 5.0  # someone else's typing already took it further: no going back
     clock.advance(1.0)
     assert clock.seconds() == 6.0
+
+
+def test_a_caller_typing_in_real_time_takes_the_time_on_the_wall_clock_not_from_every_call():
+    """With many calls at once (the load run), one caller's typing must not move the other calls' time: the
+    call clock jumping past the digits would lengthen every recording by everyone's typing."""
+    import time
+
+    from callrec.sim import TelephonySimulator
+    from callrec.sim.core import Clock
+
+    sim = TelephonySimulator(clock=Clock(follow_wall_time=True))
+    sim.connect.create_instance("centre", "bucket", "key-arn", instance_id="instance-1")
+    contact = sim.connect.start_contact("instance-1")
+    began_wall, began = time.monotonic(), sim.clock.seconds()
+
+    end = sim.connect.caller_types(contact, "12", real_time=True)
+
+    waited = time.monotonic() - began_wall
+    assert end - began > 0.2  # two DTMF digits with their gaps
+    assert waited >= end - began - 0.01  # the caller waited for them
+    assert sim.clock.seconds() - began < waited + 0.05  # and the clock did not jump for everyone
+    with pytest.raises(ValueError, match="manual clock"):
+        Clock().wait_until(1.0)
