@@ -12,6 +12,8 @@ CHECKOV_VENV := .venv-checkov
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
 export SAM_CLI_TELEMETRY := 0
 PYTEST_ARGS ?=
+# The three virtual environments (project, SAM CLI, checkov) install side by side; each recipe stays in order.
+MAKEFLAGS += --jobs=3 --output-sync=target
 
 .PHONY: help demo test test-load lint serve bench speech build deploy clean
 
