@@ -130,15 +130,14 @@ def serve(
     out.write(f"  recordings API (IAM auth: SigV4-sign requests): {endpoint.api.url}/recordings\n")
     for key in endpoint.placeholder_prompts:
         out.write(f"  placeholder prompt audio: s3://{deployment.physical('PromptBucket')}/{key}\n")
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):  # set before the ready line: a Ctrl-C right after it stops cleanly
+        signal.signal(signum, lambda *_: stop.set())
     out.write(f"Use it with: export AWS_ENDPOINT_URL={endpoint.url}  (Ctrl-C stops)\n")
     out.flush()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         while not stop.wait(0.5):
             pass
-    except KeyboardInterrupt:
-        pass
     finally:
         endpoint.stop()
         out.write("stopped\n")
