@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from callrec.engine import clients, dynamodb, iam, interpreter, jsonata, tokens
+from callrec.engine import clients, dynamodb, iam, interpreter, jsonata, quotas, tokens
 from callrec.engine.interpreter import modelled_error
 from callrec.engine.ledger import HookMoved, Ledger, Patch
 from callrec.engine.runtime import (
@@ -33,7 +33,13 @@ from callrec.engine.runtime import (
 )
 
 LEDGER = Ledger(
-    interpreter.RECORDS + jsonata.RECORDS + tokens.RECORDS + dynamodb.RECORDS + iam.RECORDS + clients.RECORDS
+    interpreter.RECORDS
+    + jsonata.RECORDS
+    + tokens.RECORDS
+    + quotas.RECORDS
+    + dynamodb.RECORDS
+    + iam.RECORDS
+    + clients.RECORDS
 )
 
 

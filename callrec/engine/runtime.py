@@ -172,6 +172,7 @@ class EngineSettings:
     lambda_timeout_scale: float = 1.0
     mock_config: MockConfig | None = None  # None: read SFN_MOCK_CONFIG when a test case is asked for
     clock: Callable[[], datetime.datetime] | None = None  # $$.State.EnteredTime's source (None: system clock)
+    history_event_quota: int = 25_000  # Step Functions' hard quota per execution (lowered only by its own test)
 
 
 settings = EngineSettings()  # one object for the process: reset() clears it in place

@@ -342,6 +342,67 @@ def _statements_conditioned_on_absent_keys_do_not_apply() -> None:
     )
 
 
+def _history_quota_lowered_to(quota: int) -> None:
+    engine.settings.history_event_quota = quota  # 25,000 on AWS (and by default): the rule, not the figure, is tried
+
+
+@scenario("history-event-quota")
+def _an_execution_fails_at_the_history_quota_beyond_any_catch() -> None:
+    from callrec.engine.quotas import HISTORY_QUOTA
+
+    assert HISTORY_QUOTA == engine.EngineSettings().history_event_quota == 25_000
+    _history_quota_lowered_to(40)
+    spin = {
+        "Count": {"Type": "Pass", "Parameters": {"n.$": "States.MathAdd($.n, 1)"}, "Next": "Done?"},
+        "Done?": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.n", "NumericGreaterThanEquals": 100, "Next": "Done"}],
+            "Default": "Count",
+        },
+        "Done": {"Type": "Succeed"},
+    }
+    machine = _machine(
+        "Spin",
+        {
+            "Try": {
+                "Type": "Parallel",
+                "Branches": [{"StartAt": "Count", "States": spin}],
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}],
+                "End": True,
+            },
+            "Caught": {"Type": "Succeed"},
+        },
+        "Try",
+    )
+    arn = client("stepfunctions").start_execution(stateMachineArn=machine, input='{"n": 0}')["executionArn"]
+
+    described = wait_for_execution(client("stepfunctions"), arn)
+    events = fetch_history(client("stepfunctions"), arn)
+
+    assert (described["status"], described.get("error")) == ("FAILED", "States.Runtime")
+    assert described["cause"] == "The execution reached the maximum number of history events (40)."
+    assert [e["id"] for e in events] == list(range(1, 41))
+    assert events[-1]["type"] == "ExecutionFailed" and events[-2]["type"] != "ExecutionFailed"
+    assert not any(e["type"].startswith("Succeed") for e in events)  # the Catch never ran
+
+
+@scenario("history-quota-error-kept")
+def _the_quota_stays_the_error_when_the_state_it_cut_short_fails() -> None:
+    def crash(event: dict, context: object) -> dict:
+        raise RuntimeError("the work failed")
+
+    _function("crash", crash)
+    _history_quota_lowered_to(4)  # ExecutionStarted, TaskStateEntered, TaskScheduled: TaskStarted would be the 4th
+    task = {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "Parameters": {"FunctionName": "crash"}}
+    machine = _machine("Crash", {"Work": {**task, "End": True}}, "Work")
+    arn = client("stepfunctions").start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+
+    described = wait_for_execution(client("stepfunctions"), arn)
+
+    assert (described["status"], described.get("error")) == ("FAILED", "States.Runtime")
+    assert [e["type"] for e in fetch_history(client("stepfunctions"), arn)][-1] == "ExecutionFailed"
+
+
 def test_every_fix_record_has_a_scenario_or_says_why_not():
     fixes = {record.name for record in engine.LEDGER.records if record.kind == "fix"}
     assert fixes == set(SCENARIOS) | set(NO_SCENARIO)

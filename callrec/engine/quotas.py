@@ -1,0 +1,105 @@
+"""Ledger records for Step Functions' history quota, which moto does not enforce. (The 256 KiB payload quota
+moto enforces itself on task results: `States.DataLimitExceeded`.)
+
+The history quota: a Standard execution's history holds at most 25,000 events. AWS ends an execution that
+reaches it, unattended and beyond any Catch: event 25,000 is `ExecutionFailed` with `States.Runtime`,
+"The execution reached the maximum number of history events (25000).", and event 24,999 is the last one the
+definition produced (AWS's Step Functions quotas and its "avoid reaching the history quota" best practice).
+moto keeps appending events for ever, so no local run could show a workflow that would hit it.
+"""
+
+from __future__ import annotations
+
+from callrec.engine.ledger import Patch
+from callrec.engine.runtime import settings
+
+SFN = "moto.stepfunctions.parser"
+HISTORY_QUOTA = 25_000
+_REACHED = "_callrec_quota_reached"  # the failure, set on an execution's event manager (its frames share it)
+
+
+def _history_cause(quota: int) -> str:
+    return f"The execution reached the maximum number of history events ({quota})."
+
+
+def _environment_known(original):
+    def __init__(self, *args, **kwargs):
+        """The execution's environment is what the history quota ends (its frames share its event manager)."""
+        original(self, *args, **kwargs)
+        self.event_manager.callrec_environment = self
+
+    return __init__
+
+
+def _history_capped(original):
+    def add_event(self, context, event_type, event_details=None, timestamp=None, update_source_event_id=True):
+        """At the quota the execution fails: event 25,000 is `ExecutionFailed`, and what the definition still
+        does while it stops is not recorded."""
+        from moto.stepfunctions.parser.api import ExecutionFailedEventDetails, HistoryEventType
+        from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+        failure = getattr(self, _REACHED, None)
+        if failure is not None:
+            if event_type != HistoryEventType.ExecutionFailed or getattr(self, "_callrec_failed", False):
+                return context.last_published_event_id
+            self._callrec_failed = True
+            details = EventDetails(executionFailedEventDetails=failure)
+            return original(self, context, event_type, details, timestamp, update_source_event_id)
+        quota = settings.history_event_quota
+        if len(self._history_event_list) < quota - 1 or event_type == HistoryEventType.ExecutionFailed:
+            return original(self, context, event_type, event_details, timestamp, update_source_event_id)
+        failure = ExecutionFailedEventDetails(error="States.Runtime", cause=_history_cause(quota))
+        setattr(self, _REACHED, failure)
+        environment = getattr(self, "callrec_environment", None)
+        if environment is not None:
+            setattr(environment.event_manager, _REACHED, failure)
+            environment.set_error(failure)  # wakes whatever the execution waits on, and its frames
+        return context.last_published_event_id
+
+    return add_event
+
+
+def _quota_failure_kept(original):
+    def set_error(self, error):
+        """Once the history quota ended the execution, that is its error, whatever the state it cut short
+        raises afterwards."""
+        return original(self, getattr(self.event_manager, _REACHED, None) or error)
+
+    return set_error
+
+
+RECORDS = (
+    Patch(
+        "environment-known-to-its-history",
+        f"{SFN}.asl.eval.environment:Environment.__init__",
+        _environment_known,
+        "local",
+        "The history-quota record below must end the execution whose history is full: each event manager "
+        "knows the environment it was made for.",
+        "not applicable",
+    ),
+    Patch(
+        "history-event-quota",
+        f"{SFN}.asl.eval.event.event_manager:EventManager.add_event",
+        _history_capped,
+        "fix",
+        "A Standard execution fails at 25,000 history events (States.Runtime, beyond any Catch); moto never "
+        "stops, so a workflow that would fail on AWS ran on locally.",
+        "not reported upstream yet",
+        uses=(
+            f"{SFN}.api:ExecutionFailedEventDetails",
+            f"{SFN}.api:HistoryEventType",
+            f"{SFN}.asl.eval.event.event_detail:EventDetails",
+            f"{SFN}.asl.eval.environment:Environment.set_error",
+        ),
+    ),
+    Patch(
+        "history-quota-error-kept",
+        f"{SFN}.asl.eval.environment:Environment.set_error",
+        _quota_failure_kept,
+        "fix",
+        "With the history quota reached, the execution's error stays States.Runtime even if the state it cut "
+        "short fails afterwards (moto would report that state's error instead).",
+        "not reported upstream yet",
+    ),
+)
