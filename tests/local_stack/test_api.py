@@ -184,3 +184,42 @@ def test_the_openapi_document_is_served_and_is_the_generated_one(endpoint):
 
     served = requests.get(f"{endpoint['api']}/openapi.json", timeout=30)
     assert served.status_code == 200 and served.json() == openapi.document()
+
+
+def _signed_headers(url: str, body: str, secret: str = "testing", key: str = "testing") -> dict:
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    request = AWSRequest(method="POST", url=url, data=body, headers={"Content-Type": "application/json"})
+    SigV4Auth(Credentials(key, secret), "execute-api", "us-east-1").add_auth(request)
+    return dict(request.headers)
+
+
+def test_a_forged_or_tampered_signature_is_refused_and_starts_nothing(endpoint):
+    """API Gateway's IAM authorizer verifies SigV4: the header's shape is not enough."""
+    import json
+
+    url = f"{endpoint['api']}/recordings"
+    body = json.dumps(_request(_contact(endpoint)))
+    before = _executions(endpoint)
+
+    forged = requests.post(url, data=body, headers=_signed_headers(url, body, secret="guessed"), timeout=30)
+    unknown = requests.post(url, data=body, headers=_signed_headers(url, body, key="AKIAUNKNOWN"), timeout=30)
+    tampered = requests.post(
+        url, data=body.replace("+15125550100", "+14155550100"), headers=_signed_headers(url, body), timeout=30
+    )
+    hand_written = requests.post(
+        url,
+        data=body,
+        headers={"Authorization": "AWS4-HMAC-SHA256 Credential=testing/20261130/us-east-1/execute-api/aws4_request"},
+        timeout=30,
+    )
+
+    assert forged.status_code == tampered.status_code == unknown.status_code == hand_written.status_code == 403
+    assert "signature we calculated does not match" in forged.json()["message"]
+    assert "signature we calculated does not match" in tampered.json()["message"]
+    assert unknown.json() == {"message": "The security token included in the request is invalid."}
+    assert hand_written.json() == {"message": "Missing Authentication Token"}
+    assert _executions(endpoint) == before
+    assert requests.post(url, data=body, headers=_signed_headers(url, body), timeout=30).status_code == 201
