@@ -104,3 +104,22 @@ def test_a_signal_still_queued_at_its_deadline_is_withdrawn_and_never_applied(ce
     centre.sim.connect.hang_up(call.contact_id)
     centre.contact_flow(call, "hangup")
     centre.finish(call.session_id)
+
+
+def test_a_resume_that_misses_its_deadline_says_the_window_stays_open_and_it_does(centre):
+    """The contact flow hears resumed=false and why: the recording stays paused (the window open) until a resume
+    is confirmed or the window limit ends it; the session's live state agrees."""
+    call = centre.connect_call_recording(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
+    assert centre.contact_flow(call, "suspend")["suspended"] == "true"
+    restore = _slow(centre, "ResumeContactRecording")
+    try:
+        answer = centre.contact_flow(call, "resume")
+        _settle(centre, call.session_id)
+    finally:
+        restore()
+    assert answer["resumed"] == "false" and "the window stays open" in answer["reason"]
+    assert centre.session(call.session_id)["recording"]["state"] == "suspended"  # what the caller was told holds
+    assert centre.contact_flow(call, "resume")["resumed"] == "true"  # a resume confirmed in time closes it
+    centre.sim.connect.hang_up(call.contact_id)
+    centre.contact_flow(call, "hangup")
+    centre.finish(call.session_id)

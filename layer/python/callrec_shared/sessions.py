@@ -279,13 +279,22 @@ def signal(
     return {**outcome, "duplicate": duplicate}
 
 
+# What a refusal leaves, said with it: a refused resume leaves the window open (the recording stays paused), and
+# the window limit still ends it; a refused suspend leaves the recording running (take no card).
+AFTER_REFUSAL = {
+    "suspend": "; the recording was not paused: do not take the card",
+    "resume": "; the window stays open (the recording stays paused) until a resume is confirmed or the window "
+    "limit ends it",
+}
+
+
 def refuse_late(session_id: str, seq: int, kind: str, actor: str) -> dict[str, Any]:
     """The caller's deadline passed without the provider's confirmation: the caller is told no, and nothing
     may contradict that later. Withdraw the signal if the workflow has not taken it (atomic against its
     claim); if it has, queue the opposite signal behind it, so that if the provider confirms late the
     window is closed (or reopened) again at once. Either way it is audited."""
     key = {"sessionId": {"S": session_id}, "sk": {"S": _signal_key(seq)}}
-    reason = "not confirmed before the deadline; withdrawn, it will not take effect"
+    reason = "not confirmed before the deadline; withdrawn, it will not take effect" + AFTER_REFUSAL[kind]
     try:
         client("dynamodb").update_item(
             TableName=settings().signals_table,
@@ -332,7 +341,7 @@ def refuse_late(session_id: str, seq: int, kind: str, actor: str) -> dict[str, A
     return {
         **_outcome(session_id, seq, 0.0),
         "reason": f"not confirmed before the deadline; if the provider confirms "
-        f"late, signal {undo_seq} ({UNDO[kind]}) undoes it",
+        f"late, signal {undo_seq} ({UNDO[kind]}) undoes it" + AFTER_REFUSAL[kind],
     }
 
 
