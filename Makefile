@@ -12,8 +12,8 @@ CHECKOV_VENV := .venv-checkov
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
 export SAM_CLI_TELEMETRY := 0
 PYTEST_ARGS ?=
-# The three virtual environments (project, SAM CLI, checkov) install side by side; each recipe stays in order.
-MAKEFLAGS += --jobs=3 --output-sync=target
+# The three virtual environments (project, SAM CLI, checkov) install side by side (pip is quiet); recipes stay in order.
+MAKEFLAGS += --jobs=3
 
 .PHONY: help demo test test-load lint serve bench speech build deploy clean
 

@@ -141,7 +141,14 @@ class LocalCallCentre:
             KeyConditionExpression="sessionId = :s",
             ExpressionAttributeValues={":s": {"S": session_id}},
         )["Items"]
-        return [{key: value["S"] for key, value in item.items()} for item in items]
+        records = [item for item in items if not item["at"]["S"].startswith("SEAL#")]  # the records, not their seals
+        return [{key: value["S"] for key, value in item.items()} for item in records]
+
+    def audit_chain(self, session_id: str):
+        """Does the session's audit hash chain hold? (what `callrec audit verify` prints): a ChainReport."""
+        from callrec_shared import audit_chain
+
+        return audit_chain.verify(session_id, (self.session(session_id) or {}).get("auditHead"))
 
     # --- Amazon Connect: the contact flow's side ------------------------------------------------------
 

@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from callrec import attest_cli, verify_cli
+from callrec import attest_cli, audit_cli, verify_cli
 from callrec import sim_cli as control
 
 LOG_DIR = Path(".callrec")
@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     control.add_parser(commands)
     verify_cli.add_parser(commands)
     attest_cli.add_parser(commands)
+    audit_cli.add_parser(commands)
 
     args = parser.parse_args(argv)
     if args.command == "sim":
@@ -57,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         return verify_cli.run(args)
     if args.command == "attest":
         return attest_cli.run(args)
+    if args.command == "audit":
+        return audit_cli.run(args)
     log_file = _quiet_engine_logs()
     if args.command == "demo":
         from callrec import demo as demo_module

@@ -89,6 +89,7 @@ class LoadResult:
     contradicted: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     not_verified: list[str] = field(default_factory=list)  # recordings whose verdict is not VERIFIED, with why
+    audit_broken: list[str] = field(default_factory=list)  # sessions whose audit chain does not hold, with why
     confirmed_seconds: list[float] = field(default_factory=list)  # suspend/resume round trips answered 200
 
     @property
@@ -98,7 +99,8 @@ class LoadResult:
     @property
     def losses(self) -> int:
         """Calls not in a defined state, signals lost or doubled, answers contradicting the queue, errors, and
-        recordings not verified (a verification failure is a loss: the call's promise was not kept or not proven)."""
+        recordings not verified (a verification failure is a loss: the call's promise was not kept or not proven),
+        and audit chains that do not hold (a record unsealed, changed or missing)."""
         return len(self.problems(limit=None))
 
     def percentile_ms(self, fraction: float) -> float:
@@ -108,7 +110,15 @@ class LoadResult:
         return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] * 1000
 
     def problems(self, limit: int | None = 5) -> list[str]:
-        return (self.errors + self.undefined + self.lost + self.doubled + self.contradicted + self.not_verified)[:limit]
+        return (
+            self.errors
+            + self.undefined
+            + self.lost
+            + self.doubled
+            + self.contradicted
+            + self.not_verified
+            + self.audit_broken
+        )[:limit]
 
 
 def _api(
@@ -226,6 +236,9 @@ def _check(centre: LocalCallCentre, run: SessionRun, result: LoadResult, verify:
         )
     if session.get("status") not in DEFINED:
         result.undefined.append(f"session {sid} is {session.get('status')}")
+    chain = centre.audit_chain(sid)  # linear under interleaved writers: every record sealed, unchanged, present
+    if not chain.holds:
+        result.audit_broken.append(f"session {sid}: audit chain: {chain.problems + chain.unsealed}")
     queue = centre.signals(sid)
     result.signals += len(queue)
     result.lost += [
@@ -304,6 +317,7 @@ def describe(result: LoadResult) -> dict[str, Any]:
         "lost": len(result.lost),
         "doubled": len(result.doubled),
         "contradicted": len(result.contradicted),
+        "audit_broken": len(result.audit_broken),
         "errors": len(result.errors),
         "statuses": dict(result.statuses),
         "verdicts": dict(result.verdicts),

@@ -13,7 +13,7 @@ from __future__ import annotations
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from callrec_shared import attestation, clock, sessions, verification
+from callrec_shared import attestation, audit_chain, clock, sessions, verification
 from callrec_shared.aws import client, setting
 from callrec_shared.validation import InvalidRequest, validate
 
@@ -49,8 +49,11 @@ def verify(request: dict, config: verification.Config) -> dict:
         if not failed
         else f"{verdict['status'].lower()}: " + ", ".join(f"{c['name']} ({c['detail']})" for c in failed)[:1000]
     )
+    head = audit_chain.seal(session["sessionId"], "VerifyRecording")  # what the audit held when this was checked
     signed = attestation.sign(
-        attestation.manifest(session, verdict, clock.stamp()), client("kms"), setting("ATTESTATION_KEY_ARN")
+        attestation.manifest({**session, "auditHead": head or ""}, verdict, clock.stamp()),
+        client("kms"),
+        setting("ATTESTATION_KEY_ARN"),
     )
     verdict["attestation"] = attestation.store(signed, client("s3"), found.bucket, config.kms_key_arn)
     return {"landed": True, "how": found.how, "verdict": validate(verdict, "recording_verdict")}
@@ -59,6 +62,9 @@ def verify(request: dict, config: verification.Config) -> dict:
 @logger.inject_lambda_context
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     request = validate(event, "verify_recording_request")
+    if request["action"] == "seal":  # after the verdict is saved: the chain then covers it too
+        head = audit_chain.seal(request["sessionId"], "VerifyRecording")
+        return {"sealed": head is not None, "head": head or ""}
     config = verification.Config.from_environment()
     answer = verify(request, config)
     logger.info(

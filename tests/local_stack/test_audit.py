@@ -78,3 +78,127 @@ def test_the_consent_evidence_is_in_the_audit_trail_without_a_phone_number(centr
     everything = json.dumps(centre.audit(call.session_id))
     for number in (demo.CALIFORNIA_CALLER, demo.CALIFORNIA_CALLER.lstrip("+"), demo.CENTRE_TEXAS.lstrip("+")):
         assert number not in everything
+
+
+def _played_and_verified(centre):
+    call = demo.connect_payment(centre)
+    centre.finish(call.session_id)
+    centre.verification(call.session_id)
+    return call.session_id
+
+
+def _record(centre, session_id: str, event: str) -> dict:
+    table = centre.deployment.physical("AuditTable")
+    items = client("dynamodb").query(
+        TableName=table,
+        KeyConditionExpression="sessionId = :s",
+        ExpressionAttributeValues={":s": {"S": session_id}},
+    )["Items"]
+    return next(item for item in items if item["event"]["S"] == event)
+
+
+def _verify_cli(centre, session_id: str, capsys) -> tuple[int, str]:
+    from callrec import cli
+
+    code = cli.main(
+        [
+            "audit",
+            "verify",
+            session_id,
+            "--audit-table",
+            centre.deployment.physical("AuditTable"),
+            "--sessions-table",
+            centre.deployment.physical("SessionsTable"),
+        ]
+    )
+    return code, capsys.readouterr().out
+
+
+def test_the_audit_chain_holds_and_the_attestation_carries_its_head(centre, capsys):
+    session_id = _played_and_verified(centre)
+
+    report = centre.audit_chain(session_id)
+
+    assert report.problems == [] and report.seals >= 2, report.to_dict()
+    sealed = {r["event"] for r in report.records if r["state"] == "sealed"}
+    # the entry points' records, the workflow's before the verification, and the verdict (sealed after it)
+    assert {"START_REQUESTED", "SIGNAL_RECEIVED", "RECORDING_STARTED", "RECORDING_VERIFIED"} <= sealed
+    # a record the workflow writes after the last seal (the call went on after the verification) is reported
+    # unsealed - unverified - never as holding
+    assert report.holds == (report.unsealed == [])
+    code, out = _verify_cli(centre, session_id, capsys)
+    assert (code, "chain holds" in out) == ((0, True) if report.holds else (1, False))
+
+
+def test_an_overwritten_record_is_named(centre, capsys):
+    session_id = _played_and_verified(centre)
+    original = _record(centre, session_id, "RECORDING_STARTED")
+    table = centre.deployment.physical("AuditTable")
+    client("dynamodb").put_item(TableName=table, Item={**original, "event": {"S": "CONSENT_DECLINED"}})
+
+    report = centre.audit_chain(session_id)
+
+    assert not report.holds
+    assert report.problems == [f"record {original['at']['S']}: changed after it was sealed"]
+    code, out = _verify_cli(centre, session_id, capsys)
+    assert code == 1 and f"BROKEN    record {original['at']['S']}: changed" in out
+
+
+def test_a_deleted_or_moved_record_is_named(centre):
+    session_id = _played_and_verified(centre)
+    table = centre.deployment.physical("AuditTable")
+    deleted = _record(centre, session_id, "RECORDING_STARTED")
+    moved = _record(centre, session_id, "START_REQUESTED")
+    dynamodb = client("dynamodb")
+    dynamodb.delete_item(TableName=table, Key={"sessionId": deleted["sessionId"], "at": deleted["at"]})
+    dynamodb.delete_item(TableName=table, Key={"sessionId": moved["sessionId"], "at": moved["at"]})
+    later = "9999" + moved["at"]["S"][4:]  # reordered: the same record, now sorting after everything
+    dynamodb.put_item(TableName=table, Item={**moved, "at": {"S": later}})
+
+    report = centre.audit_chain(session_id)
+
+    assert not report.holds
+    missing = sorted(p for p in report.problems if "missing" in p)
+    assert missing == sorted(
+        f"record {at}: missing (deleted, or moved to another key) - sealed by {seal}"
+        for at, seal in _sealed_by(centre, session_id, deleted["at"]["S"], moved["at"]["S"])
+    )
+    assert later in report.unsealed
+
+
+def _sealed_by(centre, session_id: str, *keys: str) -> list[tuple[str, str]]:
+    table = centre.deployment.physical("AuditTable")
+    seals = [
+        item
+        for item in client("dynamodb").query(
+            TableName=table,
+            KeyConditionExpression="sessionId = :s",
+            ExpressionAttributeValues={":s": {"S": session_id}},
+        )["Items"]
+        if item["at"]["S"].startswith("SEAL#")
+    ]
+    return [
+        (key, next(s["at"]["S"] for s in seals if key in {at for at, _ in json.loads(s["covers"]["S"])}))
+        for key in keys
+    ]
+
+
+def test_a_replaced_seal_or_a_moved_head_is_named(centre):
+    session_id = _played_and_verified(centre)
+    table = centre.deployment.physical("AuditTable")
+    first = next(
+        item
+        for item in client("dynamodb").query(
+            TableName=table,
+            KeyConditionExpression="sessionId = :s",
+            ExpressionAttributeValues={":s": {"S": session_id}},
+        )["Items"]
+        if item["at"]["S"] == "SEAL#000001"
+    )
+    client("dynamodb").put_item(TableName=table, Item={**first, "covers": {"S": "[]"}})  # forget what it covered
+
+    report = centre.audit_chain(session_id)
+
+    assert "seal SEAL#000001: changed (its hash does not match what it covers)" in report.problems
+    assert any("unsealed" not in p and "SEAL#000002: does not link" not in p for p in report.problems)
+    assert report.unsealed  # what it covered is no longer covered by anything

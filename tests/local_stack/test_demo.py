@@ -113,7 +113,7 @@ def test_every_scenario_ends_in_its_state(results):
         ), name
         assert [entry.split(":", 1)[1] for entry in result["audit"]] == audit, name
         assert result["state_transitions"] == result["timeline"].count("StateEntered")
-        assert result["lambda_invocations"] == 2  # validate + consent policy
+        assert result["lambda_invocations"] == 3  # validate + consent policy + the audit seal at the end
         if name.endswith(("payment", "payment-leak")):
             assert result["signals"] == ["suspend:applied", "resume:applied", "hangup:applied"]
             assert {"suspendConfirmedAt", "resumeConfirmedAt"} <= set(result["windows"][0])

@@ -124,7 +124,8 @@ def test_the_deployed_recording_session_runs(endpoint):
         KeyConditionExpression="sessionId = :s",
         ExpressionAttributeValues={":s": {"S": session_id}},
     )
-    assert [item["event"]["S"] for item in audit["Items"]] == [
+    records = [item for item in audit["Items"] if not item["at"]["S"].startswith("SEAL#")]  # the seals chain them
+    assert [item["event"]["S"] for item in records] == [
         "CONSENT_REQUESTED",
         "SIGNAL_RECEIVED",
         "CALL_ENDED_BEFORE_RECORDING",

@@ -120,7 +120,12 @@ def test_verify_recording_case(case, deployment, sfn, monkeypatch, record_proper
         KeyConditionExpression="sessionId = :s",
         ExpressionAttributeValues={":s": {"S": SESSION_ID}},
     )["Items"]
-    assert [a["event"]["S"] for a in audit] == ([EVENT[verification]] if verification else [])
+    records = [a for a in audit if not a["at"]["S"].startswith("SEAL#")]
+    assert [a["event"]["S"] for a in records] == ([EVENT[verification]] if verification else [])
+    if verification:  # the verdict saved, the audit is sealed after it: the chain covers every record and holds
+        from callrec_shared import audit_chain
+
+        assert audit_chain.verify(SESSION_ID, session.get("auditHead", {}).get("S")).holds
     published = _drain(verdicts)
     assert [e["detail-type"] for e in published] == ([detail_type] if detail_type else [])
     if published:

@@ -24,7 +24,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
-from callrec_shared import clock
+from callrec_shared import audit_chain, clock
 from callrec_shared.aws import client, settings
 from callrec_shared.identity import session_id_for
 from callrec_shared.validation import validate_start
@@ -80,6 +80,7 @@ def _audit_item(session_id: str, event: str, actor: str, **details: str) -> dict
 
 
 def audit(session_id: str, event: str, actor: str, **details: str) -> None:
+    """Append an audit record (insert-only; the next seal chains it: audit_chain)."""
     client("dynamodb").put_item(
         TableName=settings().audit_table,
         Item=_audit_item(session_id, event, actor, **details),
@@ -263,6 +264,8 @@ def signal(
         raise SessionNotFound(session_id)
     if current.get("status") in TERMINAL:
         audit(session_id, "SIGNAL_REJECTED", actor, signal=kind, reason=f"session ended ({current['status']})")
+        if kind in ("stop", "hangup"):  # a late end (the caller hangs up after the session ended): sealed too
+            audit_chain.seal(session_id, actor)
         raise SessionEnded(f"session {session_id} has ended ({current['status']})")
     limit = settings().max_signals_per_call
     if kind in UNDO and int(current.get("signalSeq", 0)) >= limit:
@@ -472,6 +475,8 @@ def _enqueue(
         )
         try:
             dynamodb.transact_write_items(TransactItems=writes)
+            if kind in ("stop", "hangup"):  # the call's end: seal what the audit holds so far
+                audit_chain.seal(session_id, actor)
             return seq, False
         except ClientError as err:
             if err.response["Error"]["Code"] != "TransactionCanceledException":

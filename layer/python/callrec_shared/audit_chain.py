@@ -1,0 +1,203 @@
+"""A tamper-evident audit trail: seals that chain a session's audit records.
+
+Audit records are insert-only: every write is conditional and never replaces one. On top of that, a
+*seal* commits to them: an insert-only record of its own (`at` = "SEAL#000001", ...) that holds the
+SHA-256 of each record it covers (canonical JSON of the record as stored) and the hash of the previous
+seal, so the seals form a hash chain. The session keeps the chain head (`auditHead`, `auditSeals`), and the
+verification's signed attestation includes it.
+
+Who seals: every audit write of the entry points (right after it) and the verification, before it signs.
+A record the workflow writes is covered by the next seal. `verify` recomputes everything and names each
+record that was changed, deleted (or moved: its key is part of what a seal covers) and each that no seal
+covers yet: an unsealed record is reported as unverified, never as holding.
+
+Concurrency: two sealers that race for the same seal number both try an insert-only write; one wins, the
+other reads again and seals what is left, so the chain stays linear.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer
+from botocore.exceptions import ClientError
+
+from callrec_shared.aws import client, settings
+
+SEAL_PREFIX = "SEAL#"
+SEALED = "AUDIT_SEALED"
+ATTEMPTS = 8
+log = logging.getLogger(__name__)
+_plain = TypeDeserializer()
+
+
+def canonical(item: dict[str, Any]) -> bytes:
+    """A stored item (DynamoDB JSON) as canonical JSON: keys sorted, no spaces, numbers as their text."""
+    plain = {name: _plain.deserialize(value) for name, value in item.items()}
+    return json.dumps(plain, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_number).encode("utf-8")
+
+
+def _number(value: object) -> str:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not part of an audit record")
+
+
+def record_hash(item: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical(item)).hexdigest()
+
+
+def _records(session_id: str) -> list[dict[str, Any]]:
+    """Every audit item of the session (records and seals), in key order; strongly consistent."""
+    items: list[dict[str, Any]] = []
+    request: dict[str, Any] = {
+        "KeyConditionExpression": "sessionId = :id",
+        "ExpressionAttributeValues": {":id": {"S": session_id}},
+        "ConsistentRead": True,
+    }
+    while True:
+        page = client("dynamodb").query(TableName=settings().audit_table, **request)
+        items.extend(page["Items"])
+        if "LastEvaluatedKey" not in page:
+            return items
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _is_seal(item: dict[str, Any]) -> bool:
+    return item["at"]["S"].startswith(SEAL_PREFIX)
+
+
+def _seal_body(session_id: str, seq: int, prev: str, covers: list[list[str]]) -> dict[str, Any]:
+    return {
+        "sessionId": {"S": session_id},
+        "at": {"S": f"{SEAL_PREFIX}{seq:06d}"},
+        "event": {"S": SEALED},
+        "seq": {"N": str(seq)},
+        "prev": {"S": prev},
+        "covers": {"S": json.dumps(covers, separators=(",", ":"))},
+    }
+
+
+def seal(session_id: str, actor: str) -> str | None:
+    """Seal every record of the session that no seal covers yet; the chain head (None if sealing failed: the
+    caller's own write stands, and the next seal covers it)."""
+    try:
+        for _ in range(ATTEMPTS):
+            items = _records(session_id)
+            seals = [item for item in items if _is_seal(item)]
+            covered = {sk for item in seals for sk, _ in json.loads(item["covers"]["S"])}
+            fresh = [item for item in items if not _is_seal(item) and item["at"]["S"] not in covered]
+            head = seals[-1]["hash"]["S"] if seals else ""
+            if not fresh:
+                return head
+            body = _seal_body(session_id, len(seals) + 1, head, [[i["at"]["S"], record_hash(i)] for i in fresh])
+            item = {**body, "actor": {"S": actor}, "hash": {"S": record_hash(body)}}
+            try:
+                client("dynamodb").put_item(
+                    TableName=settings().audit_table,
+                    Item=item,
+                    ConditionExpression="attribute_not_exists(#at)",
+                    ExpressionAttributeNames={"#at": "at"},
+                )
+            except ClientError as err:
+                if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+                continue  # another sealer took this number: read again, seal what is left
+            _move_head(session_id, len(seals) + 1, item["hash"]["S"])
+            return item["hash"]["S"]
+    except ClientError as err:
+        log.warning("audit of session %s not sealed now: %s", session_id, err.response["Error"]["Code"])
+    return None
+
+
+def _move_head(session_id: str, seq: int, head: str) -> None:
+    """The session keeps the chain head; a slower sealer of an earlier seal never moves it back."""
+    try:
+        client("dynamodb").update_item(
+            TableName=settings().sessions_table,
+            Key={"sessionId": {"S": session_id}},
+            UpdateExpression="SET auditHead = :head, auditSeals = :seq",
+            ConditionExpression="attribute_exists(sessionId) AND (attribute_not_exists(auditSeals) OR auditSeals < :seq)",
+            ExpressionAttributeValues={":head": {"S": head}, ":seq": {"N": str(seq)}},
+        )
+    except ClientError as err:
+        if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+
+
+@dataclass
+class ChainReport:
+    session_id: str
+    records: list[dict[str, str]] = field(default_factory=list)  # at, event, actor, state
+    problems: list[str] = field(default_factory=list)  # what broke, naming the record or seal
+    seals: int = 0
+    head: str = ""
+
+    @property
+    def unsealed(self) -> list[str]:
+        return [r["at"] for r in self.records if r["state"] == "unsealed"]
+
+    @property
+    def holds(self) -> bool:
+        """Every record sealed, unchanged and present, the seals linked, the session's head the last seal."""
+        return not self.problems and not self.unsealed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sessionId": self.session_id,
+            "holds": self.holds,
+            "seals": self.seals,
+            "head": self.head,
+            "problems": self.problems,
+            "unsealed": self.unsealed,
+            "records": self.records,
+        }
+
+
+def verify(session_id: str, session_head: str | None) -> ChainReport:
+    """Recompute the chain from the table: each seal's hash and link, each covered record's hash. Names every
+    record changed, missing (deleted or moved) or not sealed yet. `session_head`: the session's `auditHead`."""
+    report = ChainReport(session_id)
+    items = _records(session_id)
+    records = {item["at"]["S"]: item for item in items if not _is_seal(item)}
+    covered: dict[str, str] = {}
+    prev = ""
+    for index, item in enumerate(item for item in items if _is_seal(item)):
+        name = item["at"]["S"]
+        body = _seal_body(session_id, index + 1, item.get("prev", {}).get("S", ""), json.loads(item["covers"]["S"]))
+        if name != body["at"]["S"]:
+            report.problems.append(f"seal {name}: out of sequence (expected {body['at']['S']})")
+        if item.get("hash", {}).get("S") != record_hash(body):
+            report.problems.append(f"seal {name}: changed (its hash does not match what it covers)")
+        if body["prev"]["S"] != prev:
+            report.problems.append(f"seal {name}: does not link to the seal before it")
+        prev = item.get("hash", {}).get("S", "")
+        report.seals += 1
+        for at, digest in json.loads(item["covers"]["S"]):
+            covered[at] = digest
+            if at not in records:
+                report.problems.append(f"record {at}: missing (deleted, or moved to another key) - sealed by {name}")
+    report.head = prev
+    if session_head is not None and session_head != prev:
+        report.problems.append("the session's auditHead is not the last seal (a seal was removed or replaced)")
+    for at, item in records.items():
+        state = "sealed"
+        if at not in covered:
+            state = "unsealed"
+        elif record_hash(item) != covered[at]:
+            state = "changed"
+            report.problems.append(f"record {at}: changed after it was sealed")
+        report.records.append(
+            {
+                "at": at,
+                "event": item.get("event", {}).get("S", ""),
+                "actor": item.get("actor", {}).get("S", ""),
+                "state": state,
+            }
+        )
+    return report
