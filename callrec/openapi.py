@@ -45,6 +45,32 @@ _WINDOW = {
         "resumed": {"type": "boolean"},
     },
 }
+_AUDIT = {
+    "type": "object",
+    "description": "The audit trail and its hash chain (docs/deploy.md, Operate): holds only if every record is sealed, "
+    "unchanged and present",
+    "required": ["sessionId", "holds", "seals", "head", "problems", "unsealed", "records"],
+    "properties": {
+        "sessionId": {"type": "string", "format": "uuid"},
+        "holds": {"type": "boolean"},
+        "seals": {"type": "integer"},
+        "head": {"type": "string"},
+        "problems": {"type": "array", "items": {"type": "string"}},
+        "unsealed": {"type": "array", "items": {"type": "string"}},
+        "records": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "at": {"type": "string"},
+                    "event": {"type": "string"},
+                    "actor": {"type": "string"},
+                    "state": {"enum": ["sealed", "unsealed", "changed"]},
+                },
+            },
+        },
+    },
+}
 
 
 def _answer(description: str, schema: dict | None = None) -> dict:
@@ -76,6 +102,11 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "operationId": "getRecording",
         "summary": "A session: status, consent evidence, windows, outcome, verification",
         "responses": {"200": _answer("the session", _SESSION), **_errors(400, 404)},
+    },
+    ("get", "/recordings/{sessionId}/audit"): {
+        "operationId": "getAudit",
+        "summary": "The session's audit records and whether their hash chain holds (each broken or unsealed one named)",
+        "responses": {"200": _answer("the audit records and the chain's verdict", _AUDIT), **_errors(400, 404)},
     },
     ("post", "/recordings/{sessionId}/stop"): {
         "operationId": "stopRecording",

@@ -20,7 +20,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from callrec_shared import sessions
+from callrec_shared import audit_chain, sessions
 from callrec_shared.aws import settings
 from callrec_shared.validation import InvalidRequest, parse_json, validate
 
@@ -69,6 +69,18 @@ def get_recording(session_id: str) -> Response:
     if view is None:
         return _error(404, "SessionNotFound", f"no session {session_id}")
     return _json(200, view)
+
+
+@app.get("/recordings/<session_id>/audit")
+def get_audit(session_id: str) -> Response:
+    """The session's audit records and whether their hash chain holds (what `callrec audit verify` prints)."""
+    bad = _checked(session_id)
+    if bad:
+        return bad
+    view = sessions.get(session_id)
+    if view is None:
+        return _error(404, "SessionNotFound", f"no session {session_id}")
+    return _json(200, audit_chain.verify(session_id, view.get("auditHead")).to_dict())
 
 
 @app.post("/recordings/<session_id>/stop")

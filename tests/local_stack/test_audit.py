@@ -202,3 +202,21 @@ def test_a_replaced_seal_or_a_moved_head_is_named(centre):
     assert "seal SEAL#000001: changed (its hash does not match what it covers)" in report.problems
     assert any("unsealed" not in p and "SEAL#000002: does not link" not in p for p in report.problems)
     assert report.unsealed  # what it covered is no longer covered by anything
+
+
+def test_get_audit_answers_the_records_and_names_what_broke(centre, api):
+    from callrec.local_api import signed
+
+    session_id = _played_and_verified(centre)
+    before = signed("GET", f"{api}/recordings/{session_id}/audit").json()
+    original = _record(centre, session_id, "RECORDING_STARTED")
+    client("dynamodb").put_item(
+        TableName=centre.deployment.physical("AuditTable"), Item={**original, "actor": {"S": "intruder"}}
+    )
+
+    after = signed("GET", f"{api}/recordings/{session_id}/audit")
+
+    assert before["problems"] == [] and before["seals"] >= 2
+    assert after.status_code == 200 and after.json()["holds"] is False
+    assert after.json()["problems"] == [f"record {original['at']['S']}: changed after it was sealed"]
+    assert signed("GET", f"{api}/recordings/00000000-0000-4000-8000-000000000000/audit").status_code == 404
