@@ -80,6 +80,35 @@ def test_the_consent_evidence_is_in_the_audit_trail_without_a_phone_number(centr
         assert number not in everything
 
 
+def _decided_prompt(centre, session_id: str) -> dict:
+    audit = {a["event"]: a for a in centre.audit(session_id)}
+    return json.loads(audit["CONSENT_DECIDED"]["decision"])["promptObject"]
+
+
+def test_the_consent_evidence_names_the_exact_prompt_object_played(centre):
+    """Not only a version string from the policy: the prompt object's S3 version id and ETag as the versioned
+    prompt bucket held it. A prompt replaced later is a new version; the earlier call's evidence still names
+    the one its caller heard."""
+    first = demo.chime_opt_in("1")(centre)
+    centre.finish(first.session_id)
+    heard = _decided_prompt(centre, first.session_id)
+    s3 = client("s3")
+    head = s3.head_object(Bucket=heard["bucket"], Key=heard["key"])
+    assert (heard["versionId"], heard["etag"]) == (head["VersionId"], head["ETag"].strip('"'))
+    assert heard["key"] == "prompts/recording-opt-in-v1.wav" and heard["versionId"] != "null"
+
+    replaced = s3.put_object(
+        Bucket=heard["bucket"],
+        Key=heard["key"],
+        Body=s3.get_object(Bucket=heard["bucket"], Key=heard["key"])["Body"].read() + b"\0\0",
+    )
+    second = demo.chime_opt_in("1")(centre)
+    centre.finish(second.session_id)
+
+    assert _decided_prompt(centre, second.session_id)["versionId"] == replaced["VersionId"] != heard["versionId"]
+    assert _decided_prompt(centre, first.session_id) == heard  # the evidence of the first call is unchanged
+
+
 def _played_and_verified(centre):
     call = demo.connect_payment(centre)
     centre.finish(call.session_id)
