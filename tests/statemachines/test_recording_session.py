@@ -112,7 +112,27 @@ EXPECTED = {
     "ValidatorCrashed": Case(CONNECT, "FAILED", "Validation Failed", "FAILED"),
     "SessionAlreadyOpen": Case(CONNECT, "SUCCEEDED", "Session Already Open", None),
     "ConsentPolicyCrashed": Case(CONNECT, "FAILED", "Recording Failed", "FAILED"),
-    "SessionStoreDown": Case(CHIME, "FAILED", "Session Store Failed", "OPENED"),
+    # a defined end without the store: the failure saved (retried for 15 minutes), the provider made safe
+    "SessionStoreDown": Case(
+        CHIME,
+        "FAILED",
+        "Session Store Failed",
+        "FAILED",
+        reason="the session store failed (DynamoDb.InternalServerErrorException); the workflow ended the call here",
+        session={
+            "providerAction": "Chime recording not stopped by the workflow (its store failed): it ends with the call"
+        },
+    ),
+    "ConnectStoreDownInWindow": Case(
+        CONNECT,
+        "FAILED",
+        "Session Store Failed",
+        "FAILED",
+        reason="the session store failed (DynamoDb.InternalServerErrorException); the workflow ended the call here",
+        session={"providerAction": "Connect recording stopped"},
+    ),
+    # the store stays down past the 15 minutes too: the execution fails (the alarm), nothing more can be saved
+    "StoreDownLong": Case(CHIME, "FAILED", "Session Store Failed", "OPENED", not_entered=("Outcome?",)),
     "ConnectParkedThenHangUp": Case(CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
     "ConnectPaymentWindow": Case(
         CONNECT,
