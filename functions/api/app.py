@@ -60,27 +60,28 @@ def start_recording() -> Response:
     return _json(201, {**started, "links": {"self": f"/recordings/{started['sessionId']}"}})
 
 
-@app.get("/recordings/<session_id>")
-def get_recording(session_id: str) -> Response:
+def _session(session_id: str) -> tuple[dict | None, Response | None]:
+    """(the session's view, None), or (None, the 400/404 answer)."""
     bad = _checked(session_id)
     if bad:
-        return bad
+        return None, bad
     view = sessions.get(session_id)
     if view is None:
-        return _error(404, "SessionNotFound", f"no session {session_id}")
-    return _json(200, view)
+        return None, _error(404, "SessionNotFound", f"no session {session_id}")
+    return view, None
+
+
+@app.get("/recordings/<session_id>")
+def get_recording(session_id: str) -> Response:
+    view, refused = _session(session_id)
+    return refused or _json(200, view or {})
 
 
 @app.get("/recordings/<session_id>/audit")
 def get_audit(session_id: str) -> Response:
     """The session's audit records and whether their hash chain holds (what `callrec audit verify` prints)."""
-    bad = _checked(session_id)
-    if bad:
-        return bad
-    view = sessions.get(session_id)
-    if view is None:
-        return _error(404, "SessionNotFound", f"no session {session_id}")
-    return _json(200, audit_chain.verify(session_id, view.get("auditHead")).to_dict())
+    view, refused = _session(session_id)
+    return refused or _json(200, audit_chain.verify(session_id, (view or {}).get("auditHead")).to_dict())
 
 
 @app.post("/recordings/<session_id>/stop")

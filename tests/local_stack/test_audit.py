@@ -116,14 +116,17 @@ def _played_and_verified(centre):
     return call.session_id
 
 
-def _record(centre, session_id: str, event: str) -> dict:
-    table = centre.deployment.physical("AuditTable")
-    items = client("dynamodb").query(
-        TableName=table,
+def _items(centre, session_id: str) -> list[dict]:
+    """The session's audit items as stored (records and seals)."""
+    return client("dynamodb").query(
+        TableName=centre.deployment.physical("AuditTable"),
         KeyConditionExpression="sessionId = :s",
         ExpressionAttributeValues={":s": {"S": session_id}},
     )["Items"]
-    return next(item for item in items if item["event"]["S"] == event)
+
+
+def _record(centre, session_id: str, event: str) -> dict:
+    return next(item for item in _items(centre, session_id) if item["event"]["S"] == event)
 
 
 def _verify_cli(centre, session_id: str, capsys) -> tuple[int, str]:
@@ -196,16 +199,7 @@ def test_a_deleted_or_moved_record_is_named(centre):
 
 
 def _sealed_by(centre, session_id: str, *keys: str) -> list[tuple[str, str]]:
-    table = centre.deployment.physical("AuditTable")
-    seals = [
-        item
-        for item in client("dynamodb").query(
-            TableName=table,
-            KeyConditionExpression="sessionId = :s",
-            ExpressionAttributeValues={":s": {"S": session_id}},
-        )["Items"]
-        if item["at"]["S"].startswith("SEAL#")
-    ]
+    seals = [item for item in _items(centre, session_id) if item["at"]["S"].startswith("SEAL#")]
     return [
         (key, next(s["at"]["S"] for s in seals if key in {at for at, _ in json.loads(s["covers"]["S"])}))
         for key in keys
@@ -215,22 +209,25 @@ def _sealed_by(centre, session_id: str, *keys: str) -> list[tuple[str, str]]:
 def test_a_replaced_seal_or_a_moved_head_is_named(centre):
     session_id = _played_and_verified(centre)
     table = centre.deployment.physical("AuditTable")
-    first = next(
-        item
-        for item in client("dynamodb").query(
-            TableName=table,
-            KeyConditionExpression="sessionId = :s",
-            ExpressionAttributeValues={":s": {"S": session_id}},
-        )["Items"]
-        if item["at"]["S"] == "SEAL#000001"
-    )
+    first = next(item for item in _items(centre, session_id) if item["at"]["S"] == "SEAL#000001")
+    covered = [at for at, _ in json.loads(first["covers"]["S"])]
     client("dynamodb").put_item(TableName=table, Item={**first, "covers": {"S": "[]"}})  # forget what it covered
 
     report = centre.audit_chain(session_id)
 
-    assert "seal SEAL#000001: changed (its hash does not match what it covers)" in report.problems
-    assert any("unsealed" not in p and "SEAL#000002: does not link" not in p for p in report.problems)
-    assert report.unsealed  # what it covered is no longer covered by anything
+    assert report.problems == ["seal SEAL#000001: changed (its hash does not match what it covers)"]
+    assert sorted(report.unsealed) == sorted(covered)  # what it covered is covered by nothing now
+
+    client("dynamodb").put_item(TableName=table, Item=first)  # put back; now the session's head is moved
+    client("dynamodb").update_item(
+        TableName=centre.deployment.physical("SessionsTable"),
+        Key={"sessionId": {"S": session_id}},
+        UpdateExpression="SET auditHead = :h",
+        ExpressionAttributeValues={":h": {"S": first["hash"]["S"]}},
+    )
+    assert centre.audit_chain(session_id).problems == [
+        "the session's auditHead is not the last seal (a seal was removed or replaced)"
+    ]
 
 
 def test_get_audit_answers_the_records_and_names_what_broke(centre, api):
