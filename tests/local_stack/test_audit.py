@@ -246,3 +246,19 @@ def test_get_audit_answers_the_records_and_names_what_broke(centre, api):
     assert after.status_code == 200 and after.json()["holds"] is False
     assert after.json()["problems"] == [f"record {original['at']['S']}: changed after it was sealed"]
     assert signed("GET", f"{api}/recordings/00000000-0000-4000-8000-000000000000/audit").status_code == 404
+
+
+def test_a_long_trail_is_sealed_in_seals_that_stay_below_the_item_size_limit(centre):
+    """DynamoDB items are at most 400 KB: a seal covers at most PER_SEAL records, and one call seals them all."""
+    from callrec_shared import audit_chain, sessions
+
+    session_id = "00000000-0000-4000-8000-00000000beef"
+    for index in range(audit_chain.PER_SEAL * 2 + 5):
+        sessions.audit(session_id, "SIGNAL_REJECTED", "api", signal="resume", reason=f"flood {index}")
+
+    head = audit_chain.seal(session_id, "api")
+
+    report = audit_chain.verify(session_id, None)
+    assert report.holds and report.seals == 3 and head == report.head
+    sizes = [len(json.dumps(item)) for item in _items(centre, session_id) if item["at"]["S"].startswith("SEAL#")]
+    assert max(sizes) < 400_000 / 2

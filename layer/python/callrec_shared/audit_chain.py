@@ -31,7 +31,8 @@ from callrec_shared.aws import client, settings
 
 SEAL_PREFIX = "SEAL#"
 SEALED = "AUDIT_SEALED"
-ATTEMPTS = 8
+ATTEMPTS = 8  # races lost to other sealers before giving up (the next seal covers what is left)
+PER_SEAL = 1_000  # records one seal covers at most: a seal item stays far below DynamoDB's 400 KB
 log = logging.getLogger(__name__)
 _plain = TypeDeserializer()
 
@@ -87,11 +88,12 @@ def seal(session_id: str, actor: str) -> str | None:
     """Seal every record of the session that no seal covers yet; the chain head (None if sealing failed: the
     caller's own write stands, and the next seal covers it)."""
     try:
-        for _ in range(ATTEMPTS):
+        lost, head = 0, None
+        while lost < ATTEMPTS:
             items = _records(session_id)
             seals = [item for item in items if _is_seal(item)]
             covered = {sk for item in seals for sk, _ in json.loads(item["covers"]["S"])}
-            fresh = [item for item in items if not _is_seal(item) and item["at"]["S"] not in covered]
+            fresh = [item for item in items if not _is_seal(item) and item["at"]["S"] not in covered][:PER_SEAL]
             head = seals[-1]["hash"]["S"] if seals else ""
             if not fresh:
                 return head
@@ -107,9 +109,9 @@ def seal(session_id: str, actor: str) -> str | None:
             except ClientError as err:
                 if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
                     raise
-                continue  # another sealer took this number: read again, seal what is left
+                lost += 1  # another sealer took this number: read again, seal what is left
+                continue
             _move_head(session_id, len(seals) + 1, item["hash"]["S"])
-            return item["hash"]["S"]
     except ClientError as err:
         log.warning("audit of session %s not sealed now: %s", session_id, err.response["Error"]["Code"])
     return None
