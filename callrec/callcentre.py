@@ -141,8 +141,9 @@ class LocalCallCentre:
             KeyConditionExpression="sessionId = :s",
             ExpressionAttributeValues={":s": {"S": session_id}},
         )["Items"]
-        records = [item for item in items if not item["at"]["S"].startswith("SEAL#")]  # the records, not their seals
-        return [{key: value["S"] for key, value in item.items()} for item in records]
+        from callrec_shared.audit_chain import is_seal
+
+        return [{key: value["S"] for key, value in item.items()} for item in items if not is_seal(item)]
 
     def audit_chain(self, session_id: str):
         """Does the session's audit hash chain hold? (what `callrec audit verify` prints): a ChainReport."""

@@ -52,7 +52,6 @@ def _history_capped(original):
         setattr(self, _REACHED, failure)
         environment = getattr(self, "callrec_environment", None)
         if environment is not None:
-            setattr(environment.event_manager, _REACHED, failure)
             environment.set_error(failure)  # wakes whatever the execution waits on, and its frames
         return context.last_published_event_id
 

@@ -10,6 +10,7 @@ import json
 from callrec import demo
 from callrec.stack import client
 from callrec.template import REPO_ROOT
+from callrec_shared import audit_chain
 
 
 def _audit_puts(definition: dict):
@@ -199,7 +200,7 @@ def test_a_deleted_or_moved_record_is_named(centre):
 
 
 def _sealed_by(centre, session_id: str, *keys: str) -> list[tuple[str, str]]:
-    seals = [item for item in _items(centre, session_id) if item["at"]["S"].startswith("SEAL#")]
+    seals = [item for item in _items(centre, session_id) if audit_chain.is_seal(item)]
     return [
         (key, next(s["at"]["S"] for s in seals if key in {at for at, _ in json.loads(s["covers"]["S"])}))
         for key in keys
@@ -250,7 +251,7 @@ def test_get_audit_answers_the_records_and_names_what_broke(centre, api):
 
 def test_a_long_trail_is_sealed_in_seals_that_stay_below_the_item_size_limit(centre):
     """DynamoDB items are at most 400 KB: a seal covers at most PER_SEAL records, and one call seals them all."""
-    from callrec_shared import audit_chain, sessions
+    from callrec_shared import sessions
 
     session_id = "00000000-0000-4000-8000-00000000beef"
     for index in range(audit_chain.PER_SEAL * 2 + 5):
@@ -260,5 +261,5 @@ def test_a_long_trail_is_sealed_in_seals_that_stay_below_the_item_size_limit(cen
 
     report = audit_chain.verify(session_id, None)
     assert report.holds and report.seals == 3 and head == report.head
-    sizes = [len(json.dumps(item)) for item in _items(centre, session_id) if item["at"]["S"].startswith("SEAL#")]
+    sizes = [len(json.dumps(item)) for item in _items(centre, session_id) if audit_chain.is_seal(item)]
     assert max(sizes) < 400_000 / 2

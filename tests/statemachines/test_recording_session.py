@@ -55,6 +55,8 @@ class Case:
     absent: tuple[str, ...] = ()  # session attributes that must not be there
 
 
+STORE_FAILED = "the session store failed (DynamoDb.InternalServerErrorException); the workflow ended the call here"
+
 EXPECTED = {
     "ConnectNoticeHangUp": Case(CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
     "ConnectStopByApi": Case(CONNECT, "SUCCEEDED", "Recorded", "RECORDED", reason="stopped by api"),
@@ -118,7 +120,7 @@ EXPECTED = {
         "FAILED",
         "Session Store Failed",
         "FAILED",
-        reason="the session store failed (DynamoDb.InternalServerErrorException); the workflow ended the call here",
+        reason=STORE_FAILED,
         session={
             "providerAction": "Chime recording not stopped by the workflow (its store failed): it ends with the call"
         },
@@ -128,7 +130,7 @@ EXPECTED = {
         "FAILED",
         "Session Store Failed",
         "FAILED",
-        reason="the session store failed (DynamoDb.InternalServerErrorException); the workflow ended the call here",
+        reason=STORE_FAILED,
         session={"providerAction": "Connect recording stopped"},
     ),
     # the store stays down past the 15 minutes too: the execution fails (the alarm), nothing more can be saved

@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,8 +25,9 @@ ALGORITHM = "ECDSA_SHA_256"
 PREFIX = "attestations/"
 
 
-def canonical(value: object) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+def canonical(value: object, default: Callable[[Any], Any] | None = None) -> bytes:
+    """Canonical JSON: keys sorted, no spaces, UTF-8 (`default`: text for what JSON cannot hold)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=default).encode("utf-8")
 
 
 def statement(manifest: dict[str, Any]) -> bytes:

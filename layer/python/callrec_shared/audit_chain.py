@@ -6,8 +6,10 @@ SHA-256 of each record it covers (canonical JSON of the record as stored) and th
 seal, so the seals form a hash chain. The session keeps the chain head (`auditHead`, `auditSeals`), and the
 verification's signed attestation includes it.
 
-Who seals: every audit write of the entry points (right after it) and the verification, before it signs.
-A record the workflow writes is covered by the next seal. `verify` recomputes everything and names each
+Who seals, at the call's end: the entry point that takes a stop or hang-up (also one refused because the
+session had ended), RecordingSession's last task, and VerifyRecording before it signs and after it saves its
+verdict (both through the verification function's `seal` action). A record written after the last seal is
+covered by the next one. A seal covers at most PER_SEAL records. `verify` recomputes everything and names each
 record that was changed, deleted (or moved: its key is part of what a seal covers) and each that no seal
 covers yet: an unsealed record is reported as unverified, never as holding.
 
@@ -21,12 +23,11 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
+from callrec_shared.attestation import canonical
 from callrec_shared.aws import client, settings
 
 SEAL_PREFIX = "SEAL#"
@@ -34,23 +35,12 @@ SEALED = "AUDIT_SEALED"
 ATTEMPTS = 8  # races lost to other sealers before giving up (the next seal covers what is left)
 PER_SEAL = 1_000  # records one seal covers at most: a seal item stays far below DynamoDB's 400 KB
 log = logging.getLogger(__name__)
-_plain = TypeDeserializer()
-
-
-def canonical(item: dict[str, Any]) -> bytes:
-    """A stored item (DynamoDB JSON) as canonical JSON: keys sorted, no spaces, numbers as their text."""
-    plain = {name: _plain.deserialize(value) for name, value in item.items()}
-    return json.dumps(plain, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_number).encode("utf-8")
-
-
-def _number(value: object) -> str:
-    if isinstance(value, Decimal):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not part of an audit record")
 
 
 def record_hash(item: dict[str, Any]) -> str:
-    return hashlib.sha256(canonical(item)).hexdigest()
+    """SHA-256 of the item as stored (DynamoDB JSON, its types included), in canonical JSON; a binary value
+    someone slipped in is hashed by its repr, so it is reported, never a crash."""
+    return hashlib.sha256(canonical(item, default=repr)).hexdigest()
 
 
 def _records(session_id: str) -> list[dict[str, Any]]:
@@ -69,7 +59,8 @@ def _records(session_id: str) -> list[dict[str, Any]]:
         request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def _is_seal(item: dict[str, Any]) -> bool:
+def is_seal(item: dict[str, Any]) -> bool:
+    """A seal, not a record (DynamoDB JSON)."""
     return item["at"]["S"].startswith(SEAL_PREFIX)
 
 
@@ -78,7 +69,6 @@ def _seal_body(session_id: str, seq: int, prev: str, covers: list[list[str]]) ->
         "sessionId": {"S": session_id},
         "at": {"S": f"{SEAL_PREFIX}{seq:06d}"},
         "event": {"S": SEALED},
-        "seq": {"N": str(seq)},
         "prev": {"S": prev},
         "covers": {"S": json.dumps(covers, separators=(",", ":"))},
     }
@@ -88,12 +78,12 @@ def seal(session_id: str, actor: str) -> str | None:
     """Seal every record of the session that no seal covers yet; the chain head (None if sealing failed: the
     caller's own write stands, and the next seal covers it)."""
     try:
-        lost, head = 0, None
+        lost = 0
         while lost < ATTEMPTS:
             items = _records(session_id)
-            seals = [item for item in items if _is_seal(item)]
+            seals = [item for item in items if is_seal(item)]
             covered = {sk for item in seals for sk, _ in json.loads(item["covers"]["S"])}
-            fresh = [item for item in items if not _is_seal(item) and item["at"]["S"] not in covered][:PER_SEAL]
+            fresh = [item for item in items if not is_seal(item) and item["at"]["S"] not in covered][:PER_SEAL]
             head = seals[-1]["hash"]["S"] if seals else ""
             if not fresh:
                 return head
@@ -166,10 +156,10 @@ def verify(session_id: str, session_head: str | None) -> ChainReport:
     record changed, missing (deleted or moved) or not sealed yet. `session_head`: the session's `auditHead`."""
     report = ChainReport(session_id)
     items = _records(session_id)
-    records = {item["at"]["S"]: item for item in items if not _is_seal(item)}
+    records = {item["at"]["S"]: item for item in items if not is_seal(item)}
     covered: dict[str, str] = {}
     prev = ""
-    for index, item in enumerate(item for item in items if _is_seal(item)):
+    for index, item in enumerate(item for item in items if is_seal(item)):
         name = item["at"]["S"]
         body = _seal_body(session_id, index + 1, item.get("prev", {}).get("S", ""), json.loads(item["covers"]["S"]))
         if name != body["at"]["S"]:
