@@ -35,6 +35,7 @@ QUEUED, TAKEN, APPLIED, REJECTED, FAILED, WITHDRAWN = "queued", "taken", "applie
 REFUSED = "refused"  # what callers hear of a signal some caller was told no about while it was applied (then undone)
 PENDING = (QUEUED, TAKEN)  # not answered yet: waiting in the queue, or being applied by the workflow
 UNDO = {"suspend": "resume", "resume": "suspend"}
+ENDS = ("stop", "hangup")  # the signals that end the call's recording: always taken, never refused by the limit
 _JSON_FIELDS = ("call", "consent", "consentAnswer", "verificationChecks")
 _HIDDEN = ("waitToken",)
 _deserializer = TypeDeserializer()
@@ -264,7 +265,7 @@ def signal(
         raise SessionNotFound(session_id)
     if current.get("status") in TERMINAL:
         audit(session_id, "SIGNAL_REJECTED", actor, signal=kind, reason=f"session ended ({current['status']})")
-        if kind in ("stop", "hangup"):  # a late end (the caller hangs up after the session ended): sealed too
+        if kind in ENDS:  # a late end (the caller hangs up after the session ended): sealed too
             audit_chain.seal(session_id, actor)
         raise SessionEnded(f"session {session_id} has ended ({current['status']})")
     limit = settings().max_signals_per_call
@@ -350,7 +351,7 @@ def refuse_late(session_id: str, seq: int, kind: str, actor: str) -> dict[str, A
 
 def end(session_id: str, kind: str, actor: str, contact_id: str | None = None) -> dict[str, Any]:
     """Ask the session to end (`stop`: stop recording; `hangup`: the call is over)."""
-    if kind not in ("stop", "hangup"):
+    if kind not in ENDS:
         raise ValueError("an end signal is stop or hangup")
     return signal(session_id, kind, actor, contact_id=contact_id)
 
@@ -448,7 +449,7 @@ def _enqueue(
                     "UpdateExpression": "SET signalSeq = :seq"
                     + (
                         ", endRequested = :kind, endRequestedAt = if_not_exists(endRequestedAt, :at)"
-                        if kind in ("stop", "hangup")
+                        if kind in ENDS
                         else ""
                     )
                     + (", currentContactId = :contact" if contact_id else ""),
@@ -459,7 +460,7 @@ def _enqueue(
                     "ExpressionAttributeValues": {
                         ":seq": {"N": str(seq)},
                         **({":previous": {"N": str(seq - 1)}} if seq > 1 else {}),
-                        **({":kind": {"S": kind}, ":at": item["requestedAt"]} if kind in ("stop", "hangup") else {}),
+                        **({":kind": {"S": kind}, ":at": item["requestedAt"]} if kind in ENDS else {}),
                         **({":contact": {"S": contact_id}} if contact_id else {}),
                     },
                 }
@@ -475,7 +476,7 @@ def _enqueue(
         )
         try:
             dynamodb.transact_write_items(TransactItems=writes)
-            if kind in ("stop", "hangup"):  # the call's end: seal what the audit holds so far
+            if kind in ENDS:  # the call's end: seal what the audit holds so far
                 audit_chain.seal(session_id, actor)
             return seq, False
         except ClientError as err:
@@ -505,7 +506,7 @@ def _wake(session_id: str, kind: str, actor: str) -> None:
     token, waiting_for = item.get("waitToken"), item.get("waitingFor")
     if not token or waiting_for not in ("control", "consent"):
         return  # busy: it reads the queue before it parks again
-    if waiting_for == "consent" and kind not in ("stop", "hangup"):
+    if waiting_for == "consent" and kind not in ENDS:
         return  # a window before recording starts is applied once it has started
     if not _take_token(session_id, token):
         return  # someone else took the token and woke it

@@ -223,18 +223,6 @@ def chime_layout_pattern(expected: Expectation) -> re.Pattern[str]:
     return re.compile(rf"^{prefix}/\d{{4}}/\d{{2}}/\d{{2}}/\d{{4}}(?:-\d{{2}}){{5}}-\d{{3}}_{transaction}_{call}\.wav$")
 
 
-def _matching(s3: Any, bucket: str, prefixes: list[str], pattern: re.Pattern[str]) -> list[str]:
-    return sorted(
-        {
-            o["Key"]
-            for prefix in prefixes
-            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-            for o in page.get("Contents", [])
-            if pattern.match(o["Key"])
-        }
-    )
-
-
 def locate(expected: Expectation, config: Config, s3: Any) -> Located | Ambiguous | None:
     """Where the recording landed; None if it is not there (yet); Ambiguous if the layout gives several."""
     if expected.provider == "chime" and expected.location:
@@ -255,7 +243,15 @@ def locate(expected: Expectation, config: Config, s3: Any) -> Located | Ambiguou
 
 def _by_layout(s3: Any, bucket: str, prefixes: list[str], pattern: re.Pattern[str]) -> Located | Ambiguous | None:
     """The one object the documented layout names; none yet; or several, which is never a guess."""
-    keys = _matching(s3, bucket, prefixes, pattern)
+    keys = sorted(
+        {
+            o["Key"]
+            for prefix in prefixes
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            for o in page.get("Contents", [])
+            if pattern.match(o["Key"])
+        }
+    )
     if len(keys) > 1:
         return Ambiguous(len(keys))
     return Located(bucket, keys[0], "layout") if keys else None
