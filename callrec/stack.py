@@ -137,6 +137,7 @@ class TemplateDeployer:
         for logical_id, resource in resources.items():
             if resource["Type"] in NOT_SIMULATED:
                 deployment.not_created[logical_id] = resource["Type"]
+        self._create_function_roles(resources, resolver)
         self._apply_function_environment(resources, resolver)
         return deployment
 
@@ -273,6 +274,7 @@ class TemplateDeployer:
                 load_handler=lambda: load_handler(code_dir, properties["Handler"], logical_id),
                 memory_mb=int(properties.get("MemorySize", 128)),
                 timeout_seconds=int(properties.get("Timeout", 3)),
+                role_arn=self._role_arn(logical_id),
             )
         )
         return name
@@ -292,13 +294,57 @@ class TemplateDeployer:
         definition = render_definition(
             self.template.directory / properties["DefinitionUri"], properties.get("DefinitionSubstitutions", {})
         )
+        role_arn = self._create_role(logical_id, "states.amazonaws.com", properties.get("Policies", []))
+        if properties.get("Logging", {}).get("Destinations"):
+            _may_deliver_logs(role_arn)
         self.client("stepfunctions").create_state_machine(
             name=name,
             definition=definition,
-            roleArn=self._arn("iam", f"role/{self.stack_name}-{logical_id}Role", region=False),
+            roleArn=role_arn,
             type=properties.get("Type", "STANDARD"),
         )
         return arn
+
+    # --- roles: SAM's `Policies`, enforced per role by callrec.engine.authorization ----------------------
+
+    def _role_arn(self, logical_id: str) -> str:
+        return self._arn("iam", f"role/{self.stack_name}-{logical_id}Role", region=False)
+
+    def _create_role(self, logical_id: str, service: str, policies: list) -> str:
+        """The execution role SAM makes for a function or a state machine: trusted by its service, with each
+        item of `Policies` as an inline policy (statements as written; SAM policy templates expanded)."""
+        iam = self.client("iam")
+        name = f"{self.stack_name}-{logical_id}Role"
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+        }
+        iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
+        for index, item in enumerate(policies):
+            iam.put_role_policy(
+                RoleName=name,
+                PolicyName=f"{logical_id}Policy{index}",
+                PolicyDocument=json.dumps(self._policy_document(logical_id, item)),
+            )
+        return self._role_arn(logical_id)
+
+    def _policy_document(self, logical_id: str, item: Any) -> dict:
+        if isinstance(item, dict) and "Statement" in item:
+            return {"Version": "2012-10-17", "Statement": item["Statement"]}
+        if isinstance(item, dict) and len(item) == 1 and next(iter(item)) in SAM_POLICY_TEMPLATES:
+            ((template, arguments),) = item.items()
+            return {"Version": "2012-10-17", "Statement": SAM_POLICY_TEMPLATES[template](self, arguments)}
+        raise TemplateError(f"{logical_id}: the local stack cannot expand the policy {item!r}")
+
+    def _create_function_roles(self, resources: dict, resolver: Resolver) -> None:
+        """Function roles last: their policies may name resources created after the function (the workflow)."""
+        for logical_id, resource in resources.items():
+            if resource["Type"] != "AWS::Serverless::Function":
+                continue
+            if "Condition" in resource and not resolver.condition(resource["Condition"]):
+                continue
+            policies = resolver.resolve(resource["Properties"].get("Policies", []))
+            self._create_role(logical_id, "lambda.amazonaws.com", policies)
 
     def _create_event_bus(self, logical_id: str, resource: dict, resolver: Resolver) -> str:
         properties = resolver.resolve(resource.get("Properties", {}))
@@ -360,6 +406,45 @@ class TemplateDeployer:
                 os.environ.setdefault(key.upper(), value)
 
 
+# SAM policy templates the template uses, expanded as SAM does (its policy_templates.json)
+SAM_POLICY_TEMPLATES = {
+    "SNSPublishMessagePolicy": lambda deployer, arguments: [
+        {
+            "Effect": "Allow",
+            "Action": ["sns:Publish"],
+            "Resource": deployer._arn("sns", arguments["TopicName"]),
+        }
+    ],
+}
+# What a state machine's role must allow to deliver its logs to CloudWatch Logs (AWS's Step Functions guide,
+# "IAM policies for logging to CloudWatch Logs"); creating one with logging fails without them.
+LOG_DELIVERY_ACTIONS = (
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+)
+
+
+class DeploymentRefused(RuntimeError):
+    """AWS would refuse this resource as the template declares it (the message is AWS's)."""
+
+
+def _may_deliver_logs(role_arn: str) -> None:
+    from callrec.engine import authorization
+
+    missing = [action for action in LOG_DELIVERY_ACTIONS if not authorization.permitted(role_arn, action, "*")]
+    if missing:
+        raise DeploymentRefused(
+            "AccessDeniedException: The state machine IAM Role is not authorized to access the Log Destination "
+            f"(it lacks {', '.join(missing)})"
+        )
+
+
 def _lifecycle_rule(rule: dict) -> dict:
     """CloudFormation's lifecycle rule as the S3 API takes it (a few members are named differently)."""
     api: dict[str, Any] = {
@@ -416,7 +501,7 @@ ALARM_PROPERTIES = (  # what put_metric_alarm takes under the same names as the 
     "TreatMissingData",
     "AlarmActions",
 )
-NO_IAM = "IAM policies are not enforced locally: every function and workflow runs with one set of credentials"
+NO_IAM_ROLE = "its only role is API Gateway's account-wide CloudWatch role, which has no local counterpart"
 # Creation order: what is referred to comes first.
 KINDS: tuple[ResourceKind, ...] = (
     ResourceKind(
@@ -472,25 +557,24 @@ KINDS: tuple[ResourceKind, ...] = (
     ResourceKind(
         "AWS::Serverless::Function",
         "_create_function",
-        frozenset({"FunctionName", "CodeUri", "Handler", "Layers", "MemorySize", "Timeout", "Environment"}),
+        frozenset({"FunctionName", "CodeUri", "Handler", "Layers", "MemorySize", "Timeout", "Environment", "Policies"}),
         {
             "Runtime": "handlers run in this process's Python (3.11, as the template's runtime)",
             "Architectures": "handlers run on this machine's CPU; `make build` checks the arm64 artifact",
             "Description": "descriptive only",
             "Tracing": NO_TRACING,
             "LoggingConfig": "handlers log to this process (callrec serve: .callrec/engine.log)",
-            "Policies": NO_IAM,
             "Events": "the entry points are wired by callrec.local_api (Api events) and the telephony twins",
         },
     ),
     ResourceKind(
         "AWS::Serverless::StateMachine",
         "_create_state_machine",
-        frozenset({"Name", "DefinitionUri", "DefinitionSubstitutions", "Type"}),
+        frozenset({"Name", "DefinitionUri", "DefinitionSubstitutions", "Type", "Policies"}),
         {
-            "Logging": "execution history is kept by the engine; no CloudWatch Logs delivery",
+            "Logging": "execution history is kept by the engine; no CloudWatch Logs delivery (the role's log "
+            "delivery grants are checked at creation)",
             "Tracing": NO_TRACING,
-            "Policies": NO_IAM,
         },
     ),
     ResourceKind(
@@ -502,7 +586,7 @@ KINDS: tuple[ResourceKind, ...] = (
             "Description": "descriptive only",
             "TracingEnabled": NO_TRACING,
             "AccessLogSetting": "callrec.local_api does not write access logs",
-            "MethodSettings": "throttling and metrics are not enforced by callrec.local_api",
+            "MethodSettings": "applied by callrec.local_api (its throttling answers 429); metrics are not kept",
         },
     ),
     ResourceKind(
@@ -514,7 +598,7 @@ KINDS: tuple[ResourceKind, ...] = (
 KIND_BY_TYPE = {kind.type: kind for kind in KINDS}
 # Types the local stack does not create at all, and why.
 NOT_SIMULATED = {
-    "AWS::IAM::Role": NO_IAM,
+    "AWS::IAM::Role": NO_IAM_ROLE,
     "AWS::ApiGateway::Account": "API Gateway's account settings (its CloudWatch role) have no local counterpart",
     "AWS::SNS::Subscription": "alerts stay on the topic; nobody is subscribed locally",
 }

@@ -31,6 +31,26 @@ def aws(runtime):
     return None
 
 
+def make_role(name: str, statements: list[dict], iam=None, service: str = "states.amazonaws.com") -> str:
+    """An IAM role trusted by `service` with `statements` as its one inline policy; its ARN."""
+    iam = iam or client("iam")
+    trust = {"Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]}
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    policy = {"Version": "2012-10-17", "Statement": statements}
+    iam.put_role_policy(RoleName=name, PolicyName=f"{name}-policy", PolicyDocument=json.dumps(policy))
+    return arn
+
+
+def allow_all_role(name: str = "test") -> str:
+    """The role of a test's own state machine, allowed everything: tests of the engine are not about IAM
+    (each function and workflow of the template acts as its own role: tests/local_stack/test_iam.py)."""
+    iam = client("iam")
+    try:
+        return iam.get_role(RoleName=name)["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        return make_role(name, [{"Effect": "Allow", "Action": "*", "Resource": "*"}], iam)
+
+
 @pytest.fixture
 def deployment(runtime) -> Deployment:
     return runtime.deploy_template()

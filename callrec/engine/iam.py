@@ -1,4 +1,4 @@
-"""Ledger record for moto's IAM policy evaluation (bucket and key policies)."""
+"""Ledger records for IAM: moto's policy evaluation (bucket and key policies), and each role enforced locally."""
 
 from __future__ import annotations
 
@@ -24,6 +24,33 @@ def _conditions_on_absent_keys(original):
     return is_action_permitted
 
 
+def _calls_checked(original):
+    def _make_api_call(self, operation_name, api_params):
+        """Every call a function or a workflow task makes is checked against its role first."""
+        from callrec.engine import authorization
+
+        if authorization.current() is not None:
+            model = self.meta.service_model
+            prefix = authorization.PREFIX_OF_SIGNING_NAME.get(model.signing_name, model.signing_name)
+            authorization.check(prefix, operation_name, api_params, self.meta.region_name)
+        return original(self, operation_name, api_params)
+
+    return _make_api_call
+
+
+def _task_acts_as_role(original):
+    def _eval_state_credentials(self, env):
+        """moto computes each task's credentials (the state machine's role, or the task's own Credentials)
+        and then signs every call with a fixed key: the task's thread now acts as that role."""
+        from callrec.engine import authorization
+
+        credentials = original(self, env)
+        authorization.act_as(credentials.role_arn, "execution")
+        return credentials
+
+    return _eval_state_credentials
+
+
 RECORDS = (
     Patch(
         "absent-condition-key",
@@ -36,5 +63,26 @@ RECORDS = (
         "granted anyone.",
         "not reported upstream yet",
         uses=("moto.iam.access_control:PermissionResult",),
+    ),
+    Patch(
+        "calls-checked-against-role",
+        "botocore.client:BaseClient._make_api_call",
+        _calls_checked,
+        "local",
+        "IAM enforced per role: a call made while a function or a workflow task acts as its role is checked "
+        "against that role's policies on the exact resources (callrec.engine.authorization). moto's own request "
+        "authorization checks every action against resource `*` only, so it cannot judge resource-scoped grants.",
+        "local only",
+    ),
+    Patch(
+        "task-acts-as-its-role",
+        "moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task:StateTask._eval_state_credentials",
+        _task_acts_as_role,
+        "fix",
+        "On AWS a task's service calls run with the state machine's role (or the task's Credentials); moto "
+        "computes those credentials, passes them to boto_client_for, which ignores them and signs with a fixed "
+        "key, so no grant of a workflow's role was ever needed.",
+        "not reported upstream yet",
+        uses=("moto.stepfunctions.parser.asl.utils.boto_client:boto_client_for",),
     ),
 )

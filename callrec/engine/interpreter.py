@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 
 from callrec.engine.ledger import Patch, replace_with, unwrap
-from callrec.engine.runtime import ROUTED_SERVICES, ServiceNotSimulated, json_safe, settings
+from callrec.engine.runtime import ROUTED_SERVICES, ROUTED_SERVICES_SIGNING, ServiceNotSimulated, json_safe, settings
 from callrec.mock_config import MockConfig, MockConfigError
 
 SFN = "moto.stepfunctions.parser"
@@ -52,9 +52,18 @@ def _invoke_lambda_function(parameters: dict, region: str, state_credentials: An
     function = settings.functions.get(name) or settings.functions.get(name.split(":")[-1])
     if function is None:
         raise _client_error("ResourceNotFoundException", f"Function not found: {name}", 404, "Invoke")
+    _as_task_role(state_credentials, "lambda", "Invoke", {"FunctionName": function.arn}, region)
     raw = parameters.get("Payload") or b"{}"
     event = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
     return function.invoke(event)
+
+
+def _as_task_role(state_credentials: Any, prefix: str, operation: str, params: dict, region: str) -> None:
+    """The Lambda service and the twins check the task's role as AWS would (callrec.engine.authorization)."""
+    from callrec.engine import authorization
+
+    principal = authorization.Principal(state_credentials.role_arn, "execution")
+    authorization.require(principal, prefix, operation, params, region)
 
 
 def _aws_sdk_to_twins(original):
@@ -71,6 +80,13 @@ def _aws_sdk_to_twins(original):
                     f"(register one with callrec.engine.register_service({service!r}, fake))"
                 )
             try:
+                _as_task_role(
+                    state_credentials,
+                    ROUTED_SERVICES_SIGNING[service],
+                    action,
+                    normalised_parameters,
+                    resource_runtime_part.region,
+                )
                 response = fake.call(action, normalised_parameters) or {}
             except ClientError as err:
                 raise modelled_error(err) from err

@@ -57,8 +57,10 @@ class LambdaFunction:
         load_handler: Callable[[], Handler],
         memory_mb: int = 128,
         timeout_seconds: int = 3,
+        role_arn: str | None = None,
     ):
         self.name = name
+        self.role_arn = role_arn  # every AWS call the handler makes is checked against it (None: unchecked)
         self.arn = arn
         self.memory_mb = memory_mb
         self.timeout_seconds = timeout_seconds
@@ -110,8 +112,11 @@ class LambdaFunction:
         outcome: dict[str, Any] = {}
 
         def run() -> None:
+            from callrec.engine import authorization
+
             try:
-                outcome["result"] = handler(event, context)
+                with authorization.acting_as(self.role_arn, self.name):
+                    outcome["result"] = handler(event, context)
             except Exception as err:  # noqa: BLE001 - the Lambda runtime reports every exception
                 outcome["error"] = err
 
@@ -160,6 +165,8 @@ class ServiceNotSimulated(RuntimeError):
 
 # SDK service name in the Resource ARN -> the PascalCase prefix Step Functions gives its errors.
 ROUTED_SERVICES = {"connect": "Connect", "chimesdkvoice": "ChimeSdkVoice"}
+# ... and the IAM service prefix their actions are authorized under (Chime SDK Voice's is `chime`)
+ROUTED_SERVICES_SIGNING = {"connect": "connect", "chimesdkvoice": "chime"}
 
 
 @dataclass

@@ -20,9 +20,10 @@ from callrec import engine
 from callrec.history import fetch_history, wait_for_execution
 from callrec.mock_config import MockConfig
 from callrec.stack import client
-from tests.conftest import run, states_entered
+from tests.conftest import allow_all_role, make_role, run, states_entered
 
-ROLE = "arn:aws:iam::123456789012:role/test"
+TABLE_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table"
+
 SCENARIOS: dict[str, Callable[[], None]] = {}
 # fix records without a deterministic scenario, and why
 NO_SCENARIO = {
@@ -40,9 +41,9 @@ def scenario(record: str):
 
 def _machine(name: str, states: dict, start: str) -> str:
     definition = {"StartAt": start, "States": states}
-    return client("stepfunctions").create_state_machine(name=name, definition=json.dumps(definition), roleArn=ROLE)[
-        "stateMachineArn"
-    ]
+    return client("stepfunctions").create_state_machine(
+        name=name, definition=json.dumps(definition), roleArn=allow_all_role()
+    )["stateMachineArn"]
 
 
 def _function(name: str, handler) -> None:
@@ -287,7 +288,7 @@ def _jsonata_is_evaluated() -> None:
     greet = {"Type": "Pass", "Output": {"g": "{% 'hi ' & $states.input.n %}"}, "End": True}
     definition = {"QueryLanguage": "JSONata", "StartAt": "Greet", "States": {"Greet": greet}}
     machine = client("stepfunctions").create_state_machine(
-        name="Jsonata", definition=json.dumps(definition), roleArn=ROLE
+        name="Jsonata", definition=json.dumps(definition), roleArn=allow_all_role()
     )["stateMachineArn"]
     described, _ = run(client("stepfunctions"), machine, {"n": "O'Brien \\ \""})
     assert json.loads(described.get("output") or "{}") == {"g": "hi O'Brien \\ \""}, described
@@ -340,6 +341,40 @@ def _statements_conditioned_on_absent_keys_do_not_apply() -> None:
         service_grant.is_action_permitted("s3:PutObject", "arn:aws:s3:::b/k", None, matching)
         == PermissionResult.PERMITTED
     )
+
+
+@scenario("task-acts-as-its-role")
+def _a_task_calls_with_its_state_machines_role() -> None:
+    dynamodb = client("dynamodb")
+    for table in ("Granted", "Other"):
+        dynamodb.create_table(
+            TableName=table,
+            KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    grant = {"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": f"{TABLE_ARN}/Granted"}
+    role = make_role("reader", [grant])
+    read = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::dynamodb:getItem",
+        "Parameters": {"TableName.$": "$.table", "Key": {"k": {"S": "a"}}},
+        "End": True,
+    }
+    definition = {"StartAt": "Read", "States": {"Read": read}}
+    machine = client("stepfunctions").create_state_machine(
+        name="Reader", definition=json.dumps(definition), roleArn=role
+    )["stateMachineArn"]
+
+    granted, _ = run(client("stepfunctions"), machine, {"table": "Granted"})
+    other, _ = run(client("stepfunctions"), machine, {"table": "Other"})
+
+    assert granted["status"] == "SUCCEEDED", granted
+    assert other["status"] == "FAILED", other
+    assert (
+        "User: arn:aws:sts::123456789012:assumed-role/reader/execution is not authorized to perform: "
+        f"dynamodb:GetItem on resource: {TABLE_ARN}/Other"
+    ) in other["cause"]
 
 
 def _history_quota_lowered_to(quota: int) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from callrec import engine
 from callrec.stack import client
-from tests.conftest import run, states_entered
+from tests.conftest import allow_all_role, run, states_entered
 
 AWKWARD = 'O\'Brien "the" \\back\\ ü 😀 ; $states {% $x %} \' & "'
 
@@ -104,7 +104,7 @@ def machine(aws):
         )
     )
     arn = client("stepfunctions").create_state_machine(
-        name="JSONataFeatures", definition=json.dumps(DEFINITION), roleArn="arn:aws:iam::123456789012:role/test"
+        name="JSONataFeatures", definition=json.dumps(DEFINITION), roleArn=allow_all_role()
     )["stateMachineArn"]
     return arn, calls
 
@@ -151,7 +151,7 @@ def test_an_uncaught_query_error_fails_the_execution(aws):
         "States": {"Broken": {"Type": "Pass", "Output": "{% $nothing.here %}", "End": True}},
     }
     arn = client("stepfunctions").create_state_machine(
-        name="Broken", definition=json.dumps(broken), roleArn="arn:aws:iam::123456789012:role/test"
+        name="Broken", definition=json.dumps(broken), roleArn=allow_all_role()
     )["stateMachineArn"]
     described, _ = run(client("stepfunctions"), arn, {})
     assert (described["status"], described["error"]) == ("FAILED", "States.QueryEvaluationError")

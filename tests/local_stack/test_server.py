@@ -10,7 +10,7 @@ import pytest
 
 from callrec.history import fetch_history, wait_for_execution
 from callrec.template import Template
-from tests.conftest import states_entered
+from tests.conftest import make_role, states_entered
 from tests.eventually import eventually
 from tests.local_stack.conftest import endpoint_client as _client
 from tests.local_stack.conftest import physical as _physical
@@ -30,6 +30,23 @@ def test_startup_prints_what_it_deployed(endpoint):
     printed = "".join(endpoint["lines"])
     for logical_id in ("RecordingSession", "ValidateRequest", "SessionsTable", "AuditTable", "RecordingBucket"):
         assert logical_id in printed
+
+
+def _users_role(endpoint: dict, table: str) -> str:
+    """The user's own role for their machine, as on AWS: it may invoke the validator and write the table."""
+    grants = [
+        {
+            "Effect": "Allow",
+            "Action": "lambda:InvokeFunction",
+            "Resource": "arn:aws:lambda:us-east-1:123456789012:function:callrec-ValidateRequest",
+        },
+        {
+            "Effect": "Allow",
+            "Action": "dynamodb:PutItem",
+            "Resource": f"arn:aws:dynamodb:us-east-1:123456789012:table/{table}",
+        },
+    ]
+    return make_role("users-machine", grants, _client(endpoint, "iam"))
 
 
 def test_a_users_state_machine_runs_through_plain_boto3(endpoint):
@@ -64,9 +81,10 @@ def test_a_users_state_machine_runs_through_plain_boto3(endpoint):
             "Nope": {"Type": "Fail", "Error": "NotGoing"},
         },
     }
-    arn = sfn.create_state_machine(
-        name="users-machine", definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/user"
-    )["stateMachineArn"]
+    role = _users_role(endpoint, table)
+    arn = sfn.create_state_machine(name="users-machine", definition=json.dumps(definition), roleArn=role)[
+        "stateMachineArn"
+    ]
     request = {
         "provider": "chime",
         "call": {"SipMediaApplicationId": PARAMETERS["SipMediaApplicationId"], "TransactionId": "t", "CallId": "c"},

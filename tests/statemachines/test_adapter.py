@@ -15,7 +15,7 @@ from callrec import engine
 from callrec.history import fetch_history
 from callrec.mock_config import MockConfig
 from callrec.stack import client
-from tests.conftest import run, states_entered
+from tests.conftest import allow_all_role, run, states_entered
 
 HERE = Path(__file__).resolve().parent
 DEFINITION = (HERE / "adapter_features.asl.json").read_text()
@@ -89,9 +89,7 @@ def machine(aws, sfn):
         BillingMode="PAY_PER_REQUEST",
     )
     engine.register_function(_function("doubler", lambda event, context: {"n": event["n"] * 2}))
-    return sfn.create_state_machine(name=NAME, definition=DEFINITION, roleArn="arn:aws:iam::123456789012:role/test")[
-        "stateMachineArn"
-    ]
+    return sfn.create_state_machine(name=NAME, definition=DEFINITION, roleArn=allow_all_role())["stateMachineArn"]
 
 
 class CountingDict(dict):
@@ -328,9 +326,7 @@ def test_a_definition_is_parsed_once_and_its_program_shared_by_executions(machin
 
     parses = []
     monkeypatch.setattr(interpreter, "_programs", CountingDict(parses))
-    machine = sfn.create_state_machine(
-        name="Again", definition=DEFINITION, roleArn="arn:aws:iam::123456789012:role/test"
-    )["stateMachineArn"]
+    machine = sfn.create_state_machine(name="Again", definition=DEFINITION, roleArn=allow_all_role())["stateMachineArn"]
     flaky = Flaky(failures=2)
     engine.register_function(_function("flaky", flaky))
     first = run(sfn, machine, {"route": "default", "key": "k1"})
