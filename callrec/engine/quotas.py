@@ -1,5 +1,10 @@
-"""Ledger records for Step Functions' history quota, which moto does not enforce. (The 256 KiB payload quota
-moto enforces itself on task results: `States.DataLimitExceeded`.)
+"""Ledger records for Step Functions' quotas: the history quota, which moto does not enforce, and the terminal
+errors the 256 KiB payload quota and the runtime raise.
+
+The payload quota: moto fails a state whose output (or task result) is over 256 KiB with
+`States.DataLimitExceeded`, as AWS does; but its `States.ALL` then caught it, and retried it. On AWS it is
+terminal: "a terminal error that can't be caught by the States.ALL error type", and neither can
+`States.Runtime` (AWS's Step Functions guide, "Error names"). A Catch or Retry that names it still applies.
 
 The history quota: a Standard execution's history holds at most 25,000 events. AWS ends an execution that
 reaches it, unattended and beyond any Catch: event 25,000 is `ExecutionFailed` with `States.Runtime`,
@@ -67,6 +72,25 @@ def _quota_failure_kept(original):
     return set_error
 
 
+TERMINAL = ("States.DataLimitExceeded", "States.Runtime")
+
+
+def _terminal_errors_spared(original):
+    def _eval_body(self, env) -> None:
+        """`States.ALL` matches every error but the terminal ones; naming one still matches it."""
+        from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+
+        error_name = env.stack[-1]
+        wildcard = any(name.error_name == "States.ALL" for name in self.error_names)
+        if wildcard and isinstance(error_name, StatesErrorName) and error_name.error_name in TERMINAL:
+            env.stack.pop()
+            env.stack.append(False)
+            return
+        original(self, env)
+
+    return _eval_body
+
+
 RECORDS = (
     Patch(
         "environment-known-to-its-history",
@@ -91,6 +115,17 @@ RECORDS = (
             f"{SFN}.asl.eval.event.event_detail:EventDetails",
             f"{SFN}.asl.eval.environment:Environment.set_error",
         ),
+    ),
+    Patch(
+        "states-all-spares-terminal-errors",
+        f"{SFN}.asl.component.common.error_name.error_equals_decl:ErrorEqualsDecl._eval_body",
+        _terminal_errors_spared,
+        "fix",
+        "States.ALL does not catch or retry States.DataLimitExceeded (a state's output over 256 KiB) or "
+        "States.Runtime on AWS; moto's States.ALL matched them, so an execution AWS would fail went down its "
+        "Catch locally.",
+        "not reported upstream yet",
+        uses=(f"{SFN}.asl.component.common.error_name.states_error_name:StatesErrorName",),
     ),
     Patch(
         "history-quota-error-kept",

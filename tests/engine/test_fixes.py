@@ -377,6 +377,25 @@ def _a_task_calls_with_its_state_machines_role() -> None:
     ) in other["cause"]
 
 
+@scenario("states-all-spares-terminal-errors")
+def _a_result_over_the_payload_quota_is_beyond_states_all() -> None:
+    _function("big", lambda event, context: {"text": "x" * 300_000})  # over 256 KiB
+    fetch = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::lambda:invoke",
+        "Parameters": {"FunctionName": "big"},
+        "Retry": [{"ErrorEquals": ["States.ALL"], "MaxAttempts": 2}],
+        "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}],
+        "End": True,
+    }
+    machine = _machine("Big", {"Fetch": fetch, "Caught": {"Type": "Succeed"}}, "Fetch")
+    described, events = run(client("stepfunctions"), machine, {})
+
+    assert (described["status"], described.get("error")) == ("FAILED", "States.DataLimitExceeded"), described
+    assert "Caught" not in states_entered(events)
+    assert [e["type"] for e in events].count("TaskScheduled") == 1  # not retried either
+
+
 def _history_quota_lowered_to(quota: int) -> None:
     engine.settings.history_event_quota = quota  # 25,000 on AWS (and by default): the rule, not the figure, is tried
 
