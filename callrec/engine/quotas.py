@@ -5,6 +5,7 @@ The payload quota: moto fails a state whose output (or task result) is over 256 
 `States.DataLimitExceeded`, as AWS does; but its `States.ALL` then caught it, and retried it. On AWS it is
 terminal: "a terminal error that can't be caught by the States.ALL error type", and neither can
 `States.Runtime` (AWS's Step Functions guide, "Error names"). A Catch or Retry that names it still applies.
+A task's input after `Parameters` over 256 KiB fails the same way on AWS; moto sent it.
 
 The history quota: a Standard execution's history holds at most 25,000 events. AWS ends an execution that
 reaches it, unattended and beyond any Catch: event 25,000 is `ExecutionFailed` with `States.Runtime`,
@@ -91,6 +92,40 @@ def _terminal_errors_spared(original):
     return _eval_body
 
 
+def _task_input_within_quota(original):
+    def _eval_parameters(self, env) -> dict:
+        """A task's input after `Parameters` over 256 KiB fails the state with States.DataLimitExceeded."""
+        from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+        from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+            FailureEvent,
+            FailureEventException,
+        )
+        from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+        from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+            StatesErrorNameType,
+        )
+        from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+        from moto.stepfunctions.parser.quotas import is_within_size_quota
+
+        parameters = original(self, env)
+        if is_within_size_quota(parameters):
+            return parameters
+        error = StatesErrorNameType.StatesStatesDataLimitExceeded
+        cause = f"The state/task '{self.name}' has an input with a size exceeding the maximum number of bytes service limit."
+        raise FailureEventException(
+            failure_event=FailureEvent(
+                env=env,
+                error_name=StatesErrorName(typ=error),
+                event_type=HistoryEventType.TaskFailed,
+                event_details=EventDetails(
+                    taskFailedEventDetails=TaskFailedEventDetails(error=error.to_name(), cause=cause)
+                ),
+            )
+        )
+
+    return _eval_parameters
+
+
 RECORDS = (
     Patch(
         "environment-known-to-its-history",
@@ -126,6 +161,20 @@ RECORDS = (
         "Catch locally.",
         "not reported upstream yet",
         uses=(f"{SFN}.asl.component.common.error_name.states_error_name:StatesErrorName",),
+    ),
+    Patch(
+        "task-input-quota",
+        f"{SFN}.asl.component.state.exec.state_task.state_task:StateTask._eval_parameters",
+        _task_input_within_quota,
+        "fix",
+        "A task's input after Parameters over 256 KiB fails with States.DataLimitExceeded on AWS; moto sent it.",
+        "not reported upstream yet",
+        uses=(
+            f"{SFN}.quotas:is_within_size_quota",
+            f"{SFN}.api:TaskFailedEventDetails",
+            f"{SFN}.asl.component.common.error_name.failure_event:FailureEventException",
+            f"{SFN}.asl.component.common.error_name.states_error_name_type:StatesErrorNameType",
+        ),
     ),
     Patch(
         "history-quota-error-kept",

@@ -396,6 +396,23 @@ def _a_result_over_the_payload_quota_is_beyond_states_all() -> None:
     assert [e["type"] for e in events].count("TaskScheduled") == 1  # not retried either
 
 
+@scenario("task-input-quota")
+def _a_task_input_over_the_payload_quota_is_not_sent() -> None:
+    received = []
+    _function("keep", lambda event, context: received.append(event) or {})
+    send = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::lambda:invoke",
+        "Parameters": {"FunctionName": "keep", "Payload": {"a.$": "$.text", "b.$": "$.text"}},  # twice 150 KB
+        "End": True,
+    }
+    machine = _machine("Send", {"Send": send}, "Send")
+    described, _ = run(client("stepfunctions"), machine, {"text": "x" * 150_000})
+
+    assert (described["status"], described.get("error")) == ("FAILED", "States.DataLimitExceeded"), described
+    assert received == []
+
+
 def _history_quota_lowered_to(quota: int) -> None:
     engine.settings.history_event_quota = quota  # 25,000 on AWS (and by default): the rule, not the figure, is tried
 
