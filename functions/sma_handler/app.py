@@ -163,7 +163,7 @@ def request_window(kind: str, arguments: dict, attributes: dict) -> list[dict]:
         logger.warning("window requested on a call without a session", extra={"signal": kind})
         return []
     try:
-        sessions.signal(attributes[SESSION], kind, actor="sma", key=arguments.get("idempotencyKey"))
+        sessions.request(attributes[SESSION], kind, actor="sma", key=arguments.get("idempotencyKey"))
     except (sessions.SessionEnded, sessions.SessionNotFound, sessions.SignalConflict) as err:
         logger.warning("window request refused", extra={"signal": kind, "reason": str(err)})
     return []

@@ -410,12 +410,6 @@ USES: dict[tuple[str, str, str], str] = {
         )
     },
 }
-# Granted for code the role runs but no call can reach: the shared `signals.refuse_late` (a suspend or resume
-# its caller stopped waiting for) is reached only by entry points that wait, and the SIP media application
-# never does (an outside system asks it for a window and gets no answer).
-NOT_REACHED = {
-    ("SmaHandler", "dynamodb:UpdateItem", "SignalsTable"): "sessions.refuse_late: the SMA never waits on a signal",
-}
 WORKFLOWS = ("RecordingSession", "VerifyRecording")
 
 
@@ -487,7 +481,7 @@ def _revoke(deployment, grant: tuple[str, str, str]) -> None:
 
 def test_every_grant_of_the_template_has_a_scenario_that_needs_it(deployment):
     granted = {grant for grant in _granted(deployment) if not grant[1].startswith("logs:")}
-    assert granted == set(USES) | set(NOT_REACHED)
+    assert granted == set(USES)
     assert set(USES.values()) <= set(SCENARIOS)
 
 

@@ -258,6 +258,24 @@ def signal(
     confirmed. When the deadline passes first, the caller is told no (the safe path) and that answer stays
     true: a signal still queued is withdrawn (it never takes effect); one the workflow is already applying
     gets its undoing queued right behind it, so a late confirmation is reverted (see refuse_late)."""
+    seq, duplicate = _send(session_id, kind, actor, key, contact_id)
+    outcome = _outcome(session_id, seq, wait_seconds)
+    if wait_seconds > 0 and outcome["status"] in PENDING and kind in UNDO and not duplicate:
+        outcome = refuse_late(session_id, seq, kind, actor)
+    return {**outcome, "duplicate": duplicate}
+
+
+def request(
+    session_id: str, kind: str, actor: str, key: str | None = None, contact_id: str | None = None
+) -> dict[str, Any]:
+    """Queue a signal and wake the workflow, waiting for nothing (an end; a window an outside system asks the
+    SIP media application for, with no one to answer): its outcome as it stands now."""
+    seq, duplicate = _send(session_id, kind, actor, key, contact_id)
+    return {**_outcome(session_id, seq, 0.0), "duplicate": duplicate}
+
+
+def _send(session_id: str, kind: str, actor: str, key: str | None, contact_id: str | None) -> tuple[int, bool]:
+    """Check, queue and wake: (the signal's seq, whether it repeats one already queued under its key)."""
     if kind not in KINDS:
         raise ValueError(f"signal must be one of {KINDS}")
     current = _item(session_id) or _opening(session_id)
@@ -277,10 +295,7 @@ def signal(
     seq, duplicate = _enqueue(session_id, kind, actor, key, opening=bool(current.get(OPENING)), contact_id=contact_id)
     if not duplicate:
         _wake(session_id, kind, actor)
-    outcome = _outcome(session_id, seq, wait_seconds)
-    if wait_seconds > 0 and outcome["status"] in PENDING and kind in UNDO and not duplicate:
-        outcome = refuse_late(session_id, seq, kind, actor)
-    return {**outcome, "duplicate": duplicate}
+    return seq, duplicate
 
 
 # What a refusal leaves, said with it: a refused resume leaves the window open (the recording stays paused), and
@@ -353,7 +368,7 @@ def end(session_id: str, kind: str, actor: str, contact_id: str | None = None) -
     """Ask the session to end (`stop`: stop recording; `hangup`: the call is over)."""
     if kind not in ENDS:
         raise ValueError("an end signal is stop or hangup")
-    return signal(session_id, kind, actor, contact_id=contact_id)
+    return request(session_id, kind, actor, contact_id=contact_id)
 
 
 OPENING = "opening"  # marks the view of a session whose execution runs but has not written its record yet
