@@ -31,11 +31,45 @@ logging.getLogger("werkzeug").setLevel(logging.WARNING)
 def bench_deploy() -> None:
     with LocalRuntime(deploy=False) as runtime:
         runtime.deploy_template()  # the first deployment loads botocore's models; a test's deployment is the next
+    with LocalRuntime(deploy=False) as runtime:  # a fresh moto: the same names again
         began = time.perf_counter()
         runtime.deploy_template()
         deployed = time.perf_counter() - began
         print(f"engine: deploy template.yaml into moto            {deployed * 1000:8.1f} ms")
         figure("engine", "deploy template.yaml into the local stack", round(deployed * 1000), "ms")
+
+
+def bench_iam_check(calls: int = 300) -> None:
+    """What IAM enforced per role costs: a DynamoDB GetItem in-process, unchecked and acting as the API's role."""
+    from callrec.engine import authorization
+    from callrec.stack import client
+
+    with LocalRuntime() as runtime:
+        deployment = runtime.deployment
+        table, dynamodb = deployment.physical("SessionsTable"), client("dynamodb")
+        role = f"arn:aws:iam::123456789012:role/{deployment.stack_name}-ApiRole"
+
+        def per_call() -> float:
+            began = time.perf_counter()
+            for _ in range(calls):
+                dynamodb.get_item(TableName=table, Key={"sessionId": {"S": "bench"}})
+            return (time.perf_counter() - began) / calls
+
+        per_call()  # warm
+        unchecked = per_call()
+        with authorization.acting_as(role, "bench"):
+            checked = per_call()
+    print(
+        f"engine: DynamoDB GetItem unchecked {unchecked * 1e6:7.0f} us, as a role {checked * 1e6:7.0f} us "
+        f"({checked / unchecked:.2f}x)"
+    )
+    figure(
+        "engine",
+        "a DynamoDB call checked against its role",
+        round(checked * 1e6),
+        "us",
+        f"{checked / unchecked:.2f}x unchecked",
+    )
 
 
 def bench_demo_calls() -> None:
@@ -145,5 +179,6 @@ def bench_cold_imports() -> dict[str, float]:
 
 if __name__ == "__main__":
     bench_deploy()
+    bench_iam_check()
     bench_demo_calls()
     bench_warm_handlers(bench_cold_imports())
