@@ -107,6 +107,17 @@ EXPECTED = {
         reason="the call ended as recording was starting: the provider may have recorded it, and verification looks for it",
         session={"recordingUncertain": True},
     ),
+    # uncertain means verified, on a live call: the start was never answered (its task timed out), so the
+    # workflow stops recording to be safe and verification looks for what the provider may have recorded
+    "ChimeStartUnanswered": Case(
+        CHIME,
+        "SUCCEEDED",
+        "Recorded",
+        "RECORDED",
+        reason="the provider never answered the start: recording was stopped to be safe; it may have recorded, "
+        "and verification looks for it",
+        session={"recordingUncertain": True},
+    ),
     "ChimeStopWhenCallGone": Case(CHIME, "SUCCEEDED", "Recorded", "RECORDED"),
     "InvalidRequest": Case(
         CONNECT, "FAILED", "Request Rejected", "FAILED", reason="InvalidRequest: parties: is required"
