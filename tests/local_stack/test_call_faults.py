@@ -69,11 +69,13 @@ def test_connect_throttling_is_retried_and_the_call_recorded(centre):
 
 
 def test_connect_refusing_to_record_ends_in_failure_with_its_error(centre):
-    centre.sim.faults.inject(Fault("connect", "StartContactRecording", "InternalServiceException", times=None))
+    # a refusal (4xx) is certain; a service error (5xx) leaves it unknown whether Connect records, and is
+    # stopped and verified instead (the fault matrix's "StartContactRecording InternalServiceException" row)
+    centre.sim.faults.inject(Fault("connect", "StartContactRecording", "InvalidRequestException", times=None))
     call = _connect_call_to_recording(centre)
     described, events = centre.finish(call.session_id)
     assert described["status"] == "FAILED"
-    assert centre.session(call.session_id)["outcomeReason"].startswith("Connect.InternalServiceException:")
+    assert centre.session(call.session_id)["outcomeReason"].startswith("Connect.InvalidRequestException:")
     assert centre.audit(call.session_id)[-1]["event"] == "RECORDING_START_FAILED"
 
 

@@ -55,6 +55,10 @@ class Case:
     absent: tuple[str, ...] = ()  # session attributes that must not be there
 
 
+UNKNOWN_START = (
+    "the provider's answer to the start left it unknown whether it recorded: recording was stopped to be safe, "
+    "and verification looks for what it may have recorded"
+)
 STORE_FAILED = "the session store failed (DynamoDb.InternalServerErrorException); the workflow ended the call here"
 
 EXPECTED = {
@@ -114,9 +118,12 @@ EXPECTED = {
         "SUCCEEDED",
         "Recorded",
         "RECORDED",
-        reason="the provider never answered the start: recording was stopped to be safe; it may have recorded, "
-        "and verification looks for it",
+        reason=UNKNOWN_START,
         session={"recordingUncertain": True},
+    ),
+    # the same on Connect: a service error after the retries leaves it unknown whether Connect records
+    "ConnectStartUnknown": Case(
+        CONNECT, "SUCCEEDED", "Recorded", "RECORDED", reason=UNKNOWN_START, session={"recordingUncertain": True}
     ),
     "ChimeStopWhenCallGone": Case(CHIME, "SUCCEEDED", "Recorded", "RECORDED"),
     "InvalidRequest": Case(
