@@ -39,6 +39,11 @@ QUOTA_RATE, QUOTA_BURST = 2.0, 5  # requests per second, per operation, per acco
 QUOTAS = {**{operation: (QUOTA_RATE, QUOTA_BURST) for operation in RECORDING_OPERATIONS}, "DescribeContact": (10.0, 15)}
 
 
+# A fault that lets the request take effect and then answers InternalServiceException (500): the service
+# acted, but its answer was lost on the way (the caller cannot tell it from a request that failed)
+ANSWER_LOST = "AnswerLost"
+
+
 @dataclass
 class Instance:
     instance_id: str
@@ -176,9 +181,15 @@ class ConnectTwin:
             raise service_error("ThrottlingException", "Rate exceeded", 429, action)
         (self._validate_describe if action == "DescribeContact" else self._validate)(action, parameters)
         fault = self.faults.take(SERVICE, action, parameters.get("ContactId"))
+        if fault is not None and fault.error == ANSWER_LOST:  # it took effect; its answer was lost: a 500
+            self._act(action, parameters)
+            raise service_error("InternalServiceException", fault.message or "Injected fault", 500, action)
         if fault is not None:
             status = {"InternalServiceException": 500, "ThrottlingException": 429, "ResourceNotFoundException": 404}
             raise service_error(fault.error, fault.message or "Injected fault", status.get(fault.error, 400), action)
+        return self._act(action, parameters)
+
+    def _act(self, action: str, parameters: dict) -> dict:
         with self._lock:
             if action == "DescribeContact":
                 return self._describe_contact(parameters)

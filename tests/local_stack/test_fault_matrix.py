@@ -215,6 +215,15 @@ CELLS = [
     Cell(
         "connect",
         "start",
+        "StartContactRecording started, then answered 500",  # it recorded: stopped, found and verified
+        _faulty(Fault(C, "StartContactRecording", "AnswerLost", times=None), RECORDED_CONNECT),
+        "RECORDED",
+        "VERIFIED",
+        "left it unknown whether it recorded",
+    ),
+    Cell(
+        "connect",
+        "start",
         "StartContactRecording ResourceNotFoundException",
         _faulty(Fault(C, "StartContactRecording", "ResourceNotFoundException", times=None), RECORDED_CONNECT),
         "FAILED",
