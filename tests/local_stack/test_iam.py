@@ -350,106 +350,103 @@ SCENARIOS = {
     ),
 }
 
+
+def _grants(role: str, *rows: tuple[str, str, str]) -> dict[tuple[str, str, str], str]:
+    """(action, resource, scenario) rows of one role, keyed (role, action, resource)."""
+    return {(role, action, resource): scenario for action, resource, scenario in rows}
+
+
 # Every grant of the template -> the scenario that needs it. (role, action, resource): the resource as
 # `_label` names it.
 USES: dict[tuple[str, str, str], str] = {
-    ("ConsentPolicy", "s3:GetObject", "PromptBucket/*"): "connect-notice",
-    **{
-        ("ContactFlow", action, resource): scenario
-        for action, resource, scenario in (
-            ("states:StartExecution", "RecordingSession", "connect-notice"),
-            ("states:DescribeExecution", "RecordingSession:*", "contact-flow-start-after-end"),
-            ("states:SendTaskSuccess", "*", "connect-notice"),
-            ("states:SendTaskFailure", "*", "contact-flow-hangup-in-consent"),
-            ("dynamodb:GetItem", "SessionsTable", "connect-notice"),
-            ("dynamodb:UpdateItem", "SessionsTable", "connect-notice"),
-            ("dynamodb:GetItem", "SignalsTable", "connect-payment"),
-            ("dynamodb:PutItem", "SignalsTable", "connect-payment"),
-            ("dynamodb:UpdateItem", "SignalsTable", "contact-flow-late-suspend"),
-            ("dynamodb:PutItem", "AuditTable", "connect-notice"),
-            ("dynamodb:Query", "AuditTable", "connect-notice"),
-        )
-    },
-    ("Api", "states:SendTaskFailure", "*"): "api-stop-in-consent",
-    **{
-        ("Api", action, resource): "api-stop"
-        for action, resource in (
-            ("states:StartExecution", "RecordingSession"),
-            ("states:DescribeExecution", "RecordingSession:*"),
-            ("states:SendTaskSuccess", "*"),
-            ("dynamodb:GetItem", "SessionsTable"),
-            ("dynamodb:UpdateItem", "SessionsTable"),
-            ("dynamodb:GetItem", "SignalsTable"),
-            ("dynamodb:PutItem", "SignalsTable"),
-            ("dynamodb:UpdateItem", "SignalsTable"),
-            ("dynamodb:PutItem", "AuditTable"),
-            ("dynamodb:Query", "AuditTable"),
-        )
-    },
-    **{
-        ("SmaHandler", action, resource): scenario
-        for action, resource, scenario in (
-            ("states:StartExecution", "RecordingSession", "chime-opt-in"),
-            ("states:DescribeExecution", "RecordingSession:*", "chime-start-after-end"),
-            ("states:SendTaskSuccess", "*", "chime-opt-in"),
-            ("states:SendTaskFailure", "*", "chime-no-access"),
-            ("states:SendTaskHeartbeat", "*", "chime-opt-in"),
-            ("dynamodb:GetItem", "SessionsTable", "chime-opt-in"),
-            ("dynamodb:UpdateItem", "SessionsTable", "chime-opt-in"),
-            ("dynamodb:GetItem", "SignalsTable", "chime-opt-in"),
-            ("dynamodb:PutItem", "SignalsTable", "chime-opt-in"),
-            ("dynamodb:PutItem", "AuditTable", "chime-opt-in"),
-            ("dynamodb:Query", "AuditTable", "chime-opt-in"),
-        )
-    },
-    **{
-        ("RecordingChecks", action, resource): "connect-notice"
-        for action, resource in (
-            ("dynamodb:GetItem", "SessionsTable"),
-            ("dynamodb:UpdateItem", "SessionsTable"),
-            ("dynamodb:PutItem", "AuditTable"),
-            ("dynamodb:Query", "AuditTable"),
-            ("s3:GetObject", "RecordingBucket/*"),
-            ("s3:GetObjectVersion", "RecordingBucket/*"),
-            ("s3:PutObject", "RecordingBucket/attestations/*"),
-            ("kms:Decrypt", "RecordingKey"),
-            ("kms:GenerateDataKey", "RecordingKey"),
-            ("kms:Sign", "AttestationKey"),
-        )
-    },
-    ("RecordingChecks", "s3:ListBucket", "RecordingBucket"): "chime-uncertain-start",
-    **{
-        ("RecordingSession", action, resource): scenario
-        for action, resource, scenario in (
-            ("lambda:InvokeFunction", "ValidateRequest", "connect-notice"),
-            ("lambda:InvokeFunction", "ConsentPolicy", "connect-notice"),
-            ("lambda:InvokeFunction", "RecordingChecks", "connect-notice"),
-            ("dynamodb:GetItem", "SessionsTable", "api-stop"),
-            ("dynamodb:UpdateItem", "SessionsTable", "connect-notice"),
-            ("dynamodb:Query", "SignalsTable", "connect-notice"),
-            ("dynamodb:UpdateItem", "SignalsTable", "connect-notice"),
-            ("dynamodb:PutItem", "AuditTable", "connect-notice"),
-            ("connect:StartContactRecording", "instance/contact/*", "connect-notice"),
-            ("connect:SuspendContactRecording", "instance/contact/*", "connect-payment"),
-            ("connect:ResumeContactRecording", "instance/contact/*", "connect-payment"),
-            ("connect:StopContactRecording", "instance/contact/*", "api-stop"),
-            ("chime:UpdateSipMediaApplicationCall", "sma", "chime-opt-in"),
-            ("states:StartExecution", "VerifyRecording", "connect-notice"),
-        )
-    },
-    **{
-        ("VerifyRecording", action, resource): scenario
-        for action, resource, scenario in (
-            ("lambda:InvokeFunction", "RecordingChecks", "connect-notice"),
-            ("connect:DescribeContact", "instance/contact/*", "connect-notice"),
-            ("dynamodb:UpdateItem", "SessionsTable", "connect-notice"),
-            ("dynamodb:PutItem", "AuditTable", "connect-notice"),
-            ("events:PutEvents", "VerdictBus", "connect-notice"),
-            ("kms:GenerateDataKey", "RecordingKey", "connect-card-not-paused"),
-            ("kms:Decrypt", "RecordingKey", "connect-card-not-paused"),
-            ("sns:Publish", "AlertTopic", "connect-card-not-paused"),
-        )
-    },
+    **_grants(
+        "ConsentPolicy",
+        ("s3:GetObject", "PromptBucket/*", "connect-notice"),
+    ),
+    **_grants(
+        "ContactFlow",
+        ("states:StartExecution", "RecordingSession", "connect-notice"),
+        ("states:DescribeExecution", "RecordingSession:*", "contact-flow-start-after-end"),
+        ("states:SendTaskSuccess", "*", "connect-notice"),
+        ("states:SendTaskFailure", "*", "contact-flow-hangup-in-consent"),
+        ("dynamodb:GetItem", "SessionsTable", "connect-notice"),
+        ("dynamodb:UpdateItem", "SessionsTable", "connect-notice"),
+        ("dynamodb:GetItem", "SignalsTable", "connect-payment"),
+        ("dynamodb:PutItem", "SignalsTable", "connect-payment"),
+        ("dynamodb:UpdateItem", "SignalsTable", "contact-flow-late-suspend"),
+        ("dynamodb:PutItem", "AuditTable", "connect-notice"),
+        ("dynamodb:Query", "AuditTable", "connect-notice"),
+    ),
+    **_grants(
+        "Api",
+        ("states:SendTaskFailure", "*", "api-stop-in-consent"),
+        ("states:StartExecution", "RecordingSession", "api-stop"),
+        ("states:DescribeExecution", "RecordingSession:*", "api-stop"),
+        ("states:SendTaskSuccess", "*", "api-stop"),
+        ("dynamodb:GetItem", "SessionsTable", "api-stop"),
+        ("dynamodb:UpdateItem", "SessionsTable", "api-stop"),
+        ("dynamodb:GetItem", "SignalsTable", "api-stop"),
+        ("dynamodb:PutItem", "SignalsTable", "api-stop"),
+        ("dynamodb:UpdateItem", "SignalsTable", "api-stop"),
+        ("dynamodb:PutItem", "AuditTable", "api-stop"),
+        ("dynamodb:Query", "AuditTable", "api-stop"),
+    ),
+    **_grants(
+        "SmaHandler",
+        ("states:StartExecution", "RecordingSession", "chime-opt-in"),
+        ("states:DescribeExecution", "RecordingSession:*", "chime-start-after-end"),
+        ("states:SendTaskSuccess", "*", "chime-opt-in"),
+        ("states:SendTaskFailure", "*", "chime-no-access"),
+        ("states:SendTaskHeartbeat", "*", "chime-opt-in"),
+        ("dynamodb:GetItem", "SessionsTable", "chime-opt-in"),
+        ("dynamodb:UpdateItem", "SessionsTable", "chime-opt-in"),
+        ("dynamodb:GetItem", "SignalsTable", "chime-opt-in"),
+        ("dynamodb:PutItem", "SignalsTable", "chime-opt-in"),
+        ("dynamodb:PutItem", "AuditTable", "chime-opt-in"),
+        ("dynamodb:Query", "AuditTable", "chime-opt-in"),
+    ),
+    **_grants(
+        "RecordingChecks",
+        ("dynamodb:GetItem", "SessionsTable", "connect-notice"),
+        ("dynamodb:UpdateItem", "SessionsTable", "connect-notice"),
+        ("dynamodb:PutItem", "AuditTable", "connect-notice"),
+        ("dynamodb:Query", "AuditTable", "connect-notice"),
+        ("s3:GetObject", "RecordingBucket/*", "connect-notice"),
+        ("s3:GetObjectVersion", "RecordingBucket/*", "connect-notice"),
+        ("s3:PutObject", "RecordingBucket/attestations/*", "connect-notice"),
+        ("kms:Decrypt", "RecordingKey", "connect-notice"),
+        ("kms:GenerateDataKey", "RecordingKey", "connect-notice"),
+        ("kms:Sign", "AttestationKey", "connect-notice"),
+        ("s3:ListBucket", "RecordingBucket", "chime-uncertain-start"),
+    ),
+    **_grants(
+        "RecordingSession",
+        ("lambda:InvokeFunction", "ValidateRequest", "connect-notice"),
+        ("lambda:InvokeFunction", "ConsentPolicy", "connect-notice"),
+        ("lambda:InvokeFunction", "RecordingChecks", "connect-notice"),
+        ("dynamodb:GetItem", "SessionsTable", "api-stop"),
+        ("dynamodb:UpdateItem", "SessionsTable", "connect-notice"),
+        ("dynamodb:Query", "SignalsTable", "connect-notice"),
+        ("dynamodb:UpdateItem", "SignalsTable", "connect-notice"),
+        ("dynamodb:PutItem", "AuditTable", "connect-notice"),
+        ("connect:StartContactRecording", "instance/contact/*", "connect-notice"),
+        ("connect:SuspendContactRecording", "instance/contact/*", "connect-payment"),
+        ("connect:ResumeContactRecording", "instance/contact/*", "connect-payment"),
+        ("connect:StopContactRecording", "instance/contact/*", "api-stop"),
+        ("chime:UpdateSipMediaApplicationCall", "sma", "chime-opt-in"),
+        ("states:StartExecution", "VerifyRecording", "connect-notice"),
+    ),
+    **_grants(
+        "VerifyRecording",
+        ("lambda:InvokeFunction", "RecordingChecks", "connect-notice"),
+        ("connect:DescribeContact", "instance/contact/*", "connect-notice"),
+        ("dynamodb:UpdateItem", "SessionsTable", "connect-notice"),
+        ("dynamodb:PutItem", "AuditTable", "connect-notice"),
+        ("events:PutEvents", "VerdictBus", "connect-notice"),
+        ("kms:GenerateDataKey", "RecordingKey", "connect-card-not-paused"),
+        ("kms:Decrypt", "RecordingKey", "connect-card-not-paused"),
+        ("sns:Publish", "AlertTopic", "connect-card-not-paused"),
+    ),
 }
 WORKFLOWS = ("RecordingSession", "VerifyRecording")  # their executions are named after the session
 
