@@ -181,14 +181,25 @@ UNDONE = (["withdrawn"], ["applied", "applied"])
 
 
 def _late(centre, ask: Callable[[], Any]) -> Any:
-    """`ask` for a suspension the workflow cannot confirm within the entry point's deadline (a busy provider)."""
+    """`ask` for a suspension the workflow cannot confirm within the entry point's deadline: Connect takes
+    0.2 s to suspend (a busy provider) and the deadline is a millisecond, so the deadline always passes first."""
     import os
+    import time
 
-    deadline = os.environ["CONFIRMATION_DEADLINE_SECONDS"]
+    twin, deadline = centre.sim.connect, os.environ["CONFIRMATION_DEADLINE_SECONDS"]
+    original = twin.call
+
+    def busy(action: str, parameters: dict) -> dict:
+        if action == "SuspendContactRecording":
+            time.sleep(0.2)
+        return original(action, parameters)
+
     os.environ["CONFIRMATION_DEADLINE_SECONDS"] = "0.001"
+    twin.call = busy
     try:
         return ask()
     finally:
+        twin.call = original
         os.environ["CONFIRMATION_DEADLINE_SECONDS"] = deadline
 
 
