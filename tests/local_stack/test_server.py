@@ -160,7 +160,14 @@ def test_s3_with_the_templates_encryption(endpoint):
     assert s3.get_object(Bucket=bucket, Key="probe.txt")["Body"].read() == b"hello"
 
 
-def test_ctrl_c_stops_it_cleanly(endpoint):
+@pytest.fixture
+def own_endpoint():
+    """An endpoint of its own: stopping the module's would fail whichever of its tests a worker runs after."""
+    yield from serve_endpoint()
+
+
+def test_ctrl_c_stops_it_cleanly(own_endpoint):
+    endpoint = own_endpoint
     process = endpoint["process"]
     process.send_signal(signal.SIGINT)
     assert process.wait(30) == 0
