@@ -25,7 +25,6 @@ import collections
 import contextlib
 import functools
 import threading
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -107,15 +106,14 @@ def require(principal: Principal, prefix: str, operation: str, params: dict, reg
 
 
 def denied(principal: Principal, prefix: str, operation: str, action: str, resource: str) -> Exception:
-    from botocore.exceptions import ClientError
+    from callrec.errors import service_error
 
     code, status = DENIAL.get(prefix, ("AccessDeniedException", 403))
     message = (
         f"User: {principal.arn} is not authorized to perform: {action} on resource: {resource} "
         f"because no identity-based policy allows the {action} action"
     )
-    metadata = {"HTTPStatusCode": status, "RequestId": str(uuid.uuid4())}
-    return ClientError({"Error": {"Code": code, "Message": message}, "ResponseMetadata": metadata}, operation)
+    return service_error(code, message, status, operation)
 
 
 def permitted(role_arn: str, action: str, resource: str) -> bool:

@@ -13,24 +13,13 @@ from typing import Any
 
 from callrec.engine.ledger import Patch, replace_with, unwrap
 from callrec.engine.runtime import ROUTED_SERVICES, ROUTED_SERVICES_SIGNING, ServiceNotSimulated, json_safe, settings
+from callrec.errors import service_error
 from callrec.mock_config import MockConfig, MockConfigError
 
 SFN = "moto.stepfunctions.parser"
 TASK = f"{SFN}.asl.component.state.exec.state_task"
 SERVICE = f"{TASK}.service"
 NOT_REPORTED = "not reported upstream yet"
-
-
-def _client_error(code: str, message: str, status: int, operation: str) -> Exception:
-    from botocore.exceptions import ClientError
-
-    return ClientError(
-        {
-            "Error": {"Code": code, "Message": message},
-            "ResponseMetadata": {"HTTPStatusCode": status, "RequestId": str(uuid.uuid4())},
-        },
-        operation,
-    )
 
 
 def modelled_error(err: Any) -> Any:
@@ -51,7 +40,7 @@ def _invoke_lambda_function(parameters: dict, region: str, state_credentials: An
     name = parameters.get("FunctionName", "")
     function = settings.functions.get(name) or settings.functions.get(name.split(":")[-1])
     if function is None:
-        raise _client_error("ResourceNotFoundException", f"Function not found: {name}", 404, "Invoke")
+        raise service_error("ResourceNotFoundException", f"Function not found: {name}", 404, "Invoke")
     _as_task_role(state_credentials, "lambda", "Invoke", {"FunctionName": function.arn}, region)
     raw = parameters.get("Payload") or b"{}"
     event = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)

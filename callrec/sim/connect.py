@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from callrec.errors import service_error
 from callrec.sim import audio
-from callrec.sim.core import DELIVER, Clock, Delivery, Faults, TokenBucket, service_error
+from callrec.sim.core import DELIVER, Clock, Delivery, Faults, TokenBucket
 from callrec.sim.recording import Recording
 
 SERVICE = "connect"

@@ -9,8 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from botocore.exceptions import ClientError
-
 
 class Clock:
     """Call time, as a datetime and as seconds since the clock started.
@@ -87,17 +85,6 @@ class Windows:
 
     def to_list(self) -> list[list[float | None]]:
         return [list(span) for span in self.spans]
-
-
-def service_error(code: str, message: str, status: int, operation: str) -> ClientError:
-    """An AWS service error, as boto3 raises it and as the wire layer answers it."""
-    return ClientError(
-        {
-            "Error": {"Code": code, "Message": message},
-            "ResponseMetadata": {"HTTPStatusCode": status, "RequestId": str(uuid.uuid4())},
-        },
-        operation,
-    )
 
 
 @dataclass

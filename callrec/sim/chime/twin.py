@@ -10,11 +10,12 @@ from collections.abc import Callable
 from typing import Any
 
 from callrec import engine
+from callrec.errors import service_error
 from callrec.sim import audio
 from callrec.sim.chime import events
 from callrec.sim.chime.actions import ActionFailed, ActionInterpreter, CallEnded, Waiting
 from callrec.sim.chime.legs import SERVICE, CallLeg, SipMediaApplication
-from callrec.sim.core import DELIVER, Clock, Delivery, Faults, service_error
+from callrec.sim.core import DELIVER, Clock, Delivery, Faults
 
 MAX_UPDATE_ARGUMENTS = 20
 FAULT_STATUS = {
