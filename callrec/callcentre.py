@@ -110,10 +110,11 @@ class LocalCallCentre:
             show=lambda view: view and view.get("status"),
         )
 
-    def execution_arn(self, session_id: str) -> str:
+    def execution_arn(self, session_id: str, machine: str = "RecordingSession") -> str:
+        """The session's execution of `machine` (RecordingSession or VerifyRecording: both are named after it)."""
         return (
             f"arn:aws:states:{REGION}:{ACCOUNT_ID}:execution:"
-            f"{self.deployment.physical('RecordingSession').rsplit(':', 1)[1]}:{session_id}"
+            f"{self.deployment.physical(machine).rsplit(':', 1)[1]}:{session_id}"
         )
 
     def finish(self, session_id: str) -> tuple[dict, list[dict]]:
@@ -123,8 +124,7 @@ class LocalCallCentre:
 
     def verification(self, session_id: str, timeout: float = 60.0) -> tuple[dict, list[dict]] | None:
         """Wait for the session's VerifyRecording execution (named after it) to end; None if there is none."""
-        name = self.deployment.physical("VerifyRecording").rsplit(":", 1)[1]
-        arn = f"arn:aws:states:{REGION}:{ACCOUNT_ID}:execution:{name}:{session_id}"
+        arn = self.execution_arn(session_id, "VerifyRecording")
         try:
             return wait_for_execution(self.sfn, arn, timeout=timeout), fetch_history(self.sfn, arn)
         except self.sfn.exceptions.ExecutionDoesNotExist:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 
 import boto3
@@ -101,3 +103,21 @@ def api(centre):
     server.start()
     yield server.url
     server.stop()
+
+
+@contextlib.contextmanager
+def slow_connect(centre, action: str, seconds: float) -> Iterator[None]:
+    """The Connect twin answers `action` only after `seconds` of real time (a busy provider), until the block ends."""
+    twin = centre.sim.connect
+    original = twin.call
+
+    def call(name: str, parameters: dict) -> dict:
+        if name == action:
+            time.sleep(seconds)
+        return original(name, parameters)
+
+    twin.call = call
+    try:
+        yield
+    finally:
+        twin.call = original

@@ -28,6 +28,7 @@ from callrec.history import wait_for_execution
 from callrec.local_api import signed
 from callrec.stack import client
 from tests.eventually import StillWaiting, eventually
+from tests.local_stack.conftest import slow_connect
 
 QUICK = 3.0  # seconds to wait for what a refused call may never reach (a healthy one gets there in under one)
 
@@ -94,10 +95,10 @@ def _refused_tasks(centre, session_id: str) -> list[str]:
     """The errors the workflows' tasks failed with on an IAM refusal (each then takes its Catch), in order."""
     sfn, found = client("stepfunctions"), []
     for machine in WORKFLOWS:
-        name = centre.deployment.physical(machine).rsplit(":", 1)[1]
-        arn = f"arn:aws:states:us-east-1:123456789012:execution:{name}:{session_id}"
         try:
-            events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+            events = sfn.get_execution_history(executionArn=centre.execution_arn(session_id, machine), maxResults=1000)[
+                "events"
+            ]
         except sfn.exceptions.ExecutionDoesNotExist:
             continue
         for event in events:
@@ -184,22 +185,13 @@ def _late(centre, ask: Callable[[], Any]) -> Any:
     """`ask` for a suspension the workflow cannot confirm within the entry point's deadline: Connect takes
     0.2 s to suspend (a busy provider) and the deadline is a millisecond, so the deadline always passes first."""
     import os
-    import time
 
-    twin, deadline = centre.sim.connect, os.environ["CONFIRMATION_DEADLINE_SECONDS"]
-    original = twin.call
-
-    def busy(action: str, parameters: dict) -> dict:
-        if action == "SuspendContactRecording":
-            time.sleep(0.2)
-        return original(action, parameters)
-
+    deadline = os.environ["CONFIRMATION_DEADLINE_SECONDS"]
     os.environ["CONFIRMATION_DEADLINE_SECONDS"] = "0.001"
-    twin.call = busy
     try:
-        return ask()
+        with slow_connect(centre, "SuspendContactRecording", 0.2):
+            return ask()
     finally:
-        twin.call = original
         os.environ["CONFIRMATION_DEADLINE_SECONDS"] = deadline
 
 

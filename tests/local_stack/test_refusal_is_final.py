@@ -12,22 +12,9 @@ import time
 from callrec import demo
 from callrec_shared import sessions
 from tests.eventually import eventually
+from tests.local_stack.conftest import slow_connect
 
 SLOW_SECONDS = 5.0
-
-
-def _slow(centre, action: str):
-    """The Connect twin answers `action` only after SLOW_SECONDS of real time (the provider is slow)."""
-    twin = centre.sim.connect
-    original = twin.call
-
-    def call(name: str, parameters: dict) -> dict:
-        if name == action:
-            time.sleep(SLOW_SECONDS)
-        return original(name, parameters)
-
-    twin.call = call
-    return lambda: setattr(twin, "call", original)
 
 
 def _events(centre, session_id: str) -> list[str]:
@@ -45,13 +32,10 @@ def _settle(centre, session_id: str, timeout: float = 30.0) -> list[dict]:
 
 def test_a_late_confirmation_after_the_caller_was_told_no_is_reverted(centre):
     call = centre.connect_call_recording(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
-    restore = _slow(centre, "SuspendContactRecording")
-    try:
+    with slow_connect(centre, "SuspendContactRecording", SLOW_SECONDS):
         answer = sessions.signal(call.session_id, "suspend", actor="contact-flow", key="pay-late", wait_seconds=3.0)
         assert answer["status"] == sessions.REFUSED and "undoes it" in answer["reason"]  # told no: suspended=false
         signals = _settle(centre, call.session_id)
-    finally:
-        restore()
     assert [(s["kind"], s["status"], s["by"]) for s in signals] == [
         ("suspend", "applied", "contact-flow"),
         ("resume", "applied", "deadline"),
@@ -78,9 +62,8 @@ def test_a_late_confirmation_after_the_caller_was_told_no_is_reverted(centre):
 def test_a_signal_still_queued_at_its_deadline_is_withdrawn_and_never_applied(centre):
     """A resume queued behind a slow suspend misses its own deadline while still queued: withdrawn."""
     call = centre.connect_call_recording(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
-    restore = _slow(centre, "SuspendContactRecording")
     answers: dict[str, dict] = {}
-    try:
+    with slow_connect(centre, "SuspendContactRecording", SLOW_SECONDS):
         first = threading.Thread(
             target=lambda: answers.update(
                 suspend=sessions.signal(call.session_id, "suspend", actor="api", key="s-1", wait_seconds=3.0)
@@ -91,8 +74,6 @@ def test_a_signal_still_queued_at_its_deadline_is_withdrawn_and_never_applied(ce
         answers["resume"] = sessions.signal(call.session_id, "resume", actor="api", key="r-1", wait_seconds=1.0)
         first.join()
         signals = _settle(centre, call.session_id)
-    finally:
-        restore()
     assert answers["resume"]["status"] == sessions.WITHDRAWN
     by_seq = {s["seq"]: s for s in signals}
     assert by_seq[answers["resume"]["seq"]]["status"] == "withdrawn"  # passed over by the workflow, not applied
@@ -111,12 +92,9 @@ def test_a_resume_that_misses_its_deadline_says_the_window_stays_open_and_it_doe
     is confirmed or the window limit ends it; the session's live state agrees."""
     call = centre.connect_call_recording(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
     assert centre.contact_flow(call, "suspend")["suspended"] == "true"
-    restore = _slow(centre, "ResumeContactRecording")
-    try:
+    with slow_connect(centre, "ResumeContactRecording", SLOW_SECONDS):
         answer = centre.contact_flow(call, "resume")
         _settle(centre, call.session_id)
-    finally:
-        restore()
     assert answer["resumed"] == "false" and "the window stays open" in answer["reason"]
     assert centre.session(call.session_id)["recording"]["state"] == "suspended"  # what the caller was told holds
     assert centre.contact_flow(call, "resume")["resumed"] == "true"  # a resume confirmed in time closes it
