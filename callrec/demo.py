@@ -69,6 +69,10 @@ def chime_opt_in(answer: str) -> Callable[[LocalCallCentre], Call]:
 
 
 CARD_NUMBER = "4111111111111111"  # a test card number: the simulated caller types it, nothing may keep it
+# The payment IVR's prompt before the card number and its thanks after it. The card entry lies well inside the
+# window, as on a real line: the recording's placement on the session's timeline is uncertain by the stack's
+# latency, and verification checks only what surely lies in the window.
+IVR_PROMPT_SECONDS = 1.5
 
 
 def connect_payment(centre: LocalCallCentre) -> Call:
@@ -77,8 +81,9 @@ def connect_payment(centre: LocalCallCentre) -> Call:
     call = centre.connect_call_recording(TEXAS_CALLER, CENTRE_TEXAS)
     centre.sim.clock.advance(20.0)
     if centre.contact_flow(call, "suspend", idempotencyKey="pay-1-suspend")["suspended"] == "true":
+        centre.sim.clock.advance(IVR_PROMPT_SECONDS)  # "please key in your card number"
         centre.sim.connect.caller_types(call.contact_id, CARD_NUMBER)  # only once suspension is confirmed
-        centre.sim.clock.advance(2.0)
+        centre.sim.clock.advance(IVR_PROMPT_SECONDS)  # "thank you, that card is accepted"
     centre.contact_flow(call, "resume", idempotencyKey="pay-1-resume")
     centre.sim.clock.advance(15.0)
     centre.sim.connect.hang_up(call.contact_id)
@@ -110,8 +115,9 @@ def chime_payment(centre: LocalCallCentre) -> Call:
     centre.sim.chime.wait_idle(call.transaction_id)
     deadline = float(centre.deployment.resolver.parameters["ConfirmationDeadlineSeconds"])
     if sessions.signal(call.session_id, "suspend", actor="api", wait_seconds=deadline)["status"] == sessions.APPLIED:
-        centre.sim.chime.wait_idle(call.transaction_id)
+        centre.sim.chime.talk(call.transaction_id, IVR_PROMPT_SECONDS)  # "please key in your card number"
         centre.sim.chime.press(call.transaction_id, CARD_NUMBER)
+        centre.sim.chime.talk(call.transaction_id, IVR_PROMPT_SECONDS)  # "thank you, that card is accepted"
         centre.sim.chime.wait_idle(call.transaction_id)
     sessions.signal(call.session_id, "resume", actor="api", wait_seconds=deadline)
     centre.sim.chime.talk(call.transaction_id, 15.0)
