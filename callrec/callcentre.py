@@ -130,6 +130,31 @@ class LocalCallCentre:
         except self.sfn.exceptions.ExecutionDoesNotExist:
             return None
 
+    def session_id_of(self, call: Call) -> str:
+        """The session a call has (or would have): derived from the call's identity, as the entry points do."""
+        from callrec_shared.identity import session_id_for
+
+        if call.contact_id:
+            chain = self.sim.connect.chain(call.contact_id)
+            ids = {"InstanceId": self.instance.instance_id, "InitialContactId": chain.initial_contact_id}
+            return session_id_for({"provider": "connect", "call": ids})
+        ids = {"SipMediaApplicationId": self.sma.id, "TransactionId": call.transaction_id}
+        return session_id_for({"provider": "chime", "call": ids})
+
+    def recordings_without_verdict(self) -> list[str]:
+        """Every recording in the bucket that no session's verdict names (the attestations aside): a sweep that
+        must find nothing, since a recording nobody verified is a recording nobody answers for."""
+        bucket = self.deployment.physical("RecordingBucket")
+        keys = [
+            o["Key"]
+            for page in client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket)
+            for o in page.get("Contents", [])
+            if not o["Key"].startswith("attestations/")
+        ]
+        items = client("dynamodb").scan(TableName=self.deployment.physical("SessionsTable"))["Items"]
+        verified = {item["verifiedObject"]["S"] for item in items if "verifiedObject" in item}
+        return [key for key in keys if f"s3://{bucket}/{key}" not in verified]
+
     def signals(self, session_id: str) -> list[dict]:
         from callrec_shared import sessions
 

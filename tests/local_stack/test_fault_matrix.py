@@ -38,7 +38,8 @@ def _connect(talk_then: Callable[[LocalCallCentre, Call], None]) -> Callable[[Lo
     def play(centre: LocalCallCentre) -> Call:
         call = centre.connect_call(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
         centre.sim.connect.agent_joins(call.contact_id)
-        call.session_id = centre.contact_flow(call, "start")["sessionId"]
+        # the session's id, also when the flow's Lambda failed (its error branch: nothing is recorded)
+        call.session_id = centre.contact_flow(call, "start").get("sessionId") or centre.session_id_of(call)
         centre.sim.clock.advance(4.0)
         talk_then(centre, call)
         return call
@@ -83,7 +84,7 @@ def _hang_up(centre: LocalCallCentre, call: Call) -> None:
 
 def _connect_window(resume: bool) -> Callable[[LocalCallCentre, Call], None]:
     def step(centre: LocalCallCentre, call: Call) -> None:
-        if centre.contact_flow(call, "suspend")["suspended"] == "true":
+        if centre.contact_flow(call, "suspend").get("suspended") == "true":  # else its safe path: no card
             centre.sim.connect.caller_types(call.contact_id, demo.CARD_NUMBER)
         if resume:
             centre.contact_flow(call, "resume")
@@ -127,16 +128,26 @@ def _chime_gone_at_once(centre: LocalCallCentre) -> Call:
     return call
 
 
+def _asked(call: Call, kind: str) -> str:
+    """What the payment system hears when it asks for a window through the API (an ended session: refused)."""
+    from callrec_shared import sessions
+
+    try:
+        return sessions.signal(call.session_id, kind, actor="api", wait_seconds=3)["status"]
+    except sessions.SessionEnded:
+        return sessions.REJECTED
+
+
 def _chime_window(resume: bool) -> Callable[[LocalCallCentre, Call], None]:
     def step(centre: LocalCallCentre, call: Call) -> None:
         from callrec_shared import sessions
 
-        if sessions.signal(call.session_id, "suspend", actor="api", wait_seconds=3)["status"] == sessions.APPLIED:
+        if _asked(call, "suspend") == sessions.APPLIED:
             centre.sim.chime.wait_idle(call.transaction_id)
             centre.sim.chime.press(call.transaction_id, demo.CARD_NUMBER)
             centre.sim.chime.wait_idle(call.transaction_id)
         if resume:
-            sessions.signal(call.session_id, "resume", actor="api", wait_seconds=3)
+            _asked(call, "resume")
         centre.sim.chime.talk(call.transaction_id, 5.0)
         _hang_up(centre, call)
 

@@ -139,9 +139,7 @@ EXPECTED = {
         "Session Store Failed",
         "FAILED",
         reason=STORE_FAILED,
-        session={
-            "providerAction": "Chime recording not stopped by the workflow (its store failed): it ends with the call"
-        },
+        session={"providerAction": "Chime recording stopped"},
     ),
     "ConnectStoreDownInWindow": Case(
         CONNECT,

@@ -118,7 +118,13 @@ def _definition_needs(definition: dict) -> set[tuple[str, str]]:
             if isinstance(resource, str) and ":dynamodb:" in resource:
                 action = re.sub(r"\.waitForTaskToken$", "", resource.rsplit(":", 1)[1])
                 parameters = node.get("Parameters") or node.get("Arguments") or {}
-                if action == "transactWriteItems":
+                if action == "transactWriteItems" and isinstance(parameters["TransactItems"], str):
+                    # items built by a JSONata expression: each names its kind and table literally
+                    for kind, table in re.findall(
+                        r"'(\w+)': \{'TableName': '\$\{(\w+)\}'", parameters["TransactItems"]
+                    ):
+                        needs.add((TABLES[table], TRANSACT_ACTIONS[kind]))
+                elif action == "transactWriteItems":
                     for item in parameters["TransactItems"]:
                         ((kind, body),) = item.items()
                         needs.add((TABLES[body["TableName"][2:-1]], TRANSACT_ACTIONS[kind]))
