@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import Any
 
 from callrec import engine
-from callrec.stack import Deployment, TemplateDeployer
+from callrec.stack import Deployment, TemplateDeployer, client
 
 # moto: execute state machines (not just record them); keep boto3's default session across mocks (moto resets
 # it at each start, and every client then reloads botocore's models: 0.58 -> 0.24 s per deployment here)
@@ -68,10 +68,21 @@ class LocalRuntime:
             endpoint_url=self.endpoint_url, parameter_overrides={**self.parameters, **parameters}
         ).deploy()
 
+    @staticmethod
+    def _stop_executions() -> None:
+        """Stop the executions still running (e.g. a verification waiting for a recording to land): left alone, they
+        would go on in the background and act on whatever moto holds next (found: an alert in the next test)."""
+        sfn = client("stepfunctions")
+        for machine in sfn.list_state_machines()["stateMachines"]:
+            running = sfn.list_executions(stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING")
+            for execution in running["executions"]:
+                sfn.stop_execution(executionArn=execution["executionArn"], cause="the local runtime is closing")
+
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
         import sys
 
         if self._mock is not None:
+            self._stop_executions()
             self._mock.stop()
             self._mock = None
         engine.reset()

@@ -95,6 +95,14 @@ def centre(deployment):
 
 
 @pytest.fixture
+def alerts(deployment):
+    """What arrives on the alert topic during the test (an SQS queue subscribed before the call)."""
+    from tests.local_stack.defined_end import alert_queue
+
+    return alert_queue(deployment)
+
+
+@pytest.fixture
 def api(centre):
     """The template's REST API on a free local port, in front of `centre`'s stack (HTTP, SigV4)."""
     from callrec.local_api import LocalApiServer

@@ -8,9 +8,10 @@ from callrec.demo import CALIFORNIA_CALLER, CENTRE_TEXAS
 from callrec_shared import sessions
 from tests.conftest import states_entered
 from tests.eventually import eventually
+from tests.local_stack.defined_end import Row, proven
 
 
-def test_a_stop_while_the_opt_in_prompt_waits_means_no_recording_on_chime(centre):
+def test_a_stop_while_the_opt_in_prompt_waits_means_no_recording_on_chime(centre, alerts, record_property):
     call = centre.chime_call(CALIFORNIA_CALLER, CENTRE_TEXAS, answers=[])  # the prompt waits for the caller
     eventually(lambda: centre.sim.chime.describe(call.transaction_id)["Waiting"], what="the opt-in prompt waiting")
     assert sessions.signal(call.session_id, "stop", "api")["status"] == "queued"
@@ -22,9 +23,11 @@ def test_a_stop_while_the_opt_in_prompt_waits_means_no_recording_on_chime(centre
     executed = [a["Type"] for a in centre.sim.chime.describe(call.transaction_id)["Executed"]]
     assert "StartCallRecording" not in executed and centre.sim.chime.describe(call.transaction_id)["Recording"] is None
     centre.sim.chime.hang_up(call.transaction_id)
+    row = Row("chime", "consent", "stop requested while the opt-in prompt waits", "NOT_RECORDED", None)
+    proven(centre, call, row, alerts, record_property)
 
 
-def test_a_stop_while_the_contact_flow_plays_the_notice_means_no_recording_on_connect(centre):
+def test_a_stop_while_the_contact_flow_plays_the_notice_means_no_recording_on_connect(centre, alerts, record_property):
     call = centre.connect_call(CALIFORNIA_CALLER, CENTRE_TEXAS)
     centre.sim.connect.agent_joins(call.contact_id)
     call.session_id = centre.contact_flow(call, "start")["sessionId"]
@@ -34,3 +37,5 @@ def test_a_stop_while_the_contact_flow_plays_the_notice_means_no_recording_on_co
     assert "Start Contact Recording" not in states_entered(events)
     assert centre.session(call.session_id)["status"] == "NOT_RECORDED"
     assert centre.sim.connect.describe(call.contact_id)["Recording"] is None
+    row = Row("connect", "consent", "stop requested while the flow plays the notice", "NOT_RECORDED", None)
+    proven(centre, call, row, alerts, record_property)

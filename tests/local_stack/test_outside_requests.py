@@ -9,6 +9,7 @@ from __future__ import annotations
 from callrec import demo
 from callrec.stack import client
 from tests.eventually import eventually
+from tests.local_stack.defined_end import Row, proven
 from tests.wav_probe import read_wav
 
 
@@ -28,7 +29,7 @@ def _eventually(check, timeout: float = 10.0):
     return eventually(check, timeout=timeout)
 
 
-def test_an_outside_resume_cannot_unpause_a_payment_window(centre):
+def test_an_outside_resume_cannot_unpause_a_payment_window(centre, alerts, record_property):
     from callrec_shared import sessions
 
     captured: list[dict] = []
@@ -77,11 +78,11 @@ def test_an_outside_resume_cannot_unpause_a_payment_window(centre):
         .read()
     )
     assert len(typed) == 1 and all(wav.peak(channel, *typed[0]) == 0 for channel in (0, 1)), "the card was recorded"
-    described, _ = centre.verification(call.session_id)
-    assert centre.session(call.session_id)["verification"] == "VERIFIED", described
+    row = Row("chime", "window", "outside resume-recording during a payment window", "RECORDED", "VERIFIED")
+    proven(centre, call, row, alerts, record_property)
 
 
-def test_an_outside_start_after_a_decline_records_nothing(centre):
+def test_an_outside_start_after_a_decline_records_nothing(centre, alerts, record_property):
     call = centre.chime_call(demo.CALIFORNIA_CALLER, demo.CENTRE_TEXAS, answers=["2"])
     session = centre.wait_for_status(call.session_id, "NOT_RECORDED")
     bucket = centre.deployment.physical("RecordingBucket")
@@ -96,6 +97,8 @@ def test_an_outside_start_after_a_decline_records_nothing(centre):
     assert [(r["op"], r["actor"]) for r in _eventually(lambda: _refusals(centre, call.session_id))] == [
         ("start-recording", "sma")
     ]
+    row = Row("chime", "consent", "outside start-recording after the caller declined", "NOT_RECORDED", None)
+    proven(centre, call, row, alerts, record_property)
 
 
 def test_outside_systems_may_still_ask_for_a_window(centre):

@@ -13,6 +13,7 @@ from callrec import demo
 from callrec_shared import sessions
 from tests.eventually import eventually
 from tests.local_stack.conftest import slow_connect
+from tests.local_stack.defined_end import Row, proven
 
 SLOW_SECONDS = 5.0
 
@@ -30,7 +31,7 @@ def _settle(centre, session_id: str, timeout: float = 30.0) -> list[dict]:
     )
 
 
-def test_a_late_confirmation_after_the_caller_was_told_no_is_reverted(centre):
+def test_a_late_confirmation_after_the_caller_was_told_no_is_reverted(centre, alerts, record_property):
     call = centre.connect_call_recording(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
     with slow_connect(centre, "SuspendContactRecording", SLOW_SECONDS):
         answer = sessions.signal(call.session_id, "suspend", actor="contact-flow", key="pay-late", wait_seconds=3.0)
@@ -53,13 +54,11 @@ def test_a_late_confirmation_after_the_caller_was_told_no_is_reverted(centre):
     centre.sim.clock.advance(10.0)
     centre.sim.connect.hang_up(call.contact_id)
     centre.contact_flow(call, "hangup")
-    centre.finish(call.session_id)
-    described, _ = centre.verification(call.session_id)
-    view = centre.session(call.session_id)
-    assert view["status"] == "RECORDED" and view["verification"] == "VERIFIED", view.get("verificationReason")
+    row = Row("connect", "window", "suspend confirmed after the caller was told no", "RECORDED", "VERIFIED")
+    proven(centre, call, row, alerts, record_property)
 
 
-def test_a_signal_still_queued_at_its_deadline_is_withdrawn_and_never_applied(centre):
+def test_a_signal_still_queued_at_its_deadline_is_withdrawn_and_never_applied(centre, alerts, record_property):
     """A resume queued behind a slow suspend misses its own deadline while still queued: withdrawn."""
     call = centre.connect_call_recording(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
     answers: dict[str, dict] = {}
@@ -84,10 +83,11 @@ def test_a_signal_still_queued_at_its_deadline_is_withdrawn_and_never_applied(ce
     assert session["suspended"] is False  # the suspend's own caller was told no too: it was undone
     centre.sim.connect.hang_up(call.contact_id)
     centre.contact_flow(call, "hangup")
-    centre.finish(call.session_id)
+    row = Row("connect", "window", "resume still queued at its deadline", "RECORDED", "VERIFIED")
+    proven(centre, call, row, alerts, record_property)
 
 
-def test_a_resume_that_misses_its_deadline_says_the_window_stays_open_and_it_does(centre):
+def test_a_resume_that_misses_its_deadline_says_the_window_stays_open_and_it_does(centre, alerts, record_property):
     """The contact flow hears resumed=false and why: the recording stays paused (the window open) until a resume
     is confirmed or the window limit ends it; the session's live state agrees."""
     call = centre.connect_call_recording(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
@@ -98,6 +98,8 @@ def test_a_resume_that_misses_its_deadline_says_the_window_stays_open_and_it_doe
     assert answer["resumed"] == "false" and "the window stays open" in answer["reason"]
     assert centre.session(call.session_id)["recording"]["state"] == "suspended"  # what the caller was told holds
     assert centre.contact_flow(call, "resume")["resumed"] == "true"  # a resume confirmed in time closes it
+    centre.sim.clock.advance(10.0)  # the conversation goes on, recorded
     centre.sim.connect.hang_up(call.contact_id)
     centre.contact_flow(call, "hangup")
-    centre.finish(call.session_id)
+    row = Row("connect", "window", "resume confirmed after its deadline", "RECORDED", "VERIFIED")
+    proven(centre, call, row, alerts, record_property)

@@ -9,6 +9,7 @@ import pytest
 from callrec import demo
 from callrec.template import Template
 from callrec_shared import sessions
+from tests.local_stack.defined_end import Row, proven
 
 LIMIT = 10
 QUOTA = 25_000
@@ -23,7 +24,7 @@ def limited(runtime):
     assert centre.sim.chime.errors == []
 
 
-def test_a_call_with_2000_signals_ends_defined_and_stays_below_the_history_quota(limited):
+def test_a_call_with_2000_signals_ends_defined_and_stays_below_the_history_quota(limited, record_property):
     call = limited.connect_call_recording(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
     for index in range(LIMIT):  # five windows, each confirmed
         kind = "suspend" if index % 2 == 0 else "resume"
@@ -38,6 +39,13 @@ def test_a_call_with_2000_signals_ends_defined_and_stays_below_the_history_quota
     limited.sim.connect.hang_up(call.contact_id)
     limited.contact_flow(call, "hangup")  # an end is always taken
     described, history = limited.finish(call.session_id)
+    proven(
+        limited,
+        call,
+        Row("connect", "signals", "2,000 signals in one call", "RECORDED", "VERIFIED"),
+        None,
+        record_property,
+    )
     assert described["status"] == "SUCCEEDED" and limited.session(call.session_id)["status"] == "RECORDED"
     assert (
         refused == 1_989 and len(limited.sim.connect.describe(call.contact_id)["Recording"]["Suspended"]) == LIMIT // 2

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from callrec.demo import CALIFORNIA_CALLER, CENTRE_TEXAS
 from callrec.sim import Fault
+from tests.local_stack.defined_end import Row, proven
 
 
-def test_a_hang_up_racing_the_start_still_gets_the_recording_verified(centre):
+def test_a_hang_up_racing_the_start_still_gets_the_recording_verified(centre, alerts, record_property):
     centre.sim.faults.inject(Fault("chimesdkvoice", "StartCallRecording", "HangUpBeforeSuccess"))
     call = centre.chime_call(CALIFORNIA_CALLER, CENTRE_TEXAS, answers=["1"])
     centre.finish(call.session_id)
@@ -18,7 +19,6 @@ def test_a_hang_up_racing_the_start_still_gets_the_recording_verified(centre):
     assert centre.sim.chime.describe(call.transaction_id)["Recording"] is not None  # the provider did record
     session = centre.session(call.session_id)
     assert "may have" in session["outcomeReason"], session["outcomeReason"]
-    assert centre.verification(call.session_id) is not None
-    session = centre.session(call.session_id)
-    assert session.get("verification") and session.get("verifiedObject"), session
-    assert centre.recordings_without_verdict() == []
+    # the caller left as recording began: too little audio to judge, so unverified (and an alert), never passed
+    row = Row("chime", "start", "HANGUP where StartCallRecording's success was due", "RECORDED", "UNVERIFIED")
+    proven(centre, call, row, alerts, record_property)

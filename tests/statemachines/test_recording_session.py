@@ -149,6 +149,15 @@ EXPECTED = {
         reason=STORE_FAILED,
         session={"providerAction": "Connect recording stopped"},
     ),
+    # the store fails as the window's end is saved: the provider resumed, so where the window ended is unknown
+    "ConnectStoreDownAtResume": Case(
+        CONNECT,
+        "FAILED",
+        "Session Store Failed",
+        "FAILED",
+        reason=STORE_FAILED,
+        session={"providerAction": "Connect recording stopped", "windowEndUnknown": True},
+    ),
     # the store stays down past the 15 minutes too: the execution fails (the alarm), nothing more can be saved
     "StoreDownLong": Case(CHIME, "FAILED", "Session Store Failed", "OPENED", not_entered=("Outcome?",)),
     "ConnectParkedThenHangUp": Case(CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),

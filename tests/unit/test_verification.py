@@ -182,6 +182,17 @@ def test_a_window_still_open_at_hang_up_runs_to_the_end():
     assert verification.place_windows(verification.expectation(session), 60.0, CONFIG)[0] == [(50.25, 59.75)]
 
 
+def test_an_open_window_whose_resume_the_failed_store_never_saved_is_unverified_not_failed():
+    """The store failed as the workflow saved a resume the provider had confirmed: the session shows the window
+    open to the end while the recording has the conversation after it. Before, window-1-silent failed ("audio
+    in the window"), a false accusation; now the window's end is unknown, so its silence is unverified."""
+    session = _session(windows=(), windowEndUnknown=True)
+    session["windows"] = [{"suspendConfirmedAt": clock.stamp(T0 + timedelta(seconds=20))}]
+    spans, unplaced = verification.place_windows(verification.expectation(session), 60.0, CONFIG)
+    assert spans == [] and [(c.name, c.ok, c.unverified) for c in unplaced] == [("window-1-silent", False, True)]
+    assert "end is unknown" in unplaced[0].detail
+
+
 def test_a_connect_recording_that_began_when_the_agent_joined_is_placed_from_the_join():
     """The session asked at 0 s; the contact record says the agent joined at 20 s, so the 40 s recording
     starts there. A window that ended before the join holds nothing of the recording: it passes, saying so;

@@ -77,6 +77,7 @@ class Expectation:
         None  # Connect: the contact record (DescribeContact's Contact), when it could be read
     )
     uncertain: bool = False  # the provider may have started recording, but never confirmed it
+    window_end_unknown: bool = False  # the store failed while a resume was applied: an open window may have ended
     key_prefix: str = ""  # Chime: the per-call prefix under the bucket ("" is the SMA's default prefix)
 
     @property
@@ -169,6 +170,7 @@ def expectation(session: dict[str, Any], contact: dict[str, Any] | None = None) 
         end_requested=clock.parse(session["endRequestedAt"]) if "endRequestedAt" in session else None,
         contact=contact if provider == "connect" else None,
         uncertain=bool(session.get("recordingUncertain", False)),
+        window_end_unknown=bool(session.get("windowEndUnknown", False)),
         key_prefix=session.get("recordingKeyPrefix", ""),
     )
 
@@ -318,6 +320,17 @@ def place_windows(
                     name,
                     False,
                     "cannot be placed: the recording is shorter than the session and the agent's join time is unknown",
+                    unverified=True,
+                )
+            )
+            continue
+        if end is None and expected.window_end_unknown:
+            unplaced.append(
+                Check(
+                    name,
+                    False,
+                    "its end is unknown: the session store failed while the window was being closed, and the "
+                    "provider may have resumed recording before the call ended",
                     unverified=True,
                 )
             )

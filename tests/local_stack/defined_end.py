@@ -1,0 +1,117 @@
+"""What every row of the fault matrix proves, in one place: whatever went wrong, the call ended in its defined
+state, audited; every signal was answered; a recording that exists has a verdict; an alert went out exactly
+when a recording is not verified; and the caller's key presses are not audible in the recording (judged from
+the telephony twin's own record of when the caller typed, read in the audio it delivered, not from
+verification's verdict). The fault-matrix test and the tests of each fail-closed guarantee end with `proven`,
+which also puts their row in the matrix printed at the end of the test report (tests/conftest.py)."""
+
+from __future__ import annotations
+
+import json
+import wave
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from callrec.callcentre import Call, LocalCallCentre
+from callrec.stack import client
+from callrec_shared import sessions
+from tests.wav_probe import read_wav
+
+QUIET = ("VERIFIED", "ABSENT")  # verdicts that raise no alert
+
+
+@dataclass(frozen=True)
+class Row:
+    provider: str
+    stage: str
+    fault: str
+    status: str  # the session's final status
+    verification: str | None  # VERIFIED / FAILED / MISSING / ERROR / ABSENT, or None: nothing to verify
+    reason: str = ""  # a part of the session's outcome reason
+    card_recorded: bool = False  # a fault that leaks the card into the recording by design (verification fails it)
+
+
+def alert_queue(deployment) -> Callable[[], list[dict]]:
+    """An SQS queue on the alert topic, as an operator would subscribe; returns a reader of what arrived."""
+    sqs = client("sqs")
+    url = sqs.create_queue(QueueName="alerts")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    client("sns").subscribe(TopicArn=deployment.physical("AlertTopic"), Protocol="sqs", Endpoint=arn)
+    return lambda: [
+        json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    ]
+
+
+def card_heard(centre: LocalCallCentre, call: Call) -> list[tuple[float, float]]:
+    """The spans (seconds into the recording) where the caller typed and the delivered recording is not silent."""
+    if call.contact_id:
+        chain = centre.sim.connect.chain(call.contact_id)
+        recording = chain.recording
+        typed = [(e["at"], e["until"]) for e in chain.log if e["event"] == "CustomerTyped"]
+    else:
+        leg = centre.sim.chime.legs[call.transaction_id]
+        recording, typed = leg.recording, [tuple(span) for span in leg.typed]
+    if recording is None or recording.location is None or recording.started_at is None:
+        return []
+    bucket, _, key = recording.location.partition("/")
+    s3 = client("s3")
+    try:
+        wav = read_wav(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    except s3.exceptions.NoSuchKey:
+        return []  # never landed: nothing to hear
+    except wave.Error:  # a corrupted header (a fault switch): the same audio, as the twin rendered it
+        wav = read_wav(
+            centre.sim.connect.render(chain, recording) if call.contact_id else centre.sim.chime.render(leg)[0]
+        )
+    start, stop = recording.started_at, recording.stopped_at or float("inf")
+    spans = [(max(a, start) - start, min(b, stop) - start) for a, b in typed if b > start and a < stop]
+    return [(a, b) for a, b in spans if any(wav.peak(channel, a, b) for channel in range(wav.channels))]
+
+
+def proven(
+    centre: LocalCallCentre,
+    call: Call,
+    row: Row,
+    alerts: Callable[[], list[dict]] | None,
+    record_property: Callable[[str, object], None],
+) -> dict:
+    """Wait for the call's end and its verdict, put its row in the matrix, and assert what every row proves.
+    `alerts` None: the test's stack has no alert queue (its alert is not judged). Returns the session."""
+    described, _ = centre.finish(call.session_id)
+    centre.sim.delivery.wait()
+    verified = centre.verification(call.session_id)
+    session = centre.session(call.session_id)
+    audit = centre.audit(call.session_id)
+    sent = [alert for alert in (alerts() if alerts else []) if call.session_id in alert["Message"]]
+    record_property(
+        "fault_matrix_row",
+        (
+            row.provider,
+            row.stage,
+            row.fault,
+            session["status"],
+            session.get("verification") or "-",
+            "alert" if sent else "-",
+            session.get("outcomeReason") or "",
+        ),
+    )
+    assert session["status"] == row.status, session.get("outcomeReason")
+    assert row.reason in (session.get("outcomeReason") or "")
+    verdict = session.get("verification") if verified else None
+    assert verdict == row.verification, (verdict, session.get("verificationReason"))
+    # a defined end, audited: the workflow's final record, and the verdict's when there is one
+    assert [a for a in audit if a.get("status")][-1]["status"] in (row.status, row.verification)
+    assert any(a.get("status") == row.status for a in audit)
+    if row.verification:
+        assert verified[0]["status"] == ("SUCCEEDED" if row.verification in QUIET else "FAILED")
+    # every signal was answered: applied, rejected, withdrawn or failed, none left waiting
+    assert [s["kind"] for s in centre.signals(call.session_id) if s["status"] in sessions.PENDING] == []
+    # no recording without a verdict (ERROR: the checks could not run, and the alert asks a person to look)
+    if row.verification != "ERROR":
+        assert centre.recordings_without_verdict() == []
+    if alerts:  # an alert exactly when a recording is not verified
+        assert len(sent) == (0 if row.verification in (None, *QUIET) else 1), sent
+    if not row.card_recorded:
+        assert card_heard(centre, call) == [], "the caller's key presses are audible in the recording"
+    assert described["status"] in ("SUCCEEDED", "FAILED")
+    return session
