@@ -13,6 +13,7 @@ import pytest
 
 from callrec import demo
 from callrec_shared import sessions
+from tests.local_stack import test_fault_matrix as matrix
 from tests.local_stack.defined_end import Row, proven
 
 WINDOW_LIMIT, CALL_LIMIT = 3, 5
@@ -43,30 +44,55 @@ def _keep_signalling(session_id: str, kind: str, times: int) -> int:
     return sent
 
 
-def test_signals_do_not_move_the_window_deadline(limited, record_property):
-    call = limited.connect_call_recording(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
-    limited.sim.clock.advance(1.0)  # a word before the payment, recorded
+def _recording_call(centre, provider: str):
+    if provider == "connect":
+        return centre.connect_call_recording(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
+    call = centre.chime_call(demo.CALIFORNIA_CALLER, demo.CENTRE_TEXAS, answers=["1"])
+    centre.wait_for_status(call.session_id, "RECORDING")
+    return call
+
+
+def _talk(centre, call, seconds: float) -> None:
+    if call.contact_id:
+        centre.sim.clock.advance(seconds)
+    else:
+        centre.sim.chime.talk(call.transaction_id, seconds)
+        centre.sim.chime.wait_idle(call.transaction_id)
+
+
+def _recording(centre, call) -> dict:
+    """The provider's own record: (started, stopped, silenced spans)."""
+    if call.contact_id:
+        recording = centre.sim.connect.describe(call.contact_id)["Recording"]
+        return {**recording, "Silenced": recording["Suspended"]}
+    recording = centre.sim.chime.describe(call.transaction_id)["Recording"]
+    return {**recording, "Silenced": recording["Paused"]}
+
+
+@pytest.mark.parametrize("provider", ["connect", "chime"])
+def test_signals_do_not_move_the_window_deadline(limited, record_property, provider):
+    call = _recording_call(limited, provider)
+    _talk(limited, call, 1.0)  # a word before the payment, recorded
     assert sessions.signal(call.session_id, "suspend", "api", wait_seconds=3.0)["status"] == "applied"
     assert _keep_signalling(call.session_id, "suspend", times=6) >= 1  # already suspended: each is rejected
     limited.finish(call.session_id)
     assert limited.session(call.session_id)["outcomeReason"] == "stopped by max-window-length"
-    recording = limited.sim.connect.describe(call.contact_id)["Recording"]
-    (opened, closed), *_ = recording["Suspended"]
+    recording = _recording(limited, call)
+    (opened, closed), *_ = recording["Silenced"]
     assert closed == recording["StoppedAt"] and closed - opened <= WINDOW_LIMIT + SLACK, (opened, closed)
-    limited.sim.connect.hang_up(call.contact_id)
-    limited.contact_flow(call, "hangup")
-    row = Row("connect", "window", "a signal every 0.8 s past the window limit", "RECORDED", "VERIFIED")
+    matrix._hang_up(limited, call)
+    row = Row(provider, "window", "a signal every 0.8 s past the window limit", "RECORDED", "VERIFIED")
     proven(limited, call, row, None, record_property)
 
 
-def test_signals_do_not_move_the_call_deadline(limited, record_property):
-    call = limited.connect_call_recording(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
+@pytest.mark.parametrize("provider", ["connect", "chime"])
+def test_signals_do_not_move_the_call_deadline(limited, record_property, provider):
+    call = _recording_call(limited, provider)
     assert _keep_signalling(call.session_id, "resume", times=9) >= 1  # not suspended: each is rejected
     limited.finish(call.session_id)
     assert limited.session(call.session_id)["outcomeReason"] == "stopped by max-call-duration"
-    limited.sim.connect.hang_up(call.contact_id)
-    limited.contact_flow(call, "hangup")
-    row = Row("connect", "stop", "a signal every 0.8 s past the call limit", "RECORDED", "VERIFIED")
+    matrix._hang_up(limited, call)
+    row = Row(provider, "stop", "a signal every 0.8 s past the call limit", "RECORDED", "VERIFIED")
     proven(limited, call, row, None, record_property)
-    recording = limited.sim.connect.describe(call.contact_id)["Recording"]
+    recording = _recording(limited, call)
     assert recording["StoppedAt"] - recording["StartedAt"] <= CALL_LIMIT + SLACK, recording
