@@ -1,4 +1,4 @@
-"""A DynamoDB outage on the local stack: from the RecordingSession workflow's n-th write on, every DynamoDB
+"""A DynamoDB outage on the local stack: from the RecordingSession workflow's first write from a given state on, every DynamoDB
 request the system makes (the workflows' tasks, every Lambda function) is throttled for a span of the engine's
 scaled time, as DynamoDB answers when a table's capacity or a partition is exhausted. The requests are refused
 before they reach moto, so nothing is written while the outage lasts. The test itself, reading what happened,
@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import botocore.client
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
 
 from callrec.engine import authorization, settings
 from callrec.engine.interpreter import modelled_error
@@ -20,13 +21,15 @@ from callrec.errors import service_error
 
 WRITES = ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem")
 WORKFLOW_ROLE = "-RecordingSessionRole"
+_task = threading.local()  # the state whose task this thread runs (moto runs each task on its execution's thread)
 
 
 @dataclass
 class Outage:
-    after_writes: int  # the workflow's writes let through before the outage begins (0: its first write fails)
+    at_state: str  # the outage begins at the workflow's `occurrence`-th write from this state
+    occurrence: int  # 1: its first write from that state
     seconds: float  # how long it lasts, in the engine's scaled time
-    writes: list[str] = field(default_factory=list)  # the workflow's writes, in order (operation names)
+    writes: list[str] = field(default_factory=list)  # the states the workflow wrote from, in order
     began: float | None = None  # monotonic time it began
     refused: int = 0  # requests throttled
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -36,9 +39,10 @@ class Outage:
         with self._lock:
             if self.began is None and principal is not None and principal.role_arn.endswith(WORKFLOW_ROLE):
                 if operation in WRITES:
-                    if len(self.writes) >= self.after_writes:
+                    state = getattr(_task, "state", "")
+                    self.writes.append(state)
+                    if state == self.at_state and self.writes.count(state) == self.occurrence:
                         self.began = time.monotonic()
-                    self.writes.append(operation)
             if (
                 principal is None
                 or self.began is None
@@ -54,10 +58,15 @@ class Outage:
 
 
 @contextmanager
-def store_outage(after_writes: int, seconds: float = 300.0) -> Iterator[Outage]:
-    """DynamoDB throttled for `seconds` of scaled time from the workflow's `after_writes`-th write on."""
-    outage = Outage(after_writes, seconds)
+def store_outage(at_state: str, occurrence: int = 1, seconds: float = 300.0) -> Iterator[Outage]:
+    """DynamoDB throttled for `seconds` of scaled time from the workflow's `occurrence`-th write from `at_state`."""
+    outage = Outage(at_state, occurrence, seconds)
     original = botocore.client.BaseClient._make_api_call
+    credentials = StateTask._eval_state_credentials
+
+    def _eval_state_credentials(self, env):
+        _task.state = self.name
+        return credentials(self, env)
 
     def _make_api_call(self, operation_name, api_params):
         if self.meta.service_model.service_name == "dynamodb" and outage._down(operation_name):
@@ -72,7 +81,9 @@ def store_outage(after_writes: int, seconds: float = 300.0) -> Iterator[Outage]:
         return original(self, operation_name, api_params)
 
     botocore.client.BaseClient._make_api_call = _make_api_call
+    StateTask._eval_state_credentials = _eval_state_credentials
     try:
         yield outage
     finally:
         botocore.client.BaseClient._make_api_call = original
+        StateTask._eval_state_credentials = credentials

@@ -1,5 +1,6 @@
 """A defined end without storage: DynamoDB throttled for five minutes of scaled time, beginning at each write
-the RecordingSession workflow makes in a payment call, on both providers. Whatever write fails, the call ends
+the RecordingSession workflow makes in a payment call (named by its state, and which time the workflow
+writes from it), on both providers. Whatever write fails, the call ends
 in a defined, audited state once the store is back: the session FAILED with why, SESSION_STORE_FAILED in
 the audit, the provider brought to a safe state (recording stopped by the workflow, never left suspended or
 recording for the rest of the call), every signal answered, and no recording in the bucket without a
@@ -12,11 +13,41 @@ from datetime import datetime
 import pytest
 
 from callrec_shared import clock
+from tests.eventually import eventually
 from tests.local_stack import test_fault_matrix as matrix
 from tests.local_stack.defined_end import Row, proven
 from tests.local_stack.store_outage import store_outage
 
-WRITES = 14  # the workflow's DynamoDB writes in a payment call (consent, start, window, resume, end)
+# the workflow's DynamoDB writes in a payment call, in order: (state, which time it writes from that state);
+# the consent's first write is the provider's own state. The payment's three signals: suspend, resume, hang-up.
+CONSENT = {"connect": "Await Consent From Contact Flow", "chime": "Record Consent Decision"}
+WRITES = [
+    ("Open Session Record", 1),
+    ("consent", 1),
+    ("Record Consent Answer", 1),
+    ("Record Recording Started", 1),
+    ("Wait For Signal", 1),
+    ("Take Signal", 1),
+    ("Window Opened", 1),
+    ("Take Signal", 2),
+    ("Window Closed", 1),
+    ("Take Signal", 3),
+    ("Mark End Signal", 1),
+    ("Record Transition", 1),
+]
+PARK = "Wait For Signal"  # whether the workflow parks before a signal depends on who is first: made certain below
+
+
+def _play(provider: str, outage):
+    """A payment call (consent, a window, the hang-up); when the outage begins at the park, the payment waits
+    until the workflow has tried to park."""
+
+    def window(centre, call):
+        if outage.at_state == PARK:
+            eventually(lambda: outage.began, timeout=30, what="the workflow parking")
+        (matrix._connect_window if call.contact_id else matrix._chime_window)(resume=True)(centre, call)
+
+    return matrix._connect(matrix._heard_then(window)) if provider == "connect" else matrix._chime(["1"], window)
 
 
 def _provider_recording(centre, call) -> dict | None:
@@ -48,14 +79,16 @@ def _recording_stopped_by(centre, call, moment: datetime) -> bool:
 
 
 @pytest.mark.parametrize("provider", ["connect", "chime"])
-@pytest.mark.parametrize("write", range(WRITES))
-def test_a_store_outage_at_any_write_ends_the_call_defined(centre, alerts, record_property, provider, write):
-    play = matrix.RECORDED_CONNECT if provider == "connect" else matrix.RECORDED_CHIME
-    with store_outage(after_writes=write) as outage:
-        call = play(centre)
+@pytest.mark.parametrize("state, occurrence", WRITES, ids=[f"{state}-{n}" for state, n in WRITES])
+def test_a_store_outage_at_any_write_ends_the_call_defined(
+    centre, alerts, record_property, provider, state, occurrence
+):
+    state = CONSENT[provider] if state == "consent" else state
+    with store_outage(state, occurrence) as outage:
+        call = _play(provider, outage)(centre)
         described, _ = centre.finish(call.session_id)
-    assert outage.began is not None, f"the call made only {len(outage.writes)} writes"
-    fault = f"DynamoDB throttled 5 min from write {write + 1:02d} ({outage.writes[-1]})"
+    assert outage.began is not None, f"the workflow wrote only from {outage.writes}"
+    fault = f"DynamoDB throttled 5 min from the write at {state}" + (f" (its #{occurrence})" if occurrence > 1 else "")
     verdict = _expected_verdict(centre, call, centre.session(call.session_id))
     row = Row(provider, "store", fault, "FAILED", verdict, reason="the session store failed")
     session = proven(centre, call, row, alerts, record_property)
