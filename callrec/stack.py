@@ -85,9 +85,13 @@ class TemplateDeployer:
         self.region = region
         self.parameter_overrides = parameter_overrides or {}
         self._layers: dict[str, Path] = {}  # layer ARN -> the folder Lambda would mount at /opt/python
+        self._clients: dict[str, Any] = {}
 
     def client(self, service: str):
-        return client(service, self.endpoint_url, self.region)
+        """One client per service for the whole deployment (making one costs botocore several milliseconds)."""
+        if service not in self._clients:
+            self._clients[service] = client(service, self.endpoint_url, self.region)
+        return self._clients[service]
 
     # --- naming, as CloudFormation/SAM name things -----------------------------------------------------
 

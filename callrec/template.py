@@ -53,8 +53,9 @@ _SHORT_FORMS = {
 }
 
 
-class CloudFormationLoader(yaml.SafeLoader):
-    """A SafeLoader that understands `!Ref`, `!GetAtt`, `!Sub` and the other short forms."""
+class CloudFormationLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """A SafeLoader that understands `!Ref`, `!GetAtt`, `!Sub` and the other short forms (libyaml's, where PyYAML
+    has it: the pure-Python parser took 0.14 s of every local deploy)."""
 
 
 def _short_form(long_name: str) -> Callable[[yaml.Loader, yaml.Node], dict]:

@@ -88,6 +88,8 @@ def test_a_store_outage_at_any_write_ends_the_call_defined(
         call = _play(provider, outage)(centre)
         described, _ = centre.finish(call.session_id)
     assert outage.began is not None, f"the workflow wrote only from {outage.writes}"
+    listed = {CONSENT[provider] if name == "consent" else name for name, _ in WRITES}
+    assert set(outage.writes) <= listed, f"a write this test does not cover: {set(outage.writes) - listed}"
     fault = f"DynamoDB throttled 5 min from the write at {state}" + (f" (its #{occurrence})" if occurrence > 1 else "")
     verdict = _expected_verdict(centre, call, centre.session(call.session_id))
     row = Row(provider, "store", fault, "FAILED", verdict, reason="the session store failed")
