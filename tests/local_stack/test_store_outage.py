@@ -95,6 +95,9 @@ def test_a_store_outage_at_any_write_ends_the_call_defined(
     row = Row(provider, "store", fault, "FAILED", verdict, reason="the session store failed")
     session = proven(centre, call, row, alerts, record_property)
     assert described["error"] == "SessionStoreFailed"  # the execution fails: the workflow's alarm fires
+    # what GET /recordings/{id} says of the recording is what the provider did
+    recorded = _provider_recording(centre, call) is not None
+    assert session["recording"]["state"] == ("stopped" if recorded else "not-recorded"), session["recording"]
     workflow = [a for a in centre.audit(call.session_id) if a.get("status") and a["actor"] == "RecordingSession"]
     assert workflow[-1]["event"] == "SESSION_STORE_FAILED", fault  # the workflow's last word
     # the provider is safe: the recording stopped (a failed store cannot follow windows or signals any more)

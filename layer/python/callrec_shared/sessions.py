@@ -158,7 +158,7 @@ def recording_state(view: dict[str, Any]) -> dict[str, Any]:
             }
         resumed = [w["resumeConfirmedAt"] for w in windows if "resumeConfirmedAt" in w]
         return {"state": "recording", "since": resumed[-1] if resumed else view.get("recordingStartedAt")}
-    if status == "RECORDED":
+    if status == "RECORDED" or (status == "FAILED" and "recordingStartedAt" in view):  # FAILED: e.g. the store
         state = {"state": "stopped", "since": view.get("endedAt"), "reason": view.get("outcomeReason")}
         return {**state, "uncertain": True} if view.get("recordingUncertain") else state
     if status in ("NOT_RECORDED", "FAILED"):
