@@ -82,7 +82,8 @@ class LocalRuntime:
         import sys
 
         if self._mock is not None:
-            self._stop_executions()
+            if kind is None:  # after a failure, moto's state may be what failed: its error is the one to see
+                self._stop_executions()
             self._mock.stop()
             self._mock = None
         engine.reset()
