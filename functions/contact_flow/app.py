@@ -86,12 +86,28 @@ def handle(event: dict) -> dict:
     if operation == "consent":
         sessions.answer_consent(session_id, parameters["answer"], actor="contact-flow")
         return {"sessionId": session_id, "answered": parameters["answer"]}
+    if operation == "state":
+        return recording_state(session_id)
     if operation in ("suspend", "resume"):  # on the contact this flow runs for: the current one after a transfer
         return window(session_id, operation, parameters.get("idempotencyKey"), contact["ContactId"])
     sessions.end(
         session_id, "stop" if operation == "stop" else "hangup", actor="contact-flow", contact_id=contact["ContactId"]
     )
     return {"sessionId": session_id, "ended": operation}
+
+
+def recording_state(session_id: str) -> dict:
+    """Is this call being recorded right now? Connect has no API that tells, nor an event: the session's record of
+    what Connect confirmed answers (`recording`: not-started, recording, suspended, stopped, not-recorded)."""
+    view = sessions.get(session_id)
+    if view is None:
+        raise sessions.SessionNotFound(session_id)
+    state = view["recording"]
+    return {
+        "sessionId": session_id,
+        "recording": state["state"],
+        **{k: state[k] for k in ("since", "reason") if state.get(k)},
+    }
 
 
 def window(session_id: str, kind: str, key: str | None, contact_id: str) -> dict:

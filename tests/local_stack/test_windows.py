@@ -188,16 +188,30 @@ def test_the_session_says_whether_the_call_is_being_recorded_right_now(centre, a
     def state():
         return signed("GET", f"{api}/recordings/{call.session_id}").json()["recording"]
 
+    def flow_asks():  # the contact flow asks too (operation=state): the same answer, as a flat string map
+        answer = centre.contact_flow(call, "state")
+        assert set(answer) <= {"sessionId", "recording", "since", "reason"} and all(
+            isinstance(v, str) for v in answer.values()
+        )
+        return answer
+
     call = centre.connect_call_recording(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
-    assert state()["state"] == "recording"
+    assert state()["state"] == "recording" == flow_asks()["recording"]
     assert centre.contact_flow(call, "suspend")["suspended"] == "true"
     suspended = state()
     assert suspended["state"] == "suspended" and "contact-flow" in suspended["reason"] and suspended["since"]
+    assert flow_asks() == {
+        "sessionId": call.session_id,
+        "recording": "suspended",
+        "since": suspended["since"],
+        "reason": suspended["reason"],
+    }
     assert centre.contact_flow(call, "resume")["resumed"] == "true"
-    assert state()["state"] == "recording"
+    assert state()["state"] == "recording" == flow_asks()["recording"]
     centre.sim.connect.hang_up(call.contact_id)
     centre.contact_flow(call, "hangup")
     centre.finish(call.session_id)
+    assert flow_asks()["recording"] == "stopped"
     assert state() == {
         "state": "stopped",
         "since": centre.session(call.session_id)["endedAt"],
