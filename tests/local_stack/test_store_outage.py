@@ -12,6 +12,8 @@ from datetime import datetime
 
 import pytest
 
+from callrec import demo
+from callrec.sim import Fault
 from callrec_shared import clock
 from tests.eventually import eventually
 from tests.local_stack import test_fault_matrix as matrix
@@ -103,3 +105,19 @@ def test_a_store_outage_at_any_write_ends_the_call_defined(
     # the provider is safe: the recording stopped (a failed store cannot follow windows or signals any more)
     saved = clock.parse(workflow[-1]["at"].split("#", 1)[0])
     assert _recording_stopped_by(centre, call, saved), (fault, session["providerAction"])
+
+
+def test_an_uncertain_start_whose_save_fails_is_still_verified(centre, alerts, record_property):
+    """The caller hangs up where StartCallRecording's success was due (the provider may have recorded), and the
+    store fails as the workflow saves that. The failure's own save keeps it, so the recording is looked for and
+    gets its verdict (before: FAILED with no verification, and a recording in the bucket nobody answered for)."""
+    centre.sim.faults.inject(Fault("chimesdkvoice", "StartCallRecording", "HangUpBeforeSuccess"))
+    with store_outage("Save Uncertain Start") as outage:
+        call = centre.chime_call(demo.CALIFORNIA_CALLER, demo.CENTRE_TEXAS, answers=["1"])
+        centre.finish(call.session_id)
+    assert outage.began is not None, f"the workflow wrote only from {outage.writes}"
+    assert _provider_recording(centre, call) is not None  # the provider did record
+    # the caller left as recording began: too little audio to judge, so unverified (and an alert), never passed
+    row = Row("chime", "store", "DynamoDB throttled 5 min from the save of an uncertain start", "FAILED", "UNVERIFIED")
+    session = proven(centre, call, row, alerts, record_property)
+    assert session["recordingUncertain"] is True and session["recording"]["state"] == "stopped"

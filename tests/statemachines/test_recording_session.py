@@ -149,6 +149,10 @@ EXPECTED = {
         reason=STORE_FAILED,
         session={"providerAction": "Connect recording stopped"},
     ),
+    # the store fails as an uncertain start is saved: the failure saves it, and the recording is still verified
+    "ChimeStartUnansweredStoreDown": Case(
+        CHIME, "FAILED", "Session Store Failed", "FAILED", reason=STORE_FAILED, session={"recordingUncertain": True}
+    ),
     # the store fails as the window's end is saved: the provider resumed, so where the window ended is unknown
     "ConnectStoreDownAtResume": Case(
         CONNECT,
