@@ -21,6 +21,7 @@ from callrec.errors import service_error
 
 WRITES = ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem")
 WORKFLOW_ROLE = "-RecordingSessionRole"
+FAILURE_SAVE = "Save Store Failure"  # the workflow's path that outlives an outage (retried for 15 minutes)
 _task = threading.local()  # the state whose task this thread runs (moto runs each task on its execution's thread)
 
 
@@ -32,29 +33,36 @@ class Outage:
     writes: list[str] = field(default_factory=list)  # the states the workflow wrote from, in order
     began: float | None = None  # monotonic time it began
     refused: int = 0  # requests throttled
+    failure_save_refused: bool = False  # the workflow's first try at saving the failure was refused
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _down(self, operation: str) -> bool:
         principal = authorization.current()
         with self._lock:
-            if self.began is None and principal is not None and principal.role_arn.endswith(WORKFLOW_ROLE):
-                if operation in WRITES:
-                    state = getattr(_task, "state", "")
-                    self.writes.append(state)
-                    if state == self.at_state and self.writes.count(state) == self.occurrence:
-                        self.began = time.monotonic()
-            if (
-                principal is None
-                or self.began is None
-                or time.monotonic() - self.began > self.seconds * settings.time_scale
-            ):
+            workflow = principal is not None and principal.role_arn.endswith(WORKFLOW_ROLE)
+            state = getattr(_task, "state", "") if workflow else ""
+            if self.began is None and workflow and operation in WRITES:
+                self.writes.append(state)
+                if state == self.at_state and self.writes.count(state) == self.occurrence:
+                    self.began = time.monotonic()
+            if principal is None or self.began is None:
+                return False
+            if state == FAILURE_SAVE and not self.failure_save_refused:
+                self.failure_save_refused = True  # the outage outlasts the failed task's retries, whatever the load
+            elif self.over:
                 return False
             self.refused += 1
             return True
 
     @property
     def over(self) -> bool:
-        return self.began is not None and time.monotonic() - self.began > self.seconds * settings.time_scale
+        """Its span of scaled time has passed, and the workflow's save of the failure was refused at least once:
+        the outage outlasts a task's retries (15 s scaled) even when a busy machine stretches them in real time."""
+        return (
+            self.began is not None
+            and self.failure_save_refused
+            and time.monotonic() - self.began > self.seconds * settings.time_scale
+        )
 
 
 @contextmanager
