@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
 
 from callrec_shared import sessions
 from callrec_shared.aws import settings
@@ -110,6 +111,15 @@ def recording_state(session_id: str) -> dict:
     }
 
 
+# DynamoDB's answers when it cannot take a request now (throttled, or failing): the session store is unavailable
+STORE_UNAVAILABLE = (
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+)
+
+
 def window(session_id: str, kind: str, key: str | None, contact_id: str) -> dict:
     flag = "suspended" if kind == "suspend" else "resumed"
     try:
@@ -123,6 +133,15 @@ def window(session_id: str, kind: str, key: str | None, contact_id: str) -> dict
         )
     except sessions.SessionEnded as err:
         return {"sessionId": session_id, flag: "false", "reason": str(err)}
+    except ClientError as err:
+        if err.response["Error"]["Code"] not in STORE_UNAVAILABLE:
+            raise
+        # the flow's safe branch, said plainly: no card is taken, and a window that was open stays open
+        return {
+            "sessionId": session_id,
+            flag: "false",
+            "reason": "the session store did not answer; take the safe path",
+        }
     confirmed = outcome["status"] == sessions.APPLIED
     answer = {"sessionId": session_id, flag: str(confirmed).lower(), "status": outcome["status"]}
     if not confirmed:

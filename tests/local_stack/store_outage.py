@@ -66,9 +66,12 @@ class Outage:
 
 
 @contextmanager
-def store_outage(at_state: str, occurrence: int = 1, seconds: float = 300.0) -> Iterator[Outage]:
-    """DynamoDB throttled for `seconds` of scaled time from the workflow's `occurrence`-th write from `at_state`."""
-    outage = Outage(at_state, occurrence, seconds)
+def store_outage(at_state: str | None, occurrence: int = 1, seconds: float = 300.0) -> Iterator[Outage]:
+    """DynamoDB throttled for `seconds` of scaled time from the workflow's `occurrence`-th write from `at_state`
+    (None: from now until the block ends)."""
+    outage = Outage(at_state or "", occurrence, seconds)
+    if at_state is None:
+        outage.began = time.monotonic()
     original = botocore.client.BaseClient._make_api_call
     credentials = StateTask._eval_state_credentials
 

@@ -121,3 +121,20 @@ def test_an_uncertain_start_whose_save_fails_is_still_verified(centre, alerts, r
     row = Row("chime", "store", "DynamoDB throttled 5 min from the save of an uncertain start", "FAILED", "UNVERIFIED")
     session = proven(centre, call, row, alerts, record_property)
     assert session["recordingUncertain"] is True and session["recording"]["state"] == "stopped"
+
+
+def test_the_contact_flow_hears_no_while_the_store_is_down(centre, alerts, record_property):
+    """A suspend asked while DynamoDB throttles every request: the flow hears suspended=false with why, as a
+    plain answer (before: the Lambda raised, and the flow took its error branch), so no card is taken. Nothing
+    was queued, so nothing takes effect later; once the store is back the call goes on and is recorded."""
+    call = centre.connect_call_recording(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
+    centre.sim.clock.advance(5.0)
+    with store_outage(None) as outage:
+        answer = centre.contact_flow(call, "suspend")
+    assert outage.refused and answer["suspended"] == "false" and "session store" in answer["reason"], answer
+    centre.sim.clock.advance(5.0)
+    centre.sim.connect.hang_up(call.contact_id)
+    centre.contact_flow(call, "hangup")
+    row = Row("connect", "window", "suspend asked while DynamoDB throttles", "RECORDED", "VERIFIED")
+    session = proven(centre, call, row, alerts, record_property)
+    assert "windows" not in session or session["windows"] == []
