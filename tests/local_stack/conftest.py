@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import boto3
 import pytest
@@ -129,3 +129,23 @@ def slow_connect(centre, action: str, seconds: float) -> Iterator[None]:
         yield
     finally:
         twin.call = original
+
+
+@contextlib.contextmanager
+def slow_sma(answers: Callable[[dict], bool], seconds: float) -> Iterator[None]:
+    """The SMA handler completes the workflow's task only after `seconds` of real time for the answers `answers`
+    picks (e.g. `"location" in output`: StartCallRecording's), until the block ends: a busy Chime leg."""
+    from callrec_shared import sessions
+
+    complete = sessions.complete_task
+
+    def late(token: str, output: dict) -> None:
+        if answers(output):
+            time.sleep(seconds)
+        complete(token, output)
+
+    sessions.complete_task = late
+    try:
+        yield
+    finally:
+        sessions.complete_task = complete

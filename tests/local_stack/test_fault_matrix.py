@@ -8,9 +8,7 @@ says what every row proves)."""
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import pytest
@@ -19,7 +17,7 @@ from callrec import demo
 from callrec.callcentre import Call, LocalCallCentre
 from callrec.sim import Fault
 from callrec.sim.core import DELIVER
-from tests.local_stack.conftest import slow_connect
+from tests.local_stack.conftest import slow_connect, slow_sma
 from tests.local_stack.defined_end import Row, card_heard, proven
 
 ENDED = ("RECORDED", "NOT_RECORDED", "FAILED")  # a session's end (callrec_shared.sessions.TERMINAL)
@@ -184,32 +182,13 @@ def _crash(logical_id: str, play: Callable[[LocalCallCentre], Call]) -> Callable
     return run
 
 
-@contextmanager
-def _sma_answers_late(answer: Callable[[dict], bool], seconds: float) -> Iterator[None]:
-    """The SMA handler completes the workflow's task `seconds` late (real time) for the answers `answer` picks."""
-    from callrec_shared import sessions
-
-    complete = sessions.complete_task
-
-    def late(token: str, output: dict) -> None:
-        if answer(output):
-            time.sleep(seconds)
-        complete(token, output)
-
-    sessions.complete_task = late
-    try:
-        yield
-    finally:
-        sessions.complete_task = complete
-
-
 def _busy(play: Callable[[LocalCallCentre], Call]) -> Callable[[LocalCallCentre], Call]:
     """A busy stack: the provider's answer to the recording's start reaches the workflow 0.6 s late (Chime: the
     SMA's completion of the start task; Connect: StartContactRecording), so where the recording began on the
     session's timeline is uncertain by that much. Verification must still verify a good recording."""
 
     def run(centre: LocalCallCentre) -> Call:
-        with _sma_answers_late(lambda output: "location" in output, 0.6):
+        with slow_sma(lambda output: "location" in output, 0.6):
             with slow_connect(centre, "StartContactRecording", 0.6):
                 return play(centre)
 
@@ -219,7 +198,7 @@ def _busy(play: Callable[[LocalCallCentre], Call]) -> Callable[[LocalCallCentre]
 def _pause_confirmed_late(centre: LocalCallCentre) -> Call:
     """Chime confirms the pause 4 s after it was asked for, past the 3 s deadline: the payment system is told
     no (and takes no card), so the pause that then takes effect is undone at once."""
-    with _sma_answers_late(lambda output: output.get("done") == "PauseCallRecording", 4.0):
+    with slow_sma(lambda output: output.get("done") == "PauseCallRecording", 4.0):
         return RECORDED_CHIME(centre)
 
 

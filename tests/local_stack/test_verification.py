@@ -6,7 +6,6 @@ and each S3-level check fails on a copy of a real recording broken in exactly th
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -15,6 +14,7 @@ from callrec.sim import Fault
 from callrec.sim.core import DELIVER
 from callrec.stack import client
 from callrec_shared import verification
+from tests.local_stack.conftest import slow_sma
 
 
 @pytest.fixture
@@ -80,23 +80,14 @@ def test_each_landing_fault_is_caught_with_its_reason_event_and_alert(
     assert len(alerts) == 1 and call.session_id in alerts[0]["Message"]
 
 
-def test_a_leak_is_blamed_on_the_window_when_a_busy_stack_records_the_start_late(centre, listeners, monkeypatch):
+def test_a_leak_is_blamed_on_the_window_when_a_busy_stack_records_the_start_late(centre, listeners):
     """On a busy stack the workflow learns of the recording's start late, so where the recording began is
     uncertain by that much and the windows are placed narrower. The card entry still lies inside the window
     (the payment IVR asks for the card once the pause is confirmed, and thanks the caller before resuming):
     the leak fails that window, not dtmf-outside-windows."""
-    from callrec_shared import sessions
-
-    confirm = sessions.complete_task
-
-    def slow_start(token, output):
-        if "location" in output:  # the SMA's answer to StartCallRecording: 0.6 s on the call clock
-            time.sleep(0.6)
-        confirm(token, output)
-
-    monkeypatch.setattr(sessions, "complete_task", slow_start)
     centre.sim.faults.inject(Fault("chimesdkvoice", DELIVER, "LeakIntoWindow"))
-    call = demo.chime_payment(centre)
+    with slow_sma(lambda output: "location" in output, 0.6):  # the SMA's answer to StartCallRecording
+        call = demo.chime_payment(centre)
     _, session = _verdict(centre, call)
     started, requested = (verification.clock.parse(session[k]) for k in ("recordingStartedAt", "recordingRequestedAt"))
     assert (started - requested).total_seconds() >= 0.6  # the late record is what this test is about
