@@ -42,6 +42,16 @@ def alert_queue(deployment) -> Callable[[], list[dict]]:
     ]
 
 
+def provider_recording(centre: LocalCallCentre, call: Call) -> dict | None:
+    """The provider's own record of the call's recording, as its twin describes it (None: it never recorded),
+    with the spans it was silenced as `Silenced` on either provider (Connect: suspended; Chime: paused)."""
+    if call.contact_id:
+        recording = centre.sim.connect.describe(call.contact_id)["Recording"]
+        return recording and {**recording, "Silenced": recording["Suspended"]}
+    recording = centre.sim.chime.describe(call.transaction_id)["Recording"]
+    return recording and {**recording, "Silenced": recording["Paused"]}
+
+
 def card_heard(centre: LocalCallCentre, call: Call) -> list[tuple[float, float]]:
     """The spans (seconds into the recording) where the caller typed and the delivered recording is not silent."""
     if call.contact_id:

@@ -14,7 +14,7 @@ import pytest
 from callrec import demo
 from callrec_shared import sessions
 from tests.local_stack import test_fault_matrix as matrix
-from tests.local_stack.defined_end import Row, proven
+from tests.local_stack.defined_end import Row, proven, provider_recording
 
 WINDOW_LIMIT, CALL_LIMIT = 3, 5
 SLACK = 1.0  # the workflow acts up to a second early (it never waits past a deadline)
@@ -60,15 +60,6 @@ def _talk(centre, call, seconds: float) -> None:
         centre.sim.chime.wait_idle(call.transaction_id)
 
 
-def _recording(centre, call) -> dict:
-    """The provider's own record: (started, stopped, silenced spans)."""
-    if call.contact_id:
-        recording = centre.sim.connect.describe(call.contact_id)["Recording"]
-        return {**recording, "Silenced": recording["Suspended"]}
-    recording = centre.sim.chime.describe(call.transaction_id)["Recording"]
-    return {**recording, "Silenced": recording["Paused"]}
-
-
 @pytest.mark.parametrize("provider", ["connect", "chime"])
 def test_signals_do_not_move_the_window_deadline(limited, record_property, provider):
     call = _recording_call(limited, provider)
@@ -77,7 +68,7 @@ def test_signals_do_not_move_the_window_deadline(limited, record_property, provi
     assert _keep_signalling(call.session_id, "suspend", times=6) >= 1  # already suspended: each is rejected
     limited.finish(call.session_id)
     assert limited.session(call.session_id)["outcomeReason"] == "stopped by max-window-length"
-    recording = _recording(limited, call)
+    recording = provider_recording(limited, call)
     (opened, closed), *_ = recording["Silenced"]
     assert closed == recording["StoppedAt"] and closed - opened <= WINDOW_LIMIT + SLACK, (opened, closed)
     matrix._hang_up(limited, call)
@@ -94,5 +85,5 @@ def test_signals_do_not_move_the_call_deadline(limited, record_property, provide
     matrix._hang_up(limited, call)
     row = Row(provider, "stop", "a signal every 0.8 s past the call limit", "RECORDED", "VERIFIED")
     proven(limited, call, row, None, record_property)
-    recording = _recording(limited, call)
+    recording = provider_recording(limited, call)
     assert recording["StoppedAt"] - recording["StartedAt"] <= CALL_LIMIT + SLACK, recording

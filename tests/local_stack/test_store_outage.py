@@ -17,7 +17,7 @@ from callrec.sim import Fault
 from callrec_shared import clock
 from tests.eventually import eventually
 from tests.local_stack import test_fault_matrix as matrix
-from tests.local_stack.defined_end import Row, proven
+from tests.local_stack.defined_end import Row, proven, provider_recording
 from tests.local_stack.store_outage import store_outage
 
 # the workflow's DynamoDB writes in a payment call, in order: (state, which time it writes from that state);
@@ -52,20 +52,14 @@ def _play(provider: str, outage):
     return matrix._connect(matrix._heard_then(window)) if provider == "connect" else matrix._chime(["1"], window)
 
 
-def _provider_recording(centre, call) -> dict | None:
-    if call.contact_id:
-        return centre.sim.connect.describe(call.contact_id)["Recording"]
-    return centre.sim.chime.describe(call.transaction_id)["Recording"]
-
-
 def _expected_verdict(centre, call, session: dict) -> str | None:
     """What verification must find, from the provider's own record: nothing to verify if it never recorded; the
     last window's silence unverified if the provider resumed it but the store failed before the session heard
     (the session shows the window open, so where it ended is unknown); else the recording verified."""
-    recording = _provider_recording(centre, call)
+    recording = provider_recording(centre, call)
     if recording is None:
         return None
-    silenced = recording.get("Suspended") or recording.get("Paused") or []
+    silenced = recording["Silenced"]
     windows = session.get("windows") or []
     resumed = bool(silenced) and silenced[-1][1] is not None and silenced[-1][1] < recording["StoppedAt"]
     unsaved = bool(windows) and "resumeConfirmedAt" not in windows[-1]
@@ -74,7 +68,7 @@ def _expected_verdict(centre, call, session: dict) -> str | None:
 
 def _recording_stopped_by(centre, call, moment: datetime) -> bool:
     """Was the provider's recording (if any) stopped, by the workflow or with the call, by `moment`?"""
-    recording = _provider_recording(centre, call)
+    recording = provider_recording(centre, call)
     return recording is None or (
         recording["StoppedAt"] is not None and centre.sim.clock.at(recording["StoppedAt"]) <= moment
     )
@@ -98,7 +92,7 @@ def test_a_store_outage_at_any_write_ends_the_call_defined(
     session = proven(centre, call, row, alerts, record_property)
     assert described["error"] == "SessionStoreFailed"  # the execution fails: the workflow's alarm fires
     # what GET /recordings/{id} says of the recording is what the provider did
-    recorded = _provider_recording(centre, call) is not None
+    recorded = provider_recording(centre, call) is not None
     assert session["recording"]["state"] == ("stopped" if recorded else "not-recorded"), session["recording"]
     workflow = [a for a in centre.audit(call.session_id) if a.get("status") and a["actor"] == "RecordingSession"]
     assert workflow[-1]["event"] == "SESSION_STORE_FAILED", fault  # the workflow's last word
@@ -116,7 +110,7 @@ def test_an_uncertain_start_whose_save_fails_is_still_verified(centre, alerts, r
         call = centre.chime_call(demo.CALIFORNIA_CALLER, demo.CENTRE_TEXAS, answers=["1"])
         centre.finish(call.session_id)
     assert outage.began is not None, f"the workflow wrote only from {outage.writes}"
-    assert _provider_recording(centre, call) is not None  # the provider did record
+    assert provider_recording(centre, call) is not None  # the provider did record
     # the caller left as recording began: too little audio to judge, so unverified (and an alert), never passed
     row = Row("chime", "store", "DynamoDB throttled 5 min from the save of an uncertain start", "FAILED", "UNVERIFIED")
     session = proven(centre, call, row, alerts, record_property)
