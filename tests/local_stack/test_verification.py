@@ -18,20 +18,19 @@ from tests.local_stack.conftest import slow_sma
 
 
 @pytest.fixture
-def listeners(deployment):
-    """SQS queues on the verdict bus and the alert topic (what an operator would subscribe)."""
+def listeners(deployment, alerts):
+    """SQS queues on the verdict bus and on the alert topic (`alerts`), as an operator would subscribe them."""
     sqs, events = client("sqs"), client("events")
-    urls = {}
-    for name in ("verdicts", "alerts"):
-        urls[name] = sqs.create_queue(QueueName=name)["QueueUrl"]
-    arn = lambda url: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]  # noqa: E731
+    url = sqs.create_queue(QueueName="verdicts")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     bus = deployment.physical("VerdictBus").rsplit("/", 1)[-1]
     events.put_rule(Name="verdicts", EventBusName=bus, EventPattern=json.dumps({"source": ["callrec.recordings"]}))
-    events.put_targets(Rule="verdicts", EventBusName=bus, Targets=[{"Id": "q", "Arn": arn(urls["verdicts"])}])
-    client("sns").subscribe(TopicArn=deployment.physical("AlertTopic"), Protocol="sqs", Endpoint=arn(urls["alerts"]))
+    events.put_targets(Rule="verdicts", EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
 
     def received(name: str) -> list[dict]:
-        messages = sqs.receive_message(QueueUrl=urls[name], MaxNumberOfMessages=10).get("Messages", [])
+        if name == "alerts":
+            return alerts()
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
         return [json.loads(m["Body"]) for m in messages]
 
     return received
