@@ -317,20 +317,10 @@ class TemplateDeployer:
     def _create_role(self, logical_id: str, service: str, policies: list) -> str:
         """The execution role SAM makes for a function or a state machine: trusted by its service, with each
         item of `Policies` as an inline policy (statements as written; SAM policy templates expanded)."""
-        iam = self.client("iam")
-        name = f"{self.stack_name}-{logical_id}Role"
-        trust = {
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+        documents = {
+            f"{logical_id}Policy{index}": self._policy_document(logical_id, item) for index, item in enumerate(policies)
         }
-        iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
-        for index, item in enumerate(policies):
-            iam.put_role_policy(
-                RoleName=name,
-                PolicyName=f"{logical_id}Policy{index}",
-                PolicyDocument=json.dumps(self._policy_document(logical_id, item)),
-            )
-        return self._role_arn(logical_id)
+        return create_role(self.client("iam"), f"{self.stack_name}-{logical_id}Role", service, documents)
 
     def _policy_document(self, logical_id: str, item: Any) -> dict:
         if isinstance(item, dict) and "Statement" in item:
@@ -408,6 +398,19 @@ class TemplateDeployer:
             # the Lambda runtime hands functions their role's credentials; locally, the endpoint's
             for key, value in CREDENTIALS.items():
                 os.environ.setdefault(key.upper(), value)
+
+
+def create_role(iam: Any, name: str, service: str, policies: dict[str, dict]) -> str:
+    """An IAM role trusted by `service` (`lambda.amazonaws.com`, `states.amazonaws.com`) with `policies` (name ->
+    document) inline; its ARN."""
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+    }
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    for policy_name, document in policies.items():
+        iam.put_role_policy(RoleName=name, PolicyName=policy_name, PolicyDocument=json.dumps(document))
+    return str(arn)
 
 
 # SAM policy templates the template uses, expanded as SAM does (its policy_templates.json)

@@ -9,7 +9,7 @@ from hypothesis import settings as hypothesis_settings
 
 from callrec.history import fetch_history, wait_for_execution
 from callrec.runtime import LocalRuntime
-from callrec.stack import Deployment, client
+from callrec.stack import Deployment, client, create_role
 
 # bad-input tests: `default` for every run, `thorough` on request (pytest --hypothesis-profile=thorough)
 hypothesis_settings.register_profile("default", max_examples=100, deadline=None)
@@ -33,12 +33,8 @@ def aws(runtime):
 
 def make_role(name: str, statements: list[dict], iam=None, service: str = "states.amazonaws.com") -> str:
     """An IAM role trusted by `service` with `statements` as its one inline policy; its ARN."""
-    iam = iam or client("iam")
-    trust = {"Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]}
-    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
     policy = {"Version": "2012-10-17", "Statement": statements}
-    iam.put_role_policy(RoleName=name, PolicyName=f"{name}-policy", PolicyDocument=json.dumps(policy))
-    return arn
+    return create_role(iam or client("iam"), name, service, {f"{name}-policy": policy})
 
 
 def allow_all_role(name: str = "test") -> str:
