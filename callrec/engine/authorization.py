@@ -37,6 +37,7 @@ ALWAYS_ALLOWED = {"sts:GetCallerIdentity"}  # as on AWS: needs no permission
 class Principal:
     role_arn: str
     session: str  # the role session's name (the function's name; "execution" for a workflow)
+    state: str = ""  # a workflow task's state, by name (what a refusal, or a test's fault, is placed by)
 
     @property
     def arn(self) -> str:
@@ -61,9 +62,9 @@ def acting_as(role_arn: str | None, session: str) -> Iterator[None]:
         _acting.principal = previous
 
 
-def act_as(role_arn: str, session: str) -> None:
-    """For the rest of this thread's life (a workflow task's own thread)."""
-    _acting.principal = Principal(role_arn, session)
+def act_as(role_arn: str, session: str, state: str = "") -> None:
+    """For the rest of this thread's life (a workflow task's own thread), or until its next task."""
+    _acting.principal = Principal(role_arn, session, state)
 
 
 class NoResourceRule(RuntimeError):

@@ -45,7 +45,7 @@ def _task_acts_as_role(original):
         from callrec.engine import authorization
 
         credentials = original(self, env)
-        authorization.act_as(credentials.role_arn, "execution")
+        authorization.act_as(credentials.role_arn, "execution", self.name)
         return credentials
 
     return _eval_state_credentials

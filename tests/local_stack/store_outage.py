@@ -1,4 +1,5 @@
-"""A DynamoDB outage on the local stack: from the RecordingSession workflow's first write from a given state on, every DynamoDB
+"""A DynamoDB outage on the local stack: from the RecordingSession workflow's first write from a given state on
+(the engine names the state each workflow task acts from: `authorization.current().state`), every DynamoDB
 request the system makes (the workflows' tasks, every Lambda function) is throttled for a span of the engine's
 scaled time, as DynamoDB answers when a table's capacity or a partition is exhausted. The requests are refused
 before they reach moto, so nothing is written while the outage lasts. The test itself, reading what happened,
@@ -13,7 +14,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import botocore.client
-from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
 
 from callrec.engine import authorization, settings
 from callrec.engine.interpreter import modelled_error
@@ -22,7 +22,6 @@ from callrec.errors import service_error
 WRITES = ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem")
 WORKFLOW_ROLE = "-RecordingSessionRole"
 FAILURE_SAVE = "Save Store Failure"  # the workflow's path that outlives an outage (retried for 15 minutes)
-_task = threading.local()  # the state whose task this thread runs (moto runs each task on its execution's thread)
 
 
 @dataclass
@@ -40,7 +39,7 @@ class Outage:
         principal = authorization.current()
         with self._lock:
             workflow = principal is not None and principal.role_arn.endswith(WORKFLOW_ROLE)
-            state = getattr(_task, "state", "") if workflow else ""
+            state = principal.state if principal is not None and workflow else ""
             if self.began is None and workflow and operation in WRITES:
                 self.writes.append(state)
                 if state == self.at_state and self.writes.count(state) == self.occurrence:
@@ -73,11 +72,6 @@ def store_outage(at_state: str | None, occurrence: int = 1, seconds: float = 300
     if at_state is None:
         outage.began = time.monotonic()
     original = botocore.client.BaseClient._make_api_call
-    credentials = StateTask._eval_state_credentials
-
-    def _eval_state_credentials(self, env):
-        _task.state = self.name
-        return credentials(self, env)
 
     def _make_api_call(self, operation_name, api_params):
         if self.meta.service_model.service_name == "dynamodb" and outage._down(operation_name):
@@ -92,9 +86,7 @@ def store_outage(at_state: str | None, occurrence: int = 1, seconds: float = 300
         return original(self, operation_name, api_params)
 
     botocore.client.BaseClient._make_api_call = _make_api_call
-    StateTask._eval_state_credentials = _eval_state_credentials
     try:
         yield outage
     finally:
         botocore.client.BaseClient._make_api_call = original
-        StateTask._eval_state_credentials = credentials
