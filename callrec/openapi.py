@@ -42,7 +42,8 @@ _WINDOW = {
         "status": {"enum": ["applied", "rejected", "failed", "withdrawn", "refused", "queued", "taken"]},
         "reason": {"type": "string"},
         "suspended": {"type": "boolean"},
-        "resumed": {"type": "boolean"},
+        "resumed": {"type": "boolean", "description": "false while another reason (a hold) keeps the window open"},
+        "windowStaysOpen": {"type": "boolean", "description": "this reason ended; another still suspends recording"},
     },
 }
 _AUDIT = {
@@ -115,13 +116,15 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("post", "/recordings/{sessionId}/suspend"): {
         "operationId": "suspendRecording",
-        "summary": "Open a sensitive-input window: 200 only once the provider confirmed",
+        "summary": "Open a window (sensitive input, or a hold): 200 once the provider confirmed it, or the window "
+        "was already open for the other reason",
         "request": "signal_request",
         "responses": {"200": _answer("suspended: the provider confirmed", _WINDOW), **_errors(400, 404, 409, 503)},
     },
     ("post", "/recordings/{sessionId}/resume"): {
         "operationId": "resumeRecording",
-        "summary": "Close the window: 200 only once the provider confirmed",
+        "summary": "End the window's reason: 200 once applied; the recording resumes (the provider confirmed) only "
+        "when no other reason holds the window",
         "request": "signal_request",
         "responses": {"200": _answer("resumed: the provider confirmed", _WINDOW), **_errors(400, 404, 409, 503)},
     },

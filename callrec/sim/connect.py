@@ -67,6 +67,8 @@ class Chain:
     ended_at: float | None = None
     recording: Recording | None = None
     contact_ids: list[str] = field(default_factory=list)
+    on_hold_since: float | None = None
+    holds: list[tuple[float, float]] = field(default_factory=list)  # [start, end) spans the customer was on hold
     log: list[dict] = field(default_factory=list)  # what the twin was asked to do, for tests and the demo
 
 
@@ -135,6 +137,30 @@ class ConnectTwin:
             self._chains[new_id] = chain
             self._record(chain, "Transferred", contact_id=new_id)
             return new_id
+
+    def hold(self, contact_id: str) -> None:
+        """The agent puts the customer on hold: the customer hears the hold flow's music (not the call), while the
+        agent's side goes on, and Connect goes on recording it (Connect has no pause on hold of its own)."""
+        with self._lock:
+            chain = self._active_chain(contact_id)
+            if chain.on_hold_since is not None:
+                raise ValueError(f"contact {contact_id} is already on hold")
+            now = self.clock.seconds()
+            chain.on_hold_since = now
+            chain.customer.leave(now)
+            self._record(chain, "OnHold")
+
+    def resume_from_hold(self, contact_id: str) -> None:
+        """The agent takes the customer off hold: they talk again."""
+        with self._lock:
+            chain = self._active_chain(contact_id)
+            if chain.on_hold_since is None:
+                raise ValueError(f"contact {contact_id} is not on hold")
+            now = self.clock.seconds()
+            chain.holds.append((chain.on_hold_since, now))
+            chain.on_hold_since = None
+            chain.customer.join(now)
+            self._record(chain, "OffHold")
 
     def caller_types(self, contact_id: str, digits: str, real_time: bool = False) -> float:
         """The customer types digits on the keypad: DTMF on the customer channel, taking its time. The call

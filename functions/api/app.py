@@ -4,10 +4,12 @@ POST /recordings                     start a session for a Connect contact or a 
                                      the same request gives the same session)
 GET  /recordings/{sessionId}         status, consent evidence, recording location, outcome
 POST /recordings/{sessionId}/stop    stop recording
-POST /recordings/{sessionId}/suspend a sensitive-input window: 200 only once the provider confirmed the
-POST /recordings/{sessionId}/resume  suspension (resumption); 409 if refused (already suspended, not
-                                     suspended, ended), 503 if the provider failed or did not confirm
-                                     before the deadline. Body: {"idempotencyKey": "..."} (optional).
+POST /recordings/{sessionId}/suspend a window (sensitive input, or a hold): 200 once applied (the provider
+POST /recordings/{sessionId}/resume  confirmed, or the window was already open for the other reason);
+                                     409 if refused (already suspended, not suspended, ended), 503 if the
+                                     provider failed or did not confirm before the deadline. Body (optional):
+                                     {"reason": "pci" | "hold", "idempotencyKey": "..."}; `suspended` /
+                                     `resumed` says what the recording does now.
 Bad input: 400 with the field that is wrong, and nothing is started.
 """
 
@@ -112,6 +114,7 @@ def _window(session_id: str, kind: str) -> Response:
             actor="api",
             key=body.get("idempotencyKey"),
             wait_seconds=settings().confirmation_deadline_seconds,
+            reason=body.get("reason", "pci"),
         )
     except sessions.SessionNotFound:
         return _error(404, "SessionNotFound", f"no session {session_id}")
@@ -123,8 +126,8 @@ def _window(session_id: str, kind: str) -> Response:
         return _error(409, "IdempotencyKeyReused", str(err), "idempotencyKey")
     flag = "suspended" if kind == "suspend" else "resumed"
     status = outcome["status"]
-    if status == sessions.APPLIED:
-        return _json(200, {**outcome, flag: True})
+    if status == sessions.APPLIED:  # applied; a resume may leave the recording suspended for another reason (hold)
+        return _json(200, {**outcome, flag: sessions.in_effect(outcome)})
     if status == sessions.REJECTED:
         return _json(409, {**outcome, flag: False, "error": "SignalRejected"})
     reason = outcome.get("reason") or "not confirmed by the provider before the deadline"

@@ -142,7 +142,7 @@ def window(session_id: str, kind: str, key: str | None, contact_id: str) -> dict
             flag: "false",
             "reason": "the session store did not answer; take the safe path",
         }
-    confirmed = outcome["status"] == sessions.APPLIED
+    confirmed = sessions.in_effect(outcome)
     answer = {"sessionId": session_id, flag: str(confirmed).lower(), "status": outcome["status"]}
     if not confirmed:
         answer["reason"] = outcome.get("reason") or "not confirmed by the provider before the deadline"

@@ -49,6 +49,7 @@ class Case:
     reason: str | None = None  # the outcome reason the session keeps
     signals: tuple[str, ...] | None = None  # the queued signals' outcomes, in order, as the workflow left them
     window_kept: bool = False  # the window is on the session with its times and who asked
+    window_reasons: tuple[str, ...] = ()  # the first window's reasons, in the order they joined it
     consent_answer: dict | None = None
     session: dict = field(default_factory=dict)  # other session attributes and their values
     not_entered: tuple[str, ...] = ()
@@ -188,6 +189,18 @@ EXPECTED = {
             "applied",
         ),
         window_kept=True,
+    ),
+    # a hold during the card number: the hold joins the window, the card's resume leaves it suspended (on hold),
+    # and only the hold's end resumes recording
+    "ConnectHoldAroundPayment": Case(
+        CONNECT,
+        "SUCCEEDED",
+        "Recorded",
+        "RECORDED",
+        signals=("applied",) * 5,
+        window_kept=True,
+        window_reasons=("pci", "hold"),
+        absent=("suspendedFor",),
     ),
     "WindowSignalsOutOfOrder": Case(
         CONNECT,
@@ -333,6 +346,12 @@ def test_recording_session_case(case, deployment, sfn, monkeypatch, record_prope
             "resumedBy",
         } <= set(window)
         assert session["suspended"] is False
+    if expected.window_reasons:
+        window = session["windows"][0]["M"]
+        assert tuple(reason["S"] for reason in window["reasons"]["L"]) == expected.window_reasons
+        assert [ended["M"]["reason"]["S"] for ended in window["reasonsEnded"]["L"]] == list(
+            expected.window_reasons[:-1]
+        )
     if expected.consent_answer is not None:
         assert json.loads(session["consentAnswer"]) == expected.consent_answer
     assert {key: session.get(key) for key in expected.session} == expected.session

@@ -36,6 +36,9 @@ REFUSED = "refused"  # what callers hear of a signal some caller was told no abo
 PENDING = (QUEUED, TAKEN)  # not answered yet: waiting in the queue, or being applied by the workflow
 UNDO = {"suspend": "resume", "resume": "suspend"}
 ENDS = ("stop", "hangup")  # the signals that end the call's recording: always taken, never refused by the limit
+# Why a window is open: `pci` (sensitive input, asked by the API, the contact flow or the SIP media application) or
+# `hold` (the customer is on hold). One window holds both when they overlap; recording resumes only once neither does.
+WINDOW_REASONS = ("pci", "hold")
 _JSON_FIELDS = ("call", "consent", "consentAnswer", "verificationChecks")
 _HIDDEN = ("waitToken",)
 _deserializer = TypeDeserializer()
@@ -151,10 +154,13 @@ def recording_state(view: dict[str, Any]) -> dict[str, Any]:
         windows = view.get("windows") or []
         if view.get("suspended") and windows:
             window = windows[-1]
+            reasons = view.get("suspendedFor") or ["pci"]  # what holds the window now (a window predating it: pci)
+            said = {"pci": "a sensitive-input window", "hold": "the customer is on hold"}
             return {
                 "state": "suspended",
                 "since": window.get("suspendConfirmedAt"),
-                "reason": f"a sensitive-input window (asked by {window.get('suspendedBy', 'unknown')})",
+                "reason": " and ".join(said[reason] for reason in reasons if reason in said)
+                + f" (asked by {window.get('suspendedBy', 'unknown')})",
             }
         resumed = [w["resumeConfirmedAt"] for w in windows if "resumeConfirmedAt" in w]
         return {"state": "recording", "since": resumed[-1] if resumed else view.get("recordingStartedAt")}
@@ -174,6 +180,8 @@ def _plain(value: Any) -> Any:
         return int(value) if value == int(value) else float(value)
     if isinstance(value, list):
         return [_plain(v) for v in value]
+    if isinstance(value, set):  # a string set (suspendedFor): sorted, as JSON has no sets
+        return sorted(_plain(v) for v in value)
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     return value
@@ -251,33 +259,44 @@ def signal(
     key: str | None = None,
     wait_seconds: float = 0.0,
     contact_id: str | None = None,
+    reason: str = "pci",
 ) -> dict[str, Any]:
     """Queue a signal for the session and wake the workflow; with `wait_seconds`, wait for its outcome.
+    A suspend or resume names the window's `reason` (WINDOW_REASONS).
 
     Returns {sessionId, seq, kind, status, reason?, duplicate}: status `applied` only once the provider
     confirmed. When the deadline passes first, the caller is told no (the safe path) and that answer stays
     true: a signal still queued is withdrawn (it never takes effect); one the workflow is already applying
     gets its undoing queued right behind it, so a late confirmation is reverted (see refuse_late)."""
-    seq, duplicate = _send(session_id, kind, actor, key, contact_id)
+    seq, duplicate = _send(session_id, kind, actor, key, contact_id, reason)
     outcome = _outcome(session_id, seq, wait_seconds)
     if wait_seconds > 0 and outcome["status"] in PENDING and kind in UNDO and not duplicate:
-        outcome = refuse_late(session_id, seq, kind, actor)
+        outcome = refuse_late(session_id, seq, kind, actor, window_reason=reason)
     return {**outcome, "duplicate": duplicate}
 
 
 def request(
-    session_id: str, kind: str, actor: str, key: str | None = None, contact_id: str | None = None
+    session_id: str,
+    kind: str,
+    actor: str,
+    key: str | None = None,
+    contact_id: str | None = None,
+    reason: str = "pci",
 ) -> dict[str, Any]:
     """Queue a signal and wake the workflow, waiting for nothing (an end; a window an outside system asks the
-    SIP media application for, with no one to answer): its outcome as it stands now."""
-    seq, duplicate = _send(session_id, kind, actor, key, contact_id)
+    SIP media application for, or a hold, with no one to answer): its outcome as it stands now."""
+    seq, duplicate = _send(session_id, kind, actor, key, contact_id, reason)
     return {**_outcome(session_id, seq, 0.0), "duplicate": duplicate}
 
 
-def _send(session_id: str, kind: str, actor: str, key: str | None, contact_id: str | None) -> tuple[int, bool]:
+def _send(
+    session_id: str, kind: str, actor: str, key: str | None, contact_id: str | None, reason: str = "pci"
+) -> tuple[int, bool]:
     """Check, queue and wake: (the signal's seq, whether it repeats one already queued under its key)."""
     if kind not in KINDS:
         raise ValueError(f"signal must be one of {KINDS}")
+    if reason not in WINDOW_REASONS:
+        raise ValueError(f"a window's reason must be one of {WINDOW_REASONS}")
     current = _item(session_id) or _opening(session_id)
     if current is None:
         raise SessionNotFound(session_id)
@@ -292,7 +311,9 @@ def _send(session_id: str, kind: str, actor: str, key: str | None, contact_id: s
         raise SignalLimitReached(f"session {session_id} has had its {limit} signals: no more windows, only its end")
     # Connect: the contact the signal is for (the current one after a transfer), else the last one reported
     contact_id = contact_id or current.get("currentContactId")
-    seq, duplicate = _enqueue(session_id, kind, actor, key, opening=bool(current.get(OPENING)), contact_id=contact_id)
+    seq, duplicate = _enqueue(
+        session_id, kind, actor, key, opening=bool(current.get(OPENING)), contact_id=contact_id, reason=reason
+    )
     if not duplicate:
         _wake(session_id, kind, actor)
     return seq, duplicate
@@ -307,7 +328,7 @@ AFTER_REFUSAL = {
 }
 
 
-def refuse_late(session_id: str, seq: int, kind: str, actor: str) -> dict[str, Any]:
+def refuse_late(session_id: str, seq: int, kind: str, actor: str, window_reason: str = "pci") -> dict[str, Any]:
     """The caller's deadline passed without the provider's confirmation: the caller is told no, and nothing
     may contradict that later. Withdraw the signal if the workflow has not taken it (atomic against its
     claim); if it has, queue the opposite signal behind it, so that if the provider confirms late the
@@ -346,7 +367,7 @@ def refuse_late(session_id: str, seq: int, kind: str, actor: str) -> dict[str, A
         if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
             raise
         return _outcome(session_id, seq, 0.0)  # answered meanwhile: applied (just in time), rejected or failed
-    undo_seq, _ = _enqueue(session_id, UNDO[kind], "deadline", None)
+    undo_seq, _ = _enqueue(session_id, UNDO[kind], "deadline", None, reason=window_reason)
     _wake(session_id, UNDO[kind], "deadline")
     audit(
         session_id,
@@ -407,7 +428,13 @@ def stored_key(key: str) -> str:
 
 
 def _enqueue(
-    session_id: str, kind: str, actor: str, key: str | None, opening: bool = False, contact_id: str | None = None
+    session_id: str,
+    kind: str,
+    actor: str,
+    key: str | None,
+    opening: bool = False,
+    contact_id: str | None = None,
+    reason: str = "pci",
 ) -> tuple[int, bool]:
     """Append the signal atomically with the session's counter and its SIGNAL_RECEIVED audit record (so
     the audit can never show the workflow applying a signal before receiving it); (seq, is it a repeat).
@@ -428,6 +455,9 @@ def _enqueue(
         }
         if contact_id:
             item["contactId"] = {"S": contact_id}
+        window = {"reason": reason} if kind in UNDO else {}
+        if window:
+            item["windowReason"] = {"S": reason}
         writes = [
             {
                 "Put": {
@@ -485,7 +515,7 @@ def _enqueue(
             {
                 "Put": {
                     "TableName": tables.audit_table,
-                    "Item": _audit_item(session_id, "SIGNAL_RECEIVED", actor, signal=kind, seq=str(seq)),
+                    "Item": _audit_item(session_id, "SIGNAL_RECEIVED", actor, signal=kind, seq=str(seq), **window),
                 }
             }
         )
@@ -549,10 +579,17 @@ def _outcome(session_id: str, seq: int, wait_seconds: float) -> dict[str, Any]:
     if "refusedAt" in view:  # a caller was told no while it was applied: so is everyone who asks after
         status = REFUSED
     result = {"sessionId": session_id, "seq": seq, "kind": view.get("kind"), "status": status}
-    for optional in ("reason", "confirmedAt"):
+    for optional in ("reason", "confirmedAt", "windowStaysOpen"):  # windowStaysOpen: its reason ended, another holds
         if optional in view:
             result[optional] = view[optional]
     return result
+
+
+def in_effect(outcome: dict[str, Any]) -> bool:
+    """Does the recording now do what the signal asked (suspended after a suspend, recording after a resume)? A
+    resume whose reason ended while another still holds the window (the customer is on hold) was applied, but
+    the recording stays suspended: its caller is told `resumed: false`, with the reason."""
+    return outcome["status"] == APPLIED and not outcome.get("windowStaysOpen")
 
 
 def signals(session_id: str) -> list[dict[str, Any]]:
