@@ -110,6 +110,16 @@ class LocalCallCentre:
             show=lambda view: view and view.get("status"),
         )
 
+    def wait_for_recording(self, session_id: str, state: str, timeout: float = 30.0) -> dict:
+        """Wait until the session says the call's recording is `state` (recording, suspended, ...): its view."""
+        return eventually(
+            lambda: self.session(session_id) or {},
+            lambda view: view.get("recording", {}).get("state") == state,
+            timeout,
+            f"the recording of {session_id} to be {state}",
+            show=lambda view: view.get("recording"),
+        )
+
     def execution_arn(self, session_id: str, machine: str = "RecordingSession") -> str:
         """The session's execution of `machine` (RecordingSession or VerifyRecording: both are named after it)."""
         return (

@@ -91,6 +91,23 @@ def connect_payment(centre: LocalCallCentre) -> Call:
     return call
 
 
+def connect_on_hold(centre: LocalCallCentre) -> Call:
+    """Pause on hold: the agent puts the customer on hold for 20 s and goes on talking (to a colleague), which
+    Connect would record. Connect's agent event stream tells the stack, which suspends the recording until the
+    customer is back; the hold is silent in the recording."""
+    call = centre.connect_call_recording(TEXAS_CALLER, CENTRE_TEXAS)
+    centre.sim.clock.advance(15.0)
+    centre.sim.connect.hold(call.contact_id)
+    centre.wait_for_recording(call.session_id, "suspended")
+    centre.sim.clock.advance(20.0)
+    centre.sim.connect.resume_from_hold(call.contact_id)
+    centre.wait_for_recording(call.session_id, "recording")
+    centre.sim.clock.advance(10.0)
+    centre.sim.connect.hang_up(call.contact_id)
+    centre.contact_flow(call, "hangup")
+    return call
+
+
 def connect_card_not_paused(centre: LocalCallCentre) -> Call:
     """The most common PCI failure: the customer types the card number and nobody asked for a window, so it
     is recorded. VerifyRecording's scan hears the run of key presses: FAILED dtmf-outside-windows, with the
@@ -189,6 +206,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("connect-started-before-agent", "connect", connect_before_agent),
     Scenario("connect-payment", "connect", connect_payment),
     Scenario("chime-payment", "chime", chime_payment),
+    Scenario("connect-on-hold", "connect", connect_on_hold),
     Scenario("connect-suspend-refused", "connect", connect_suspend_refused),
     Scenario("connect-card-not-paused", "connect", connect_card_not_paused),
     Scenario(

@@ -81,6 +81,7 @@ class LocalRuntime:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
         import sys
 
+        engine.stop_pollers()  # the event source mappings stop reading before moto does
         if self._mock is not None:
             if kind is None:  # after a failure, moto's state may be what failed: its error is the one to see
                 self._stop_executions()

@@ -41,6 +41,8 @@ class Deployment:
     resolver: Resolver
     created: dict[str, tuple[str, str]] = field(default_factory=dict)  # logical id -> (type, physical id)
     not_created: dict[str, str] = field(default_factory=dict)  # logical id -> type (no local counterpart)
+    # Connect instance storage: (instance ARN, resource type such as AGENT_EVENTS) -> Kinesis stream ARN
+    instance_storage: dict[tuple[str, str], str] = field(default_factory=dict)
     ignored: dict[str, list[str]] = field(default_factory=dict)  # logical id -> properties not applied locally
 
     def physical(self, logical_id: str) -> str:
@@ -86,6 +88,8 @@ class TemplateDeployer:
         self.parameter_overrides = parameter_overrides or {}
         self._layers: dict[str, Path] = {}  # layer ARN -> the folder Lambda would mount at /opt/python
         self._clients: dict[str, Any] = {}
+        self._instance_storage: dict[tuple[str, str], str] = {}
+        self._mappings: list[engine.KinesisMapping] = []  # started once the functions' roles exist
 
     def client(self, service: str):
         """One client per service for the whole deployment (making one costs botocore several milliseconds)."""
@@ -143,6 +147,9 @@ class TemplateDeployer:
                 deployment.not_created[logical_id] = resource["Type"]
         self._create_function_roles(resources, resolver)
         self._apply_function_environment(resources, resolver)
+        deployment.instance_storage = dict(self._instance_storage)
+        for mapping in self._mappings:
+            mapping.start()
         return deployment
 
     def _create_key(self, logical_id: str, resource: dict, resolver: Resolver) -> str:
@@ -353,6 +360,61 @@ class TemplateDeployer:
         arn = self.client("sns").create_topic(Name=name, Attributes=attributes)["TopicArn"]
         return _register(resolver, logical_id, arn, TopicArn=arn, TopicName=name)["TopicArn"]
 
+    def _create_stream(self, logical_id: str, resource: dict, resolver: Resolver) -> str:
+        properties = resolver.resolve(resource.get("Properties", {}))
+        name = properties.get("Name", f"{self.stack_name}-{logical_id}")
+        kinesis = self.client("kinesis")
+        mode = properties.get("StreamModeDetails", {"StreamMode": "PROVISIONED"})
+        request: dict[str, Any] = {"StreamName": name, "StreamModeDetails": mode}
+        if mode["StreamMode"] == "PROVISIONED":
+            request["ShardCount"] = int(properties.get("ShardCount", 1))
+        kinesis.create_stream(**request)
+        arn = kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamARN"]
+        if "RetentionPeriodHours" in properties and int(properties["RetentionPeriodHours"]) > 24:
+            kinesis.increase_stream_retention_period(
+                StreamName=name, RetentionPeriodHours=int(properties["RetentionPeriodHours"])
+            )
+        encryption = properties.get("StreamEncryption")
+        if encryption:
+            kinesis.start_stream_encryption(
+                StreamName=name, EncryptionType=encryption["EncryptionType"], KeyId=encryption["KeyId"]
+            )
+        return _register(resolver, logical_id, name, Arn=arn)["Arn"]
+
+    def _create_instance_storage_config(self, logical_id: str, resource: dict, resolver: Resolver) -> str:
+        """Where the Connect instance sends a kind of data: the Connect twin writes agent events there."""
+        properties = resolver.resolve(resource["Properties"])
+        if properties["StorageType"] != "KINESIS_STREAM":
+            raise TemplateError(f"{logical_id}: the local stack sends instance data to Kinesis streams only")
+        stream = properties["KinesisStreamConfig"]["StreamArn"]
+        self._instance_storage[(properties["InstanceArn"], properties["ResourceType"])] = stream
+        association = f"{logical_id.lower()}-association"
+        _register(resolver, logical_id, f"{properties['InstanceArn']}|{association}", AssociationId=association)
+        return f"{properties['ResourceType']} -> {stream}"
+
+    def _create_event_source_mapping(self, logical_id: str, resource: dict, resolver: Resolver) -> str:
+        """Lambda's poller for a Kinesis stream, run by the engine (callrec.engine.streams) as the function's role."""
+        properties = resolver.resolve(resource["Properties"])
+        if ":kinesis:" not in properties["EventSourceArn"]:
+            raise TemplateError(f"{logical_id}: the local stack maps Kinesis streams only")
+        function = engine.settings.functions[properties["FunctionName"]]
+        self._mappings.append(
+            engine.KinesisMapping(
+                function=function,
+                stream_arn=properties["EventSourceArn"],
+                batch_size=int(properties.get("BatchSize", 100)),
+                starting_position=properties["StartingPosition"],
+                report_item_failures="ReportBatchItemFailures" in properties.get("FunctionResponseTypes", []),
+                max_retries=int(properties.get("MaximumRetryAttempts", -1)),
+                bisect=bool(properties.get("BisectBatchOnFunctionError", False)),
+                endpoint_url=self.endpoint_url,
+                region=self.region,
+            )
+        )
+        uuid_ = f"{self.stack_name}-{logical_id}".lower()
+        _register(resolver, logical_id, uuid_)
+        return f"{properties['EventSourceArn']} -> {function.name}"
+
     def _create_log_group(self, logical_id: str, resource: dict, resolver: Resolver) -> str:
         properties = resolver.resolve(resource.get("Properties", {}))
         name = properties.get("LogGroupName", f"/callrec/{self.stack_name}/{logical_id}")
@@ -556,6 +618,16 @@ KINDS: tuple[ResourceKind, ...] = (
     ResourceKind("AWS::Events::EventBus", "_create_event_bus", frozenset({"Name"})),
     ResourceKind("AWS::SNS::Topic", "_create_topic", frozenset({"TopicName", "DisplayName", "KmsMasterKeyId"})),
     ResourceKind(
+        "AWS::Kinesis::Stream",
+        "_create_stream",
+        frozenset({"Name", "StreamModeDetails", "ShardCount", "RetentionPeriodHours", "StreamEncryption"}),
+    ),
+    ResourceKind(
+        "AWS::Connect::InstanceStorageConfig",
+        "_create_instance_storage_config",
+        frozenset({"InstanceArn", "ResourceType", "StorageType", "KinesisStreamConfig"}),
+    ),
+    ResourceKind(
         "AWS::Serverless::LayerVersion",
         "_create_layer",
         frozenset({"ContentUri"}),
@@ -594,6 +666,25 @@ KINDS: tuple[ResourceKind, ...] = (
             "TracingEnabled": NO_TRACING,
             "AccessLogSetting": "callrec.local_api does not write access logs",
             "MethodSettings": "applied by callrec.local_api (its throttling answers 429); metrics are not kept",
+        },
+    ),
+    ResourceKind(
+        "AWS::Lambda::EventSourceMapping",
+        "_create_event_source_mapping",
+        frozenset(
+            {
+                "EventSourceArn",
+                "FunctionName",
+                "StartingPosition",
+                "BatchSize",
+                "FunctionResponseTypes",
+                "BisectBatchOnFunctionError",
+                "MaximumRetryAttempts",
+            }
+        ),
+        {
+            "MaximumBatchingWindowInSeconds": "records are delivered as each poll reads them (the template's is 0)",
+            "MaximumRecordAgeInSeconds": "records are not aged locally: a run is minutes long",
         },
     ),
     ResourceKind(

@@ -30,7 +30,9 @@ from callrec.engine.runtime import (
     register_service,
     reset,
     settings,
+    stop_pollers,
 )
+from callrec.engine.streams import KinesisMapping
 
 LEDGER = Ledger(
     interpreter.RECORDS
@@ -67,6 +69,7 @@ __all__ = [
     "EngineSettings",
     "Handler",
     "HookMoved",
+    "KinesisMapping",
     "LambdaContext",
     "LambdaFunction",
     "Ledger",
@@ -82,5 +85,6 @@ __all__ = [
     "register_service",
     "reset",
     "settings",
+    "stop_pollers",
     "uninstall",
 ]

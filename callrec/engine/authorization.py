@@ -287,6 +287,15 @@ def _chime(operation: str, params: dict, region: str) -> list[tuple[str, str]]:
     return [(f"chime:{operation}", _arn("chime", region, f"sma/{params['SipMediaApplicationId']}"))]
 
 
+def _kinesis(operation: str, params: dict, region: str) -> list[tuple[str, str]]:
+    arn = params.get("StreamARN") or (
+        params.get("StreamName") and _arn("kinesis", region, f"stream/{params['StreamName']}")
+    )
+    if not arn:
+        raise NoResourceRule(f"no local IAM rule for kinesis:{operation} without StreamARN or StreamName")
+    return [(f"kinesis:{operation}", arn)]
+
+
 def _sts(operation: str, params: dict, region: str) -> list[tuple[str, str]]:
     if operation == "GetCallerIdentity":
         return [("sts:GetCallerIdentity", "*")]
@@ -305,6 +314,7 @@ RULES = {
     "connect": _connect,
     "chime": _chime,
     "sts": _sts,
+    "kinesis": _kinesis,
 }
 # botocore's signing name -> IAM's service prefix, where they differ
 PREFIX_OF_SIGNING_NAME = {"monitoring": "cloudwatch"}

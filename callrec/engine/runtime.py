@@ -180,13 +180,22 @@ class EngineSettings:
     mock_config: MockConfig | None = None  # None: read SFN_MOCK_CONFIG when a test case is asked for
     clock: Callable[[], datetime.datetime] | None = None  # $$.State.EnteredTime's source (None: system clock)
     history_event_quota: int = 25_000  # Step Functions' hard quota per execution (lowered only by its own test)
+    pollers: list[Any] = field(default_factory=list)  # running event source mappings (callrec.engine.streams)
 
 
 settings = EngineSettings()  # one object for the process: reset() clears it in place
 
 
+def stop_pollers() -> None:
+    """Stop the running event source mappings (before moto stops: none may read what comes next)."""
+    while settings.pollers:
+        settings.pollers.pop().stop()
+
+
 def reset() -> None:
-    """Forget registered functions, fakes, mock config, scaling and the clock (between tests)."""
+    """Stop the event source mappings; forget registered functions, fakes, mock config, scaling and the clock
+    (between tests)."""
+    stop_pollers()
     settings.__dict__.update(EngineSettings().__dict__)
 
 

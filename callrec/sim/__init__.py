@@ -8,6 +8,8 @@ control surface that plays the caller, the agent and the network (`callrec sim .
 
 from __future__ import annotations
 
+import json
+
 from callrec import engine
 from callrec.sim.chime import ChimeTwin
 from callrec.sim.connect import ConnectTwin
@@ -28,6 +30,7 @@ class TelephonySimulator:
         region: str = REGION,
         account: str = ACCOUNT_ID,
     ):
+        self.endpoint_url, self.region = endpoint_url, region
         self.clock = clock or Clock()
         self.faults = Faults()
         self.delivery = Delivery(lambda: client("s3", endpoint_url, region), delivery_delay_seconds)
@@ -52,13 +55,23 @@ class TelephonySimulator:
         return self
 
     def add_connect_instance(self, deployment: Deployment, alias: str = "callrec-demo", instance_id: str | None = None):
-        """A Connect instance whose call recordings go to the template's recording bucket and key."""
-        return self.connect.create_instance(
+        """A Connect instance whose call recordings go to the template's recording bucket and key, and whose agent
+        events go to the agent event stream the template sets for it (if it sets one)."""
+        instance = self.connect.create_instance(
             alias,
             deployment.physical("RecordingBucket"),
             deployment.resolver.attributes.get(("RecordingKey", "Arn")),
             instance_id=instance_id,
         )
+        stream = deployment.instance_storage.get((instance.arn, "AGENT_EVENTS"))
+        if stream:
+            kinesis = client("kinesis", self.endpoint_url, self.region)
+
+            def publish(event: dict, partition_key: str) -> None:
+                kinesis.put_record(StreamARN=stream, Data=json.dumps(event).encode(), PartitionKey=partition_key)
+
+            self.connect.agent_events = publish
+        return instance
 
     @property
     def throttling(self) -> bool:

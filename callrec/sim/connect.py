@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -45,12 +46,20 @@ QUOTAS = {**{operation: (QUOTA_RATE, QUOTA_BURST) for operation in RECORDING_OPE
 ANSWER_LOST = "AnswerLost"
 
 
+ARN_PREFIX = "arn:aws:connect:us-east-1:123456789012"  # the local stack's Region and account
+HELD, TALKING, ENDED = "CONNECTED_ONHOLD", "CONNECTED", "ENDED"  # agent event stream contact states
+
+
 @dataclass
 class Instance:
     instance_id: str
     alias: str
     bucket: str
     kms_key_id: str | None
+
+    @property
+    def arn(self) -> str:
+        return f"{ARN_PREFIX}:instance/{self.instance_id}"
 
 
 @dataclass
@@ -67,6 +76,7 @@ class Chain:
     ended_at: float | None = None
     recording: Recording | None = None
     contact_ids: list[str] = field(default_factory=list)
+    agent_arn: str | None = None
     on_hold_since: float | None = None
     holds: list[tuple[float, float]] = field(default_factory=list)  # [start, end) spans the customer was on hold
     log: list[dict] = field(default_factory=list)  # what the twin was asked to do, for tests and the demo
@@ -83,6 +93,8 @@ class ConnectTwin:
         self._chains: dict[str, Chain] = {}  # by every contact id of the chain
         self._lock = threading.RLock()
         self.throttling = throttling
+        # where the instance's agent event stream goes (its data storage setting): (event, partition key) -> None
+        self.agent_events: Callable[[dict, str], None] | None = None
 
     @property
     def throttling(self) -> bool:
@@ -123,9 +135,11 @@ class ConnectTwin:
             now = self.clock.seconds()
             chain.agent_joined_at = now
             chain.agent.join(now)
+            chain.agent_arn = f"{chain.instance.arn}/agent/{uuid.uuid4()}"
             if chain.recording and chain.recording.started_at is None and chain.recording.stopped_at is None:
                 chain.recording.started_at = now  # a start made before the agent joined takes effect now
             self._record(chain, "AgentJoined")
+            self._agent_event(chain, None, TALKING)
 
     def transfer(self, contact_id: str) -> str:
         """Transfer the contact: a new ContactId on the same InitialContactId; the old id goes stale."""
@@ -149,6 +163,7 @@ class ConnectTwin:
             chain.on_hold_since = now
             chain.customer.leave(now)
             self._record(chain, "OnHold")
+            self._agent_event(chain, TALKING, HELD)
 
     def resume_from_hold(self, contact_id: str) -> None:
         """The agent takes the customer off hold: they talk again."""
@@ -161,6 +176,7 @@ class ConnectTwin:
             chain.on_hold_since = None
             chain.customer.join(now)
             self._record(chain, "OffHold")
+            self._agent_event(chain, HELD, TALKING)
 
     def caller_types(self, contact_id: str, digits: str, real_time: bool = False) -> float:
         """The customer types digits on the keypad: DTMF on the customer channel, taking its time. The call
@@ -189,6 +205,8 @@ class ConnectTwin:
             if recording and recording.stopped_at is None:
                 recording.stop(now)
             self._record(chain, "Disconnected")
+            if chain.agent_arn is not None:
+                self._agent_event(chain, HELD if chain.on_hold_since is not None else TALKING, ENDED)
             if recording and recording.started_at is not None:
                 self._deliver(chain, recording)
 
@@ -255,7 +273,7 @@ class ConnectTwin:
         at = self.clock.at
         index = chain.contact_ids.index(contact_id)
         record: dict[str, Any] = {
-            "Arn": f"arn:aws:connect:us-east-1:123456789012:instance/{chain.instance.instance_id}/contact/{contact_id}",
+            "Arn": f"{chain.instance.arn}/contact/{contact_id}",
             "Id": contact_id,
             "InitialContactId": chain.initial_contact_id,
             "InitiationMethod": "INBOUND" if index == 0 else "TRANSFER",
@@ -426,6 +444,56 @@ class ConnectTwin:
         if chain.ended_at is not None:
             raise KeyError(f"contact {contact_id} has ended")
         return chain
+
+    def _agent_event(self, chain: Chain, before: str | None, after: str) -> None:
+        """A STATE_CHANGE on the agent event stream, as Connect writes it to the instance's Kinesis stream (Connect
+        Administrator Guide, "Agent event streams data model"): the agent's snapshot before and after, each with
+        the contact (the current one of the chain) in its state. Only when the instance has an agent event stream."""
+        if self.agent_events is None or chain.agent_arn is None:
+            return
+        stamp = self._stamp
+        contact_id = chain.current_contact_id
+
+        def snapshot(state: str | None) -> dict:
+            contacts = []
+            if state is not None:
+                contacts.append(
+                    {
+                        "Channel": "VOICE",
+                        "ContactId": contact_id,
+                        "InitialContactId": None
+                        if contact_id == chain.initial_contact_id
+                        else chain.initial_contact_id,
+                        "InitiationMethod": "INBOUND" if contact_id == chain.initial_contact_id else "TRANSFER",
+                        "State": state,
+                        # on hold, StateStartTimestamp stays when the contact was connected (as Connect reports it)
+                        "StateStartTimestamp": stamp(chain.agent_joined_at),
+                        "ConnectedToAgentTimestamp": stamp(chain.agent_joined_at),
+                        "QueueTimestamp": stamp(chain.initiated_at),
+                        "Queue": {"ARN": f"{chain.instance.arn}/queue/basic", "Name": "BasicQueue"},
+                    }
+                )
+            return {
+                "AgentStatus": {"Name": "Available", "Type": "ROUTABLE"},
+                "Configuration": {"Username": "agent", "RoutingProfile": {"Name": "Basic Routing Profile"}},
+                "Contacts": contacts,
+            }
+
+        event = {
+            "AWSAccountId": ARN_PREFIX.rsplit(":", 1)[1],
+            "AgentARN": chain.agent_arn,
+            "CurrentAgentSnapshot": snapshot(after),
+            "EventId": str(uuid.uuid4()),
+            "EventTimestamp": stamp(self.clock.seconds()),
+            "EventType": "STATE_CHANGE",
+            "InstanceARN": chain.instance.arn,
+            "PreviousAgentSnapshot": snapshot(before),
+            "Version": "2017-10-01",
+        }
+        self.agent_events(event, chain.agent_arn)
+
+    def _stamp(self, seconds: float | None) -> str | None:
+        return None if seconds is None else self.clock.at(seconds).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
     def _record(self, chain: Chain, what: str, **details: Any) -> None:
         chain.log.append({"at": self.clock.seconds(), "event": what, **details})

@@ -1,13 +1,18 @@
 """Pause on hold: while the customer is on hold, Connect goes on recording the agent's side (it has no pause on
-hold of its own). A hold opens a window with the reason `hold`, through the same signal queue as a card
-number's; a window open for both resumes only when both ended, so a hold's end never resumes over a card
-number and a card's end never over a hold. Read back from the delivered recording."""
+hold of its own). The agent's hold reaches the stack as Connect sends it, on the instance's agent event stream
+(Kinesis, read by the AgentEvents function through its event source mapping); it opens a window with the reason
+`hold` through the same signal queue as a card number's. A window open for both resumes only when both ended,
+so a hold's end never resumes over a card number and a card's end never over a hold. Read back from the
+delivered recording. (Before: the customer's hold was recorded, agent included, on every call.)"""
 
 from __future__ import annotations
+
+import pytest
 
 from callrec import demo
 from callrec.local_api import signed
 from callrec.stack import client
+from tests.eventually import eventually
 from tests.wav_probe import read_wav
 
 AGENT = 1  # the agent's channel (customer left, agent right)
@@ -19,83 +24,144 @@ def _recording(centre, call):
     return recording, read_wav(client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
 
 
-def _window(api: str, session_id: str, kind: str, reason: str) -> dict:
-    answer = signed("POST", f"{api}/recordings/{session_id}/{kind}", {"reason": reason})
-    assert answer.status_code == 200, answer.text
-    return answer.json()
+def _hold_span(centre, call) -> tuple[float, float]:
+    """The hold, in seconds into the recording."""
+    recording = centre.sim.connect.chain(call.contact_id).recording
+    (held_from, held_to) = centre.sim.connect.chain(call.contact_id).holds[0]
+    return held_from - recording.started_at, held_to - recording.started_at
 
 
-def test_a_hold_is_silent_in_the_recording_and_ends_the_window_it_opened(api, centre):
-    call = centre.connect_call_recording(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
-    centre.sim.clock.advance(5.0)
-    centre.sim.connect.hold(call.contact_id)
-    assert _window(api, call.session_id, "suspend", "hold")["suspended"] is True
-    assert centre.session(call.session_id)["recording"]["reason"].startswith("the customer is on hold")
-    centre.sim.clock.advance(20.0)  # the agent goes on talking (to a colleague) while the customer waits
-    centre.sim.connect.resume_from_hold(call.contact_id)
-    assert _window(api, call.session_id, "resume", "hold")["resumed"] is True
-    centre.sim.clock.advance(5.0)
+def _end(centre, call) -> dict:
     centre.sim.connect.hang_up(call.contact_id)
     centre.contact_flow(call, "hangup")
     centre.finish(call.session_id)
     assert centre.verification(call.session_id) is not None
-    session = centre.session(call.session_id)
-    assert session["verification"] == "VERIFIED", session.get("verificationReason")
-    assert [w["reasons"] for w in session["windows"]] == [["hold"]]
+    return centre.session(call.session_id)
 
-    recording, wav = _recording(centre, call)
-    (held_from, held_to) = centre.sim.connect.chain(call.contact_id).holds[0]
-    start = recording.started_at
+
+def _events(centre, session_id: str) -> list[str]:
+    return [a["event"] for a in sorted(centre.audit(session_id), key=lambda a: a["at"])]
+
+
+def test_the_agents_hold_is_silent_in_the_recording(centre):
+    call = centre.connect_call_recording(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
+    centre.sim.clock.advance(5.0)
+    centre.sim.connect.hold(call.contact_id)  # Connect writes the agent's STATE_CHANGE to the stream
+    held = centre.wait_for_recording(call.session_id, "suspended")["recording"]
+    assert held["reason"] == "the customer is on hold (asked by agent-events)"
+    centre.sim.clock.advance(20.0)  # the agent goes on talking (to a colleague) while the customer waits
+    centre.sim.connect.resume_from_hold(call.contact_id)
+    centre.wait_for_recording(call.session_id, "recording")
+    centre.sim.clock.advance(5.0)
+    session = _end(centre, call)
+
+    assert session["verification"] == "VERIFIED", session.get("verificationReason")
+    assert [(w["reasons"], w["suspendedBy"], w["resumedBy"]) for w in session["windows"]] == [
+        (["hold"], "agent-events", "agent-events")
+    ]
+    _, wav = _recording(centre, call)
+    held_from, held_to = _hold_span(centre, call)
     assert wav.rms(AGENT, 1.0, 4.0) > 1000  # the agent is heard before the hold ...
-    assert wav.peak(AGENT, held_from - start + 0.5, held_to - start - 0.5) == 0  # ... not during it
-    assert wav.rms(AGENT, held_to - start + 1.0, held_to - start + 4.0) > 1000  # ... and again after it
-    events = [a["event"] for a in sorted(centre.audit(call.session_id), key=lambda a: a["at"])]
+    assert wav.peak(AGENT, held_from + 0.5, held_to - 0.5) == 0  # ... not during it (the confirmations take a moment)
+    assert wav.rms(AGENT, held_to + 1.0, held_to + 4.0) > 1000  # ... and again after it
+    events = _events(centre, call.session_id)
     assert events.count("WINDOW_OPENED") == 1 and events.count("WINDOW_CLOSED") == 1
 
 
-def test_a_hold_during_a_card_number_never_resumes_over_either(api, centre):
-    """The card's resume during the hold leaves the recording suspended (told `resumed: false`, with why); the
-    hold's end resumes it. Before, every window had one reason: the hold's suspend was refused as "already
-    suspended", and the card's resume un-paused the recording while the customer was still on hold."""
+def test_a_hold_during_a_card_number_never_resumes_over_either(centre):
+    """The contact flow's resume after the card, during the hold, leaves the recording suspended (told
+    `resumed: false`, with why); the hold's end resumes it. With one reason per window, the hold's suspend was
+    refused as "already suspended" and the card's resume un-paused the recording while the customer was on hold."""
     call = centre.connect_call_recording(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
     centre.sim.clock.advance(3.0)
-    assert _window(api, call.session_id, "suspend", "pci")["suspended"] is True
+    assert centre.contact_flow(call, "suspend")["suspended"] == "true"
     centre.sim.connect.caller_types(call.contact_id, demo.CARD_NUMBER)
     centre.sim.connect.hold(call.contact_id)  # the agent checks the payment with a colleague
-    assert _window(api, call.session_id, "suspend", "hold")["suspended"] is True
+    eventually(lambda: centre.session(call.session_id).get("suspendedFor"), lambda r: r == ["hold", "pci"])
     centre.sim.clock.advance(10.0)
-    card_done = _window(api, call.session_id, "resume", "pci")
-    assert card_done["resumed"] is False and card_done["windowStaysOpen"] is True
-    assert "on hold" in card_done["reason"]
+    card_done = centre.contact_flow(call, "resume")
+    assert card_done["resumed"] == "false" and "on hold" in card_done["reason"], card_done
     assert centre.session(call.session_id)["recording"]["state"] == "suspended"
     centre.sim.clock.advance(10.0)
     centre.sim.connect.resume_from_hold(call.contact_id)
-    assert _window(api, call.session_id, "resume", "hold")["resumed"] is True
+    centre.wait_for_recording(call.session_id, "recording")
     centre.sim.clock.advance(5.0)
-    centre.sim.connect.hang_up(call.contact_id)
-    centre.contact_flow(call, "hangup")
-    centre.finish(call.session_id)
-    assert centre.verification(call.session_id) is not None
-    session = centre.session(call.session_id)
+    session = _end(centre, call)
+
     assert session["verification"] == "VERIFIED", session.get("verificationReason")
     (window,) = session["windows"]
     assert window["reasons"] == ["pci", "hold"] and [e["reason"] for e in window["reasonsEnded"]] == ["pci"]
-    assert "suspendedFor" not in session
-
-    recording, wav = _recording(centre, call)
-    (held_from, held_to) = centre.sim.connect.chain(call.contact_id).holds[0]
-    start = recording.started_at
-    assert wav.peak(AGENT, held_from - start, held_to - start - 0.5) == 0  # the whole hold, after the card's end too
-    events = [a["event"] for a in sorted(centre.audit(call.session_id), key=lambda a: a["at"])]
+    assert window["resumedBy"] == "agent-events" and "suspendedFor" not in session
+    _, wav = _recording(centre, call)
+    held_from, held_to = _hold_span(centre, call)
+    assert wav.peak(AGENT, held_from, held_to - 0.5) == 0  # the whole hold, after the card's end too
+    events = _events(centre, call.session_id)
     assert events.count("WINDOW_REASON_ADDED") == 1 and events.count("WINDOW_REASON_ENDED") == 1
 
 
-def test_a_hold_that_is_not_on_is_refused_naming_it(api, centre):
+def test_a_hold_through_the_api_and_what_is_refused(api, centre):
+    """Another hold source (a Chime call's PBX, a custom desktop) asks through the API with the reason `hold`."""
     call = centre.connect_call_recording(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
-    answer = signed("POST", f"{api}/recordings/{call.session_id}/resume", {"reason": "hold"})
-    assert answer.status_code == 409 and answer.json()["reason"] == "the customer is not on hold"
-    assert _window(api, call.session_id, "suspend", "pci")["suspended"] is True
-    answer = signed("POST", f"{api}/recordings/{call.session_id}/resume", {"reason": "hold"})
-    assert answer.status_code == 409 and answer.json()["reason"] == "the customer is not on hold"
-    bad = signed("POST", f"{api}/recordings/{call.session_id}/suspend", {"reason": "lunch"})
+    base = f"{api}/recordings/{call.session_id}"
+    refused = signed("POST", f"{base}/resume", {"reason": "hold"})
+    assert refused.status_code == 409 and refused.json()["reason"] == "the customer is not on hold"
+    held = signed("POST", f"{base}/suspend", {"reason": "hold"})
+    assert held.status_code == 200 and held.json()["suspended"] is True
+    again = signed("POST", f"{base}/suspend", {"reason": "hold"})
+    assert again.status_code == 409 and again.json()["reason"] == "the customer is already on hold"
+    assert signed("POST", f"{base}/resume", {}).json()["reason"] == "recording is not suspended"  # no card window
+    bad = signed("POST", f"{base}/suspend", {"reason": "lunch"})
     assert bad.status_code == 400 and bad.json()["field"] == "reason" and "lunch" not in bad.text
+    resumed = signed("POST", f"{base}/resume", {"reason": "hold"})
+    assert resumed.status_code == 200 and resumed.json()["resumed"] is True
+
+
+@pytest.fixture
+def centre_recording_holds():
+    """A stack deployed with PauseOnHold=false: no agent event stream, no AgentEvents function."""
+    from callrec.callcentre import LocalCallCentre
+    from callrec.runtime import LocalRuntime
+    from tests.conftest import TEST_TIME_SCALE
+
+    with LocalRuntime(time_scale=TEST_TIME_SCALE, parameters={"PauseOnHold": "false"}) as runtime:
+        yield LocalCallCentre(runtime.deployment)
+
+
+def test_without_pause_on_hold_the_agent_is_recorded_during_the_hold(centre_recording_holds):
+    centre = centre_recording_holds
+    assert "AgentEvents" not in centre.deployment.created and not centre.deployment.instance_storage
+    call = centre.connect_call_recording(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
+    centre.sim.clock.advance(3.0)
+    centre.sim.connect.hold(call.contact_id)
+    centre.sim.clock.advance(10.0)
+    centre.sim.connect.resume_from_hold(call.contact_id)
+    centre.sim.clock.advance(3.0)
+    session = _end(centre, call)
+    assert "windows" not in session
+    _, wav = _recording(centre, call)
+    held_from, held_to = _hold_span(centre, call)
+    assert wav.rms(AGENT, held_from + 1.0, held_to - 1.0) > 1000  # Connect's own behaviour: the agent is recorded
+    assert wav.peak(0, held_from + 1.0, held_to - 1.0) == 0  # (the customer hears the hold music, not the call)
+
+
+def test_an_agent_event_stream_the_instance_already_has_is_read(runtime):
+    """AgentEventStreamArn set (the instance already sends agent events to a stream of its own): the stack
+    creates no stream and no storage setting, and maps AgentEvents to that stream."""
+    import json
+
+    from callrec import engine
+    from callrec.callcentre import LocalCallCentre
+
+    kinesis = client("kinesis")
+    kinesis.create_stream(StreamName="existing-agent-events", ShardCount=1)
+    arn = kinesis.describe_stream_summary(StreamName="existing-agent-events")["StreamDescriptionSummary"]["StreamARN"]
+    deployment = runtime.deploy_template(AgentEventStreamArn=arn)
+    assert "AgentEventStream" not in deployment.created and not deployment.instance_storage
+    assert [mapping.stream_arn for mapping in engine.settings.pollers] == [arn]
+    centre = LocalCallCentre(deployment)
+    centre.sim.connect.agent_events = lambda event, key: kinesis.put_record(
+        StreamARN=arn, Data=json.dumps(event).encode(), PartitionKey=key
+    )  # the instance's own setting, made outside the stack
+    call = centre.connect_call_recording(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
+    centre.sim.connect.hold(call.contact_id)
+    assert centre.wait_for_recording(call.session_id, "suspended")["suspendedFor"] == ["hold"]

@@ -245,6 +245,36 @@ def api_stop(centre, api) -> dict:
     }
 
 
+def connect_hold(centre, api) -> dict:
+    """The agent puts the customer on hold and takes them off it: Connect's agent event stream, read by the
+    AgentEvents mapping as its role (the mapping is enabled again first, so it checks the role as Lambda does),
+    asks for a window with the reason hold, and for its end."""
+    from callrec import engine
+
+    for mapping in engine.settings.pollers:
+        mapping.restart()
+    call = centre.connect_call_recording(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
+    centre.sim.clock.advance(3.0)
+    steps = []
+    for step, state in ((centre.sim.connect.hold, "suspended"), (centre.sim.connect.resume_from_hold, "recording")):
+        step(call.contact_id)
+        with contextlib.suppress(StillWaiting):
+            eventually(
+                lambda: centre.session(call.session_id)["recording"]["state"], lambda s, state=state: s == state, QUICK
+            )
+        steps.append(centre.session(call.session_id)["recording"]["state"])
+    centre.sim.connect.hang_up(call.contact_id)
+    centre.contact_flow(call, "hangup")
+    unrecorded = centre.connect_call(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)  # a contact with no session: nothing
+    centre.sim.connect.agent_joins(unrecorded.contact_id)  # to ask of its workflow (DescribeExecution says so)
+    delivered = lambda: sum(mapping.delivered for mapping in engine.settings.pollers)  # noqa: E731
+    before = delivered()
+    centre.sim.connect.hold(unrecorded.contact_id)
+    with contextlib.suppress(StillWaiting):  # the stream read to its end
+        eventually(delivered, lambda now: now > before, QUICK)
+    return {**_ended(centre, call), "hold": steps}
+
+
 def contact_flow_hangup_in_consent(centre, api) -> dict:
     """The caller hangs up while the flow plays the notice: the entry point ends the workflow's consent wait
     (SendTaskFailure, CallerHungUp)."""
@@ -339,6 +369,7 @@ SCENARIOS = {
         },
     ),
     "contact-flow-hangup-in-consent": Scenario(contact_flow_hangup_in_consent, NOT_RECORDED),
+    "connect-hold": Scenario(connect_hold, {**RECORDED, "hold": ["suspended", "recording"]}),
     "api-stop-in-consent": Scenario(api_stop_in_consent, {"stop": 202, **NOT_RECORDED}),
     "chime-opt-in": Scenario(chime_opt_in, RECORDED),
     "chime-start-after-end": Scenario(chime_start_after_end, {**RECORDED, "again": True}),
@@ -393,6 +424,21 @@ USES: dict[tuple[str, str, str], str] = {
         ("dynamodb:UpdateItem", "SignalsTable", "api-stop"),
         ("dynamodb:PutItem", "AuditTable", "api-stop"),
         ("dynamodb:Query", "AuditTable", "api-stop"),
+    ),
+    **_grants(
+        "AgentEvents",
+        ("kinesis:DescribeStreamSummary", "AgentEventStream", "connect-hold"),
+        ("kinesis:DescribeStream", "AgentEventStream", "connect-hold"),
+        ("kinesis:ListShards", "AgentEventStream", "connect-hold"),
+        ("kinesis:GetShardIterator", "AgentEventStream", "connect-hold"),
+        ("kinesis:GetRecords", "AgentEventStream", "connect-hold"),
+        ("states:DescribeExecution", "RecordingSession:*", "connect-hold"),
+        ("states:SendTaskSuccess", "*", "connect-hold"),
+        ("dynamodb:GetItem", "SessionsTable", "connect-hold"),
+        ("dynamodb:UpdateItem", "SessionsTable", "connect-hold"),
+        ("dynamodb:GetItem", "SignalsTable", "connect-hold"),
+        ("dynamodb:PutItem", "SignalsTable", "connect-hold"),
+        ("dynamodb:PutItem", "AuditTable", "connect-hold"),
     ),
     **_grants(
         "SmaHandler",
@@ -454,7 +500,7 @@ USES: dict[tuple[str, str, str], str] = {
 WORKFLOWS = ("RecordingSession", "VerifyRecording")  # their executions are named after the session
 
 
-KINDS = ("table/", "function:", "stateMachine:", "execution:", "key/", "event-bus/")
+KINDS = ("table/", "function:", "stateMachine:", "execution:", "key/", "event-bus/", "stream/")
 
 
 def _label(deployment, arn: str) -> str:

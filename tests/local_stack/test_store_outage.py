@@ -132,3 +132,35 @@ def test_the_contact_flow_hears_no_while_the_store_is_down(centre, alerts, recor
     row = Row("connect", "window", "suspend asked while DynamoDB throttles", "RECORDED", "VERIFIED")
     session = proven(centre, call, row, alerts, record_property)
     assert "windows" not in session or session["windows"] == []
+
+
+@pytest.mark.parametrize("state", ["Join Window", "Leave Window"])
+def test_a_store_outage_as_a_hold_joins_or_leaves_a_card_window_ends_the_call_defined(
+    centre, alerts, record_property, state
+):
+    """The two writes a hold adds: the hold joining the open card window, and the card's end leaving the window to
+    the hold. The store fails at either; the call still ends defined, with the recording stopped, never resumed."""
+    call = centre.connect_call_recording(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
+    centre.sim.clock.advance(3.0)
+    with store_outage(state) as outage:
+        assert centre.contact_flow(call, "suspend")["suspended"] == "true"
+        centre.sim.connect.caller_types(call.contact_id, demo.CARD_NUMBER)
+        centre.sim.connect.hold(call.contact_id)  # the agent event stream asks for the hold's window
+        if state == "Leave Window":
+            eventually(lambda: centre.session(call.session_id).get("suspendedFor"), lambda r: r == ["hold", "pci"])
+            centre.contact_flow(call, "resume")  # the card's end, while the customer is on hold
+        eventually(lambda: outage.began, timeout=30, what=f"the write at {state}")
+        centre.sim.connect.resume_from_hold(call.contact_id)
+        centre.sim.clock.advance(3.0)
+        centre.sim.connect.hang_up(call.contact_id)
+        centre.contact_flow(call, "hangup")
+        described, _ = centre.finish(call.session_id)
+    verdict = _expected_verdict(centre, call, centre.session(call.session_id))
+    fault = f"DynamoDB throttled 5 min from the write at {state} (a hold in a card window)"
+    row = Row("connect", "store", fault, "FAILED", verdict, reason="the session store failed")
+    session = proven(centre, call, row, alerts, record_property)
+    assert described["error"] == "SessionStoreFailed" and session["recording"]["state"] == "stopped"
+    recording = provider_recording(centre, call)
+    assert (
+        recording["Silenced"][-1][1] is None or recording["Silenced"][-1][1] >= recording["StoppedAt"]
+    )  # never resumed

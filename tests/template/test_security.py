@@ -225,7 +225,7 @@ def test_the_entry_points_may_describe_the_sessions_executions():
         if "states:DescribeExecution" in _as_list(statement["Action"])
         and statement.get("Resource") == {"Fn::Sub": executions}
     }
-    assert starters and starters == describers
+    assert starters and starters <= describers  # (AgentEvents describes too: a hold may come that early)
 
 
 EVIDENCE = ("RecordingBucket", "SessionsTable", "AuditTable", "RecordingKey", "AttestationKey")

@@ -402,7 +402,9 @@ def _opening(session_id: str) -> dict[str, Any] | None:
     record instead of creating it. None if no execution of that name is running."""
     try:
         status = client("stepfunctions").describe_execution(executionArn=_execution_arn(session_id))["status"]
-    except ClientError:
+    except ClientError as err:
+        if err.response["Error"]["Code"] != "ExecutionDoesNotExist":
+            raise  # refused or throttled is not "no such session": the caller says it failed, and may retry
         return None
     if status != "RUNNING":
         return None

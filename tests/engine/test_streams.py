@@ -1,0 +1,83 @@
+"""The engine's event source mapping for Kinesis (callrec.engine.streams), as the Lambda Developer Guide describes
+it: records in order per shard, a batch per invocation, a failed batch retried, a partial batch response read
+again from its first failed record, and the stream read as the function's role."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from callrec import engine
+from callrec.engine import authorization
+from callrec.stack import client
+from tests.conftest import allow_all_role, make_role
+from tests.eventually import eventually
+
+
+def _stream(name: str = "events") -> str:
+    kinesis = client("kinesis")
+    kinesis.create_stream(StreamName=name, ShardCount=1)
+    return kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamARN"]
+
+
+def _put(arn: str, *values: int) -> None:
+    for value in values:
+        client("kinesis").put_record(StreamARN=arn, Data=json.dumps({"n": value}).encode(), PartitionKey="agent")
+
+
+def _mapping(handler, arn: str, role: str | None = None, **options) -> engine.KinesisMapping:
+    function = engine.LambdaFunction("reader", "arn:aws:lambda:us-east-1:123456789012:function:reader", lambda: handler)
+    function.role_arn = role or allow_all_role()
+    mapping = engine.KinesisMapping(function=function, stream_arn=arn, **options)
+    mapping.start()
+    return mapping
+
+
+def _values(event: dict) -> list[int]:
+    import base64
+
+    return [json.loads(base64.b64decode(r["kinesis"]["data"]))["n"] for r in event["Records"]]
+
+
+def test_records_arrive_in_order_and_a_partial_failure_is_read_again_from_the_first_failed(runtime):
+    arn, seen, failed_once = _stream(), [], set()
+
+    def handler(event, context):
+        values = _values(event)
+        seen.extend(values)
+        for record, value in zip(event["Records"], values, strict=True):
+            if value == 3 and value not in failed_once:
+                failed_once.add(value)
+                return {"batchItemFailures": [{"itemIdentifier": record["kinesis"]["sequenceNumber"]}]}
+        return {"batchItemFailures": []}
+
+    _put(arn, 1, 2, 3, 4, 5)
+    mapping = _mapping(handler, arn, report_item_failures=True, starting_position="TRIM_HORIZON")  # one batch
+    eventually(lambda: mapping.delivered, lambda delivered: delivered == 5, 10.0, "all five taken")
+    assert seen == [1, 2, 3, 4, 5, 3, 4, 5]  # 3 failed: read again from 3, in order; 1 and 2 not again
+    assert mapping.dropped == 0
+
+
+def test_a_batch_that_keeps_failing_is_dropped_after_its_retries(runtime):
+    arn, calls = _stream(), []
+
+    def handler(event, context):
+        calls.append(_values(event))
+        raise RuntimeError("always")
+
+    mapping = _mapping(handler, arn, max_retries=2)
+    _put(arn, 1)
+    eventually(lambda: mapping.dropped, lambda dropped: dropped == 1, 10.0, "the record dropped")
+    assert calls == [[1], [1], [1]]  # the first try and two retries
+
+
+def test_the_stream_is_read_as_the_functions_role(runtime):
+    arn = _stream()
+    role = make_role("reader-role", [{"Effect": "Allow", "Action": "kinesis:ListShards", "Resource": arn}])
+    before = len(authorization.refusals)
+    seen = []
+    mapping = _mapping(lambda event, context: seen.extend(_values(event)), arn, role=role)
+    _put(arn, 1)
+    time.sleep(0.2)
+    refused = {r.action for r in list(authorization.refusals)[before:]}
+    assert "kinesis:DescribeStreamSummary" in refused and seen == [] and mapping.delivered == 0
