@@ -111,13 +111,13 @@ class LocalCallCentre:
         )
 
     def wait_for_recording(self, session_id: str, state: str, timeout: float = 30.0) -> dict:
-        """Wait until the session says the call's recording is `state` (recording, suspended, ...): its view."""
+        """Wait until the session says the call's recording is `state` (OFF, ON, SUSPENDED, STOPPED): its view."""
         return eventually(
             lambda: self.session(session_id) or {},
-            lambda view: view.get("recording", {}).get("state") == state,
+            lambda view: view.get("recordingState", {}).get("state") == state,
             timeout,
             f"the recording of {session_id} to be {state}",
-            show=lambda view: view.get("recording"),
+            show=lambda view: view.get("recordingState"),
         )
 
     def execution_arn(self, session_id: str, machine: str = "RecordingSession") -> str:

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from callrec.template import REPO_ROOT, Template
+from callrec_shared.recording_state import REASONS as RECORDING_STATE_REASONS
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _SESSION = {
@@ -22,15 +23,20 @@ _SESSION = {
         "status": {
             "enum": ["OPENED", "CONSENT_PENDING", "CONSENT_ANSWERED", "RECORDING", "RECORDED", "NOT_RECORDED", "FAILED"]
         },
-        "recording": {
+        "recordingState": {
             "type": "object",
-            "description": "Is the call being recorded right now, as the provider confirmed it: since when, and why",
-            "required": ["state"],
+            "description": "Is the call being recorded right now, as the provider confirmed it: why, and since when "
+            "(every change is a RecordingStateChanged event on the verdict bus)",
+            "required": ["state", "reason"],
             "properties": {
-                "state": {"enum": ["not-started", "recording", "suspended", "stopped", "not-recorded"]},
+                "state": {"enum": ["OFF", "ON", "SUSPENDED", "STOPPED"]},
+                "reason": {"enum": list(RECORDING_STATE_REASONS)},
+                "reasons": {"type": "array", "items": {"enum": ["pci", "hold"]}},
                 "since": {"type": ["string", "null"], "format": "date-time"},
-                "reason": {"type": ["string", "null"]},
+                "by": {"type": "string"},
+                "detail": {"type": "string"},
                 "uncertain": {"type": "boolean"},
+                "final": {"type": "boolean", "description": "the session has ended: this state changes no more"},
             },
         },
     },

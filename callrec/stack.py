@@ -89,7 +89,7 @@ class TemplateDeployer:
         self._layers: dict[str, Path] = {}  # layer ARN -> the folder Lambda would mount at /opt/python
         self._clients: dict[str, Any] = {}
         self._instance_storage: dict[tuple[str, str], str] = {}
-        self._mappings: list[engine.KinesisMapping] = []  # started once the functions' roles exist
+        self._mappings: list[engine.StreamMapping] = []  # started once the functions' roles exist
 
     def client(self, service: str):
         """One client per service for the whole deployment (making one costs botocore several milliseconds)."""
@@ -247,7 +247,9 @@ class TemplateDeployer:
         if "DeletionProtectionEnabled" in properties:
             request["DeletionProtectionEnabled"] = bool(properties["DeletionProtectionEnabled"])
         dynamodb = self.client("dynamodb")
-        dynamodb.create_table(**request)
+        created = dynamodb.create_table(**request)["TableDescription"]
+        if "LatestStreamArn" in created:  # what !GetAtt Table.StreamArn resolves to
+            _register(resolver, logical_id, name, Arn=arn, StreamArn=created["LatestStreamArn"])
         if properties.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled"):
             dynamodb.update_continuous_backups(
                 TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
@@ -393,13 +395,14 @@ class TemplateDeployer:
         return f"{properties['ResourceType']} -> {stream}"
 
     def _create_event_source_mapping(self, logical_id: str, resource: dict, resolver: Resolver) -> str:
-        """Lambda's poller for a Kinesis stream, run by the engine (callrec.engine.streams) as the function's role."""
+        """Lambda's poller for a stream (Kinesis, or a table's), run by the engine (callrec.engine.streams) as the
+        function's role."""
         properties = resolver.resolve(resource["Properties"])
-        if ":kinesis:" not in properties["EventSourceArn"]:
-            raise TemplateError(f"{logical_id}: the local stack maps Kinesis streams only")
+        if not any(marker in properties["EventSourceArn"] for marker in engine.STREAM_SOURCES):
+            raise TemplateError(f"{logical_id}: the local stack maps Kinesis and DynamoDB streams only")
         function = engine.settings.functions[properties["FunctionName"]]
         self._mappings.append(
-            engine.KinesisMapping(
+            engine.StreamMapping(
                 function=function,
                 stream_arn=properties["EventSourceArn"],
                 batch_size=int(properties.get("BatchSize", 100)),

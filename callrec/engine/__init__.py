@@ -32,7 +32,8 @@ from callrec.engine.runtime import (
     settings,
     stop_pollers,
 )
-from callrec.engine.streams import KinesisMapping
+from callrec.engine.streams import SOURCES as STREAM_SOURCES
+from callrec.engine.streams import StreamMapping
 
 LEDGER = Ledger(
     interpreter.RECORDS
@@ -69,7 +70,8 @@ __all__ = [
     "EngineSettings",
     "Handler",
     "HookMoved",
-    "KinesisMapping",
+    "STREAM_SOURCES",
+    "StreamMapping",
     "LambdaContext",
     "LambdaFunction",
     "Ledger",

@@ -183,6 +183,10 @@ def _dynamodb(operation: str, params: dict, region: str) -> list[tuple[str, str]
         return [("dynamodb:GetItem", table(item["Get"]["TableName"])) for item in params["TransactItems"]]
     if operation in ("BatchGetItem", "BatchWriteItem"):
         return [(f"dynamodb:{operation}", table(name)) for name in params["RequestItems"]]
+    if operation in ("DescribeStream", "GetShardIterator") and "StreamArn" in params:  # a table's stream
+        return [(f"dynamodb:{operation}", params["StreamArn"])]
+    if operation == "GetRecords" and "ShardIterator" in params:  # a stream's iterator begins with the stream's ARN
+        return [("dynamodb:GetRecords", params["ShardIterator"].split("|", 1)[0])]
     if "TableName" not in params:
         raise NoResourceRule(f"no local IAM rule for dynamodb:{operation}")
     return [(f"dynamodb:{operation}", table(params["TableName"], params.get("IndexName")))]

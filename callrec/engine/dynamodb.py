@@ -63,6 +63,28 @@ def _rollback_items(original):
     return transact_write_items
 
 
+def _update_streams_once(original):
+    def update_item(self, table_name, key, *args, **kwargs):
+        """An UpdateItem that creates its item is one change on the table's stream (INSERT), as DynamoDB writes
+        it. moto first puts the key-only item (a stream record of its own), then updates it (a second INSERT):
+        a stream reader saw each new session twice. The shard takes no record during the call, then this one:
+        safe, as DynamoDB requests run one at a time (dynamodb-one-request-at-a-time) and stream readers (which
+        are not under that lock) only read the shard, which stays in place."""
+        table = self.get_table(table_name)
+        shard = table.stream_shard
+        if shard is None or self.get_item(table_name, key) is not None:
+            return original(self, table_name, key, *args, **kwargs)
+        shard.add = lambda old, new: None  # this shard only, for this call
+        try:
+            item = original(self, table_name, key, *args, **kwargs)
+        finally:
+            del shard.add
+        shard.add(None, item)
+        return item
+
+    return update_item
+
+
 def _query_one_partition(original):
     def query(self, hash_key, *args, **kwargs):
         """A query on the table itself reads the one partition it names, as DynamoDB does. moto gathered and
@@ -83,6 +105,21 @@ def _query_one_partition(original):
 
 
 RECORDS = (
+    Patch(
+        "update-item-streams-one-insert",
+        f"{DYNAMODB}.models:DynamoDBBackend.update_item",
+        _update_streams_once,
+        "fix",
+        "An UpdateItem that creates its item wrote two INSERT records to the table's stream (the key-only item moto "
+        "puts first, then the updated one); DynamoDB writes one. A stream reader (RecordingStateEvents) saw every "
+        "new session twice.",
+        "not reported upstream yet",
+        uses=(
+            f"{DYNAMODB}.models:DynamoDBBackend.get_table",
+            f"{DYNAMODB}.models:DynamoDBBackend.get_item",
+            f"{DYNAMODB}.models.table:StreamShard.add",
+        ),
+    ),
     Patch(
         "dynamodb-one-request-at-a-time",
         f"{DYNAMODB}.responses:DynamoHandler.call_action",

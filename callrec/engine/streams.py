@@ -1,14 +1,15 @@
-"""Lambda's event source mapping for a Kinesis data stream, run by the engine (moto keeps the stream; it runs no
-mappings for in-process functions).
+"""Lambda's event source mappings for streams (a Kinesis data stream, a DynamoDB table's stream), run by the
+engine: moto keeps the streams, and runs no mapping for an in-process function.
 
-As the Lambda Developer Guide describes Kinesis polling ("Polling and batching streams", "Configuring partial
-batch response"): each shard is read in order from the mapping's starting position, as the function's execution
-role (so its Kinesis grants are checked); a batch of up to `BatchSize` records is one synchronous invocation; a
+As the Lambda Developer Guide describes stream polling ("Polling and batching streams", "Configuring partial
+batch response"): enabling a mapping checks the stream as the function's execution role, so its grants are
+checked (a refusal is logged and retried; the mapping reads nothing meanwhile); each shard is read in order from
+the starting position, as that role; a batch of up to `BatchSize` records is one synchronous invocation; a
 function error retries the same batch, up to `MaximumRetryAttempts`, halved each time with
 `BisectBatchOnFunctionError`; with `ReportBatchItemFailures` the function names its failed records and the
 shard is read again from the first of them. Records past their retries are dropped (with no on-failure
 destination, as Lambda does) and counted. A shard is polled about once a second, scaled by the engine's time
-scale (tests run it every few milliseconds).
+scale, at most every 50 ms.
 """
 
 from __future__ import annotations
@@ -26,10 +27,92 @@ POLL_SECONDS = 1.0
 MIN_POLL_SECONDS = 0.05
 
 
+class _Kinesis:
+    """A Kinesis data stream: its records as the Lambda event's `kinesis` records."""
+
+    service = "kinesis"
+
+    @staticmethod
+    def open(client: Any, arn: str, position: str) -> dict[str, str]:
+        client.describe_stream_summary(StreamARN=arn)
+        client.describe_stream(StreamARN=arn, Limit=1)
+        shards = client.list_shards(StreamARN=arn)["Shards"]
+        return {
+            shard["ShardId"]: client.get_shard_iterator(
+                StreamARN=arn, ShardId=shard["ShardId"], ShardIteratorType=position
+            )["ShardIterator"]
+            for shard in shards
+        }
+
+    @staticmethod
+    def read(client: Any, arn: str, iterator: str, limit: int) -> tuple[list[dict], str]:
+        answer = client.get_records(StreamARN=arn, ShardIterator=iterator, Limit=limit)
+        return answer["Records"], str(answer["NextShardIterator"])
+
+    @staticmethod
+    def sequence(record: dict) -> str:
+        return str(record["SequenceNumber"])
+
+    @staticmethod
+    def event_record(mapping: StreamMapping, shard_id: str, record: dict) -> dict:
+        return {
+            "kinesis": {
+                "kinesisSchemaVersion": "1.0",
+                "partitionKey": record["PartitionKey"],
+                "sequenceNumber": record["SequenceNumber"],
+                "data": base64.b64encode(record["Data"]).decode("ascii"),
+                "approximateArrivalTimestamp": record["ApproximateArrivalTimestamp"].timestamp(),
+            },
+            "eventSource": "aws:kinesis",
+            "eventVersion": "1.0",
+            "eventID": f"{shard_id}:{record['SequenceNumber']}",
+            "eventName": "aws:kinesis:record",
+            "invokeIdentityArn": mapping.function.role_arn or "",
+            "awsRegion": mapping.region,
+            "eventSourceARN": mapping.stream_arn,
+        }
+
+
+class _DynamoDBStream:
+    """A DynamoDB table's stream: its records are already in the Lambda event's shape (dates as epoch seconds)."""
+
+    service = "dynamodbstreams"
+
+    @staticmethod
+    def open(client: Any, arn: str, position: str) -> dict[str, str]:
+        shards = client.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+        return {
+            shard["ShardId"]: client.get_shard_iterator(
+                StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType=position
+            )["ShardIterator"]
+            for shard in shards
+        }
+
+    @staticmethod
+    def read(client: Any, arn: str, iterator: str, limit: int) -> tuple[list[dict], str]:
+        answer = client.get_records(ShardIterator=iterator, Limit=limit)
+        return answer["Records"], str(answer.get("NextShardIterator") or iterator)
+
+    @staticmethod
+    def sequence(record: dict) -> str:
+        return str(record["dynamodb"]["SequenceNumber"])
+
+    @staticmethod
+    def event_record(mapping: StreamMapping, shard_id: str, record: dict) -> dict:
+        dynamodb = dict(record["dynamodb"])
+        created = dynamodb.get("ApproximateCreationDateTime")
+        if hasattr(created, "timestamp"):
+            dynamodb["ApproximateCreationDateTime"] = int(created.timestamp())
+        return {**record, "dynamodb": dynamodb, "eventVersion": "1.1", "eventSourceARN": mapping.stream_arn}
+
+
+SOURCES = {":kinesis:": _Kinesis, ":dynamodb:": _DynamoDBStream}
+
+
 @dataclass
-class KinesisMapping:
+class StreamMapping:
     function: LambdaFunction
-    stream_arn: str
+    stream_arn: str  # a Kinesis stream's, or a DynamoDB table's stream's
     batch_size: int = 100
     starting_position: str = "LATEST"
     report_item_failures: bool = False
@@ -41,20 +124,31 @@ class KinesisMapping:
     delivered: int = 0  # records the function took
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
-    _kinesis: Any = field(default=None, repr=False)
+    _client: Any = field(default=None, repr=False)
+    _iterators: dict[str, str] | None = field(default=None, repr=False)  # where each shard was read to
+
+    @property
+    def source(self) -> type[_Kinesis] | type[_DynamoDBStream]:
+        found = [source for marker, source in SOURCES.items() if marker in self.stream_arn]
+        if not found:
+            raise ValueError(f"not a stream the local engine maps: {self.stream_arn}")
+        return found[0]
 
     def start(self) -> None:
-        """Check the stream and open its shards now, as the function's role (Lambda checks the role's Kinesis
-        permissions when a mapping is enabled), then poll in the background. A refusal is logged and retried."""
+        """Check the stream and open its shards now, as the function's role (Lambda checks the role's permissions
+        when a mapping is enabled), then poll in the background."""
         import boto3
+        from botocore.config import Config
 
         self._stop.clear()
-        self._kinesis = boto3.client(
-            "kinesis",
+        self._client = boto3.client(
+            self.source.service,
             region_name=self.region,
             endpoint_url=self.endpoint_url,
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
+            # botocore sends DynamoDB Streams to <account>.streams-ddb.<region>, a host moto 5.2.5 does not route
+            config=Config(account_id_endpoint_mode="disabled"),
         )
         iterators = self._open()
         self._thread = threading.Thread(
@@ -70,7 +164,7 @@ class KinesisMapping:
             self._thread.join(5)
 
     def restart(self) -> None:
-        """Disable and enable the mapping again: it checks the role again and reads from its starting position."""
+        """Disable and enable the mapping again: it checks the role again and goes on from where it was."""
         self.stop()
         self.start()
 
@@ -85,23 +179,20 @@ class KinesisMapping:
         return authorization.acting_as(self.function.role_arn, f"{self.function.name}-event-source-mapping")
 
     def _open(self) -> dict[str, str] | None:
-        """A shard iterator per shard from the starting position; None if the role may not read the stream."""
+        """A shard iterator per shard: where the mapping was (enabled again), else from the starting position;
+        None if the role may not read the stream."""
         from botocore.exceptions import ClientError
 
-        kinesis = self._kinesis
         with self._acting():
             try:
-                kinesis.describe_stream_summary(StreamARN=self.stream_arn)
-                kinesis.describe_stream(StreamARN=self.stream_arn, Limit=1)
-                return {
-                    shard["ShardId"]: kinesis.get_shard_iterator(
-                        StreamARN=self.stream_arn, ShardId=shard["ShardId"], ShardIteratorType=self.starting_position
-                    )["ShardIterator"]
-                    for shard in kinesis.list_shards(StreamARN=self.stream_arn)["Shards"]
-                }
+                fresh = self.source.open(self._client, self.stream_arn, self.starting_position)
             except ClientError as err:
                 log.warning("the mapping of %s cannot read %s: %s", self.function.name, self.stream_arn, err)
                 return None
+            except Exception:  # noqa: BLE001 - a mapping never dies silently: logged, tried again
+                log.exception("the mapping of %s failed opening %s", self.function.name, self.stream_arn)
+                return None
+        return self._iterators or fresh
 
     def _run(self, iterators: dict[str, str] | None) -> None:
         from botocore.exceptions import ClientError
@@ -110,39 +201,47 @@ class KinesisMapping:
             if iterators is None:
                 iterators = self._open()
             else:
+                self._iterators = iterators
                 with self._acting():
                     for shard_id, iterator in list(iterators.items()):
                         try:
-                            iterators[shard_id] = self._poll(self._kinesis, shard_id, iterator)
+                            iterators[shard_id] = self._poll(shard_id, iterator)
                         except ClientError as err:  # refused or throttled: the same records are read again
                             log.warning("the mapping of %s could not read %s: %s", self.function.name, shard_id, err)
+                        except Exception:  # noqa: BLE001 - a mapping never dies silently: logged, read again
+                            log.exception("the mapping of %s failed reading %s", self.function.name, shard_id)
             self._stop.wait(self._interval())
 
-    def _poll(self, kinesis: Any, shard_id: str, iterator: str) -> str:
-        answer = kinesis.get_records(StreamARN=self.stream_arn, ShardIterator=iterator, Limit=self.batch_size)
-        records = answer["Records"]
+    def _poll(self, shard_id: str, iterator: str) -> str:
+        records, following = self.source.read(self._client, self.stream_arn, iterator, self.batch_size)
         if records:
             self._deliver(shard_id, records)
-        return str(answer["NextShardIterator"])
+        return following
 
     def _deliver(self, shard_id: str, records: list[dict]) -> None:
-        """Invoke until the batch is taken, retrying what failed in order; what exhausts its retries is dropped."""
-        retries, batch = 0, records
-        while batch and not self._stop.is_set():
-            answer = self.function.invoke(self._event(shard_id, batch))
+        """Invoke until the records are taken, retrying what failed in order (a function error with bisection
+        splits what is left in two halves, each retried on its own); what exhausts its retries is dropped."""
+        pending: list[tuple[list[dict], int]] = [(records, 0)]  # (batch, retries it had)
+        while pending and not self._stop.is_set():
+            batch, retries = pending.pop(0)
+            answer = self.function.invoke(
+                {"Records": [self.source.event_record(self, shard_id, record) for record in batch]}
+            )
             failed = self._failed_from(answer, batch)
             if failed is None:
                 self.delivered += len(batch)
-                return
+                continue
             self.delivered += failed
-            retries += 1
-            if 0 <= self.max_retries < retries:
-                self.dropped += len(batch) - failed
-                log.warning("%d records of %s dropped after %d retries", len(batch) - failed, shard_id, retries - 1)
-                return
-            batch = batch[failed:]
-            if self.bisect and "FunctionError" in answer and len(batch) > 1:
-                batch = batch[: len(batch) // 2]  # the rest is read again with the next poll of the shard
+            rest = batch[failed:]
+            if 0 <= self.max_retries <= retries:
+                self.dropped += len(rest)
+                log.warning("%d records of %s dropped after %d retries", len(rest), shard_id, retries)
+                continue
+            if self.bisect and "FunctionError" in answer and len(rest) > 1:
+                half = len(rest) // 2
+                pending[0:0] = [(rest[:half], retries + 1), (rest[half:], retries + 1)]
+            else:
+                pending.insert(0, (rest, retries + 1))
             self._stop.wait(self._interval())
 
     def _failed_from(self, answer: dict, batch: list[dict]) -> int | None:
@@ -152,31 +251,8 @@ class KinesisMapping:
         if not self.report_item_failures:
             return None
         failures = (answer.get("Payload") or {}).get("batchItemFailures") or []
-        sequence = [record["SequenceNumber"] for record in batch]
+        sequence = [self.source.sequence(record) for record in batch]
         failed = [sequence.index(f["itemIdentifier"]) for f in failures if f.get("itemIdentifier") in sequence]
         if len(failed) != len(failures):
             return 0  # an identifier that is not in the batch fails the whole batch, as Lambda treats it
         return min(failed) if failed else None
-
-    def _event(self, shard_id: str, batch: list[dict]) -> dict:
-        return {
-            "Records": [
-                {
-                    "kinesis": {
-                        "kinesisSchemaVersion": "1.0",
-                        "partitionKey": record["PartitionKey"],
-                        "sequenceNumber": record["SequenceNumber"],
-                        "data": base64.b64encode(record["Data"]).decode("ascii"),
-                        "approximateArrivalTimestamp": record["ApproximateArrivalTimestamp"].timestamp(),
-                    },
-                    "eventSource": "aws:kinesis",
-                    "eventVersion": "1.0",
-                    "eventID": f"{shard_id}:{record['SequenceNumber']}",
-                    "eventName": "aws:kinesis:record",
-                    "invokeIdentityArn": self.function.role_arn or "",
-                    "awsRegion": self.region,
-                    "eventSourceARN": self.stream_arn,
-                }
-                for record in batch
-            ]
-        }

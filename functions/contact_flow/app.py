@@ -10,6 +10,8 @@ operation=suspend / resume -> a sensitive-input window (optional idempotencyKey)
                      suspended = false and a reason, within the deadline, so the flow takes its safe
                      branch (e.g. does not collect the card number). The same for resume.
 operation=stop / hangup -> ends the session (stop recording / the contact is over).
+operation=state -> is the call being recorded right now: recordingState = OFF | ON | SUSPENDED | STOPPED, with
+                     its reason and since.
 Errors come back as {"error": ..., "field"?, "message": ...} so the flow can branch on them.
 """
 
@@ -99,15 +101,16 @@ def handle(event: dict) -> dict:
 
 def recording_state(session_id: str) -> dict:
     """Is this call being recorded right now? Connect has no API that tells, nor an event: the session's record of
-    what Connect confirmed answers (`recording`: not-started, recording, suspended, stopped, not-recorded)."""
+    what Connect confirmed answers (callrec_shared.recording_state: `recordingState` OFF, ON, SUSPENDED or
+    STOPPED, with the `reason` and `since`)."""
     view = sessions.get(session_id)
     if view is None:
         raise sessions.SessionNotFound(session_id)
-    state = view["recording"]
+    state = view["recordingState"]
     return {
         "sessionId": session_id,
-        "recording": state["state"],
-        **{k: state[k] for k in ("since", "reason") if state.get(k)},
+        "recordingState": state["state"],
+        **{k: state[k] for k in ("reason", "since") if state.get(k)},
     }
 
 

@@ -12,8 +12,10 @@ import re
 import threading
 from collections.abc import Callable
 
+import boto3
 import moto
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from callrec import engine
@@ -472,6 +474,30 @@ def _the_quota_stays_the_error_when_the_state_it_cut_short_fails() -> None:
 
     assert (described["status"], described.get("error")) == ("FAILED", "States.Runtime")
     assert [e["type"] for e in fetch_history(client("stepfunctions"), arn)][-1] == "ExecutionFailed"
+
+
+@scenario("update-item-streams-one-insert")
+def _an_update_that_creates_its_item_is_one_insert_on_the_stream() -> None:
+    from tests.engine.test_streams import streamed_table
+
+    dynamodb, stream = client("dynamodb"), streamed_table("streamed")
+    dynamodb.update_item(
+        TableName="streamed",
+        Key={"id": {"S": "a"}},
+        UpdateExpression="SET n = :n",
+        ExpressionAttributeValues={":n": {"N": "1"}},
+    )
+    streams = boto3.client(
+        "dynamodbstreams", region_name="us-east-1", config=Config(account_id_endpoint_mode="disabled")
+    )
+    shard = streams.describe_stream(StreamArn=stream)["StreamDescription"]["Shards"][0]
+    iterator = streams.get_shard_iterator(StreamArn=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")[
+        "ShardIterator"
+    ]
+    records = streams.get_records(ShardIterator=iterator)["Records"]
+    assert [(r["eventName"], r["dynamodb"]["NewImage"]) for r in records] == [
+        ("INSERT", {"id": {"S": "a"}, "n": {"N": "1"}})
+    ]
 
 
 def test_every_fix_record_has_a_scenario_or_says_why_not():

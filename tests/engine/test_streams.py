@@ -20,15 +20,26 @@ def _stream(name: str = "events") -> str:
     return kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamARN"]
 
 
+def streamed_table(name: str) -> str:
+    """A table with a stream of new and old images; the stream's ARN."""
+    return client("dynamodb").create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )["TableDescription"]["LatestStreamArn"]
+
+
 def _put(arn: str, *values: int) -> None:
     for value in values:
         client("kinesis").put_record(StreamARN=arn, Data=json.dumps({"n": value}).encode(), PartitionKey="agent")
 
 
-def _mapping(handler, arn: str, role: str | None = None, **options) -> engine.KinesisMapping:
+def _mapping(handler, arn: str, role: str | None = None, **options) -> engine.StreamMapping:
     function = engine.LambdaFunction("reader", "arn:aws:lambda:us-east-1:123456789012:function:reader", lambda: handler)
     function.role_arn = role or allow_all_role()
-    mapping = engine.KinesisMapping(function=function, stream_arn=arn, **options)
+    mapping = engine.StreamMapping(function=function, stream_arn=arn, **options)
     mapping.start()
     return mapping
 
@@ -81,3 +92,39 @@ def test_the_stream_is_read_as_the_functions_role(runtime):
     time.sleep(0.2)
     refused = {r.action for r in list(authorization.refusals)[before:]}
     assert "kinesis:DescribeStreamSummary" in refused and seen == [] and mapping.delivered == 0
+
+
+def test_a_record_that_always_fails_is_isolated_by_bisection_and_the_rest_delivered(runtime):
+    arn, seen = _stream(), []
+
+    def handler(event, context):
+        values = _values(event)
+        if 3 in values:
+            raise RuntimeError("a poison record")
+        seen.extend(values)
+
+    _put(arn, 1, 2, 3, 4)
+    mapping = _mapping(handler, arn, bisect=True, max_retries=3, starting_position="TRIM_HORIZON")
+    eventually(
+        lambda: (mapping.delivered, mapping.dropped), lambda counts: counts == (3, 1), 10.0, "3 taken, 1 dropped"
+    )
+    assert seen == [1, 2, 4]  # in order, the poison record alone given up
+
+
+def test_a_tables_stream_is_read_too(runtime):
+    """A DynamoDB table's stream (NEW_AND_OLD_IMAGES): each change reaches the function as Lambda sends it."""
+    dynamodb, stream = client("dynamodb"), streamed_table("things")
+    seen = []
+    mapping = _mapping(lambda event, context: seen.extend(event["Records"]), stream)
+    dynamodb.put_item(TableName="things", Item={"id": {"S": "a"}, "n": {"N": "1"}})
+    dynamodb.update_item(
+        TableName="things",
+        Key={"id": {"S": "a"}},
+        UpdateExpression="SET n = :n",
+        ExpressionAttributeValues={":n": {"N": "2"}},
+    )
+    eventually(lambda: mapping.delivered, lambda delivered: delivered == 2, 10.0, "both changes")
+    assert [r["eventName"] for r in seen] == ["INSERT", "MODIFY"]
+    assert seen[1]["dynamodb"]["OldImage"]["n"] == {"N": "1"} and seen[1]["dynamodb"]["NewImage"]["n"] == {"N": "2"}
+    assert seen[1]["eventSource"] == "aws:dynamodb" and seen[1]["eventSourceARN"] == stream
+    json.dumps(seen)  # a Lambda event is JSON

@@ -42,6 +42,20 @@ def alert_queue(deployment) -> Callable[[], list[dict]]:
     ]
 
 
+def bus_queue(deployment, source: str, name: str) -> Callable[[], list[dict]]:
+    """An SQS queue on the verdict bus for the events of `source`, as an operator would subscribe one; returns a
+    reader of what arrived (each event as EventBridge delivers it)."""
+    sqs, events = client("sqs"), client("events")
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    bus = deployment.physical("VerdictBus").rsplit("/", 1)[-1]
+    events.put_rule(Name=name, EventBusName=bus, EventPattern=json.dumps({"source": [source]}))
+    events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
+    return lambda: [
+        json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    ]
+
+
 def provider_recording(centre: LocalCallCentre, call: Call) -> dict | None:
     """The provider's own record of the call's recording, as its twin describes it (None: it never recorded),
     with the spans it was silenced as `Silenced` on either provider (Connect: suspended; Chime: paused)."""

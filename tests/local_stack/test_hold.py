@@ -47,11 +47,11 @@ def test_the_agents_hold_is_silent_in_the_recording(centre):
     call = centre.connect_call_recording(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
     centre.sim.clock.advance(5.0)
     centre.sim.connect.hold(call.contact_id)  # Connect writes the agent's STATE_CHANGE to the stream
-    held = centre.wait_for_recording(call.session_id, "suspended")["recording"]
-    assert held["reason"] == "the customer is on hold (asked by agent-events)"
+    held = centre.wait_for_recording(call.session_id, "SUSPENDED")["recordingState"]
+    assert (held["reason"], held["reasons"], held["by"]) == ("hold", ["hold"], "agent-events")
     centre.sim.clock.advance(20.0)  # the agent goes on talking (to a colleague) while the customer waits
     centre.sim.connect.resume_from_hold(call.contact_id)
-    centre.wait_for_recording(call.session_id, "recording")
+    centre.wait_for_recording(call.session_id, "ON")
     centre.sim.clock.advance(5.0)
     session = _end(centre, call)
 
@@ -81,10 +81,10 @@ def test_a_hold_during_a_card_number_never_resumes_over_either(centre):
     centre.sim.clock.advance(10.0)
     card_done = centre.contact_flow(call, "resume")
     assert card_done["resumed"] == "false" and "on hold" in card_done["reason"], card_done
-    assert centre.session(call.session_id)["recording"]["state"] == "suspended"
+    assert centre.session(call.session_id)["recordingState"]["reasons"] == ["hold"]  # the card's reason ended
     centre.sim.clock.advance(10.0)
     centre.sim.connect.resume_from_hold(call.contact_id)
-    centre.wait_for_recording(call.session_id, "recording")
+    centre.wait_for_recording(call.session_id, "ON")
     centre.sim.clock.advance(5.0)
     session = _end(centre, call)
 
@@ -157,11 +157,11 @@ def test_an_agent_event_stream_the_instance_already_has_is_read(runtime):
     arn = kinesis.describe_stream_summary(StreamName="existing-agent-events")["StreamDescriptionSummary"]["StreamARN"]
     deployment = runtime.deploy_template(AgentEventStreamArn=arn)
     assert "AgentEventStream" not in deployment.created and not deployment.instance_storage
-    assert [mapping.stream_arn for mapping in engine.settings.pollers] == [arn]
+    assert [m.stream_arn for m in engine.settings.pollers if ":kinesis:" in m.stream_arn] == [arn]
     centre = LocalCallCentre(deployment)
     centre.sim.connect.agent_events = lambda event, key: kinesis.put_record(
         StreamARN=arn, Data=json.dumps(event).encode(), PartitionKey=key
     )  # the instance's own setting, made outside the stack
     call = centre.connect_call_recording(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
     centre.sim.connect.hold(call.contact_id)
-    assert centre.wait_for_recording(call.session_id, "suspended")["suspendedFor"] == ["hold"]
+    assert centre.wait_for_recording(call.session_id, "SUSPENDED")["suspendedFor"] == ["hold"]

@@ -245,24 +245,66 @@ def api_stop(centre, api) -> dict:
     }
 
 
+def _restart_mappings() -> None:
+    """Enable the stack's event source mappings again: each checks its role again, as Lambda does."""
+    from callrec import engine
+
+    for mapping in engine.settings.pollers:
+        mapping.restart()
+
+
+def connect_state_events(centre, api) -> dict:
+    """A Connect call's recording states (OFF, ON, STOPPED) as RecordingStateChanged events on the verdict bus: the
+    sessions table's stream, read by the RecordingStateEvents mapping as its role."""
+    _restart_mappings()
+    received = _state_events(centre.deployment)
+    call = _played(demo.connect_notice, centre)
+    outcome = _ended(centre, call)
+    states: list[str] = []
+
+    def read() -> list[str]:
+        states.extend(
+            e["detail"]["recordingState"]["state"] for e in received() if e["detail"]["sessionId"] == call.session_id
+        )
+        return states
+
+    with contextlib.suppress(StillWaiting):
+        eventually(read, lambda seen: seen[-1:] == ["STOPPED"], QUICK)
+    return {**outcome, "states": states}
+
+
+_QUEUES: dict[str, Callable[[], list[dict]]] = {}
+
+
+def _state_events(deployment) -> Callable[[], list[dict]]:
+    """An SQS queue on the verdict bus for the recording-state events (one per stack), as an operator subscribes."""
+    from tests.local_stack.defined_end import bus_queue
+
+    bus = deployment.physical("VerdictBus")
+    if bus not in _QUEUES:
+        _QUEUES[bus] = bus_queue(deployment, "callrec.sessions", "recording-states")
+    return _QUEUES[bus]
+
+
 def connect_hold(centre, api) -> dict:
     """The agent puts the customer on hold and takes them off it: Connect's agent event stream, read by the
     AgentEvents mapping as its role (the mapping is enabled again first, so it checks the role as Lambda does),
     asks for a window with the reason hold, and for its end."""
     from callrec import engine
 
-    for mapping in engine.settings.pollers:
-        mapping.restart()
+    _restart_mappings()
     call = centre.connect_call_recording(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
     centre.sim.clock.advance(3.0)
     steps = []
-    for step, state in ((centre.sim.connect.hold, "suspended"), (centre.sim.connect.resume_from_hold, "recording")):
+    for step, state in ((centre.sim.connect.hold, "SUSPENDED"), (centre.sim.connect.resume_from_hold, "ON")):
         step(call.contact_id)
         with contextlib.suppress(StillWaiting):
             eventually(
-                lambda: centre.session(call.session_id)["recording"]["state"], lambda s, state=state: s == state, QUICK
+                lambda: centre.session(call.session_id)["recordingState"]["state"],
+                lambda s, state=state: s == state,
+                QUICK,
             )
-        steps.append(centre.session(call.session_id)["recording"]["state"])
+        steps.append(centre.session(call.session_id)["recordingState"]["state"])
     centre.sim.connect.hang_up(call.contact_id)
     centre.contact_flow(call, "hangup")
     unrecorded = centre.connect_call(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)  # a contact with no session: nothing
@@ -369,7 +411,8 @@ SCENARIOS = {
         },
     ),
     "contact-flow-hangup-in-consent": Scenario(contact_flow_hangup_in_consent, NOT_RECORDED),
-    "connect-hold": Scenario(connect_hold, {**RECORDED, "hold": ["suspended", "recording"]}),
+    "connect-state-events": Scenario(connect_state_events, {**RECORDED, "states": ["OFF", "ON", "STOPPED"]}),
+    "connect-hold": Scenario(connect_hold, {**RECORDED, "hold": ["SUSPENDED", "ON"]}),
     "api-stop-in-consent": Scenario(api_stop_in_consent, {"stop": 202, **NOT_RECORDED}),
     "chime-opt-in": Scenario(chime_opt_in, RECORDED),
     "chime-start-after-end": Scenario(chime_start_after_end, {**RECORDED, "again": True}),
@@ -439,6 +482,13 @@ USES: dict[tuple[str, str, str], str] = {
         ("dynamodb:GetItem", "SignalsTable", "connect-hold"),
         ("dynamodb:PutItem", "SignalsTable", "connect-hold"),
         ("dynamodb:PutItem", "AuditTable", "connect-hold"),
+    ),
+    **_grants(
+        "RecordingStateEvents",
+        ("dynamodb:DescribeStream", "SessionsTable/stream", "connect-state-events"),
+        ("dynamodb:GetShardIterator", "SessionsTable/stream", "connect-state-events"),
+        ("dynamodb:GetRecords", "SessionsTable/stream", "connect-state-events"),
+        ("events:PutEvents", "VerdictBus", "connect-state-events"),
     ),
     **_grants(
         "SmaHandler",
@@ -511,6 +561,11 @@ def _label(deployment, arn: str) -> str:
         return "instance/" + arn.split("/", 2)[2]
     if ":chime:" in arn:
         return "sma"
+    if ":dynamodb:" in arn and "/stream/" in arn:  # a table's stream: its label is the time it was enabled
+        arn = arn.split("/stream/", 1)[0]
+        suffix = "/stream"
+    else:
+        suffix = ""
     names: dict[str, str] = {}
     for logical, (_, physical) in deployment.created.items():  # a bucket before its policy (the same name)
         names.setdefault(str(physical).rsplit(":", 1)[-1].rsplit("/", 1)[-1], logical)
@@ -520,7 +575,7 @@ def _label(deployment, arn: str) -> str:
         ((resource[:at], resource[at], resource[at + 1 :]) for at, c in enumerate(resource) if c in "/:"),
         (resource, "", ""),
     )
-    return names[name] + separator + rest
+    return names[name] + separator + rest + suffix
 
 
 def _granted(deployment) -> dict[tuple[str, str, str], tuple[str, str]]:

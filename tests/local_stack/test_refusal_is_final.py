@@ -96,7 +96,7 @@ def test_a_resume_that_misses_its_deadline_says_the_window_stays_open_and_it_doe
         answer = centre.contact_flow(call, "resume")
         _settle(centre, call.session_id)
     assert answer["resumed"] == "false" and "the window stays open" in answer["reason"]
-    assert centre.session(call.session_id)["recording"]["state"] == "suspended"  # what the caller was told holds
+    assert centre.session(call.session_id)["recordingState"]["state"] == "SUSPENDED"  # what the caller was told holds
     assert centre.contact_flow(call, "resume")["resumed"] == "true"  # a resume confirmed in time closes it
     centre.sim.clock.advance(10.0)  # the conversation goes on, recorded
     centre.sim.connect.hang_up(call.contact_id)

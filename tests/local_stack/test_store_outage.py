@@ -93,7 +93,8 @@ def test_a_store_outage_at_any_write_ends_the_call_defined(
     assert described["error"] == "SessionStoreFailed"  # the execution fails: the workflow's alarm fires
     # what GET /recordings/{id} says of the recording is what the provider did
     recorded = provider_recording(centre, call) is not None
-    assert session["recording"]["state"] == ("stopped" if recorded else "not-recorded"), session["recording"]
+    state = session["recordingState"]
+    assert (state["state"], state["reason"]) == ("STOPPED" if recorded else "OFF", "store-failure"), state
     workflow = [a for a in centre.audit(call.session_id) if a.get("status") and a["actor"] == "RecordingSession"]
     assert workflow[-1]["event"] == "SESSION_STORE_FAILED", fault  # the workflow's last word
     # the provider is safe: the recording stopped (a failed store cannot follow windows or signals any more)
@@ -114,7 +115,7 @@ def test_an_uncertain_start_whose_save_fails_is_still_verified(centre, alerts, r
     # the caller left as recording began: too little audio to judge, so unverified (and an alert), never passed
     row = Row("chime", "store", "DynamoDB throttled 5 min from the save of an uncertain start", "FAILED", "UNVERIFIED")
     session = proven(centre, call, row, alerts, record_property)
-    assert session["recordingUncertain"] is True and session["recording"]["state"] == "stopped"
+    assert session["recordingUncertain"] is True and session["recordingState"]["state"] == "STOPPED"
 
 
 def test_the_contact_flow_hears_no_while_the_store_is_down(centre, alerts, record_property):
@@ -159,7 +160,7 @@ def test_a_store_outage_as_a_hold_joins_or_leaves_a_card_window_ends_the_call_de
     fault = f"DynamoDB throttled 5 min from the write at {state} (a hold in a card window)"
     row = Row("connect", "store", fault, "FAILED", verdict, reason="the session store failed")
     session = proven(centre, call, row, alerts, record_property)
-    assert described["error"] == "SessionStoreFailed" and session["recording"]["state"] == "stopped"
+    assert described["error"] == "SessionStoreFailed" and session["recordingState"]["state"] == "STOPPED"
     recording = provider_recording(centre, call)
     assert (
         recording["Silenced"][-1][1] is None or recording["Silenced"][-1][1] >= recording["StoppedAt"]

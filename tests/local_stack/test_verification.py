@@ -15,25 +15,14 @@ from callrec.sim.core import DELIVER
 from callrec.stack import client
 from callrec_shared import verification
 from tests.local_stack.conftest import slow_sma
+from tests.local_stack.defined_end import bus_queue
 
 
 @pytest.fixture
 def listeners(deployment, alerts):
     """SQS queues on the verdict bus and on the alert topic (`alerts`), as an operator would subscribe them."""
-    sqs, events = client("sqs"), client("events")
-    url = sqs.create_queue(QueueName="verdicts")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    bus = deployment.physical("VerdictBus").rsplit("/", 1)[-1]
-    events.put_rule(Name="verdicts", EventBusName=bus, EventPattern=json.dumps({"source": ["callrec.recordings"]}))
-    events.put_targets(Rule="verdicts", EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
-
-    def received(name: str) -> list[dict]:
-        if name == "alerts":
-            return alerts()
-        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-        return [json.loads(m["Body"]) for m in messages]
-
-    return received
+    verdicts = bus_queue(deployment, "callrec.recordings", "verdicts")
+    return lambda name: alerts() if name == "alerts" else verdicts()
 
 
 def _verdict(centre, call):

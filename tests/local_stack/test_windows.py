@@ -181,39 +181,47 @@ def test_the_sma_trigger_opens_a_window_through_the_sma(centre):
 
 
 def test_the_session_says_whether_the_call_is_being_recorded_right_now(centre, api):
-    """Connect has no API that says so, nor an event: GET /recordings/{id} tells it, from what the provider
-    confirmed to the workflow."""
+    """Connect has no API that says so, nor an event: GET /recordings/{id} tells it (`recordingState`: OFF, ON,
+    SUSPENDED, STOPPED, why and since when), from what the provider confirmed to the workflow."""
     from tests.local_stack.conftest import signed
 
     def state():
-        return signed("GET", f"{api}/recordings/{call.session_id}").json()["recording"]
+        return signed("GET", f"{api}/recordings/{call.session_id}").json()["recordingState"]
 
     def flow_asks():  # the contact flow asks too (operation=state): the same answer, as a flat string map
         answer = centre.contact_flow(call, "state")
-        assert set(answer) <= {"sessionId", "recording", "since", "reason"} and all(
+        assert set(answer) <= {"sessionId", "recordingState", "since", "reason"} and all(
             isinstance(v, str) for v in answer.values()
         )
         return answer
 
-    call = centre.connect_call_recording(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
-    assert state()["state"] == "recording" == flow_asks()["recording"]
+    call = centre.connect_call(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
+    centre.sim.connect.agent_joins(call.contact_id)
+    call.session_id = centre.contact_flow(call, "start")["sessionId"]
+    assert state() == {"state": "OFF", "reason": "consent"}  # the notice is not heard yet
+    centre.contact_flow(call, "consent", answer="heard")
+    centre.wait_for_status(call.session_id, "RECORDING")
+    on = state()
+    assert (on["state"], on["reason"]) == ("ON", "consent") and on["since"] and flow_asks()["recordingState"] == "ON"
     assert centre.contact_flow(call, "suspend")["suspended"] == "true"
     suspended = state()
-    assert suspended["state"] == "suspended" and "contact-flow" in suspended["reason"] and suspended["since"]
+    assert (suspended["state"], suspended["reason"], suspended["by"]) == ("SUSPENDED", "pci", "contact-flow")
     assert flow_asks() == {
         "sessionId": call.session_id,
-        "recording": "suspended",
+        "recordingState": "SUSPENDED",
         "since": suspended["since"],
-        "reason": suspended["reason"],
+        "reason": "pci",
     }
     assert centre.contact_flow(call, "resume")["resumed"] == "true"
-    assert state()["state"] == "recording" == flow_asks()["recording"]
+    assert state()["state"] == "ON" == flow_asks()["recordingState"]
     centre.sim.connect.hang_up(call.contact_id)
     centre.contact_flow(call, "hangup")
     centre.finish(call.session_id)
-    assert flow_asks()["recording"] == "stopped"
+    assert flow_asks()["recordingState"] == "STOPPED"
     assert state() == {
-        "state": "stopped",
+        "state": "STOPPED",
+        "reason": "call-ended",
         "since": centre.session(call.session_id)["endedAt"],
-        "reason": centre.session(call.session_id)["outcomeReason"],
+        "detail": centre.session(call.session_id)["outcomeReason"],
+        "final": True,
     }

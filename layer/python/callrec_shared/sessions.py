@@ -24,7 +24,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
-from callrec_shared import audit_chain, clock
+from callrec_shared import audit_chain, clock, recording_state
 from callrec_shared.aws import client, settings
 from callrec_shared.identity import session_id_for
 from callrec_shared.validation import validate_start
@@ -141,35 +141,8 @@ def get(session_id: str) -> dict[str, Any] | None:
     for key in _JSON_FIELDS:
         if key in view:
             view[key] = json.loads(view[key])
-    view["recording"] = recording_state(view)
+    view["recordingState"] = recording_state.of(view)
     return view
-
-
-def recording_state(view: dict[str, Any]) -> dict[str, Any]:
-    """Is this call being recorded right now? From what the provider confirmed to the workflow (Connect has no
-    API that tells, nor an event): not-started, recording, suspended (a sensitive-input window), stopped, or
-    not-recorded; since when, and why."""
-    status = view.get("status")
-    if status == "RECORDING":
-        windows = view.get("windows") or []
-        if view.get("suspended") and windows:
-            window = windows[-1]
-            reasons = view.get("suspendedFor") or ["pci"]  # what holds the window now (a window predating it: pci)
-            said = {"pci": "a sensitive-input window", "hold": "the customer is on hold"}
-            return {
-                "state": "suspended",
-                "since": window.get("suspendConfirmedAt"),
-                "reason": " and ".join(said[reason] for reason in reasons if reason in said)
-                + f" (asked by {window.get('suspendedBy', 'unknown')})",
-            }
-        resumed = [w["resumeConfirmedAt"] for w in windows if "resumeConfirmedAt" in w]
-        return {"state": "recording", "since": resumed[-1] if resumed else view.get("recordingStartedAt")}
-    if status == "RECORDED" or (status == "FAILED" and "recordingStartedAt" in view):  # FAILED: e.g. the store
-        state = {"state": "stopped", "since": view.get("endedAt"), "reason": view.get("outcomeReason")}
-        return {**state, "uncertain": True} if view.get("recordingUncertain") else state
-    if status in ("NOT_RECORDED", "FAILED"):
-        return {"state": "not-recorded", "since": view.get("endedAt"), "reason": view.get("outcomeReason")}
-    return {"state": "not-started"}
 
 
 def _plain(value: Any) -> Any:

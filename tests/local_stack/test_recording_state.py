@@ -1,0 +1,89 @@
+"""Live recording state: every change of a call's recording state (OFF, ON, SUSPENDED, STOPPED, and why) is a
+`RecordingStateChanged` event on the verdict bus, read from the sessions table's stream, and `GET
+/recordings/{id}` answers the same. Before, nobody could ask "is this call being recorded right now?" (Connect has
+no API or event for it), and no event said when it changed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from callrec import demo
+from tests.eventually import eventually
+from tests.local_stack.defined_end import bus_queue
+
+
+@pytest.fixture
+def state_events(deployment):
+    """The `RecordingStateChanged` events of a session, from a queue on the verdict bus (defined_end.bus_queue)."""
+    arrived, received = bus_queue(deployment, "callrec.sessions", "recording-states"), []
+
+    def of(session_id: str, until_final: bool = True) -> list[dict]:
+        def read() -> list[dict]:
+            received.extend(arrived())
+            return [e for e in received if e["detail"]["sessionId"] == session_id]
+
+        return eventually(
+            read,
+            lambda found: not until_final or (found and found[-1]["detail"]["recordingState"].get("final")),
+            30.0,
+            "the session's last recording state",
+            show=lambda found: [e["detail"]["recordingState"]["state"] for e in found],
+        )
+
+    return of
+
+
+def _states(events: list[dict]) -> list[tuple]:
+    return [
+        (
+            e["detail"]["recordingState"]["state"],
+            e["detail"]["recordingState"]["reason"],
+            tuple(e["detail"]["recordingState"].get("reasons", ())),
+        )
+        for e in events
+    ]
+
+
+def test_every_change_of_a_payment_with_a_hold_is_one_event_in_order(centre, state_events):
+    call = centre.connect_call_recording(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
+    centre.sim.clock.advance(3.0)
+    assert centre.contact_flow(call, "suspend")["suspended"] == "true"
+    centre.sim.connect.caller_types(call.contact_id, demo.CARD_NUMBER)
+    centre.sim.connect.hold(call.contact_id)
+    eventually(lambda: centre.session(call.session_id).get("suspendedFor"), lambda r: r == ["hold", "pci"])
+    assert centre.contact_flow(call, "resume")["resumed"] == "false"  # the hold keeps the window
+    centre.sim.connect.resume_from_hold(call.contact_id)
+    centre.wait_for_recording(call.session_id, "ON")
+    centre.sim.connect.hang_up(call.contact_id)
+    centre.contact_flow(call, "hangup")
+    centre.finish(call.session_id)
+
+    events = state_events(call.session_id)
+    assert _states(events) == [
+        ("OFF", "consent", ()),  # the session opened: waiting for the notice to be heard
+        ("ON", "consent", ()),
+        ("SUSPENDED", "pci", ("pci",)),
+        ("SUSPENDED", "pci", ("hold", "pci")),  # the hold joined the card's window
+        ("SUSPENDED", "hold", ("hold",)),  # the card's end: the hold keeps it suspended
+        ("ON", "consent", ()),
+        ("STOPPED", "call-ended", ()),
+    ]
+    assert {(e["source"], e["detail-type"]) for e in events} == {("callrec.sessions", "RecordingStateChanged")}
+    previous = [e["detail"]["previous"] for e in events]
+    assert previous[0] is None and previous[1:] == [
+        {"state": e["detail"]["recordingState"]["state"], "reason": e["detail"]["recordingState"]["reason"]}
+        for e in events[:-1]
+    ]
+    assert events[-1]["detail"]["recordingState"] == centre.session(call.session_id)["recordingState"]  # GET agrees
+    assert demo.CARD_NUMBER not in json.dumps(events)
+
+
+def test_a_declined_opt_in_ends_off_for_consent(centre, state_events):
+    call = centre.chime_call(demo.CALIFORNIA_CALLER, demo.CENTRE_TEXAS, answers=["2"])
+    centre.finish(call.session_id)
+    events = state_events(call.session_id)
+    assert [(s, r) for s, r, _ in _states(events)] == [("OFF", "consent"), ("OFF", "consent")]
+    assert events[-1]["detail"]["recordingState"]["final"] is True
+    assert events[-1]["detail"]["recordingState"]["detail"] == "the caller declined recording"
