@@ -91,6 +91,24 @@ def connect_payment(centre: LocalCallCentre) -> Call:
     return call
 
 
+def connect_payment_after_transfer(centre: LocalCallCentre) -> Call:
+    """The customer is transferred to the payments team (a new ContactId on the same InitialContactId), whose flow
+    suspends recording on the contact it runs for: the card is silent in the chain's one recording."""
+    call = centre.connect_call_recording(TEXAS_CALLER, CENTRE_TEXAS)
+    centre.sim.clock.advance(10.0)
+    call.contact_id = centre.sim.connect.transfer(call.contact_id)  # the payments queue's flow runs from here
+    centre.sim.clock.advance(5.0)
+    if centre.contact_flow(call, "suspend", idempotencyKey="pay-2-suspend")["suspended"] == "true":
+        centre.sim.clock.advance(IVR_PROMPT_SECONDS)
+        centre.sim.connect.caller_types(call.contact_id, CARD_NUMBER)
+        centre.sim.clock.advance(IVR_PROMPT_SECONDS)
+    centre.contact_flow(call, "resume", idempotencyKey="pay-2-resume")
+    centre.sim.clock.advance(10.0)
+    centre.sim.connect.hang_up(call.contact_id)
+    centre.contact_flow(call, "hangup")
+    return call
+
+
 def connect_on_hold(centre: LocalCallCentre) -> Call:
     """Pause on hold: the agent puts the customer on hold for 20 s and goes on talking (to a colleague), which
     Connect would record. Connect's agent event stream tells the stack, which suspends the recording until the
@@ -206,6 +224,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("connect-started-before-agent", "connect", connect_before_agent),
     Scenario("connect-payment", "connect", connect_payment),
     Scenario("chime-payment", "chime", chime_payment),
+    Scenario("connect-payment-after-transfer", "connect", connect_payment_after_transfer),
     Scenario("connect-on-hold", "connect", connect_on_hold),
     Scenario("connect-suspend-refused", "connect", connect_suspend_refused),
     Scenario("connect-card-not-paused", "connect", connect_card_not_paused),

@@ -1,7 +1,12 @@
 """RecordingStateChanged: every change of a call's recording state (OFF, ON, SUSPENDED, STOPPED, and why:
 callrec_shared.recording_state) is an EventBridge event on the verdict bus. It is read from the sessions table's
 stream (new and old images), so nothing can change the state without its event and the workflow spends no state
-transition on it; a change the bus did not take is reported as a batch item failure and read again, in order.
+transition on it.
+
+A batch's changes go to the bus ten at a time (PutEvents' most entries per call); if the bus does not take one,
+the function names that change as the batch's failure, so Lambda reads the stream again from it, in order (the
+changes after it may then be sent twice: a consumer keys on sessionId and since). A record that is not a session
+is logged without its values and skipped, so it never blocks the stream.
 
 The event: source `callrec.sessions`, detail-type `RecordingStateChanged`, detail `{sessionId, provider,
 recordingState, previous}` (`previous` is null for a new session). Never a sensitive value: the state, its
@@ -15,17 +20,16 @@ import os
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from boto3.dynamodb.types import TypeDeserializer
+from botocore.exceptions import ClientError
 
 from callrec_shared import recording_state
 from callrec_shared.aws import client
 
 logger = Logger(service="callrec")
-processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 SOURCE, DETAIL_TYPE = "callrec.sessions", "RecordingStateChanged"
+PUT_EVENTS_MOST = 10  # entries per PutEvents call (EventBridge quota)
 _deserializer = TypeDeserializer()
 
 
@@ -35,37 +39,59 @@ def _session(image: dict[str, Any] | None) -> dict[str, Any] | None:
     return {key: _deserializer.deserialize(value) for key, value in image.items()}
 
 
-def record_handler(record: DynamoDBRecord) -> None:
-    images = record.raw_event["dynamodb"]
+def entry(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The event for one stream record, or None if the recording state did not change."""
+    images = record["dynamodb"]
     after_item = _session(images.get("NewImage"))
     if after_item is None:
-        return  # a session removed: not a recording state
+        return None  # a session removed: not a recording state
     before_item = _session(images.get("OldImage"))
     before = recording_state.of(before_item) if before_item else None
     after = recording_state.of(after_item)
     if not recording_state.changed(before, after):
-        return
+        return None
     detail = {
         "sessionId": after_item["sessionId"],
         "provider": after_item.get("provider"),
         "recordingState": after,
         "previous": before and {key: before[key] for key in ("state", "reason") if key in before},
     }
-    answer = client("events").put_events(
-        Entries=[
-            {
-                "Source": SOURCE,
-                "DetailType": DETAIL_TYPE,
-                "Detail": json.dumps(detail),
-                "EventBusName": os.environ["VERDICT_BUS_NAME"],
-            }
-        ]
-    )
-    if answer.get("FailedEntryCount"):
-        raise RuntimeError(f"the bus did not take the event: {answer['Entries'][0].get('ErrorCode')}")
-    logger.info("recording state changed", extra={"state": after["state"], "reason": after["reason"]})
+    return {
+        "Source": SOURCE,
+        "DetailType": DETAIL_TYPE,
+        "Detail": json.dumps(detail),
+        "EventBusName": os.environ["VERDICT_BUS_NAME"],
+    }
+
+
+def _changes(records: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """(sequence number, event) for each record whose recording state changed, in order."""
+    found = []
+    for record in records:
+        try:
+            event = entry(record)
+        except Exception:  # noqa: BLE001 - one strange record must not block the stream
+            logger.exception("not a session record; skipped", extra={"eventName": record.get("eventName")})
+            continue
+        if event is not None:
+            found.append((record["dynamodb"]["SequenceNumber"], event))
+    return found
 
 
 @logger.inject_lambda_context
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    changes = _changes(event["Records"])
+    for start in range(0, len(changes), PUT_EVENTS_MOST):
+        chunk = changes[start : start + PUT_EVENTS_MOST]
+        try:
+            answer = client("events").put_events(Entries=[change for _, change in chunk])
+        except ClientError:
+            logger.exception("the bus did not take the changes; Lambda reads them again")
+            return {"batchItemFailures": [{"itemIdentifier": chunk[0][0]}]}
+        refused = [
+            sequence for (sequence, _), result in zip(chunk, answer["Entries"], strict=True) if "ErrorCode" in result
+        ]
+        if refused:
+            logger.warning("the bus refused a change; Lambda reads it again", extra={"refused": len(refused)})
+            return {"batchItemFailures": [{"itemIdentifier": refused[0]}]}
+    return {"batchItemFailures": []}

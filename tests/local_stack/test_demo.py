@@ -57,6 +57,13 @@ EXPECTED = {
         _CHIME_CONSENT + ["RECORDING_STARTED"] + _WINDOW + _HANGUP + _VERIFIED,
         None,
     ),
+    "connect-payment-after-transfer": (
+        "SUCCEEDED",
+        "Recorded",
+        "RECORDED",
+        _CONNECT_CONSENT + _WINDOW + _HANGUP + _VERIFIED,
+        None,
+    ),
     "connect-on-hold": ("SUCCEEDED", "Recorded", "RECORDED", _CONNECT_CONSENT + _WINDOW + _HANGUP + _VERIFIED, 45.0),
     "connect-suspend-refused": (
         "SUCCEEDED",
@@ -84,6 +91,7 @@ VERIFICATION = {
     "connect-started-before-agent": ("VERIFIED", [], "Verified"),
     "connect-payment": ("VERIFIED", [], "Verified"),
     "chime-payment": ("VERIFIED", [], "Verified"),
+    "connect-payment-after-transfer": ("VERIFIED", [], "Verified"),
     "connect-on-hold": ("VERIFIED", [], "Verified"),
     "connect-suspend-refused": ("VERIFIED", [], "Verified"),
     "connect-card-not-paused": ("FAILED", ["dtmf-outside-windows"], "Not Verified"),
@@ -116,7 +124,7 @@ def test_every_scenario_ends_in_its_state(results):
         assert [entry.split(":", 1)[1] for entry in result["audit"]] == audit, name
         assert result["state_transitions"] == result["timeline"].count("StateEntered")
         assert result["lambda_invocations"] == 3  # validate + consent policy + the audit seal at the end
-        if name.endswith(("payment", "payment-leak", "on-hold")):
+        if name.endswith(("payment", "payment-leak", "on-hold", "after-transfer")):
             assert result["signals"] == ["suspend:applied", "resume:applied", "hangup:applied"]
             assert {"suspendConfirmedAt", "resumeConfirmedAt"} <= set(result["windows"][0])
     assert by_name["connect-on-hold"]["windows"][0]["reasons"] == ["hold"]
@@ -155,6 +163,17 @@ PROVIDER_RECORD = {  # the twin's own record of what it was asked to do
         "StartCallRecording:ok",
         "PauseCallRecording:ok",
         "ResumeCallRecording:ok",
+    ],
+    "connect-payment-after-transfer": [
+        "ContactInitiated",
+        "AgentJoined",
+        "StartContactRecording",
+        "Transferred",
+        "SuspendContactRecording",
+        "CustomerTyped",
+        "ResumeContactRecording",
+        "Disconnected",
+        "RecordingDelivered",
     ],
     "connect-on-hold": [
         "ContactInitiated",

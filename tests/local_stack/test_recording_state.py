@@ -87,3 +87,25 @@ def test_a_declined_opt_in_ends_off_for_consent(centre, state_events):
     assert [(s, r) for s, r, _ in _states(events)] == [("OFF", "consent"), ("OFF", "consent")]
     assert events[-1]["detail"]["recordingState"]["final"] is True
     assert events[-1]["detail"]["recordingState"]["detail"] == "the caller declined recording"
+
+
+def _stream_record(sequence: str, old: dict | None, new: dict) -> dict:
+    from boto3.dynamodb.types import TypeSerializer
+
+    image = lambda item: {k: TypeSerializer().serialize(v) for k, v in item.items()}  # noqa: E731
+    dynamodb = {"SequenceNumber": sequence, "Keys": {"sessionId": {"S": new["sessionId"]}}, "NewImage": image(new)}
+    if old is not None:
+        dynamodb["OldImage"] = image(old)
+    return {"eventName": "MODIFY" if old else "INSERT", "eventSource": "aws:dynamodb", "dynamodb": dynamodb}
+
+
+def test_a_change_the_bus_does_not_take_is_read_again_and_a_strange_record_is_skipped(centre, monkeypatch, caplog):
+    opened = {"sessionId": "s-1", "provider": "connect", "status": "OPENED"}
+    recording = {**opened, "status": "RECORDING", "recordingStartedAt": "2026-11-30T12:00:00.000Z"}
+    strange = {"eventName": "MODIFY", "dynamodb": {"SequenceNumber": "2", "NewImage": {"status": {"BOGUS": "x"}}}}
+    batch = {"Records": [_stream_record("1", None, opened), strange, _stream_record("3", opened, recording)]}
+    function = centre.function("RecordingStateEvents")
+    assert function.invoke(batch)["Payload"] == {"batchItemFailures": []}
+    assert "not a session record; skipped" in caplog.text
+    monkeypatch.setenv("VERDICT_BUS_NAME", "a-bus-that-is-not-there")
+    assert function.invoke(batch)["Payload"] == {"batchItemFailures": [{"itemIdentifier": "1"}]}
