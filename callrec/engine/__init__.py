@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from callrec.engine import clients, dynamodb, iam, interpreter, jsonata, quotas, tokens
+from callrec.engine import clients, dynamodb, iam, interpreter, jsonata, quotas, streams, tokens
 from callrec.engine.interpreter import modelled_error
 from callrec.engine.ledger import HookMoved, Ledger, Patch
 from callrec.engine.runtime import (
@@ -43,6 +43,7 @@ LEDGER = Ledger(
     + dynamodb.RECORDS
     + iam.RECORDS
     + clients.RECORDS
+    + streams.RECORDS
 )
 
 
