@@ -109,6 +109,23 @@ def connect_payment_after_transfer(centre: LocalCallCentre) -> Call:
     return call
 
 
+CALIFORNIA_PARTY = "+14155550188"
+
+
+def connect_conference_to_california(centre: LocalCallCentre) -> Call:
+    """A notice-only Texas call: the agent conferences in a California number (all-party consent). The rule becomes
+    opt-in, so recording is suspended (confirmed) while the new party is asked; they accept, and recording resumes."""
+    call = centre.connect_call_recording(TEXAS_CALLER, CENTRE_TEXAS)
+    centre.sim.clock.advance(10.0)
+    if centre.contact_flow(call, "join", partyNumber=CALIFORNIA_PARTY).get("suspended") == "true":
+        centre.sim.clock.advance(6.0)  # the opt-in prompt, played to the new party
+        centre.contact_flow(call, "joinConsent", partyNumber=CALIFORNIA_PARTY, answer="accepted")
+    centre.sim.clock.advance(10.0)
+    centre.sim.connect.hang_up(call.contact_id)
+    centre.contact_flow(call, "hangup")
+    return call
+
+
 def connect_on_hold(centre: LocalCallCentre) -> Call:
     """Pause on hold: the agent puts the customer on hold for 20 s and goes on talking (to a colleague), which
     Connect would record. Connect's agent event stream tells the stack, which suspends the recording until the
@@ -226,6 +243,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("chime-payment", "chime", chime_payment),
     Scenario("connect-payment-after-transfer", "connect", connect_payment_after_transfer),
     Scenario("connect-on-hold", "connect", connect_on_hold),
+    Scenario("connect-conference-to-california", "connect", connect_conference_to_california),
     Scenario("connect-suspend-refused", "connect", connect_suspend_refused),
     Scenario("connect-card-not-paused", "connect", connect_card_not_paused),
     Scenario(

@@ -10,6 +10,12 @@ operation=suspend / resume -> a sensitive-input window (optional idempotencyKey)
                      suspended = false and a reason, within the deadline, so the flow takes its safe
                      branch (e.g. does not collect the card number). The same for resume.
 operation=stop / hangup -> ends the session (stop recording / the contact is over).
+operation=join  -> a party joins (a transfer or conference to partyNumber, optional partyJurisdiction): its rule;
+                     if stricter than the call's, recording is suspended (confirmed) and consent = notice | opt-in
+                     says what to play to that party, else consent = none. If the suspension cannot be confirmed,
+                     recording is stopped for the rest of the call (recordingStopped = true).
+operation=joinConsent -> what that party did (partyNumber, answer = heard | accepted | declined | no-answer):
+                     recording resumes, or stops for the rest of the call.
 operation=state -> is the call being recorded right now: recordingState = OFF | ON | SUSPENDED | STOPPED, with
                      its reason and since.
 Errors come back as {"error": ..., "field"?, "message": ...} so the flow can branch on them.
@@ -21,7 +27,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from callrec_shared import sessions
+from callrec_shared import joins, sessions
 from callrec_shared.aws import settings
 from callrec_shared.identity import session_id_for
 from callrec_shared.validation import InvalidRequest, validate
@@ -91,6 +97,19 @@ def handle(event: dict) -> dict:
         return {"sessionId": session_id, "answered": parameters["answer"]}
     if operation == "state":
         return recording_state(session_id)
+    if operation == "join":  # a transfer or conference to a number: the new party's rule, and what to play them
+        party = {"number": parameters["partyNumber"]}
+        if parameters.get("partyJurisdiction"):
+            party["jurisdiction"] = parameters["partyJurisdiction"]
+        return joins.join(session_id, party, actor="contact-flow", contact_id=contact["ContactId"])
+    if operation == "joinConsent":  # what the joined party did when the notice or the opt-in was played
+        return joins.answer(
+            session_id,
+            parameters["partyNumber"],
+            parameters["answer"],
+            actor="contact-flow",
+            contact_id=contact["ContactId"],
+        )
     if operation in ("suspend", "resume"):  # on the contact this flow runs for: the current one after a transfer
         return window(session_id, operation, parameters.get("idempotencyKey"), contact["ContactId"])
     sessions.end(
@@ -153,7 +172,8 @@ def window(session_id: str, kind: str, key: str | None, contact_id: str) -> dict
 
 
 def _as_strings(answer: dict) -> dict[str, str]:
-    return {key: str(value) for key, value in answer.items()}
+    """Connect reads a flat map of strings: booleans as `true` / `false`."""
+    return {key: str(value).lower() if isinstance(value, bool) else str(value) for key, value in answer.items()}
 
 
 @logger.inject_lambda_context
@@ -164,5 +184,12 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
         return _as_strings({"error": "InvalidRequest", "field": err.field, "message": err.message})
     except sessions.SessionNotFound as err:
         return _as_strings({"error": "SessionNotFound", "message": f"no session {err}"})
-    except (sessions.NotWaiting, sessions.SessionEnded, sessions.SessionConflict, sessions.SignalConflict) as err:
+    except (
+        sessions.NotWaiting,
+        sessions.SessionEnded,
+        sessions.SessionConflict,
+        sessions.SignalConflict,
+        joins.NotRecording,
+        joins.UnknownParty,
+    ) as err:
         return _as_strings({"error": type(err).__name__, "message": str(err)})

@@ -65,6 +65,23 @@ EXPECTED = {
         None,
     ),
     "connect-on-hold": ("SUCCEEDED", "Recorded", "RECORDED", _CONNECT_CONSENT + _WINDOW + _HANGUP + _VERIFIED, 45.0),
+    "connect-conference-to-california": (
+        "SUCCEEDED",
+        "Recorded",
+        "RECORDED",
+        _CONNECT_CONSENT
+        + [
+            "SIGNAL_RECEIVED",
+            "WINDOW_OPENED",
+            "PARTY_JOINED",
+            "PARTY_CONSENT_ANSWERED",
+            "SIGNAL_RECEIVED",
+            "WINDOW_CLOSED",
+        ]
+        + _HANGUP
+        + _VERIFIED,
+        None,
+    ),
     "connect-suspend-refused": (
         "SUCCEEDED",
         "Recorded",
@@ -93,6 +110,7 @@ VERIFICATION = {
     "chime-payment": ("VERIFIED", [], "Verified"),
     "connect-payment-after-transfer": ("VERIFIED", [], "Verified"),
     "connect-on-hold": ("VERIFIED", [], "Verified"),
+    "connect-conference-to-california": ("VERIFIED", [], "Verified"),
     "connect-suspend-refused": ("VERIFIED", [], "Verified"),
     "connect-card-not-paused": ("FAILED", ["dtmf-outside-windows"], "Not Verified"),
     "connect-recording-never-lands": ("MISSING", [], "Not Verified"),
@@ -124,10 +142,11 @@ def test_every_scenario_ends_in_its_state(results):
         assert [entry.split(":", 1)[1] for entry in result["audit"]] == audit, name
         assert result["state_transitions"] == result["timeline"].count("StateEntered")
         assert result["lambda_invocations"] == 3  # validate + consent policy + the audit seal at the end
-        if name.endswith(("payment", "payment-leak", "on-hold", "after-transfer")):
+        if name.endswith(("payment", "payment-leak", "on-hold", "after-transfer", "to-california")):
             assert result["signals"] == ["suspend:applied", "resume:applied", "hangup:applied"]
             assert {"suspendConfirmedAt", "resumeConfirmedAt"} <= set(result["windows"][0])
     assert by_name["connect-on-hold"]["windows"][0]["reasons"] == ["hold"]
+    assert by_name["connect-conference-to-california"]["windows"][0]["reasons"] == ["consent"]
 
 
 PROVIDER_RECORD = {  # the twin's own record of what it was asked to do
@@ -171,6 +190,15 @@ PROVIDER_RECORD = {  # the twin's own record of what it was asked to do
         "Transferred",
         "SuspendContactRecording",
         "CustomerTyped",
+        "ResumeContactRecording",
+        "Disconnected",
+        "RecordingDelivered",
+    ],
+    "connect-conference-to-california": [
+        "ContactInitiated",
+        "AgentJoined",
+        "StartContactRecording",
+        "SuspendContactRecording",
         "ResumeContactRecording",
         "Disconnected",
         "RecordingDelivered",

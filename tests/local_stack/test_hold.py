@@ -80,7 +80,7 @@ def test_a_hold_during_a_card_number_never_resumes_over_either(centre):
     eventually(lambda: centre.session(call.session_id).get("suspendedFor"), lambda r: r == ["hold", "pci"])
     centre.sim.clock.advance(10.0)
     card_done = centre.contact_flow(call, "resume")
-    assert card_done["resumed"] == "false" and "on hold" in card_done["reason"], card_done
+    assert card_done["resumed"] == "false" and "stays suspended for the hold" in card_done["reason"], card_done
     assert centre.session(call.session_id)["recordingState"]["reasons"] == ["hold"]  # the card's reason ended
     centre.sim.clock.advance(10.0)
     centre.sim.connect.resume_from_hold(call.contact_id)

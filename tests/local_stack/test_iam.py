@@ -273,17 +273,14 @@ def connect_state_events(centre, api) -> dict:
     return {**outcome, "states": states}
 
 
-_QUEUES: dict[str, Callable[[], list[dict]]] = {}
-
-
 def _state_events(deployment) -> Callable[[], list[dict]]:
-    """An SQS queue on the verdict bus for the recording-state events (one per stack), as an operator subscribes."""
+    """An SQS queue on the verdict bus for the recording-state events, one per stack (kept on the deployment: a
+    worker may deploy this module's stack again, into a fresh moto, when other modules' tests come between)."""
     from tests.local_stack.defined_end import bus_queue
 
-    bus = deployment.physical("VerdictBus")
-    if bus not in _QUEUES:
-        _QUEUES[bus] = bus_queue(deployment, "callrec.sessions", "recording-states")
-    return _QUEUES[bus]
+    if not hasattr(deployment, "recording_states"):
+        deployment.recording_states = bus_queue(deployment, "callrec.sessions", "recording-states")
+    return deployment.recording_states
 
 
 def connect_hold(centre, api) -> dict:

@@ -43,10 +43,11 @@ def of(view: dict[str, Any]) -> dict[str, Any]:
         windows = view.get("windows") or []
         if view.get("suspended") and windows:
             reasons = sorted(view.get("suspendedFor") or ["pci"])  # a window that predates reasons: a card number's
+            # the reason told: a card number first (it is what must never be recorded), then consent, then a hold
             window = windows[-1]
             state = {
                 "state": SUSPENDED,
-                "reason": "pci" if "pci" in reasons else reasons[0],
+                "reason": next(reason for reason in ("pci", "consent", "hold") if reason in reasons),
                 "reasons": list(reasons),
                 "since": window.get("suspendConfirmedAt"),
                 "by": window.get("suspendedBy"),

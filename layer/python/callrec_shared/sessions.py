@@ -36,9 +36,10 @@ REFUSED = "refused"  # what callers hear of a signal some caller was told no abo
 PENDING = (QUEUED, TAKEN)  # not answered yet: waiting in the queue, or being applied by the workflow
 UNDO = {"suspend": "resume", "resume": "suspend"}
 ENDS = ("stop", "hangup")  # the signals that end the call's recording: always taken, never refused by the limit
-# Why a window is open: `pci` (sensitive input, asked by the API, the contact flow or the SIP media application) or
-# `hold` (the customer is on hold). One window holds both when they overlap; recording resumes only once neither does.
-WINDOW_REASONS = ("pci", "hold")
+# Why a window is open: `pci` (sensitive input, asked by the API, the contact flow or the SIP media application),
+# `hold` (the customer is on hold) or `consent` (a party who joined has not yet heard the notice or opted in:
+# callrec_shared.joins). One window holds them all when they overlap; recording resumes only once none does.
+WINDOW_REASONS = ("pci", "hold", "consent")
 _JSON_FIELDS = ("call", "consent", "consentAnswer", "verificationChecks")
 _HIDDEN = ("waitToken",)
 _deserializer = TypeDeserializer()

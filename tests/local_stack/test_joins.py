@@ -1,0 +1,123 @@
+"""Consent when someone joins: a conference or transfer to a number brings a new party into a recorded call. The
+policy is judged again for that party; if its rule is stricter than the call's, recording is suspended (confirmed)
+until the party has heard the notice or opted in, and a decline stops recording for the rest of the call. Each
+party's evidence is kept. Before, consent was decided once: a Texas call conferenced to a California number kept
+its notice-only decision, and the Californian was recorded without being asked."""
+
+from __future__ import annotations
+
+from callrec import demo
+from callrec.sim import Fault
+from callrec.stack import client
+from tests.wav_probe import read_wav
+
+CALIFORNIA = "+14155550188"  # all-party consent: opt-in
+TEXAS = "+15125550177"  # one-party consent: notice at most
+AGENT = 1
+
+
+def _wav(centre, call):
+    recording = centre.sim.connect.chain(call.contact_id).recording
+    bucket, _, key = recording.location.partition("/")
+    return recording, read_wav(client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def _end(centre, call) -> dict:
+    centre.sim.connect.hang_up(call.contact_id)
+    centre.contact_flow(call, "hangup")
+    centre.finish(call.session_id)
+    centre.verification(call.session_id)
+    return centre.session(call.session_id)
+
+
+def _events(centre, session_id: str) -> list[str]:
+    return [a["event"] for a in sorted(centre.audit(session_id), key=lambda a: a["at"])]
+
+
+def test_a_stricter_party_joining_is_not_recorded_until_they_opt_in(centre):
+    call = centre.connect_call_recording(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)  # notice-only
+    centre.sim.clock.advance(5.0)
+    joined_at = centre.sim.clock.seconds()
+    joined = centre.contact_flow(call, "join", partyNumber=CALIFORNIA)
+    assert (joined["consent"], joined["suspended"], joined["decision"]) == ("opt-in", "true", "opt-in"), joined
+    state = centre.session(call.session_id)["recordingState"]
+    assert (state["state"], state["reason"]) == ("SUSPENDED", "consent")
+    centre.sim.clock.advance(8.0)  # the flow asks the new party; the others talk on, unrecorded
+    answered_at = centre.sim.clock.seconds()
+    answered = centre.contact_flow(call, "joinConsent", partyNumber=CALIFORNIA, answer="accepted")
+    assert answered["recording"] == "resumed", answered
+    centre.sim.clock.advance(5.0)
+    session = _end(centre, call)
+
+    assert session["verification"] == "VERIFIED", session.get("verificationReason")
+    (party,) = session["joinedParties"]
+    assert {k: party[k] for k in ("number", "jurisdiction", "rule", "decision", "stricter", "answer")} == {
+        "number": CALIFORNIA,
+        "jurisdiction": "US-CA",
+        "rule": "all-party",
+        "decision": "opt-in",
+        "stricter": "true",
+        "answer": "accepted",
+    }
+    assert session["windows"][0]["reasons"] == ["consent"]
+    events = _events(centre, call.session_id)
+    assert events.index("PARTY_JOINED") < events.index("PARTY_CONSENT_ANSWERED") < events.index("WINDOW_CLOSED")
+    recording, wav = _wav(centre, call)
+    start = recording.started_at
+    assert wav.peak(AGENT, joined_at - start + 0.5, answered_at - start) == 0  # nobody recorded while asked
+    assert wav.rms(AGENT, answered_at - start + 1.0, answered_at - start + 4.0) > 1000  # recorded once accepted
+
+
+def test_a_declined_party_stops_the_recording_for_the_rest_of_the_call(centre):
+    call = centre.connect_call_recording(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
+    centre.sim.clock.advance(5.0)
+    joined_at = centre.sim.clock.seconds()
+    assert centre.contact_flow(call, "join", partyNumber=CALIFORNIA)["suspended"] == "true"
+    centre.sim.clock.advance(5.0)
+    declined = centre.contact_flow(call, "joinConsent", partyNumber=CALIFORNIA, answer="declined")
+    assert declined["recording"] == "stopped", declined
+    centre.wait_for_status(call.session_id, "RECORDED")
+    centre.sim.clock.advance(10.0)  # the call goes on, not recorded
+    session = _end(centre, call)
+    state = session["recordingState"]
+    assert (state["state"], state["reason"]) == ("STOPPED", "stop")
+    assert session["outcomeReason"] == "stopped by contact-flow" and session["joinedParties"][0]["answer"] == "declined"
+    recording, wav = _wav(centre, call)
+    assert recording.stopped_at < centre.sim.clock.seconds() - 5.0  # stopped at the decline, not at the hang-up
+    start = recording.started_at
+    assert wav.peak(AGENT, joined_at - start + 0.5, recording.stopped_at - start) == 0  # silent from the join on
+
+
+def test_a_party_whose_rule_is_not_stricter_changes_nothing_but_is_kept(centre):
+    call = centre.connect_call_recording(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
+    joined = centre.contact_flow(call, "join", partyNumber=TEXAS)
+    assert (joined["consent"], joined["decision"]) == ("none", "notice") and "suspended" not in joined
+    assert centre.session(call.session_id)["recordingState"]["state"] == "ON"
+    session = _end(centre, call)
+    assert "windows" not in session and session["joinedParties"][0]["stricter"] == "false"
+    assert "PARTY_JOINED" in _events(centre, call.session_id)
+
+
+def test_a_stricter_party_whose_suspension_fails_stops_the_recording(centre):
+    """Connect will not suspend: rather than record the new party without their consent, recording stops."""
+    call = centre.connect_call_recording(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
+    centre.sim.faults.inject(Fault("connect", "SuspendContactRecording", "InternalServiceException", times=None))
+    joined = centre.contact_flow(call, "join", partyNumber=CALIFORNIA)
+    assert (joined["suspended"], joined["recordingStopped"]) == ("false", "true"), joined
+    centre.wait_for_status(call.session_id, "RECORDED")
+    session = _end(centre, call)
+    assert session["recordingState"]["state"] == "STOPPED"
+    assert session["joinedParties"][0]["recordingStopped"] == "the suspension was not confirmed"
+
+
+def test_bad_join_requests_are_refused_naming_the_field(centre):
+    call = centre.connect_call_recording(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
+    bad = centre.contact_flow(call, "join", partyNumber="4155550188\n")
+    assert (bad["error"], bad["field"]) == ("InvalidRequest", "Details.Parameters.partyNumber") and "415" not in str(
+        bad
+    )
+    missing = centre.contact_flow(call, "join")
+    assert missing["error"] == "InvalidRequest"
+    unknown = centre.contact_flow(call, "joinConsent", partyNumber=CALIFORNIA, answer="accepted")
+    assert unknown["error"] == "UnknownParty"
+    assert "joinedParties" not in centre.session(call.session_id)
