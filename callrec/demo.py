@@ -400,7 +400,8 @@ def run(as_json: bool = False, out: TextIO = sys.stdout, reports: Path | None = 
             out.write("   signals: " + ", ".join(result["signals"]) + "\n")
         for window in result["windows"]:
             out.write(
-                f"   window: suspended {window.get('suspendConfirmedAt')} by {window.get('suspendedBy')}, "
+                f"   window ({', '.join(window.get('reasons') or ['pci'])}): suspended {window.get('suspendConfirmedAt')} "
+                f"by {window.get('suspendedBy')}, "
                 f"resumed {window.get('resumeConfirmedAt', '(never)')} by {window.get('resumedBy', '-')}\n"
             )
         out.write(f"   {result['provider']} was asked: " + ", ".join(result["provider_record"]) + "\n")
