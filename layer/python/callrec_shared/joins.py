@@ -55,6 +55,18 @@ def _save_party(session_id: str, party: dict[str, Any]) -> None:
     )
 
 
+def _consent_window(session_id: str, kind: str, actor: str, contact_id: str | None) -> dict[str, Any]:
+    """Suspend or resume for a joining party's consent, waiting (bounded) for the provider's confirmation."""
+    return sessions.signal(
+        session_id,
+        kind,
+        actor,
+        wait_seconds=settings().confirmation_deadline_seconds,
+        contact_id=contact_id,
+        reason=CONSENT_REASON,
+    )
+
+
 def join(session_id: str, party: dict[str, Any], actor: str, contact_id: str | None = None) -> dict[str, Any]:
     """A party joins the call: its rule, and what the flow must play to it (`consent`: none, notice, opt-in)."""
     view = sessions.get(session_id)
@@ -80,14 +92,7 @@ def join(session_id: str, party: dict[str, Any], actor: str, contact_id: str | N
     }
     answer: dict[str, Any] = {"sessionId": session_id, "consent": "none", "decision": decided.decision}
     if stricter:
-        outcome = sessions.signal(
-            session_id,
-            "suspend",
-            actor,
-            wait_seconds=settings().confirmation_deadline_seconds,
-            contact_id=contact_id,
-            reason=CONSENT_REASON,
-        )
+        outcome = _consent_window(session_id, "suspend", actor, contact_id)
         held = sessions.in_effect(outcome) or outcome.get("reason") == ALREADY_ASKED  # another party is being asked
         if held:
             answer.update(consent=decided.decision, promptVersion=decided.promptVersion, suspended=True)
@@ -138,14 +143,7 @@ def answer(session_id: str, number: str, given: str, actor: str, contact_id: str
     others = [p for i, p in enumerate(parties) if i != index and p.get("awaiting") == "true"]
     if others:
         return {**result, "recording": "suspended", "reason": "another joined party has not answered yet"}
-    outcome = sessions.signal(
-        session_id,
-        "resume",
-        actor,
-        wait_seconds=settings().confirmation_deadline_seconds,
-        contact_id=contact_id,
-        reason=CONSENT_REASON,
-    )
+    outcome = _consent_window(session_id, "resume", actor, contact_id)
     return {
         **result,
         "recording": "resumed" if sessions.in_effect(outcome) else "suspended",
