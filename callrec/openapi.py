@@ -52,6 +52,19 @@ _WINDOW = {
         "windowStaysOpen": {"type": "boolean", "description": "this reason ended; another still suspends recording"},
     },
 }
+_JOIN = {
+    "type": "object",
+    "properties": {
+        "consent": {"enum": ["none", "notice", "opt-in"]},
+        "decision": {"enum": ["none", "notice", "opt-in"]},
+        "promptVersion": {"type": "string"},
+        "suspended": {"type": "boolean"},
+        "recordingStopped": {"type": "boolean"},
+        "answered": {"type": "string"},
+        "recording": {"enum": ["resumed", "suspended", "stopped"]},
+        "reason": {"type": "string"},
+    },
+}
 _AUDIT = {
     "type": "object",
     "description": "The audit trail and its hash chain (docs/deploy.md, Operate): holds only if every record is sealed, "
@@ -119,6 +132,19 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "operationId": "stopRecording",
         "summary": "Stop recording (queued as a signal)",
         "responses": {"202": _answer("the stop is queued"), **_errors(400, 404, 409)},
+    },
+    ("post", "/recordings/{sessionId}/parties"): {
+        "operationId": "partyJoins",
+        "summary": "A party joins the call (transfer, conference, bridged leg): if its consent rule is stricter, "
+        "recording is suspended (confirmed) and `consent` says what to play it",
+        "request": "party_join_request",
+        "responses": {"200": _answer("the party's rule, and what to play it", _JOIN), **_errors(400, 404, 409)},
+    },
+    ("post", "/recordings/{sessionId}/parties/consent"): {
+        "operationId": "partyConsent",
+        "summary": "What a joined party did when asked: recording resumes, or stops for the rest of the call",
+        "request": "party_consent_request",
+        "responses": {"200": _answer("what became of the recording", _JOIN), **_errors(400, 404, 409)},
     },
     ("post", "/recordings/{sessionId}/suspend"): {
         "operationId": "suspendRecording",

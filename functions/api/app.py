@@ -4,6 +4,10 @@ POST /recordings                     start a session for a Connect contact or a 
                                      the same request gives the same session)
 GET  /recordings/{sessionId}         status, consent evidence, recording location, outcome
 POST /recordings/{sessionId}/stop    stop recording
+POST /recordings/{sessionId}/parties          a party joins (transfer, conference, bridged leg): {"number",
+POST /recordings/{sessionId}/parties/consent  "jurisdiction"?}; if its rule is stricter, recording is suspended
+                                     and `consent` says what to play it; then {"number", "answer"}
+                                     resumes or stops recording (callrec_shared.joins)
 POST /recordings/{sessionId}/suspend a window (sensitive input, or a hold): 200 once applied (the provider
 POST /recordings/{sessionId}/resume  confirmed, or the window was already open for the other reason);
                                      409 if refused (already suspended, not suspended, ended), 503 if the
@@ -17,12 +21,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from callrec_shared import audit_chain, sessions
+from callrec_shared import audit_chain, joins, sessions
 from callrec_shared.aws import settings
 from callrec_shared.validation import InvalidRequest, parse_json, validate
 
@@ -132,6 +137,42 @@ def _window(session_id: str, kind: str) -> Response:
         return _json(409, {**outcome, flag: False, "error": "SignalRejected"})
     reason = outcome.get("reason") or "not confirmed by the provider before the deadline"
     return _json(503, {**outcome, flag: False, "error": "NotConfirmed", "reason": reason})
+
+
+def _party(session_id: str, schema: str, act: Callable[[dict], dict]) -> Response:
+    """A party joining the call, or its consent answer (callrec_shared.joins): 200 with what to play / what
+    became of the recording; 404 no session; 409 the session ended, is not being recorded, or no such party."""
+    bad = _checked(session_id)
+    if bad:
+        return bad
+    try:
+        body = validate(parse_json(app.current_event.body, empty="{}"), schema)
+    except InvalidRequest as err:
+        return _error(400, "InvalidRequest", err.message, err.field)
+    try:
+        return _json(200, act(body))
+    except sessions.SessionNotFound:
+        return _error(404, "SessionNotFound", f"no session {session_id}")
+    except (sessions.SessionEnded, joins.NotRecording, joins.UnknownParty) as err:
+        return _error(409, type(err).__name__, str(err))
+
+
+@app.post("/recordings/<session_id>/parties")
+def party_joins(session_id: str) -> Response:
+    return _party(
+        session_id,
+        "party_join_request",
+        lambda body: joins.join(session_id, body, actor="api"),
+    )
+
+
+@app.post("/recordings/<session_id>/parties/consent")
+def party_consent(session_id: str) -> Response:
+    return _party(
+        session_id,
+        "party_consent_request",
+        lambda body: joins.answer(session_id, body["number"], body["answer"], actor="api"),
+    )
 
 
 @app.post("/recordings/<session_id>/suspend")

@@ -121,3 +121,33 @@ def test_bad_join_requests_are_refused_naming_the_field(centre):
     unknown = centre.contact_flow(call, "joinConsent", partyNumber=CALIFORNIA, answer="accepted")
     assert unknown["error"] == "UnknownParty"
     assert "joinedParties" not in centre.session(call.session_id)
+
+
+def test_a_join_reported_through_the_api_on_a_chime_call(api, centre):
+    """A Chime call (a leg the application bridged, or any join it knows of) reports the party through the API:
+    the SIP media application pauses the recording until the party has opted in."""
+    from callrec.local_api import signed
+
+    call = centre.chime_call(demo.TEXAS_CALLER, demo.CENTRE_TEXAS, answers=[])  # one-party: a notice is played
+    centre.wait_for_status(call.session_id, "RECORDING")
+    centre.sim.chime.talk(call.transaction_id, 5.0)
+    centre.sim.chime.wait_idle(call.transaction_id)
+    base = f"{api}/recordings/{call.session_id}/parties"
+    joined = signed("POST", base, {"number": CALIFORNIA})
+    assert joined.status_code == 200 and joined.json()["consent"] == "opt-in" and joined.json()["suspended"] is True
+    centre.sim.chime.talk(call.transaction_id, 5.0)  # the application asks the new party
+    centre.sim.chime.wait_idle(call.transaction_id)
+    answered = signed("POST", f"{base}/consent", {"number": CALIFORNIA, "answer": "accepted"})
+    assert answered.status_code == 200 and answered.json()["recording"] == "resumed", answered.text
+    centre.sim.chime.talk(call.transaction_id, 5.0)
+    centre.sim.chime.hang_up(call.transaction_id)
+    centre.sim.chime.wait_idle(call.transaction_id)
+    centre.finish(call.session_id)
+    centre.verification(call.session_id)
+    session = centre.session(call.session_id)
+    assert session["verification"] == "VERIFIED", session.get("verificationReason")
+    assert session["windows"][0]["reasons"] == ["consent"] and session["joinedParties"][0]["answer"] == "accepted"
+    again = signed("POST", f"{base}/consent", {"number": CALIFORNIA, "answer": "accepted"})
+    assert again.status_code == 409 and again.json()["error"] in ("UnknownParty", "SessionEnded")
+    bad = signed("POST", base, {"number": "+1415555018\n"})
+    assert bad.status_code == 400 and bad.json()["field"] == "number"
