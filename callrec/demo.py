@@ -126,6 +126,25 @@ def connect_conference_to_california(centre: LocalCallCentre) -> Call:
     return call
 
 
+def chime_outbound(centre: LocalCallCentre) -> Call:
+    """The SIP media application calls a Californian customer (CreateSipMediaApplicationCall): once they answer,
+    they are asked to opt in (all-party consent), accept, and the call is recorded."""
+    centre.sim.chime.callee_answers = ["1"]
+    placed = centre.sim.chime.call(
+        "CreateSipMediaApplicationCall",
+        {"FromPhoneNumber": CENTRE_TEXAS, "ToPhoneNumber": CALIFORNIA_CALLER, "SipMediaApplicationId": centre.sma.id},
+    )
+    call = Call("chime", customer=CALIFORNIA_CALLER, centre=CENTRE_TEXAS)
+    call.transaction_id = placed["SipMediaApplicationCall"]["TransactionId"]
+    centre.sim.chime.wait_idle(call.transaction_id)
+    call.session_id = centre.sim.chime.describe(call.transaction_id)["TransactionAttributes"].get("sessionId")
+    centre.wait_for_status(call.session_id, "RECORDING")
+    centre.sim.chime.talk(call.transaction_id, 20.0)
+    centre.sim.chime.hang_up(call.transaction_id)
+    centre.sim.chime.wait_idle(call.transaction_id)
+    return call
+
+
 def connect_on_hold(centre: LocalCallCentre) -> Call:
     """Pause on hold: the agent puts the customer on hold for 20 s and goes on talking (to a colleague), which
     Connect would record. Connect's agent event stream tells the stack, which suspends the recording until the
@@ -243,6 +262,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("chime-payment", "chime", chime_payment),
     Scenario("connect-payment-after-transfer", "connect", connect_payment_after_transfer),
     Scenario("connect-on-hold", "connect", connect_on_hold),
+    Scenario("chime-outbound", "chime", chime_outbound),
     Scenario("connect-conference-to-california", "connect", connect_conference_to_california),
     Scenario("connect-suspend-refused", "connect", connect_suspend_refused),
     Scenario("connect-card-not-paused", "connect", connect_card_not_paused),

@@ -1,6 +1,7 @@
 """The Chime SDK SIP media application's Lambda: the call side of RecordingSession.
 
-- NEW_INBOUND_CALL starts the call's RecordingSession.
+- NEW_INBOUND_CALL starts the call's RecordingSession; for an outbound call (CreateSipMediaApplicationCall),
+  CALL_ANSWERED does (NEW_OUTBOUND_CALL and RINGING need nothing: the service ignores what is answered).
 - CALL_UPDATE_REQUESTED carries what the workflow asks for (op consent / start-recording /
   stop-recording) with the task token the workflow waits on; the token rides in
   TransactionAttributes until the action's outcome arrives.
@@ -253,8 +254,17 @@ def on_invalid_response(event: dict, attributes: dict) -> list[dict]:
     return []
 
 
+def on_answered(event: dict, attributes: dict) -> list[dict]:
+    """An outbound call (CreateSipMediaApplicationCall) was answered: its session starts now, as an inbound
+    call's does on arrival (the called party is the one asked for consent)."""
+    if _leg_a(event)["Direction"] != "Outbound" or SESSION in attributes:
+        return []
+    return on_new_call(event, attributes)
+
+
 HANDLERS = {
     "NEW_INBOUND_CALL": on_new_call,
+    "CALL_ANSWERED": on_answered,
     "CALL_UPDATE_REQUESTED": on_update,
     "ACTION_SUCCESSFUL": on_success,
     "ACTION_FAILED": on_failure,

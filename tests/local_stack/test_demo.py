@@ -65,6 +65,13 @@ EXPECTED = {
         None,
     ),
     "connect-on-hold": ("SUCCEEDED", "Recorded", "RECORDED", _CONNECT_CONSENT + _WINDOW + _HANGUP + _VERIFIED, 45.0),
+    "chime-outbound": (
+        "SUCCEEDED",
+        "Recorded",
+        "RECORDED",
+        _CHIME_CONSENT + ["RECORDING_STARTED"] + _HANGUP + _VERIFIED,
+        20.0,
+    ),
     "connect-conference-to-california": (
         "SUCCEEDED",
         "Recorded",
@@ -110,6 +117,7 @@ VERIFICATION = {
     "chime-payment": ("VERIFIED", [], "Verified"),
     "connect-payment-after-transfer": ("VERIFIED", [], "Verified"),
     "connect-on-hold": ("VERIFIED", [], "Verified"),
+    "chime-outbound": ("VERIFIED", [], "Verified"),
     "connect-conference-to-california": ("VERIFIED", [], "Verified"),
     "connect-suspend-refused": ("VERIFIED", [], "Verified"),
     "connect-card-not-paused": ("FAILED", ["dtmf-outside-windows"], "Not Verified"),
@@ -203,6 +211,7 @@ PROVIDER_RECORD = {  # the twin's own record of what it was asked to do
         "Disconnected",
         "RecordingDelivered",
     ],
+    "chime-outbound": ["PlayAudioAndGetDigits:ok", "StartCallRecording:ok"],
     "connect-on-hold": [
         "ContactInitiated",
         "AgentJoined",

@@ -62,7 +62,7 @@ def event(leg: CallLeg, event_type: str, action_data: dict[str, Any] | None = No
                 "ParticipantTag": "LEG-A",
                 "To": leg.to_number,
                 "From": leg.from_number,
-                "Direction": "Inbound",
+                "Direction": leg.direction,
                 "StartTimeInMilliseconds": str(leg.start_ms),
                 "Status": leg.status,
             }

@@ -40,6 +40,7 @@ class CallLeg:
     start_ms: int
     answers: list[str | None] = field(default_factory=list)  # the caller's replies to digit prompts, in order
     status: str = "Connected"
+    direction: str = "Inbound"  # Outbound: placed with CreateSipMediaApplicationCall
     sequence: int = 0
     attributes: dict[str, str] = field(default_factory=dict)
     incoming: audio.Channel = field(default_factory=lambda: audio.Channel("caller"))

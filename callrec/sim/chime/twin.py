@@ -3,6 +3,7 @@ with its SMA's Lambda on the leg's own worker thread."""
 
 from __future__ import annotations
 
+import re
 import threading
 import traceback
 import uuid
@@ -18,6 +19,7 @@ from callrec.sim.chime.legs import SERVICE, CallLeg, SipMediaApplication
 from callrec.sim.core import DELIVER, Clock, Delivery, Faults
 
 MAX_UPDATE_ARGUMENTS = 20
+E164 = re.compile(r"\+[1-9][0-9]{1,14}\Z")
 FAULT_STATUS = {
     "ThrottledClientException": 429,
     "NotFoundException": 404,
@@ -46,6 +48,8 @@ class ChimeTwin:
         self.applications: dict[str, SipMediaApplication] = {}
         self.legs: dict[str, CallLeg] = {}
         self.errors: list[str] = []  # simulator bugs met by any leg (tests assert there are none)
+        # what the party called by the next CreateSipMediaApplicationCall keys in (set by whoever plays that party)
+        self.callee_answers: list[str | None] = []
         self._lock = threading.RLock()
         self.actions = ActionInterpreter(
             clock, faults, s3, disconnect=self._app_hangup, stop_recording=self._stop_recording
@@ -58,8 +62,18 @@ class ChimeTwin:
         self.applications[application.id] = application
         return application
 
-    def place_call(self, sma_id: str, from_number: str, to_number: str, answers: list[str | None] | None = None) -> str:
-        """A caller dials in: NEW_INBOUND_CALL goes to the SMA's Lambda. Returns the TransactionId."""
+    def place_call(
+        self,
+        sma_id: str,
+        from_number: str,
+        to_number: str,
+        answers: list[str | None] | None = None,
+        outbound: bool = False,
+    ) -> str:
+        """A caller dials in: NEW_INBOUND_CALL goes to the SMA's Lambda. `outbound`: the SIP media application
+        places the call (CreateSipMediaApplicationCall) and the callee answers: NEW_OUTBOUND_CALL, RINGING, then
+        CALL_ANSWERED, whose actions run (the Chime SDK Developer Guide, "Making an outbound call"). Returns the
+        TransactionId."""
         sma = self.applications[sma_id]
         now = self.clock.seconds()
         leg = CallLeg(
@@ -71,13 +85,15 @@ class ChimeTwin:
             started_at=now,
             start_ms=int(self.clock.now().timestamp() * 1000),
             answers=list(answers or []),
+            direction="Outbound" if outbound else "Inbound",
         )
         leg.incoming.join(now)
         leg.outgoing.join(now)
         with self._lock:
             self.legs[leg.transaction_id] = leg
         threading.Thread(target=self._work, args=(leg,), daemon=True, name=f"sma-{leg.transaction_id[:8]}").start()
-        leg.inbox.put(("NEW_INBOUND_CALL", None))
+        for kind in ("NEW_OUTBOUND_CALL", "RINGING", "CALL_ANSWERED") if outbound else ("NEW_INBOUND_CALL",):
+            leg.inbox.put((kind, None))
         return leg.transaction_id
 
     def press(self, transaction_id: str, digits: str) -> None:
@@ -103,6 +119,8 @@ class ChimeTwin:
     # --- the API: UpdateSipMediaApplicationCall ------------------------------------------------------------
 
     def call(self, action: str, parameters: dict) -> dict:
+        if action == "CreateSipMediaApplicationCall":
+            return self._create_call(action, parameters)
         if action != "UpdateSipMediaApplicationCall":
             raise service_error("UnknownOperationException", f"{action} is not simulated", 404, action)
         sma_id, transaction_id = parameters.get("SipMediaApplicationId"), parameters.get("TransactionId")
@@ -129,6 +147,28 @@ class ChimeTwin:
         leg.inbox.put(("CALL_UPDATE_REQUESTED", dict(arguments)))
         return {"SipMediaApplicationCall": {"TransactionId": transaction_id}}
 
+    def _create_call(self, action: str, parameters: dict) -> dict:
+        """CreateSipMediaApplicationCall: the SIP media application places a call from one of its numbers."""
+        numbers = [parameters.get(name) for name in ("FromPhoneNumber", "ToPhoneNumber")]
+        sma_id = parameters.get("SipMediaApplicationId")
+        if not all(isinstance(n, str) and E164.match(n) for n in numbers) or not isinstance(sma_id, str):
+            raise service_error(
+                "BadRequestException",
+                "FromPhoneNumber and ToPhoneNumber (E.164) and SipMediaApplicationId are required",
+                400,
+                action,
+            )
+        if sma_id not in self.applications:
+            raise service_error("NotFoundException", f"SIP media application {sma_id} not found", 404, action)
+        fault = self.faults.take(SERVICE, action, sma_id)
+        if fault is not None:
+            raise service_error(
+                fault.error, fault.message or "Injected fault", FAULT_STATUS.get(fault.error, 400), action
+            )
+        answers, self.callee_answers = self.callee_answers, []
+        transaction_id = self.place_call(sma_id, numbers[0], numbers[1], answers, outbound=True)
+        return {"SipMediaApplicationCall": {"TransactionId": transaction_id}}
+
     # --- the leg's worker ------------------------------------------------------------------------------------
 
     def _work(self, leg: CallLeg) -> None:
@@ -146,10 +186,12 @@ class ChimeTwin:
                 leg.inbox.task_done()
 
     def _handle(self, leg: CallLeg, kind: str, payload: Any) -> None:
-        if kind == "NEW_INBOUND_CALL":
-            response = self._invoke(leg, events.event(leg, "NEW_INBOUND_CALL"))
+        if kind in ("NEW_INBOUND_CALL", "CALL_ANSWERED"):
+            response = self._invoke(leg, events.event(leg, kind))
             if response is not None:
                 self._run(leg, response["Actions"])
+        elif kind in ("NEW_OUTBOUND_CALL", "RINGING"):  # the call is placed, then rings: what the function answers is
+            self._invoke(leg, events.event(leg, kind))  # ignored (the Developer Guide, "Making an outbound call")
         elif kind == "CALL_UPDATE_REQUESTED":
             request = {"Type": "CallUpdateRequest", "Parameters": {"Arguments": payload}}
             response = self._invoke(leg, events.event(leg, "CALL_UPDATE_REQUESTED", request))
