@@ -9,6 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from callrec import demo
+from callrec.sim.chime import events
 
 
 def _place(centre, to_number: str, answers: list) -> tuple[str, str | None]:
@@ -38,6 +39,8 @@ def test_an_outbound_call_asks_the_called_party_and_is_recorded(centre):
     assert leg.direction == "Outbound"
     kinds = [i["InvocationEventType"] for i in leg.invocations]
     assert kinds[:3] == ["NEW_OUTBOUND_CALL", "RINGING", "CALL_ANSWERED"]
+    placed = events.event(leg, "NEW_OUTBOUND_CALL")["CallDetails"]["Participants"][0]  # as the Developer Guide shows it
+    assert placed["Direction"] == "Outbound" and "Status" not in placed
 
 
 def test_an_outbound_call_the_called_party_declines_is_not_recorded(centre):

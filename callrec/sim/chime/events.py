@@ -64,7 +64,8 @@ def event(leg: CallLeg, event_type: str, action_data: dict[str, Any] | None = No
                 "From": leg.from_number,
                 "Direction": leg.direction,
                 "StartTimeInMilliseconds": str(leg.start_ms),
-                "Status": leg.status,
+                # the documented NEW_OUTBOUND_CALL carries no Status: the call is only being placed
+                **({} if event_type == "NEW_OUTBOUND_CALL" else {"Status": leg.status}),
             }
         ],
     }
