@@ -233,6 +233,20 @@ class LocalCallCentre:
         call.session_id = self.sim.chime.describe(call.transaction_id)["TransactionAttributes"].get("sessionId")
         return call
 
+    def chime_outbound_call(self, dialled: str, caller_id: str, answers: list[str | None]) -> Call:
+        """The SIP media application calls `dialled` from `caller_id` (CreateSipMediaApplicationCall, as an
+        application's boto3 call reaches the twin); the called party answers and keys in `answers`."""
+        call = Call("chime", customer=dialled, centre=caller_id)
+        self.sim.chime.callee_answers = answers
+        placed = self.sim.chime.call(
+            "CreateSipMediaApplicationCall",
+            {"FromPhoneNumber": caller_id, "ToPhoneNumber": dialled, "SipMediaApplicationId": self.sma.id},
+        )
+        call.transaction_id = placed["SipMediaApplicationCall"]["TransactionId"]
+        self.sim.chime.wait_idle(call.transaction_id)
+        call.session_id = self.sim.chime.describe(call.transaction_id)["TransactionAttributes"].get("sessionId")
+        return call
+
     def recording_bucket_policy(self, policy: dict | None) -> dict | None:
         """Replace the recording bucket's policy (None removes it); returns the previous one (or None)."""
         s3, bucket = client("s3"), self.deployment.physical("RecordingBucket")

@@ -129,15 +129,7 @@ def connect_conference_to_california(centre: LocalCallCentre) -> Call:
 def chime_outbound(centre: LocalCallCentre) -> Call:
     """The SIP media application calls a Californian customer (CreateSipMediaApplicationCall): once they answer,
     they are asked to opt in (all-party consent), accept, and the call is recorded."""
-    centre.sim.chime.callee_answers = ["1"]
-    placed = centre.sim.chime.call(
-        "CreateSipMediaApplicationCall",
-        {"FromPhoneNumber": CENTRE_TEXAS, "ToPhoneNumber": CALIFORNIA_CALLER, "SipMediaApplicationId": centre.sma.id},
-    )
-    call = Call("chime", customer=CALIFORNIA_CALLER, centre=CENTRE_TEXAS)
-    call.transaction_id = placed["SipMediaApplicationCall"]["TransactionId"]
-    centre.sim.chime.wait_idle(call.transaction_id)
-    call.session_id = centre.sim.chime.describe(call.transaction_id)["TransactionAttributes"].get("sessionId")
+    call = centre.chime_outbound_call(CALIFORNIA_CALLER, CENTRE_TEXAS, answers=["1"])
     centre.wait_for_status(call.session_id, "RECORDING")
     centre.sim.chime.talk(call.transaction_id, 20.0)
     centre.sim.chime.hang_up(call.transaction_id)

@@ -13,14 +13,8 @@ from callrec.sim.chime import events
 
 
 def _place(centre, to_number: str, answers: list) -> tuple[str, str | None]:
-    centre.sim.chime.callee_answers = answers  # what the called party will key in
-    placed = centre.sim.chime.call(
-        "CreateSipMediaApplicationCall",
-        {"FromPhoneNumber": demo.CENTRE_TEXAS, "ToPhoneNumber": to_number, "SipMediaApplicationId": centre.sma.id},
-    )
-    transaction = placed["SipMediaApplicationCall"]["TransactionId"]
-    centre.sim.chime.wait_idle(transaction)
-    return transaction, centre.sim.chime.describe(transaction)["TransactionAttributes"].get("sessionId")
+    call = centre.chime_outbound_call(to_number, demo.CENTRE_TEXAS, answers)
+    return call.transaction_id, call.session_id
 
 
 def test_an_outbound_call_asks_the_called_party_and_is_recorded(centre):
