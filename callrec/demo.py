@@ -117,9 +117,10 @@ def connect_conference_to_california(centre: LocalCallCentre) -> Call:
     opt-in, so recording is suspended (confirmed) while the new party is asked; they accept, and recording resumes."""
     call = centre.connect_call_recording(TEXAS_CALLER, CENTRE_TEXAS)
     centre.sim.clock.advance(10.0)
-    if centre.contact_flow(call, "join", partyNumber=CALIFORNIA_PARTY).get("suspended") == "true":
+    joined = centre.contact_flow(call, "join", partyNumber=CALIFORNIA_PARTY)
+    if joined.get("suspended") == "true":
         centre.sim.clock.advance(6.0)  # the opt-in prompt, played to the new party
-        centre.contact_flow(call, "joinConsent", partyNumber=CALIFORNIA_PARTY, answer="accepted")
+        centre.contact_flow(call, "joinConsent", partyId=joined["partyId"], answer="accepted")
     centre.sim.clock.advance(10.0)
     centre.sim.connect.hang_up(call.contact_id)
     centre.contact_flow(call, "hangup")

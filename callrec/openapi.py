@@ -55,6 +55,7 @@ _WINDOW = {
 _JOIN = {
     "type": "object",
     "properties": {
+        "partyId": {"type": "string", "format": "uuid", "description": "names the party in its consent answer"},
         "consent": {"enum": ["none", "notice", "opt-in"]},
         "decision": {"enum": ["none", "notice", "opt-in"]},
         "promptVersion": {"type": "string"},

@@ -6,7 +6,7 @@ GET  /recordings/{sessionId}         status, consent evidence, recording locatio
 POST /recordings/{sessionId}/stop    stop recording
 POST /recordings/{sessionId}/parties          a party joins (transfer, conference, bridged leg): {"number",
 POST /recordings/{sessionId}/parties/consent  "jurisdiction"?}; if its rule is stricter, recording is suspended
-                                     and `consent` says what to play it; then {"number", "answer"}
+                                     and `consent` says what to play it; then {"partyId", "answer"}
                                      resumes or stops recording (callrec_shared.joins)
 POST /recordings/{sessionId}/suspend a window (sensitive input, or a hold): 200 once applied (the provider
 POST /recordings/{sessionId}/resume  confirmed, or the window was already open for the other reason);
@@ -171,7 +171,7 @@ def party_consent(session_id: str) -> Response:
     return _party(
         session_id,
         "party_consent_request",
-        lambda body: joins.answer(session_id, body["number"], body["answer"], actor="api"),
+        lambda body: joins.answer(session_id, body["partyId"], body["answer"], actor="api"),
     )
 
 

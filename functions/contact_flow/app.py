@@ -14,7 +14,8 @@ operation=join  -> a party joins (a transfer or conference to partyNumber, optio
                      if stricter than the call's, recording is suspended (confirmed) and consent = notice | opt-in
                      says what to play to that party, else consent = none. If the suspension cannot be confirmed,
                      recording is stopped for the rest of the call (recordingStopped = true).
-operation=joinConsent -> what that party did (partyNumber, answer = heard | accepted | declined | no-answer):
+                     It answers the party's partyId (no number is kept).
+operation=joinConsent -> what that party did (partyId, answer = heard | accepted | declined | no-answer):
                      recording resumes, or stops for the rest of the call.
 operation=state -> is the call being recorded right now: recordingState = OFF | ON | SUSPENDED | STOPPED, with
                      its reason and since.
@@ -105,7 +106,7 @@ def handle(event: dict) -> dict:
     if operation == "joinConsent":  # what the joined party did when the notice or the opt-in was played
         return joins.answer(
             session_id,
-            parameters["partyNumber"],
+            parameters["partyId"],
             parameters["answer"],
             actor="contact-flow",
             contact_id=contact["ContactId"],

@@ -6,6 +6,9 @@ its notice-only decision, and the Californian was recorded without being asked."
 
 from __future__ import annotations
 
+import json
+import uuid
+
 from callrec import demo
 from callrec.sim import Fault
 from callrec.stack import client
@@ -44,15 +47,14 @@ def test_a_stricter_party_joining_is_not_recorded_until_they_opt_in(centre):
     assert (state["state"], state["reason"]) == ("SUSPENDED", "consent")
     centre.sim.clock.advance(8.0)  # the flow asks the new party; the others talk on, unrecorded
     answered_at = centre.sim.clock.seconds()
-    answered = centre.contact_flow(call, "joinConsent", partyNumber=CALIFORNIA, answer="accepted")
+    answered = centre.contact_flow(call, "joinConsent", partyId=joined["partyId"], answer="accepted")
     assert answered["recording"] == "resumed", answered
     centre.sim.clock.advance(5.0)
     session = _end(centre, call)
 
     assert session["verification"] == "VERIFIED", session.get("verificationReason")
     (party,) = session["joinedParties"]
-    assert {k: party[k] for k in ("number", "jurisdiction", "rule", "decision", "stricter", "answer")} == {
-        "number": CALIFORNIA,
+    assert {k: party[k] for k in ("jurisdiction", "rule", "decision", "stricter", "answer")} == {
         "jurisdiction": "US-CA",
         "rule": "all-party",
         "decision": "opt-in",
@@ -60,6 +62,8 @@ def test_a_stricter_party_joining_is_not_recorded_until_they_opt_in(centre):
         "answer": "accepted",
     }
     assert session["windows"][0]["reasons"] == ["consent"]
+    # no phone number kept, on the session or in the audit (the consent answer names the party by its partyId)
+    assert CALIFORNIA.lstrip("+") not in json.dumps(session) + json.dumps(centre.audit(call.session_id))
     events = _events(centre, call.session_id)
     assert events.index("PARTY_JOINED") < events.index("PARTY_CONSENT_ANSWERED") < events.index("WINDOW_CLOSED")
     recording, wav = _wav(centre, call)
@@ -72,9 +76,10 @@ def test_a_declined_party_stops_the_recording_for_the_rest_of_the_call(centre):
     call = centre.connect_call_recording(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
     centre.sim.clock.advance(5.0)
     joined_at = centre.sim.clock.seconds()
-    assert centre.contact_flow(call, "join", partyNumber=CALIFORNIA)["suspended"] == "true"
+    joined = centre.contact_flow(call, "join", partyNumber=CALIFORNIA)
+    assert joined["suspended"] == "true"
     centre.sim.clock.advance(5.0)
-    declined = centre.contact_flow(call, "joinConsent", partyNumber=CALIFORNIA, answer="declined")
+    declined = centre.contact_flow(call, "joinConsent", partyId=joined["partyId"], answer="declined")
     assert declined["recording"] == "stopped", declined
     centre.wait_for_status(call.session_id, "RECORDED")
     centre.sim.clock.advance(10.0)  # the call goes on, not recorded
@@ -118,7 +123,7 @@ def test_bad_join_requests_are_refused_naming_the_field(centre):
     )
     missing = centre.contact_flow(call, "join")
     assert missing["error"] == "InvalidRequest"
-    unknown = centre.contact_flow(call, "joinConsent", partyNumber=CALIFORNIA, answer="accepted")
+    unknown = centre.contact_flow(call, "joinConsent", partyId=str(uuid.uuid4()), answer="accepted")
     assert unknown["error"] == "UnknownParty"
     assert "joinedParties" not in centre.session(call.session_id)
 
@@ -137,7 +142,7 @@ def test_a_join_reported_through_the_api_on_a_chime_call(api, centre):
     assert joined.status_code == 200 and joined.json()["consent"] == "opt-in" and joined.json()["suspended"] is True
     centre.sim.chime.talk(call.transaction_id, 5.0)  # the application asks the new party
     centre.sim.chime.wait_idle(call.transaction_id)
-    answered = signed("POST", f"{base}/consent", {"number": CALIFORNIA, "answer": "accepted"})
+    answered = signed("POST", f"{base}/consent", {"partyId": joined.json()["partyId"], "answer": "accepted"})
     assert answered.status_code == 200 and answered.json()["recording"] == "resumed", answered.text
     centre.sim.chime.talk(call.transaction_id, 5.0)
     centre.sim.chime.hang_up(call.transaction_id)
@@ -147,7 +152,7 @@ def test_a_join_reported_through_the_api_on_a_chime_call(api, centre):
     session = centre.session(call.session_id)
     assert session["verification"] == "VERIFIED", session.get("verificationReason")
     assert session["windows"][0]["reasons"] == ["consent"] and session["joinedParties"][0]["answer"] == "accepted"
-    again = signed("POST", f"{base}/consent", {"number": CALIFORNIA, "answer": "accepted"})
+    again = signed("POST", f"{base}/consent", {"partyId": joined.json()["partyId"], "answer": "accepted"})
     assert again.status_code == 409 and again.json()["error"] in ("UnknownParty", "SessionEnded")
     bad = signed("POST", base, {"number": "+1415555018\n"})
     assert bad.status_code == 400 and bad.json()["field"] == "number"

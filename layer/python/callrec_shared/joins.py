@@ -11,13 +11,15 @@ the call's rule is the strictest over every party, so the new party changes it o
   ends the window's `consent` reason, so recording resumes (unless another party is still asked, or a card
   number or a hold holds the window); declined or no answer stops recording for the rest of the call.
 
-Each party's evidence is kept on the session (`joinedParties`: number, how its jurisdiction was found, its rule,
-whether it made the call's rule stricter, its answer and when) and in the audit (`PARTY_JOINED`,
-`PARTY_CONSENT_ANSWERED`).
+Each party's evidence is kept on the session (`joinedParties`: a `partyId`, its jurisdiction and how it was found,
+its rule, whether it made the call's rule stricter, its answer and when) and in the audit (`PARTY_JOINED`,
+`PARTY_CONSENT_ANSWERED`). No phone number is kept, as for the parties at the start: the join answers a
+`partyId`, and the consent answer names the party by it.
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from callrec_shared import consent, sessions
@@ -81,7 +83,7 @@ def join(session_id: str, party: dict[str, Any], actor: str, contact_id: str | N
     before = _effective_mode(view)
     stricter = consent.MODES.index(decided.decision) > consent.MODES.index(before)
     evidence = {
-        "number": party.get("number", ""),
+        "partyId": str(uuid.uuid4()),
         "jurisdiction": judged.jurisdiction,
         "source": judged.source,
         "rule": judged.rule,
@@ -90,7 +92,12 @@ def join(session_id: str, party: dict[str, Any], actor: str, contact_id: str | N
         "joinedAt": sessions.now(),
         "by": actor,
     }
-    answer: dict[str, Any] = {"sessionId": session_id, "consent": "none", "decision": decided.decision}
+    answer: dict[str, Any] = {
+        "sessionId": session_id,
+        "partyId": evidence["partyId"],
+        "consent": "none",
+        "decision": decided.decision,
+    }
     if stricter:
         outcome = _consent_window(session_id, "suspend", actor, contact_id)
         held = sessions.in_effect(outcome) or outcome.get("reason") == ALREADY_ASKED  # another party is being asked
@@ -116,15 +123,15 @@ def join(session_id: str, party: dict[str, Any], actor: str, contact_id: str | N
     return answer
 
 
-def answer(session_id: str, number: str, given: str, actor: str, contact_id: str | None = None) -> dict[str, Any]:
+def answer(session_id: str, party_id: str, given: str, actor: str, contact_id: str | None = None) -> dict[str, Any]:
     """What a joined party answered (heard, accepted, declined, no-answer): recording resumes or stops."""
     view = sessions.get(session_id)
     if view is None:
         raise sessions.SessionNotFound(session_id)
     parties = view.get("joinedParties") or []
-    waiting = [i for i, p in enumerate(parties) if p.get("number") == number and p.get("awaiting") == "true"]
+    waiting = [i for i, p in enumerate(parties) if p.get("partyId") == party_id and p.get("awaiting") == "true"]
     if not waiting:
-        raise UnknownParty("no joined party with that number is waiting for its consent answer")
+        raise UnknownParty("no joined party with that partyId is waiting for its consent answer")
     index = waiting[-1]
     party = parties[index]
     agreed = given in GIVEN.get(party["decision"], ())
