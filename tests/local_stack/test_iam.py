@@ -413,8 +413,10 @@ SCENARIOS = {
     "api-stop-in-consent": Scenario(api_stop_in_consent, {"stop": 202, **NOT_RECORDED}),
     "chime-opt-in": Scenario(chime_opt_in, RECORDED),
     "chime-start-after-end": Scenario(chime_start_after_end, {**RECORDED, "again": True}),
-    # the call ended as it began: too little recording to judge, so unverified, which fails verification
-    "chime-uncertain-start": Scenario(chime_uncertain_start, {**RECORDED, "verification": "FAILED"}),
+    # the call ended as it began: usually too little recording to judge (unverified, which fails verification), on a
+    # starved machine enough to judge (tests/local_stack/test_uncertain_start.py): any verdict, as long as the
+    # recording was found (ListBucket) with nothing refused
+    "chime-uncertain-start": Scenario(chime_uncertain_start, {**RECORDED, "verification": ...}),
     "chime-no-access": Scenario(
         chime_no_access,
         {
