@@ -36,16 +36,16 @@ class _Kinesis:
     service = "kinesis"
 
     @staticmethod
-    def open(client: Any, arn: str, position: str) -> dict[str, str]:
+    def shards(client: Any, arn: str) -> list[str]:
         client.describe_stream_summary(StreamARN=arn)
         client.describe_stream(StreamARN=arn, Limit=1)
-        shards = client.list_shards(StreamARN=arn)["Shards"]
-        return {
-            shard["ShardId"]: client.get_shard_iterator(
-                StreamARN=arn, ShardId=shard["ShardId"], ShardIteratorType=position
-            )["ShardIterator"]
-            for shard in shards
-        }
+        return [shard["ShardId"] for shard in client.list_shards(StreamARN=arn)["Shards"]]
+
+    @staticmethod
+    def iterator(client: Any, arn: str, shard_id: str, position: str) -> str:
+        return str(
+            client.get_shard_iterator(StreamARN=arn, ShardId=shard_id, ShardIteratorType=position)["ShardIterator"]
+        )
 
     @staticmethod
     def read(client: Any, arn: str, iterator: str, limit: int) -> tuple[list[dict], str]:
@@ -82,14 +82,14 @@ class _DynamoDBStream:
     service = "dynamodbstreams"
 
     @staticmethod
-    def open(client: Any, arn: str, position: str) -> dict[str, str]:
-        shards = client.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
-        return {
-            shard["ShardId"]: client.get_shard_iterator(
-                StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType=position
-            )["ShardIterator"]
-            for shard in shards
-        }
+    def shards(client: Any, arn: str) -> list[str]:
+        return [shard["ShardId"] for shard in client.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]]
+
+    @staticmethod
+    def iterator(client: Any, arn: str, shard_id: str, position: str) -> str:
+        return str(
+            client.get_shard_iterator(StreamArn=arn, ShardId=shard_id, ShardIteratorType=position)["ShardIterator"]
+        )
 
     @staticmethod
     def read(client: Any, arn: str, iterator: str, limit: int) -> tuple[list[dict], str]:
@@ -128,7 +128,7 @@ class StreamMapping:
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
     _client: Any = field(default=None, repr=False)
-    _iterators: dict[str, str] | None = field(default=None, repr=False)  # where each shard was read to
+    _iterators: dict[str, str] | None = field(default=None, repr=False)  # where each shard was read to (once opened)
     _wake: threading.Event = field(default_factory=threading.Event, repr=False)  # set by a write to a stream
 
     @property
@@ -154,10 +154,8 @@ class StreamMapping:
             # botocore sends DynamoDB Streams to <account>.streams-ddb.<region>, a host moto 5.2.5 does not route
             config=Config(account_id_endpoint_mode="disabled"),
         )
-        iterators = self._open()
-        self._thread = threading.Thread(
-            target=self._run, args=(iterators,), daemon=True, name=f"esm-{self.function.name}"
-        )
+        opened = self._open()
+        self._thread = threading.Thread(target=self._run, args=(opened,), daemon=True, name=f"esm-{self.function.name}")
         self._thread.start()
         if self not in settings.pollers:
             settings.pollers.append(self)
@@ -183,32 +181,37 @@ class StreamMapping:
 
         return authorization.acting_as(self.function.role_arn, f"{self.function.name}-event-source-mapping")
 
-    def _open(self) -> dict[str, str] | None:
-        """A shard iterator per shard: where the mapping was (enabled again), else from the starting position;
-        None if the role may not read the stream."""
+    def _open(self) -> bool:
+        """Check the stream as the role; the first time, take a shard iterator per shard from the starting position
+        (enabled again, the mapping goes on where it was). False if the role may not read the stream."""
         from botocore.exceptions import ClientError
 
+        source, client, arn = self.source, self._client, self.stream_arn
         with self._acting():
             try:
-                fresh = self.source.open(self._client, self.stream_arn, self.starting_position)
+                shards = source.shards(client, arn)
+                if self._iterators is None:
+                    self._iterators = {
+                        shard: source.iterator(client, arn, shard, self.starting_position) for shard in shards
+                    }
             except ClientError as err:
-                log.warning("the mapping of %s cannot read %s: %s", self.function.name, self.stream_arn, err)
-                return None
+                log.warning("the mapping of %s cannot read %s: %s", self.function.name, arn, err)
+                return False
             except Exception:  # noqa: BLE001 - a mapping never dies silently: logged, tried again
-                log.exception("the mapping of %s failed opening %s", self.function.name, self.stream_arn)
-                return None
-        return self._iterators or fresh
+                log.exception("the mapping of %s failed opening %s", self.function.name, arn)
+                return False
+        return True
 
-    def _run(self, iterators: dict[str, str] | None) -> None:
+    def _run(self, opened: bool) -> None:
         from botocore.exceptions import ClientError
 
         while not self._stop.is_set():
             read = 0
-            if iterators is None:
-                iterators = self._open()
+            if not opened:
+                opened = self._open()
             else:
-                self._iterators = iterators
                 self._wake.clear()  # a write from here on wakes the next wait
+                iterators = self._iterators or {}
                 with self._acting():
                     for shard_id, iterator in list(iterators.items()):
                         try:
@@ -218,7 +221,7 @@ class StreamMapping:
                             log.warning("the mapping of %s could not read %s: %s", self.function.name, shard_id, err)
                         except Exception:  # noqa: BLE001 - a mapping never dies silently: logged, read again
                             log.exception("the mapping of %s failed reading %s", self.function.name, shard_id)
-            if iterators is None or read:
+            if not opened or read:
                 self._stop.wait(self._interval())
             else:  # nothing new: wait for a write (or a second), then poll at the usual pace
                 self._wake.wait(IDLE_SECONDS)
