@@ -220,7 +220,6 @@ class TemplateDeployer:
     def _create_table(self, logical_id: str, resource: dict, resolver: Resolver) -> str:
         name = self._physical_name(logical_id, resource, "TableName", resolver)
         arn = self._arn("dynamodb", f"table/{name}")
-        _register(resolver, logical_id, name, Arn=arn, StreamArn=f"{arn}/stream/local")
         properties = resolver.resolve(resource["Properties"])
         request: dict[str, Any] = {
             "TableName": name,
@@ -248,8 +247,8 @@ class TemplateDeployer:
             request["DeletionProtectionEnabled"] = bool(properties["DeletionProtectionEnabled"])
         dynamodb = self.client("dynamodb")
         created = dynamodb.create_table(**request)["TableDescription"]
-        if "LatestStreamArn" in created:  # what !GetAtt Table.StreamArn resolves to
-            _register(resolver, logical_id, name, Arn=arn, StreamArn=created["LatestStreamArn"])
+        stream = {"StreamArn": created["LatestStreamArn"]} if "LatestStreamArn" in created else {}  # a table with one
+        _register(resolver, logical_id, name, Arn=arn, **stream)
         if properties.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled"):
             dynamodb.update_continuous_backups(
                 TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
