@@ -75,16 +75,21 @@ CARD_NUMBER = "4111111111111111"  # a test card number: the simulated caller typ
 IVR_PROMPT_SECONDS = 1.5
 
 
+def _take_card(centre: LocalCallCentre, call: Call, key: str) -> None:
+    """The contact flow's payment step: suspend (confirmed), the card keyed in, resume."""
+    if centre.contact_flow(call, "suspend", idempotencyKey=f"{key}-suspend")["suspended"] == "true":
+        centre.sim.clock.advance(IVR_PROMPT_SECONDS)  # "please key in your card number"
+        centre.sim.connect.caller_types(call.contact_id, CARD_NUMBER)  # only once suspension is confirmed
+        centre.sim.clock.advance(IVR_PROMPT_SECONDS)  # "thank you, that card is accepted"
+    centre.contact_flow(call, "resume", idempotencyKey=f"{key}-resume")
+
+
 def connect_payment(centre: LocalCallCentre) -> Call:
     """A Connect payment: consent, recording, the flow suspends (confirmed), the customer types the card
     number, the flow resumes (confirmed), the call goes on and ends. The digits land in a silent span."""
     call = centre.connect_call_recording(TEXAS_CALLER, CENTRE_TEXAS)
     centre.sim.clock.advance(20.0)
-    if centre.contact_flow(call, "suspend", idempotencyKey="pay-1-suspend")["suspended"] == "true":
-        centre.sim.clock.advance(IVR_PROMPT_SECONDS)  # "please key in your card number"
-        centre.sim.connect.caller_types(call.contact_id, CARD_NUMBER)  # only once suspension is confirmed
-        centre.sim.clock.advance(IVR_PROMPT_SECONDS)  # "thank you, that card is accepted"
-    centre.contact_flow(call, "resume", idempotencyKey="pay-1-resume")
+    _take_card(centre, call, "pay-1")
     centre.sim.clock.advance(15.0)
     centre.sim.connect.hang_up(call.contact_id)
     centre.contact_flow(call, "hangup")
@@ -98,11 +103,7 @@ def connect_payment_after_transfer(centre: LocalCallCentre) -> Call:
     centre.sim.clock.advance(10.0)
     call.contact_id = centre.sim.connect.transfer(call.contact_id)  # the payments queue's flow runs from here
     centre.sim.clock.advance(5.0)
-    if centre.contact_flow(call, "suspend", idempotencyKey="pay-2-suspend")["suspended"] == "true":
-        centre.sim.clock.advance(IVR_PROMPT_SECONDS)
-        centre.sim.connect.caller_types(call.contact_id, CARD_NUMBER)
-        centre.sim.clock.advance(IVR_PROMPT_SECONDS)
-    centre.contact_flow(call, "resume", idempotencyKey="pay-2-resume")
+    _take_card(centre, call, "pay-2")
     centre.sim.clock.advance(10.0)
     centre.sim.connect.hang_up(call.contact_id)
     centre.contact_flow(call, "hangup")

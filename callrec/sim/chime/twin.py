@@ -137,15 +137,20 @@ class ChimeTwin:
             raise service_error(
                 "BadRequestException", f"Arguments must be at most {MAX_UPDATE_ARGUMENTS} string pairs", 400, action
             )
-        fault = self.faults.take(SERVICE, action, transaction_id)
-        if fault is not None:
-            status = FAULT_STATUS.get(fault.error, 400)
-            raise service_error(fault.error, fault.message or "Injected fault", status, action)
+        self._injected_fault(action, transaction_id)
         leg = self.legs.get(transaction_id)
         if sma_id not in self.applications or leg is None or leg.sma.id != sma_id or not leg.connected:
             raise service_error("NotFoundException", f"Call {transaction_id} not found", 404, action)
         leg.inbox.put(("CALL_UPDATE_REQUESTED", dict(arguments)))
         return {"SipMediaApplicationCall": {"TransactionId": transaction_id}}
+
+    def _injected_fault(self, action: str, key: str) -> None:
+        """Raise the error a fault switch on `action` (for this call or application) names, if one is set."""
+        fault = self.faults.take(SERVICE, action, key)
+        if fault is not None:
+            raise service_error(
+                fault.error, fault.message or "Injected fault", FAULT_STATUS.get(fault.error, 400), action
+            )
 
     def _create_call(self, action: str, parameters: dict) -> dict:
         """CreateSipMediaApplicationCall: the SIP media application places a call from one of its numbers."""
@@ -160,11 +165,7 @@ class ChimeTwin:
             )
         if sma_id not in self.applications:
             raise service_error("NotFoundException", f"SIP media application {sma_id} not found", 404, action)
-        fault = self.faults.take(SERVICE, action, sma_id)
-        if fault is not None:
-            raise service_error(
-                fault.error, fault.message or "Injected fault", FAULT_STATUS.get(fault.error, 400), action
-            )
+        self._injected_fault(action, sma_id)
         answers, self.callee_answers = self.callee_answers, []
         transaction_id = self.place_call(sma_id, numbers[0], numbers[1], answers, outbound=True)
         return {"SipMediaApplicationCall": {"TransactionId": transaction_id}}
