@@ -123,10 +123,7 @@ def recording_state(session_id: str) -> dict:
     """Is this call being recorded right now? Connect has no API that tells, nor an event: the session's record of
     what Connect confirmed answers (callrec_shared.recording_state: `recordingState` OFF, ON, SUSPENDED or
     STOPPED, with the `reason` and `since`)."""
-    view = sessions.get(session_id)
-    if view is None:
-        raise sessions.SessionNotFound(session_id)
-    state = view["recordingState"]
+    state = sessions.require(session_id)["recordingState"]
     return {
         "sessionId": session_id,
         "recordingState": state["state"],

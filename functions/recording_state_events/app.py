@@ -21,22 +21,18 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
-from callrec_shared import recording_state
+from callrec_shared import recording_state, sessions
 from callrec_shared.aws import client
 
 logger = Logger(service="callrec")
 SOURCE, DETAIL_TYPE = "callrec.sessions", "RecordingStateChanged"
 PUT_EVENTS_MOST = 10  # entries per PutEvents call (EventBridge quota)
-_deserializer = TypeDeserializer()
 
 
 def _session(image: dict[str, Any] | None) -> dict[str, Any] | None:
-    if not image:
-        return None
-    return {key: _deserializer.deserialize(value) for key, value in image.items()}
+    return sessions.from_dynamodb(image) if image else None
 
 
 def entry(record: dict[str, Any]) -> dict[str, Any] | None:

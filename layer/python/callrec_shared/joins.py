@@ -71,9 +71,7 @@ def _consent_window(session_id: str, kind: str, actor: str, contact_id: str | No
 
 def join(session_id: str, party: dict[str, Any], actor: str, contact_id: str | None = None) -> dict[str, Any]:
     """A party joins the call: its rule, and what the flow must play to it (`consent`: none, notice, opt-in)."""
-    view = sessions.get(session_id)
-    if view is None:
-        raise sessions.SessionNotFound(session_id)
+    view = sessions.require(session_id)
     if view.get("status") in sessions.TERMINAL:
         raise sessions.SessionEnded(f"session {session_id} has ended ({view['status']})")
     if view.get("status") != "RECORDING":
@@ -101,12 +99,11 @@ def join(session_id: str, party: dict[str, Any], actor: str, contact_id: str | N
     if stricter:
         outcome = _consent_window(session_id, "suspend", actor, contact_id)
         held = sessions.in_effect(outcome) or outcome.get("reason") == ALREADY_ASKED  # another party is being asked
+        answer.update(consent=decided.decision, promptVersion=decided.promptVersion, suspended=held)
         if held:
-            answer.update(consent=decided.decision, promptVersion=decided.promptVersion, suspended=True)
             evidence["awaiting"] = "true"
         else:  # the new party would be recorded without their consent: stop recording for the rest of the call
             sessions.end(session_id, "stop", actor, contact_id=contact_id)
-            answer.update(consent=decided.decision, promptVersion=decided.promptVersion, suspended=False)
             answer["recordingStopped"] = True
             evidence["recordingStopped"] = "the suspension was not confirmed"
     _save_party(session_id, evidence)
@@ -125,9 +122,7 @@ def join(session_id: str, party: dict[str, Any], actor: str, contact_id: str | N
 
 def answer(session_id: str, party_id: str, given: str, actor: str, contact_id: str | None = None) -> dict[str, Any]:
     """What a joined party answered (heard, accepted, declined, no-answer): recording resumes or stops."""
-    view = sessions.get(session_id)
-    if view is None:
-        raise sessions.SessionNotFound(session_id)
+    view = sessions.require(session_id)
     parties = view.get("joinedParties") or []
     waiting = [i for i, p in enumerate(parties) if p.get("partyId") == party_id and p.get("awaiting") == "true"]
     if not waiting:

@@ -120,13 +120,26 @@ def _execution_arn(session_id: str) -> str:
     return settings().recording_session_arn.replace(":stateMachine:", ":execution:") + f":{session_id}"
 
 
+def from_dynamodb(item: dict[str, Any]) -> dict[str, Any]:
+    """An item as DynamoDB answers it (or a stream record's image), as Python values."""
+    return {key: _deserializer.deserialize(value) for key, value in item.items()}
+
+
 def _item(session_id: str) -> dict[str, Any] | None:
     found = (
         client("dynamodb")
         .get_item(TableName=settings().sessions_table, Key={"sessionId": {"S": session_id}}, ConsistentRead=True)
         .get("Item")
     )
-    return None if found is None else {key: _deserializer.deserialize(value) for key, value in found.items()}
+    return None if found is None else from_dynamodb(found)
+
+
+def require(session_id: str) -> dict[str, Any]:
+    """The session's view (see get); SessionNotFound if there is none."""
+    view = get(session_id)
+    if view is None:
+        raise SessionNotFound(session_id)
+    return view
 
 
 def get(session_id: str) -> dict[str, Any] | None:
@@ -548,7 +561,7 @@ def _outcome(session_id: str, seq: int, wait_seconds: float) -> dict[str, Any]:
             )
             .get("Item", {})
         )
-        return {key: _deserializer.deserialize(value) for key, value in found.items()}
+        return from_dynamodb(found)
 
     view = poll(read, lambda found: found.get("status", QUEUED) not in PENDING or "refusedAt" in found, wait_seconds)
     status = view.get("status", QUEUED)
@@ -576,7 +589,7 @@ def signals(session_id: str) -> list[dict[str, Any]]:
         KeyConditionExpression="sessionId = :s AND begins_with(sk, :p)",
         ExpressionAttributeValues={":s": {"S": session_id}, ":p": {"S": "sig#"}},
     )["Items"]
-    return [{key: _deserializer.deserialize(value) for key, value in item.items()} for item in items]
+    return [from_dynamodb(item) for item in items]
 
 
 def _take_token(session_id: str, token: str) -> bool:
