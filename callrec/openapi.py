@@ -11,7 +11,9 @@ import json
 from typing import Any
 
 from callrec.template import REPO_ROOT, Template
+from callrec_shared.consent import MODES as CONSENT_MODES
 from callrec_shared.recording_state import REASONS as RECORDING_STATE_REASONS
+from callrec_shared.sessions import WINDOW_REASONS
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _SESSION = {
@@ -31,7 +33,7 @@ _SESSION = {
             "properties": {
                 "state": {"enum": ["OFF", "ON", "SUSPENDED", "STOPPED"]},
                 "reason": {"enum": list(RECORDING_STATE_REASONS)},
-                "reasons": {"type": "array", "items": {"enum": ["pci", "hold"]}},
+                "reasons": {"type": "array", "items": {"enum": list(WINDOW_REASONS)}},
                 "since": {"type": ["string", "null"], "format": "date-time"},
                 "by": {"type": "string"},
                 "detail": {"type": "string"},
@@ -56,8 +58,8 @@ _JOIN = {
     "type": "object",
     "properties": {
         "partyId": {"type": "string", "format": "uuid", "description": "names the party in its consent answer"},
-        "consent": {"enum": ["none", "notice", "opt-in"]},
-        "decision": {"enum": ["none", "notice", "opt-in"]},
+        "consent": {"enum": list(CONSENT_MODES)},
+        "decision": {"enum": list(CONSENT_MODES)},
         "promptVersion": {"type": "string"},
         "suspended": {"type": "boolean"},
         "recordingStopped": {"type": "boolean"},
