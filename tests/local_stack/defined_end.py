@@ -56,6 +56,27 @@ def bus_queue(deployment, source: str, name: str) -> Callable[[], list[dict]]:
     ]
 
 
+def audit_events(centre: LocalCallCentre, session_id: str) -> list[str]:
+    """The session's audit events, in the order they were written."""
+    return [a["event"] for a in sorted(centre.audit(session_id), key=lambda a: a["at"])]
+
+
+def end_connect_call(centre: LocalCallCentre, call: Call) -> dict:
+    """The customer hangs up, the flow reports it; once the session ended and was verified, its view."""
+    centre.sim.connect.hang_up(call.contact_id)
+    centre.contact_flow(call, "hangup")
+    centre.finish(call.session_id)
+    assert centre.verification(call.session_id) is not None
+    return centre.session(call.session_id)
+
+
+def connect_recording_wav(centre: LocalCallCentre, call: Call):
+    """A Connect call's recording as the twin kept it, and its delivered WAV read back from S3."""
+    recording = centre.sim.connect.chain(call.contact_id).recording
+    bucket, _, key = recording.location.partition("/")
+    return recording, read_wav(client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
 def provider_recording(centre: LocalCallCentre, call: Call) -> dict | None:
     """The provider's own record of the call's recording, as its twin describes it (None: it never recorded),
     with the spans it was silenced as `Silenced` on either provider (Connect: suspended; Chime: paused)."""

@@ -13,15 +13,9 @@ from callrec import demo
 from callrec.local_api import signed
 from callrec.stack import client
 from tests.eventually import eventually
-from tests.wav_probe import read_wav
+from tests.local_stack.defined_end import audit_events, connect_recording_wav, end_connect_call
 
 AGENT = 1  # the agent's channel (customer left, agent right)
-
-
-def _recording(centre, call):
-    recording = centre.sim.connect.chain(call.contact_id).recording
-    bucket, _, key = recording.location.partition("/")
-    return recording, read_wav(client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
 
 
 def _hold_span(centre, call) -> tuple[float, float]:
@@ -29,18 +23,6 @@ def _hold_span(centre, call) -> tuple[float, float]:
     recording = centre.sim.connect.chain(call.contact_id).recording
     (held_from, held_to) = centre.sim.connect.chain(call.contact_id).holds[0]
     return held_from - recording.started_at, held_to - recording.started_at
-
-
-def _end(centre, call) -> dict:
-    centre.sim.connect.hang_up(call.contact_id)
-    centre.contact_flow(call, "hangup")
-    centre.finish(call.session_id)
-    assert centre.verification(call.session_id) is not None
-    return centre.session(call.session_id)
-
-
-def _events(centre, session_id: str) -> list[str]:
-    return [a["event"] for a in sorted(centre.audit(session_id), key=lambda a: a["at"])]
 
 
 def test_the_agents_hold_is_silent_in_the_recording(centre):
@@ -53,18 +35,18 @@ def test_the_agents_hold_is_silent_in_the_recording(centre):
     centre.sim.connect.resume_from_hold(call.contact_id)
     centre.wait_for_recording(call.session_id, "ON")
     centre.sim.clock.advance(5.0)
-    session = _end(centre, call)
+    session = end_connect_call(centre, call)
 
     assert session["verification"] == "VERIFIED", session.get("verificationReason")
     assert [(w["reasons"], w["suspendedBy"], w["resumedBy"]) for w in session["windows"]] == [
         (["hold"], "agent-events", "agent-events")
     ]
-    _, wav = _recording(centre, call)
+    _, wav = connect_recording_wav(centre, call)
     held_from, held_to = _hold_span(centre, call)
     assert wav.rms(AGENT, 1.0, 4.0) > 1000  # the agent is heard before the hold ...
     assert wav.peak(AGENT, held_from + 0.5, held_to - 0.5) == 0  # ... not during it (the confirmations take a moment)
     assert wav.rms(AGENT, held_to + 1.0, held_to + 4.0) > 1000  # ... and again after it
-    events = _events(centre, call.session_id)
+    events = audit_events(centre, call.session_id)
     assert events.count("WINDOW_OPENED") == 1 and events.count("WINDOW_CLOSED") == 1
 
 
@@ -86,16 +68,16 @@ def test_a_hold_during_a_card_number_never_resumes_over_either(centre):
     centre.sim.connect.resume_from_hold(call.contact_id)
     centre.wait_for_recording(call.session_id, "ON")
     centre.sim.clock.advance(5.0)
-    session = _end(centre, call)
+    session = end_connect_call(centre, call)
 
     assert session["verification"] == "VERIFIED", session.get("verificationReason")
     (window,) = session["windows"]
     assert window["reasons"] == ["pci", "hold"] and [e["reason"] for e in window["reasonsEnded"]] == ["pci"]
     assert window["resumedBy"] == "agent-events" and "suspendedFor" not in session
-    _, wav = _recording(centre, call)
+    _, wav = connect_recording_wav(centre, call)
     held_from, held_to = _hold_span(centre, call)
     assert wav.peak(AGENT, held_from, held_to - 0.5) == 0  # the whole hold, after the card's end too
-    events = _events(centre, call.session_id)
+    events = audit_events(centre, call.session_id)
     assert events.count("WINDOW_REASON_ADDED") == 1 and events.count("WINDOW_REASON_ENDED") == 1
 
 
@@ -136,9 +118,9 @@ def test_without_pause_on_hold_the_agent_is_recorded_during_the_hold(centre_reco
     centre.sim.clock.advance(10.0)
     centre.sim.connect.resume_from_hold(call.contact_id)
     centre.sim.clock.advance(3.0)
-    session = _end(centre, call)
+    session = end_connect_call(centre, call)
     assert "windows" not in session
-    _, wav = _recording(centre, call)
+    _, wav = connect_recording_wav(centre, call)
     held_from, held_to = _hold_span(centre, call)
     assert wav.rms(AGENT, held_from + 1.0, held_to - 1.0) > 1000  # Connect's own behaviour: the agent is recorded
     assert wav.peak(0, held_from + 1.0, held_to - 1.0) == 0  # (the customer hears the hold music, not the call)

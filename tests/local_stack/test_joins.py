@@ -11,30 +11,11 @@ import uuid
 
 from callrec import demo
 from callrec.sim import Fault
-from callrec.stack import client
-from tests.wav_probe import read_wav
+from tests.local_stack.defined_end import audit_events, connect_recording_wav, end_connect_call
 
 CALIFORNIA = "+14155550188"  # all-party consent: opt-in
 TEXAS = "+15125550177"  # one-party consent: notice at most
 AGENT = 1
-
-
-def _wav(centre, call):
-    recording = centre.sim.connect.chain(call.contact_id).recording
-    bucket, _, key = recording.location.partition("/")
-    return recording, read_wav(client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
-
-
-def _end(centre, call) -> dict:
-    centre.sim.connect.hang_up(call.contact_id)
-    centre.contact_flow(call, "hangup")
-    centre.finish(call.session_id)
-    centre.verification(call.session_id)
-    return centre.session(call.session_id)
-
-
-def _events(centre, session_id: str) -> list[str]:
-    return [a["event"] for a in sorted(centre.audit(session_id), key=lambda a: a["at"])]
 
 
 def test_a_stricter_party_joining_is_not_recorded_until_they_opt_in(centre):
@@ -50,7 +31,7 @@ def test_a_stricter_party_joining_is_not_recorded_until_they_opt_in(centre):
     answered = centre.contact_flow(call, "joinConsent", partyId=joined["partyId"], answer="accepted")
     assert answered["recording"] == "resumed", answered
     centre.sim.clock.advance(5.0)
-    session = _end(centre, call)
+    session = end_connect_call(centre, call)
 
     assert session["verification"] == "VERIFIED", session.get("verificationReason")
     (party,) = session["joinedParties"]
@@ -64,9 +45,9 @@ def test_a_stricter_party_joining_is_not_recorded_until_they_opt_in(centre):
     assert session["windows"][0]["reasons"] == ["consent"]
     # no phone number kept, on the session or in the audit (the consent answer names the party by its partyId)
     assert CALIFORNIA.lstrip("+") not in json.dumps(session) + json.dumps(centre.audit(call.session_id))
-    events = _events(centre, call.session_id)
+    events = audit_events(centre, call.session_id)
     assert events.index("PARTY_JOINED") < events.index("PARTY_CONSENT_ANSWERED") < events.index("WINDOW_CLOSED")
-    recording, wav = _wav(centre, call)
+    recording, wav = connect_recording_wav(centre, call)
     start = recording.started_at
     assert wav.peak(AGENT, joined_at - start + 0.5, answered_at - start) == 0  # nobody recorded while asked
     assert wav.rms(AGENT, answered_at - start + 1.0, answered_at - start + 4.0) > 1000  # recorded once accepted
@@ -83,11 +64,11 @@ def test_a_declined_party_stops_the_recording_for_the_rest_of_the_call(centre):
     assert declined["recording"] == "stopped", declined
     centre.wait_for_status(call.session_id, "RECORDED")
     centre.sim.clock.advance(10.0)  # the call goes on, not recorded
-    session = _end(centre, call)
+    session = end_connect_call(centre, call)
     state = session["recordingState"]
     assert (state["state"], state["reason"]) == ("STOPPED", "stop")
     assert session["outcomeReason"] == "stopped by contact-flow" and session["joinedParties"][0]["answer"] == "declined"
-    recording, wav = _wav(centre, call)
+    recording, wav = connect_recording_wav(centre, call)
     assert recording.stopped_at < centre.sim.clock.seconds() - 5.0  # stopped at the decline, not at the hang-up
     start = recording.started_at
     assert wav.peak(AGENT, joined_at - start + 0.5, recording.stopped_at - start) == 0  # silent from the join on
@@ -98,9 +79,9 @@ def test_a_party_whose_rule_is_not_stricter_changes_nothing_but_is_kept(centre):
     joined = centre.contact_flow(call, "join", partyNumber=TEXAS)
     assert (joined["consent"], joined["decision"]) == ("none", "notice") and "suspended" not in joined
     assert centre.session(call.session_id)["recordingState"]["state"] == "ON"
-    session = _end(centre, call)
+    session = end_connect_call(centre, call)
     assert "windows" not in session and session["joinedParties"][0]["stricter"] == "false"
-    assert "PARTY_JOINED" in _events(centre, call.session_id)
+    assert "PARTY_JOINED" in audit_events(centre, call.session_id)
 
 
 def test_a_stricter_party_whose_suspension_fails_stops_the_recording(centre):
@@ -110,7 +91,7 @@ def test_a_stricter_party_whose_suspension_fails_stops_the_recording(centre):
     joined = centre.contact_flow(call, "join", partyNumber=CALIFORNIA)
     assert (joined["suspended"], joined["recordingStopped"]) == ("false", "true"), joined
     centre.wait_for_status(call.session_id, "RECORDED")
-    session = _end(centre, call)
+    session = end_connect_call(centre, call)
     assert session["recordingState"]["state"] == "STOPPED"
     assert session["joinedParties"][0]["recordingStopped"] == "the suspension was not confirmed"
 

@@ -13,13 +13,9 @@ from callrec import demo
 from callrec_shared import sessions
 from tests.eventually import eventually
 from tests.local_stack.conftest import slow_connect
-from tests.local_stack.defined_end import Row, proven
+from tests.local_stack.defined_end import Row, audit_events, proven
 
 SLOW_SECONDS = 5.0
-
-
-def _events(centre, session_id: str) -> list[str]:
-    return [a["event"] for a in sorted(centre.audit(session_id), key=lambda a: a["at"])]
 
 
 def _settle(centre, session_id: str, timeout: float = 30.0) -> list[dict]:
@@ -48,7 +44,7 @@ def test_a_late_confirmation_after_the_caller_was_told_no_is_reverted(centre, al
     session = centre.session(call.session_id)
     assert session["suspended"] is False and len(session["windows"]) == 1
     assert session["windows"][0]["resumedBy"] == "deadline"
-    assert "LATE_CONFIRMATION_REVERTED" in _events(centre, call.session_id)
+    assert "LATE_CONFIRMATION_REVERTED" in audit_events(centre, call.session_id)
     suspended = centre.sim.connect.describe(call.contact_id)["Recording"]["Suspended"]
     assert len(suspended) == 1 and suspended[0][1] is not None  # the provider's window was closed again
     centre.sim.clock.advance(10.0)
@@ -76,7 +72,7 @@ def test_a_signal_still_queued_at_its_deadline_is_withdrawn_and_never_applied(ce
     assert answers["resume"]["status"] == sessions.WITHDRAWN
     by_seq = {s["seq"]: s for s in signals}
     assert by_seq[answers["resume"]["seq"]]["status"] == "withdrawn"  # passed over by the workflow, not applied
-    assert "SIGNAL_WITHDRAWN" in _events(centre, call.session_id)
+    assert "SIGNAL_WITHDRAWN" in audit_events(centre, call.session_id)
     again = sessions.signal(call.session_id, "resume", actor="api", key="r-1", wait_seconds=1.0)
     assert (again["status"], again["duplicate"]) == ("withdrawn", True)  # a repeat gets the same answer
     session = centre.session(call.session_id)
