@@ -182,18 +182,21 @@ class StreamMapping:
         return authorization.acting_as(self.function.role_arn, f"{self.function.name}-event-source-mapping")
 
     def _open(self) -> bool:
-        """Check the stream as the role; the first time, take a shard iterator per shard from the starting position
-        (enabled again, the mapping goes on where it was). False if the role may not read the stream."""
+        """Check the stream as the role and take a shard iterator per shard from the starting position (kept only the
+        first time). False if the role may not read the stream."""
         from botocore.exceptions import ClientError
 
         source, client, arn = self.source, self._client, self.stream_arn
         with self._acting():
             try:
-                shards = source.shards(client, arn)
+                # every enabling takes iterators, as the role (Lambda checks GetShardIterator then); enabled again,
+                # the mapping goes on from where it was
+                fresh = {
+                    shard: source.iterator(client, arn, shard, self.starting_position)
+                    for shard in source.shards(client, arn)
+                }
                 if self._iterators is None:
-                    self._iterators = {
-                        shard: source.iterator(client, arn, shard, self.starting_position) for shard in shards
-                    }
+                    self._iterators = fresh
             except ClientError as err:
                 log.warning("the mapping of %s cannot read %s: %s", self.function.name, arn, err)
                 return False
