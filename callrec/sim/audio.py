@@ -106,11 +106,13 @@ class Segment:
 
 @dataclass
 class Channel:
-    """What one party's side of a call sounds like over time: voice while present, overlays on top."""
+    """What one side of a call leg sounds like over time: the party's voice while present, what another channel
+    carries while relayed to it (a bridged call: each leg hears the other leg's party), overlays on top."""
 
     voice: str
     present: list[tuple[float, float | None]] = field(default_factory=list)  # [start, end) spans
     overlays: list[Segment] = field(default_factory=list)  # DTMF, prompts, tones: replace the voice
+    relays: list[tuple[Channel, float, float | None]] = field(default_factory=list)  # (source, start, end)
 
     def join(self, at: float) -> None:
         if not self.present or self.present[-1][1] is not None:
@@ -119,6 +121,13 @@ class Channel:
     def leave(self, at: float) -> None:
         if self.present and self.present[-1][1] is None:
             self.present[-1] = (self.present[-1][0], at)
+
+    def relay(self, source: Channel, at: float) -> None:
+        """From `at` on, this channel carries what `source` carries (until `unrelay`)."""
+        self.relays.append((source, at, None))
+
+    def unrelay(self, at: float) -> None:
+        self.relays = [(source, a, at if b is None else b) for source, a, b in self.relays]
 
     def overlay(self, at: float, audio: array) -> float:
         """Add `audio` at `at`; return when it ends."""
@@ -134,6 +143,13 @@ class Channel:
             b = min(count, samples((span_end if span_end is not None else end) - start))
             if b > a:
                 out[a:b] = voice(self.voice, b - a)
+        for source, span_start, span_end in self.relays:
+            a, b = max(start, span_start), min(end, span_end if span_end is not None else end)
+            if b > a:
+                carried = source.render(a, b)
+                offset = samples(a - start)
+                hi = min(count, offset + len(carried))
+                out[offset:hi] = carried[: hi - offset]
         for segment in self.overlays:
             a = samples(segment.start - start)
             lo, hi = max(0, a), min(count, a + len(segment.audio))

@@ -10,6 +10,8 @@ from botocore.exceptions import ClientError
 from callrec import engine
 from callrec.sim import Fault
 from callrec.sim.chime import NO_ACCESS
+from callrec.sim.chime.legs import Phone
+from callrec_shared import scan, wavcheck
 from tests.wav_probe import read_wav
 
 CALLER, DIALLED = "+14155550100", "+18005550123"
@@ -408,3 +410,147 @@ def test_injected_throttling_on_update_call(sim):
         _update(sim, sma_id, txn, "x")
     assert raised.value.response["Error"]["Code"] == "ThrottledClientException"
     _update(sim, sma_id, txn, "x")  # once
+
+
+# --- bridged calls (CallAndBridge): LEG-B, each leg hearing the other, a recording per leg ---------------------
+
+AGENT_PHONE, CENTRE = "+15125550142", "+15125550100"
+
+
+def _bridge(number=AGENT_PHONE, **parameters):
+    return lambda e: [
+        {
+            "Type": "CallAndBridge",
+            "Parameters": {
+                "CallTimeoutSeconds": 20,
+                "CallerIdNumber": CENTRE,
+                "Endpoints": [{"BridgeEndpointType": "PSTN", "Uri": number}],
+                **parameters,
+            },
+        }
+    ]
+
+
+def _keys_heard(body: bytes) -> list:
+    """The key presses a listener hears in a WAV, per channel (the verification's own detector)."""
+    wav = wavcheck.parse_header(body, len(body))
+    return scan.scan(
+        lambda a, b: body[a:b], len(body), data_offset=wav.data_offset, data_size=wav.data_size, channels=wav.channels
+    ).digits
+
+
+def _leg(event, tag):
+    return next(p for p in event["CallDetails"]["Participants"] if p["ParticipantTag"] == tag)
+
+
+def _on_leg(tag, kind, **parameters):
+    return lambda e: [{"Type": kind, "Parameters": {"CallId": _leg(e, tag)["CallId"], **parameters}}]
+
+
+def test_a_bridged_call_records_leg_b_with_each_party_on_its_own_channel(sim, s3, deployment):
+    bucket = deployment.physical("RecordingBucket")
+    sma_id, handler = _sma(
+        sim,
+        {
+            "NEW_INBOUND_CALL": _bridge(),
+            "ACTION_SUCCESSFUL:CallAndBridge": _on_leg(
+                "LEG-B", "StartCallRecording", Track="BOTH", Destination={"Type": "S3", "Location": bucket}
+            ),
+            "CALL_UPDATE_REQUESTED:pause": _on_leg("LEG-B", "PauseCallRecording"),
+            "CALL_UPDATE_REQUESTED:resume": _on_leg("LEG-B", "ResumeCallRecording"),
+            "HANGUP": lambda e: (
+                [{"Type": "Hangup", "Parameters": {"ParticipantTag": "LEG-A", "SipResponseCode": "0"}}]
+                if _leg(e, "LEG-A")["Status"] == "Connected"
+                else []
+            ),
+        },
+    )
+    txn = sim.chime.place_call(sma_id, CALLER, DIALLED)
+    sim.chime.wait_idle(txn)
+    sim.chime.talk(txn, 5)
+    sim.chime.press(txn, "1234")  # the caller's keys, outside any pause: heard on LEG-B's outgoing side
+    sim.chime.talk(txn, 2)
+    _update(sim, sma_id, txn, "pause")
+    sim.chime.wait_idle(txn)
+    sim.chime.press(txn, "4111111111111111")  # the card, typed while LEG-B's recording is paused
+    sim.chime.talk(txn, 1)
+    _update(sim, sma_id, txn, "resume")
+    sim.chime.talk(txn, 4)
+    sim.chime.hang_up(txn, "LEG-B")  # the bridged party hangs up first; the function hangs up the caller
+    sim.chime.wait_idle(txn)
+
+    bridged = handler.last("ACTION_SUCCESSFUL")
+    assert handler.events[1]["ActionData"]["Type"] == "CallAndBridge"
+    a, b = _leg(handler.events[1], "LEG-A"), _leg(handler.events[1], "LEG-B")
+    assert handler.events[1]["ActionData"]["Parameters"]["CallId"] == a["CallId"]
+    assert (b["Direction"], b["From"], b["To"], b["Status"]) == ("Outbound", CENTRE, AGENT_PHONE, "Connected")
+    hangups = [e for e in handler.events if e["InvocationEventType"] == "HANGUP"]
+    assert [h["ActionData"]["Parameters"]["ParticipantTag"] for h in hangups] == ["LEG-B", "LEG-A"]
+    assert (_leg(hangups[0], "LEG-A")["Status"], _leg(hangups[0], "LEG-B")["Status"]) == ("Connected", "Disconnected")
+    assert bridged["ActionData"]["Type"] == "ResumeCallRecording"
+
+    described = sim.chime.describe(txn)
+    assert described["Status"] == "Disconnected" and described["Recording"] is None  # LEG-A was not recorded
+    recording = described["Bridged"]["Recording"]
+    assert recording["Location"].endswith(f"_{txn}_{b['CallId']}.wav")
+    body = s3.get_object(Bucket=bucket, Key=recording["Location"].split("/", 1)[1])["Body"].read()
+    wav = read_wav(body)
+    began = recording["StartedAt"]
+    pause, resume = [t - began for t in recording["Paused"][0]]
+    assert wav.channels == 2
+    assert wav.rms(0, 0.5, 4.5) > 500 and wav.rms(1, 0.5, 4.5) > 500  # the bridged party left, the caller right
+    (typed, _card) = [[t - began for t in span] for span in described["Typed"]]
+    heard = _keys_heard(body)  # the caller's four presses, on the right (LEG-B's outgoing) channel only
+    assert len(heard) == 4 and {d.channel for d in heard} == {1}
+    assert typed[0] - 0.05 <= heard[0].start and heard[-1].end <= typed[1] + 0.05
+    for channel in (0, 1):
+        assert wav.peak(channel, pause, resume) == 0  # the card is not in LEG-B's recording
+    assert wav.rms(0, resume + 0.5, resume + 3.5) > 500 and wav.rms(1, resume + 0.5, resume + 3.5) > 500
+
+
+def test_an_unanswered_bridge_fails_after_its_timeout_and_the_caller_stays(sim):
+    sma_id, handler = _sma(sim, {"NEW_INBOUND_CALL": _bridge()})
+    sim.chime.phones[AGENT_PHONE] = Phone(answers=False)
+    before = sim.clock.seconds()
+    txn = sim.chime.place_call(sma_id, CALLER, DIALLED)
+    sim.chime.wait_idle(txn)
+    failed = handler.last("ACTION_FAILED")
+    assert (failed["ActionData"]["ErrorType"], failed["ActionData"]["ErrorMessage"]) == (
+        "CallNotAnswered",
+        "Call not answered",
+    )
+    assert [p["ParticipantTag"] for p in failed["CallDetails"]["Participants"]] == ["LEG-A"]
+    assert sim.clock.seconds() - before >= 20
+    assert sim.chime.describe(txn)["Status"] == "Connected" and sim.chime.describe(txn)["Bridged"] is None
+
+
+@pytest.mark.parametrize(
+    "parameters",
+    [
+        {"CallerIdNumber": "5125550100"},
+        {"CallTimeoutSeconds": 121},
+        {"Endpoints": [{"BridgeEndpointType": "AWS", "Uri": AGENT_PHONE}]},
+        {"Endpoints": []},
+    ],
+)
+def test_a_malformed_bridge_is_an_invalid_action_parameter(sim, parameters):
+    sma_id, handler = _sma(sim, {"NEW_INBOUND_CALL": _bridge(**parameters)})
+    sim.chime.wait_idle(sim.chime.place_call(sma_id, CALLER, DIALLED))
+    assert handler.last("ACTION_FAILED")["ActionData"]["ErrorType"] == "InvalidActionParameter"
+
+
+def test_a_call_is_bridged_once_and_actions_name_a_leg_it_has(sim):
+    sma_id, handler = _sma(
+        sim,
+        {
+            "NEW_INBOUND_CALL": _bridge(),
+            "ACTION_SUCCESSFUL:CallAndBridge": _bridge("+15125550143"),
+            "ACTION_FAILED:CallAndBridge": lambda e: [{"Type": "PlayAudio", "Parameters": {"CallId": "no-such-leg"}}],
+        },
+    )
+    sim.chime.wait_idle(sim.chime.place_call(sma_id, CALLER, DIALLED))
+    failures = [e["ActionData"] for e in handler.events if e["InvocationEventType"] == "ACTION_FAILED"]
+    assert [(f["Type"], f["ErrorType"]) for f in failures] == [
+        ("CallAndBridge", "InvalidActionParameter"),
+        ("PlayAudio", "InvalidActionParameter"),
+    ]

@@ -1,4 +1,7 @@
-"""The SMA actions the Chime SDK twin executes: prompts, digit collection, call recording, hang-up.
+"""The SMA actions the Chime SDK twin executes: prompts, digit collection, call recording, bridging, hang-up.
+
+An action acts on the leg its CallId names (LEG-A, or LEG-B once a CallAndBridge action bridged one), or on
+the leg its ParticipantTag names; each leg has its own audio and its own recording.
 
 `execute()` answers the action's data for ACTION_SUCCESSFUL, or `Waiting` while a digit prompt waits for the
 caller; a failed action raises `ActionFailed` carrying the data for ACTION_FAILED; a Hangup action raises
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,11 +22,13 @@ from botocore.exceptions import ClientError
 from callrec.sim import audio
 from callrec.sim.bucket_policy import service_may
 from callrec.sim.chime.events import action_data
-from callrec.sim.chime.legs import PRINCIPAL, SERVICE, CallLeg
+from callrec.sim.chime.legs import PRINCIPAL, SERVICE, BridgedLeg, CallLeg, Phone
 from callrec.sim.core import Clock, Faults
 from callrec.sim.recording import Recording
 
 DEFAULT_PREFIX = "Amazon-Chime-SMA-Call-Recordings"
+E164 = re.compile(r"\+[1-9][0-9]{1,14}\Z")
+Leg = CallLeg | BridgedLeg
 NO_ACCESS = "NoAccessToDestination: Error while accessing destination"
 SYSTEM_ERROR = "System error while executing an action."
 
@@ -60,42 +66,56 @@ class ActionInterpreter:
         clock: Clock,
         faults: Faults,
         s3: Callable[[], Any],
-        disconnect: Callable[[CallLeg, str], None],
-        stop_recording: Callable[[CallLeg], None],
+        disconnect: Callable[[CallLeg, Leg, str], None],
+        stop_recording: Callable[[CallLeg, Leg], None],
+        phones: dict[str, Phone],
     ):
         self.clock = clock
         self.faults = faults
         self._s3 = s3
         self._disconnect = disconnect
         self._stop_recording = stop_recording
+        self.phones = phones
+
+    @staticmethod
+    def target(leg: CallLeg, kind: str, parameters: dict[str, Any]) -> Leg | None:
+        """The connected leg an action acts on: the one its CallId names, else the one its ParticipantTag names
+        (Hangup and CallAndBridge act on LEG-A when they name none). None: the action names no leg of the call."""
+        if "CallId" in parameters:
+            party = leg.participant(call_id=parameters["CallId"])
+        elif "ParticipantTag" in parameters or kind in ("Hangup", "CallAndBridge"):
+            party = leg.participant(tag=parameters.get("ParticipantTag", "LEG-A"))
+        else:
+            party = None
+        return party if party is not None and party.connected else None
 
     def execute(self, leg: CallLeg, action: dict[str, Any], resume: int | None) -> dict[str, Any] | Waiting:
         kind, parameters = action["Type"], action.get("Parameters", {})
         if not isinstance(parameters, dict):
             raise ActionFailed.of(action, "InvalidActionParameter", "Parameters for action are invalid")
-        if "CallId" in parameters and parameters["CallId"] != leg.call_id:
-            raise ActionFailed.of(action, "InvalidActionParameter", "CallId parameter for action is invalid")
-        if "CallId" not in parameters and parameters.get("ParticipantTag") != "LEG-A" and kind != "Hangup":
+        party = self.target(leg, kind, parameters)
+        if party is None:
             raise ActionFailed.of(action, "InvalidActionParameter", "CallId parameter for action is invalid")
         fault = None if resume is not None else self.faults.take(SERVICE, kind, leg.transaction_id)
         if fault is not None and fault.error == "HangUpBeforeSuccess":
             # the action takes effect, then the caller hangs up before its success is reported: HANGUP, not
             # ACTION_SUCCESSFUL, is what the Lambda hears
             handler = getattr(self, f"_{kind}")
-            handler(leg, action, parameters, resume)
-            self._disconnect(leg, "0")
+            handler(leg, party, action, parameters, resume)
+            self._disconnect(leg, leg, "0")
             raise CallEnded()
         if fault is not None:
             if fault.error == "NoAccessToDestination":
                 raise ActionFailed.no_access(action)
             raise ActionFailed.of(action, fault.error, fault.message or SYSTEM_ERROR)
         handler: Callable[..., dict[str, Any] | Waiting] = getattr(self, f"_{kind}")
-        return handler(leg, action, parameters, resume)
+        return handler(leg, party, action, parameters, resume)
 
     # --- prompts and digits ------------------------------------------------------------------------------
 
-    def _play(self, leg: CallLeg, action: dict[str, Any], source: Any, repeat: int = 1) -> None:
-        """Play an S3 prompt on the outgoing track, as the Chime service reads it (its bucket policy applies)."""
+    def _play(self, leg: CallLeg, party: Leg, action: dict[str, Any], source: Any, repeat: int = 1) -> None:
+        """Play an S3 prompt on the party's outgoing track, as the Chime service reads it (its bucket policy
+        applies)."""
         if (
             not isinstance(source, dict)
             or source.get("Type") != "S3"
@@ -114,14 +134,14 @@ class ActionInterpreter:
         if not _chime_may(leg, policy, "s3:GetObject", bucket, key):
             raise ActionFailed.of(action, "InvalidAudioSource", "Audio Source parameter value is invalid.")
         for _ in range(max(1, repeat)):
-            leg.outgoing.overlay(self.clock.seconds(), audio.voice("prompt", audio.samples(seconds)))
+            party.outgoing.overlay(self.clock.seconds(), audio.voice("prompt", audio.samples(seconds)))
             self.clock.advance(seconds)
 
-    def _PlayAudio(self, leg, action, parameters, resume):  # noqa: N802 - named after the action
-        self._play(leg, action, parameters.get("AudioSource"), int(parameters.get("Repeat", 1)))
+    def _PlayAudio(self, leg, party, action, parameters, resume):  # noqa: N802 - named after the action
+        self._play(leg, party, action, parameters.get("AudioSource"), int(parameters.get("Repeat", 1)))
         return action_data(action)
 
-    def _PlayAudioAndGetDigits(self, leg, action, parameters, resume):  # noqa: N802
+    def _PlayAudioAndGetDigits(self, leg, party, action, parameters, resume):  # noqa: N802
         minimum = int(parameters.get("MinNumberOfDigits", 1))
         maximum = int(parameters.get("MaxNumberOfDigits", 128))
         repeat = int(parameters.get("Repeat", 2))
@@ -136,43 +156,44 @@ class ActionInterpreter:
                 if played >= repeat:
                     raise ActionFailed.of(action, "InvalidDigitsReceived", "Invalid digits received.")
                 if played > 0 and "FailureAudioSource" in parameters:
-                    self._play(leg, action, parameters["FailureAudioSource"])
-                self._play(leg, action, parameters.get("AudioSource"))
+                    self._play(leg, party, action, parameters["FailureAudioSource"])
+                self._play(leg, party, action, parameters.get("AudioSource"))
                 played += 1
             awaiting = False
-            if not leg.answers:
-                return Waiting(played)  # the caller has not answered yet
-            answer = leg.answers.pop(0)
+            if not party.answers:
+                return Waiting(played)  # the party has not answered yet
+            answer = party.answers.pop(0)
             if answer is None:
                 continue  # silence: the prompt times out
-            self.keys(leg, answer)
+            self.keys(party, answer)
             digits = answer.rstrip("".join(terminators))
             if minimum <= len(digits) <= maximum and (pattern is None or re.fullmatch(pattern, digits)):
                 return action_data(action, ReceivedDigits=digits)
 
-    def keys(self, leg: CallLeg, digits: str) -> None:
-        """The caller presses keys: DTMF on the incoming track, taking its time."""
+    def keys(self, party: Leg, digits: str) -> None:
+        """The leg's party presses keys: DTMF on its incoming track (and so heard across a bridge), taking its
+        time."""
         start = self.clock.seconds()
-        end = leg.incoming.overlay(start, audio.dtmf(digits))
-        leg.typed.append((start, end))
+        end = party.incoming.overlay(start, audio.dtmf(digits))
+        party.typed.append((start, end))
         self.clock.advance(end - start)
 
     # --- call recording ------------------------------------------------------------------------------------
 
-    def _StartCallRecording(self, leg, action, parameters, resume):  # noqa: N802
+    def _StartCallRecording(self, leg, party, action, parameters, resume):  # noqa: N802
         destination = parameters.get("Destination")
         if parameters.get("Track") not in ("BOTH", "INCOMING", "OUTGOING"):
             raise ActionFailed.of(action, "InvalidActionParameter", "Track parameter for action is invalid")
         if not isinstance(destination, dict) or destination.get("Type") != "S3" or not destination.get("Location"):
             raise ActionFailed.of(action, "InvalidActionParameter", "Destination parameter for action is invalid")
-        if leg.recording_used:
+        if party.recording_used:
             raise ActionFailed.of(action, "InvalidActionParameter", "Call recording can be started once per call leg")
         bucket, _, prefix = destination["Location"].partition("/")
         prefix = prefix.strip("/") or DEFAULT_PREFIX
-        started = self.clock.at(leg.started_at)
+        started = self.clock.at(party.started_at)
         key = (
             f"{prefix}/{started:%Y/%m/%d}/{started:%Y-%m-%d-%H-%M-%S}-{started.microsecond // 1000:03d}"
-            f"_{leg.transaction_id}_{leg.call_id}.wav"
+            f"_{leg.transaction_id}_{party.call_id}.wav"
         )
         try:
             policy = bucket_policy(self._s3(), bucket)
@@ -181,43 +202,92 @@ class ActionInterpreter:
         if not _chime_may(leg, policy, "s3:PutObject", bucket, key):
             raise ActionFailed.no_access(action)
         now = self.clock.seconds()
-        leg.recording = Recording(parameters["Track"], requested_at=now, started_at=now, location=f"{bucket}/{key}")
-        leg.recording_used = True
+        party.recording = Recording(parameters["Track"], requested_at=now, started_at=now, location=f"{bucket}/{key}")
+        party.recording_used = True
         return action_data(action, CallRecordingDestination={"Type": "S3", "Location": f"{bucket}/{key}"})
 
-    def _recording_in_progress(self, leg: CallLeg, action: dict[str, Any]) -> Recording:
-        if leg.recording is None or leg.recording.stopped_at is not None:
+    def _recording_in_progress(self, party: Leg, action: dict[str, Any]) -> Recording:
+        if party.recording is None or party.recording.stopped_at is not None:
             raise ActionFailed.of(action, "InvalidActionParameter", "There is no call recording in progress")
-        return leg.recording
+        return party.recording
 
-    def _PauseCallRecording(self, leg, action, parameters, resume):  # noqa: N802
-        recording = self._recording_in_progress(leg, action)
+    def _PauseCallRecording(self, leg, party, action, parameters, resume):  # noqa: N802
+        recording = self._recording_in_progress(party, action)
         if not recording.silenced.open:
             now = self.clock.seconds()
-            self._tone(leg, recording, now - 0.25)  # the pause tone, just before the silent span
+            self._tone(party, recording, now - 0.25)  # the pause tone, just before the silent span
             recording.silenced.begin(now)
         return action_data(action)
 
-    def _ResumeCallRecording(self, leg, action, parameters, resume):  # noqa: N802
-        recording = self._recording_in_progress(leg, action)
+    def _ResumeCallRecording(self, leg, party, action, parameters, resume):  # noqa: N802
+        recording = self._recording_in_progress(party, action)
         if recording.silenced.open:
             now = self.clock.seconds()
             recording.silenced.end(now)
-            self._tone(leg, recording, now)  # the resume tone, just after the silent span
+            self._tone(party, recording, now)  # the resume tone, just after the silent span
         return action_data(action)
 
-    def _StopCallRecording(self, leg, action, parameters, resume):  # noqa: N802
-        self._recording_in_progress(leg, action)
-        self._stop_recording(leg)
+    def _StopCallRecording(self, leg, party, action, parameters, resume):  # noqa: N802
+        self._recording_in_progress(party, action)
+        self._stop_recording(leg, party)
         return action_data(action)
 
-    def _tone(self, leg: CallLeg, recording: Recording, at: float) -> None:
+    def _tone(self, party: Leg, recording: Recording, at: float) -> None:
         tone = audio.beep()
-        leg.incoming.overlay(max(recording.started_at, at), tone)
-        leg.outgoing.overlay(max(recording.started_at, at), tone)
+        party.incoming.overlay(max(recording.started_at, at), tone)
+        party.outgoing.overlay(max(recording.started_at, at), tone)
 
-    def _Hangup(self, leg, action, parameters, resume):  # noqa: N802
-        self._disconnect(leg, str(parameters.get("SipResponseCode", "0")))
+    # --- bridging and hanging up -------------------------------------------------------------------------------
+
+    def _CallAndBridge(self, leg, party, action, parameters, resume):  # noqa: N802
+        """Call a PSTN number and bridge it to LEG-A once answered (the Developer Guide, "CallAndBridge"): each leg
+        then hears the other's party. Not answered within CallTimeoutSeconds: ACTION_FAILED, CallNotAnswered."""
+        timeout, caller_id, endpoints = (
+            parameters.get("CallTimeoutSeconds", 30),
+            parameters.get("CallerIdNumber"),
+            parameters.get("Endpoints"),
+        )
+        if not isinstance(timeout, int) or isinstance(timeout, bool) or not 0 < timeout <= 120:
+            raise ActionFailed.of(
+                action, "InvalidActionParameter", "CallTimeoutSeconds parameter for action is invalid"
+            )
+        if not isinstance(caller_id, str) or not E164.match(caller_id):
+            raise ActionFailed.of(action, "InvalidActionParameter", "CallerIdNumber parameter for action is invalid")
+        if (
+            not isinstance(endpoints, list)
+            or len(endpoints) != 1
+            or not isinstance(endpoints[0], dict)
+            or endpoints[0].get("BridgeEndpointType") != "PSTN"
+            or not E164.match(str(endpoints[0].get("Uri", "")))
+        ):  # a Voice Connector endpoint (AWS) is not simulated
+            raise ActionFailed.of(action, "InvalidActionParameter", "Endpoints parameter for action is invalid")
+        if party is not leg or leg.bridged is not None:
+            raise ActionFailed.of(action, "InvalidActionParameter", "The call is already bridged")
+        number = endpoints[0]["Uri"]
+        phone = self.phones.get(number, Phone())
+        if not phone.answers:
+            self.clock.advance(timeout)
+            raise ActionFailed.of(action, "CallNotAnswered", "Call not answered")
+        now = self.clock.seconds()
+        bridged = BridgedLeg(
+            call_id=str(uuid.uuid4()),
+            from_number=caller_id,
+            to_number=number,
+            started_at=now,
+            start_ms=int(self.clock.now().timestamp() * 1000),
+            answers=list(phone.keys),
+        )
+        bridged.incoming.join(now)
+        leg.outgoing.leave(now)  # from now on LEG-A's party hears the bridged party, and the other way round
+        leg.outgoing.relay(bridged.incoming, now)
+        bridged.outgoing.relay(leg.incoming, now)
+        leg.bridged = bridged
+        reported = action_data(action)
+        reported["Parameters"]["CallId"] = leg.call_id
+        return reported
+
+    def _Hangup(self, leg, party, action, parameters, resume):  # noqa: N802
+        self._disconnect(leg, party, str(parameters.get("SipResponseCode", "0")))
         raise CallEnded()
 
 

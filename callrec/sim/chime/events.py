@@ -25,6 +25,7 @@ SUPPORTED_ACTIONS = (
     "PauseCallRecording",
     "ResumeCallRecording",
     "StopCallRecording",
+    "CallAndBridge",
     "Hangup",
 )
 SHAPE = Path(__file__).resolve().parent.parent / "shapes" / "sma_event.json"
@@ -58,15 +59,16 @@ def event(leg: CallLeg, event_type: str, action_data: dict[str, Any] | None = No
         "SipMediaApplicationId": leg.sma.id,
         "Participants": [
             {
-                "CallId": leg.call_id,
-                "ParticipantTag": "LEG-A",
-                "To": leg.to_number,
-                "From": leg.from_number,
-                "Direction": leg.direction,
-                "StartTimeInMilliseconds": str(leg.start_ms),
+                "CallId": party.call_id,
+                "ParticipantTag": party.tag,
+                "To": party.to_number,
+                "From": party.from_number,
+                "Direction": party.direction,
+                "StartTimeInMilliseconds": str(party.start_ms),
                 # the documented NEW_OUTBOUND_CALL carries no Status: the call is only being placed
-                **({} if event_type == "NEW_OUTBOUND_CALL" else {"Status": leg.status}),
+                **({} if event_type == "NEW_OUTBOUND_CALL" else {"Status": party.status}),
             }
+            for party in leg.participants
         ],
     }
     built = {

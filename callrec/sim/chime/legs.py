@@ -30,6 +30,39 @@ class SipMediaApplication:
 
 
 @dataclass
+class Phone:
+    """A number a CallAndBridge action may call: whether its party answers, and what they key in to prompts."""
+
+    answers: bool = True
+    keys: list[str | None] = field(default_factory=list)
+
+
+@dataclass
+class BridgedLeg:
+    """LEG-B: the party a CallAndBridge action called, bridged to LEG-A once they answered. It is a leg of the same
+    transaction with its own CallId, audio and recording (start and stop once per call leg)."""
+
+    call_id: str
+    from_number: str  # the CallerIdNumber the action presented
+    to_number: str  # the endpoint's Uri
+    started_at: float
+    start_ms: int
+    answers: list[str | None] = field(default_factory=list)  # what this party keys in to digit prompts
+    status: str = "Connected"
+    direction: str = "Outbound"
+    tag: str = "LEG-B"
+    incoming: audio.Channel = field(default_factory=lambda: audio.Channel("agent"))  # the bridged party speaking
+    outgoing: audio.Channel = field(default_factory=lambda: audio.Channel("prompt"))  # what they hear (LEG-A's party)
+    recording: Recording | None = None
+    recording_used: bool = False
+    typed: list[tuple[float, float]] = field(default_factory=list)
+
+    @property
+    def connected(self) -> bool:
+        return self.status == "Connected"
+
+
+@dataclass
 class CallLeg:
     transaction_id: str
     call_id: str
@@ -52,7 +85,23 @@ class CallLeg:
     executed: list[dict] = field(default_factory=list)  # every action executed, with its outcome
     typed: list[tuple[float, float]] = field(default_factory=list)  # when the caller pressed keys (never which)
     inbox: queue.Queue = field(default_factory=queue.Queue)
+    bridged: BridgedLeg | None = None  # LEG-B, once a CallAndBridge action was answered
+    tag: str = "LEG-A"
 
     @property
     def connected(self) -> bool:
         return self.status == "Connected"
+
+    @property
+    def live(self) -> bool:
+        """Some leg of the call is still connected (a bridged call goes on while either party is there)."""
+        return any(party.connected for party in self.participants)
+
+    @property
+    def participants(self) -> list[CallLeg | BridgedLeg]:
+        """The transaction's legs: LEG-A, then LEG-B once bridged."""
+        return [self] if self.bridged is None else [self, self.bridged]
+
+    def participant(self, call_id: str | None = None, tag: str | None = None) -> CallLeg | BridgedLeg | None:
+        """The leg with that CallId (or ParticipantTag), None if the call has no such leg."""
+        return next((p for p in self.participants if p.call_id == call_id or (call_id is None and p.tag == tag)), None)

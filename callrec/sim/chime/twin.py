@@ -15,8 +15,9 @@ from callrec.errors import service_error
 from callrec.sim import audio
 from callrec.sim.chime import events
 from callrec.sim.chime.actions import ActionFailed, ActionInterpreter, CallEnded, Waiting
-from callrec.sim.chime.legs import SERVICE, CallLeg, SipMediaApplication
+from callrec.sim.chime.legs import SERVICE, BridgedLeg, CallLeg, Phone, SipMediaApplication
 from callrec.sim.core import DELIVER, Clock, Delivery, Faults
+from callrec.sim.recording import Recording
 
 MAX_UPDATE_ARGUMENTS = 20
 E164 = re.compile(r"\+[1-9][0-9]{1,14}\Z")
@@ -50,9 +51,11 @@ class ChimeTwin:
         self.errors: list[str] = []  # simulator bugs met by any leg (tests assert there are none)
         # what the party called by the next CreateSipMediaApplicationCall keys in (set by whoever plays that party)
         self.callee_answers: list[str | None] = []
+        # the numbers a CallAndBridge action may call: whether they answer and what they key in (others answer)
+        self.phones: dict[str, Phone] = {}
         self._lock = threading.RLock()
         self.actions = ActionInterpreter(
-            clock, faults, s3, disconnect=self._app_hangup, stop_recording=self._stop_recording
+            clock, faults, s3, disconnect=self._disconnect, stop_recording=self._stop_recording, phones=self.phones
         )
 
     # --- set-up and the caller ------------------------------------------------------------------------
@@ -96,13 +99,14 @@ class ChimeTwin:
             leg.inbox.put((kind, None))
         return leg.transaction_id
 
-    def press(self, transaction_id: str, digits: str) -> None:
-        """The caller answers the digit prompt that is waiting (DTMF goes onto the incoming track)."""
-        self.legs[transaction_id].inbox.put(("DIGITS", digits))
+    def press(self, transaction_id: str, digits: str, tag: str = "LEG-A") -> None:
+        """The party on the leg `tag` answers the digit prompt that is waiting, or just presses keys (DTMF goes
+        onto that leg's incoming track)."""
+        self.legs[transaction_id].inbox.put(("DIGITS", (tag, digits)))
 
-    def hang_up(self, transaction_id: str) -> None:
-        """The caller hangs up."""
-        self.legs[transaction_id].inbox.put(("CALLER_HANGUP", None))
+    def hang_up(self, transaction_id: str, tag: str = "LEG-A") -> None:
+        """The party on the leg `tag` hangs up (the caller, or the bridged party)."""
+        self.legs[transaction_id].inbox.put(("CALLER_HANGUP", tag))
 
     def talk(self, transaction_id: str, seconds: float) -> None:
         """Both sides talk for a while (the call's clock moves on)."""
@@ -139,7 +143,7 @@ class ChimeTwin:
             )
         self._injected_fault(action, transaction_id)
         leg = self.legs.get(transaction_id)
-        if sma_id not in self.applications or leg is None or leg.sma.id != sma_id or not leg.connected:
+        if sma_id not in self.applications or leg is None or leg.sma.id != sma_id or not leg.live:
             raise service_error("NotFoundException", f"Call {transaction_id} not found", 404, action)
         leg.inbox.put(("CALL_UPDATE_REQUESTED", dict(arguments)))
         return {"SipMediaApplicationCall": {"TransactionId": transaction_id}}
@@ -178,7 +182,7 @@ class ChimeTwin:
             try:
                 if kind == "MARK":
                     payload.set()
-                elif leg.connected:
+                elif leg.live:
                     self._handle(leg, kind, payload)
             except Exception:  # noqa: BLE001 - a twin bug must not wedge the leg; it is recorded
                 leg.executed.append({"Type": "SimulatorError", "Outcome": traceback.format_exc()})
@@ -203,15 +207,21 @@ class ChimeTwin:
             if response is not None and (response.get("Actions") or leg.waiting is None):
                 self._run(leg, response["Actions"])
         elif kind == "DIGITS":
+            tag, digits = payload
+            party = leg.participant(tag=tag)
+            if party is None or not party.connected:
+                return
             if leg.waiting is None:  # typed with no prompt waiting: only the audio hears it
-                self.actions.keys(leg, payload)
+                self.actions.keys(party, digits)
                 return
             actions, index, played = leg.waiting
             leg.waiting = None
-            leg.answers.insert(0, payload)
+            party.answers.insert(0, digits)
             self._run(leg, actions, index, resume=played)
         elif kind == "CALLER_HANGUP":
-            self._disconnect(leg)
+            party = leg.participant(tag=payload)
+            if party is not None and party.connected:
+                self._disconnect(leg, party)
         elif kind == "TALK":
             self.clock.advance(float(payload))
 
@@ -234,7 +244,7 @@ class ChimeTwin:
             answer = function.invoke(event)
             response = answer.get("Payload")
             problem = "the function failed" if answer.get("FunctionError") else events.response_problem(response)
-        if event["InvocationEventType"] == "HANGUP":
+        if event["InvocationEventType"] == "HANGUP" and not leg.live:
             return None  # the call is over: nothing the function answers is executed
         if problem is None:
             leg.attributes = dict(response.get("TransactionAttributes", leg.attributes))
@@ -276,36 +286,45 @@ class ChimeTwin:
                 leg.executed.append({"Type": "Hangup", "Outcome": "ok"})
                 return
             response = self._invoke(leg, outcome)
-            if response is None or not leg.connected:
+            if response is None or not leg.live:
                 return
             actions, start = response["Actions"], 0
 
     # --- the end of a call, and the recording ------------------------------------------------------------
 
-    def _app_hangup(self, leg: CallLeg, sip_code: str) -> None:
-        self._disconnect(leg, sip_code=sip_code)
-
-    def _disconnect(self, leg: CallLeg, sip_code: str = "0", notify: bool = True) -> None:
+    def _disconnect(
+        self, leg: CallLeg, party: CallLeg | BridgedLeg | None = None, sip_code: str = "0", notify: bool = True
+    ) -> None:
+        """A leg's party is gone (hung up, or hung up on). Its recording stops; the other leg stays up (the
+        Developer Guide, "CallAndBridge": one leg hanging up does not hang up the other), and the function's
+        answer to the HANGUP is run while it does. `notify` False: the service gives up on the whole call."""
         now = self.clock.seconds()
-        leg.status = "Disconnected"
+        for gone in leg.participants if party is None or not notify else [party]:
+            gone.status = "Disconnected"
+            gone.incoming.leave(now)
+            gone.outgoing.leave(now)
+            self._stop_recording(leg, gone)
         leg.waiting = None
-        leg.incoming.leave(now)
-        leg.outgoing.leave(now)
-        self._stop_recording(leg)
+        for other in leg.participants:
+            other.outgoing.unrelay(now)  # a bridge carries nothing once either side has gone
         if notify:
+            gone = party or leg
             hangup = {
                 "Type": "Hangup",
-                "Parameters": {"SipResponseCode": sip_code, "CallId": leg.call_id, "ParticipantTag": "LEG-A"},
+                "Parameters": {"SipResponseCode": sip_code, "CallId": gone.call_id, "ParticipantTag": gone.tag},
             }
-            self._invoke(leg, events.event(leg, "HANGUP", hangup))
+            response = self._invoke(leg, events.event(leg, "HANGUP", hangup))
+            if response is not None and leg.live:
+                self._run(leg, response["Actions"])
 
-    def _stop_recording(self, leg: CallLeg) -> None:
-        recording = leg.recording
+    def _stop_recording(self, leg: CallLeg, party: CallLeg | BridgedLeg | None = None) -> None:
+        party = party or leg
+        recording = party.recording
         if recording is None or recording.stopped_at is not None:
             return
         recording.stop(self.clock.seconds())
         fault = self.faults.take(SERVICE, DELIVER, leg.transaction_id)
-        body, duration = self.render(leg, leak=fault is not None and fault.error == "LeakIntoWindow")
+        body, duration = self.render(leg, leak=fault is not None and fault.error == "LeakIntoWindow", party=party)
         bucket, key = recording.location.split("/", 1)
         self.delivery.deliver(
             {
@@ -315,7 +334,7 @@ class ChimeTwin:
                 "ContentType": "audio/wav",
                 "Metadata": {
                     "transaction-id": leg.transaction_id,
-                    "call-id": leg.call_id,
+                    "call-id": party.call_id,
                     "recording-duration": f"{duration:.3f}",
                     "recording-audio-file-format": "audio/wav",
                 },
@@ -323,10 +342,14 @@ class ChimeTwin:
             fault,
         )
 
-    def render(self, leg: CallLeg, leak: bool = False) -> tuple[bytes, float]:
-        """The recording's WAV and duration; paused spans silent (unless `leak`, the LeakIntoWindow fault)."""
-        incoming, outgoing = leg.recording.render(leg.incoming, leg.outgoing, leak=leak)
-        channels = {"BOTH": [incoming, outgoing], "INCOMING": [incoming], "OUTGOING": [outgoing]}[leg.recording.track]
+    def render(
+        self, leg: CallLeg, leak: bool = False, party: CallLeg | BridgedLeg | None = None
+    ) -> tuple[bytes, float]:
+        """A leg's recording (LEG-A's unless `party` names another) as WAV, and its duration; paused spans silent
+        (unless `leak`, the LeakIntoWindow fault). BOTH: the leg's incoming audio left, its outgoing right."""
+        party = party or leg
+        incoming, outgoing = party.recording.render(party.incoming, party.outgoing, leak=leak)
+        channels = {"BOTH": [incoming, outgoing], "INCOMING": [incoming], "OUTGOING": [outgoing]}[party.recording.track]
         return audio.wav_bytes(channels), len(incoming) / audio.SAMPLE_RATE
 
     # --- inspection (tests, the demo, the control API) -----------------------------------------------------
@@ -334,7 +357,7 @@ class ChimeTwin:
     def describe(self, transaction_id: str) -> dict:
         """The leg as the twin sees it, including what no SMA event carries (when the caller typed)."""
         leg = self.legs[transaction_id]
-        recording = leg.recording
+        bridged = leg.bridged
         return {
             "TransactionId": leg.transaction_id,
             "CallId": leg.call_id,
@@ -345,13 +368,27 @@ class ChimeTwin:
             "Executed": list(leg.executed),
             "TransactionAttributes": dict(leg.attributes),
             "Typed": [list(span) for span in leg.typed],
-            "Recording": None
-            if recording is None
+            "Recording": _recording_view(leg.recording),
+            "Bridged": None
+            if bridged is None
             else {
-                "Track": recording.track,
-                "Location": recording.location,
-                "StartedAt": recording.started_at,
-                "StoppedAt": recording.stopped_at,
-                "Paused": recording.silenced.to_list(),
+                "CallId": bridged.call_id,
+                "Status": bridged.status,
+                "Typed": [list(span) for span in bridged.typed],
+                "Recording": _recording_view(bridged.recording),
             },
         }
+
+
+def _recording_view(recording: Recording | None) -> dict | None:
+    return (
+        None
+        if recording is None
+        else {
+            "Track": recording.track,
+            "Location": recording.location,
+            "StartedAt": recording.started_at,
+            "StoppedAt": recording.stopped_at,
+            "Paused": recording.silenced.to_list(),
+        }
+    )
