@@ -13,6 +13,7 @@ from typing import Any
 
 from callrec.history import fetch_history, wait_for_execution
 from callrec.sim import Clock, TelephonySimulator, audio
+from callrec.sim.chime.legs import Phone
 from callrec.stack import ACCOUNT_ID, REGION, Deployment, TemplateDeployer, client
 from callrec.waiting import eventually
 
@@ -118,6 +119,16 @@ class LocalCallCentre:
             timeout,
             f"the recording of {session_id} to be {state}",
             show=lambda view: view.get("recordingState"),
+        )
+
+    def wait_for_party_answer(self, session_id: str, timeout: float = 30.0) -> dict:
+        """Wait until the last party that joined the call has its consent answer (or is known not connected)."""
+        return eventually(
+            lambda: self.session(session_id) or {},
+            lambda view: bool(view.get("joinedParties")) and "answer" in view["joinedParties"][-1],
+            timeout,
+            f"the answer of the party that joined {session_id}",
+            show=lambda view: view.get("joinedParties"),
         )
 
     def execution_arn(self, session_id: str, machine: str = "RecordingSession") -> str:
@@ -232,6 +243,23 @@ class LocalCallCentre:
         self.sim.chime.wait_idle(call.transaction_id)
         call.session_id = self.sim.chime.describe(call.transaction_id)["TransactionAttributes"].get("sessionId")
         return call
+
+    def chime_bridge(
+        self, call: Call, number: str, keys: list[str | None] | None = None, answers: bool = True, **arguments: str
+    ) -> None:
+        """An outside system (an agent desktop, a routing service) asks the SIP media application to bridge `number`
+        to the call (UpdateSipMediaApplicationCall, op `bridge`); the party there answers (or not) and keys in
+        `keys` to any prompt."""
+        self.sim.chime.phones[number] = Phone(answers=answers, keys=list(keys or []))
+        self.sim.chime.call(
+            "UpdateSipMediaApplicationCall",
+            {
+                "SipMediaApplicationId": self.sma.id,
+                "TransactionId": call.transaction_id,
+                "Arguments": {"op": "bridge", "to": number, **arguments},
+            },
+        )
+        self.sim.chime.wait_idle(call.transaction_id)
 
     def chime_outbound_call(self, dialled: str, caller_id: str, answers: list[str | None]) -> Call:
         """The SIP media application calls `dialled` from `caller_id` (CreateSipMediaApplicationCall, as an

@@ -139,6 +139,23 @@ def chime_outbound(centre: LocalCallCentre) -> Call:
     return call
 
 
+def chime_bridged_to_california(centre: LocalCallCentre) -> Call:
+    """A notice-only Texas call on the SIP media application: the agent desktop asks it to bridge a California
+    number (CallAndBridge). All-party consent there, so the recording is paused first, the Californian is bridged
+    into the paused call and asked on their own leg (LEG-B); they accept and the recording resumes, each party on
+    their own channel."""
+    call = centre.chime_call(TEXAS_CALLER, CENTRE_TEXAS, answers=[])
+    centre.wait_for_recording(call.session_id, "ON")
+    centre.sim.chime.talk(call.transaction_id, 10.0)
+    centre.chime_bridge(call, CALIFORNIA_PARTY, keys=["1"])
+    centre.wait_for_party_answer(call.session_id)
+    centre.wait_for_recording(call.session_id, "ON")
+    centre.sim.chime.talk(call.transaction_id, 15.0)
+    centre.sim.chime.hang_up(call.transaction_id)
+    centre.sim.chime.wait_idle(call.transaction_id)
+    return call
+
+
 def connect_on_hold(centre: LocalCallCentre) -> Call:
     """Pause on hold: the agent puts the customer on hold for 20 s and goes on talking (to a colleague), which
     Connect would record. Connect's agent event stream tells the stack, which suspends the recording until the
@@ -258,6 +275,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("connect-on-hold", "connect", connect_on_hold),
     Scenario("chime-outbound", "chime", chime_outbound),
     Scenario("connect-conference-to-california", "connect", connect_conference_to_california),
+    Scenario("chime-bridged-to-california", "chime", chime_bridged_to_california),
     Scenario("connect-suspend-refused", "connect", connect_suspend_refused),
     Scenario("connect-card-not-paused", "connect", connect_card_not_paused),
     Scenario(

@@ -18,6 +18,14 @@
   idempotencyKey): that queues the signal on the session; it does not wait (the SMA invokes this
   function one event at a time, and the pause itself comes back through it).
 
+Bridged calls (CallAndBridge): an outside system asks for one with op `bridge` (`to`: the E.164 number, and an
+optional `jurisdiction` hint). The new party is a joining party (callrec_shared.joins): when their rule is not
+stricter than the call's, the call is bridged at once; when it is, the recording is paused first (a window with the
+reason `consent`; the bridge follows the SMA's confirmation of that pause), then the notice is played or the opt-in
+asked on LEG-B, and the answer resumes the recording or stops it for the rest of the call. A bridge nobody answers
+ends that reason again. Every workflow op acts on the leg the session records (its `callId`: LEG-A, or LEG-B for a
+session started on the bridged leg). When either party of a bridged call hangs up, the other leg is hung up too.
+
 It never lets an exception reach the SMA: on any error it answers with no actions (the call goes on,
 nothing is recorded by it) and logs the failure. Digits other than the consent answer are never
 logged or stored.
@@ -25,18 +33,26 @@ logged or stored.
 
 from __future__ import annotations
 
+import os
+import re
 from functools import lru_cache
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from callrec_shared import sessions
+from callrec_shared import joins, sessions
 from callrec_shared.consent import load_policy
 from callrec_shared.validation import InvalidRequest, validate
 
 logger = Logger(service="callrec")
 
 PENDING, TOKEN, SESSION = "pending", "token", "sessionId"
+# a bridged call: LEG-B's CallId once bridged; the number to bridge once the pause for its consent is confirmed; the
+# joining party awaiting consent, what to play them, and whether it is playing
+LEG_B, BRIDGE_TO, PARTY, PARTY_CONSENT, PARTY_ASKED = "legB", "bridgeTo", "partyId", "partyConsent", "partyAsked"
+E164 = re.compile(r"\+[1-9][0-9]{1,14}\Z")
+JURISDICTION = re.compile(r"[A-Z]{2}(-[A-Z0-9]{1,3})?\Z")
+BRIDGE_TIMEOUT_SECONDS = 30
 
 
 @lru_cache(maxsize=1)
@@ -50,8 +66,41 @@ def response(actions: list[dict], attributes: dict[str, str]) -> dict:
     return {"SchemaVersion": "1.0", "Actions": actions, "TransactionAttributes": attributes}
 
 
+def _leg(event: dict, tag: str) -> dict | None:
+    return next((p for p in event["CallDetails"]["Participants"] if p["ParticipantTag"] == tag), None)
+
+
 def _leg_a(event: dict) -> dict:
     return next(p for p in event["CallDetails"]["Participants"] if p["ParticipantTag"] == "LEG-A")
+
+
+def _prompt(call_id: str, mode: str, bucket: str, key: str) -> dict:
+    """The notice (PlayAudio) or the opt-in question (PlayAudioAndGetDigits) on the leg `call_id`."""
+    source = {"Type": "S3", "BucketName": bucket, "Key": key}
+    if mode == "notice":
+        return {"Type": "PlayAudio", "Parameters": {"CallId": call_id, "AudioSource": source}}
+    return {
+        "Type": "PlayAudioAndGetDigits",
+        "Parameters": {
+            "CallId": call_id,
+            "AudioSource": source,
+            "FailureAudioSource": source,
+            "MinNumberOfDigits": 1,
+            "MaxNumberOfDigits": 1,
+            "InputDigitsRegex": f"^[{''.join(sorted(_digits().values()))}]$",
+            "Repeat": 2,
+        },
+    }
+
+
+def _answer_of(data: dict) -> dict:
+    """A prompt's outcome as consent evidence: heard (the notice played), accepted, declined or no-answer; with the
+    key pressed when it is one of the policy's two (never any other digits)."""
+    if data["Type"] == "PlayAudio":
+        return {"answer": "heard"}
+    digits = data.get("ReceivedDigits", "")
+    answer = {digit: meaning for meaning, digit in _digits().items()}.get(digits, "no-answer")
+    return {"answer": answer, **({"digit": digits} if answer != "no-answer" else {})}
 
 
 def _error_of(action_data: dict) -> tuple[str, str]:
@@ -106,9 +155,12 @@ def refusal(op: str, arguments: dict, attributes: dict) -> str | None:
 
 def on_update(event: dict, attributes: dict) -> list[dict]:
     arguments = event["ActionData"]["Parameters"]["Arguments"]
-    op, call_id = arguments.get("op"), _leg_a(event)["CallId"]
+    op = arguments.get("op")
+    call_id = arguments.get("callId") or _leg_a(event)["CallId"]  # the leg the session records
     if op in ("request-suspend", "request-resume"):
         return request_window(op.split("-")[1], arguments, attributes)
+    if op == "bridge":
+        return request_bridge(event, arguments, attributes)
     if op in WORKFLOW_OPS:
         refused = refusal(op, arguments, attributes)
         if refused is not None:  # nothing acted on, nothing of the pending task touched
@@ -118,25 +170,10 @@ def on_update(event: dict, attributes: dict) -> list[dict]:
             return []
     if "token" in arguments:
         attributes[TOKEN] = arguments["token"]
-    attributes[PENDING] = op or ""
+    # the op waited on, with the window's reason for a suspension (a bridge may wait for the pause for `consent`)
+    attributes[PENDING] = f"{op}:{arguments['reason']}" if op and arguments.get("reason") else op or ""
     if op == "consent":
-        prompt = {"Type": "S3", "BucketName": arguments["promptBucket"], "Key": arguments["promptKey"]}
-        if arguments.get("mode") == "notice":
-            return [{"Type": "PlayAudio", "Parameters": {"CallId": call_id, "AudioSource": prompt}}]
-        return [
-            {
-                "Type": "PlayAudioAndGetDigits",
-                "Parameters": {
-                    "CallId": call_id,
-                    "AudioSource": prompt,
-                    "FailureAudioSource": prompt,
-                    "MinNumberOfDigits": 1,
-                    "MaxNumberOfDigits": 1,
-                    "InputDigitsRegex": f"^[{''.join(sorted(_digits().values()))}]$",
-                    "Repeat": 2,
-                },
-            }
-        ]
+        return [_prompt(call_id, arguments.get("mode", "opt-in"), arguments["promptBucket"], arguments["promptKey"])]
     if op == "start-recording":
         return [
             {
@@ -170,25 +207,126 @@ def request_window(kind: str, arguments: dict, attributes: dict) -> list[dict]:
     return []
 
 
+def _bridge_refusal(arguments: dict, attributes: dict) -> tuple[str, str] | None:
+    """Why a bridge cannot be made now: (the field or state at fault, the reason), or None."""
+    if SESSION not in attributes:
+        return "call", "the call has no session"
+    if LEG_B in attributes or BRIDGE_TO in attributes:
+        return "call", "the call is bridged already (one bridged leg per call)"
+    if attributes.get(PENDING) or PARTY_ASKED in attributes:
+        return "call", "a recording action or a consent prompt is in progress: ask again when it is done"
+    if not isinstance(arguments.get("to"), str) or not E164.match(arguments["to"]):
+        return "to", "to must be an E.164 phone number"
+    if "jurisdiction" in arguments and not JURISDICTION.match(arguments["jurisdiction"]):
+        return "jurisdiction", "jurisdiction must be an ISO 3166 code such as US or US-CA"
+    return None
+
+
+def _call_and_bridge(event: dict, number: str) -> dict:
+    """Bridge `number` to the call, presenting the centre's own number (the one the caller dialled, or the one an
+    outbound call came from) as the caller id."""
+    leg = _leg_a(event)
+    return {
+        "Type": "CallAndBridge",
+        "Parameters": {
+            "CallTimeoutSeconds": BRIDGE_TIMEOUT_SECONDS,
+            "CallerIdNumber": leg["From"] if leg["Direction"] == "Outbound" else leg["To"],
+            "Endpoints": [{"BridgeEndpointType": "PSTN", "Uri": number}],
+        },
+    }
+
+
+def request_bridge(event: dict, arguments: dict, attributes: dict) -> list[dict]:
+    """An outside system asks to bridge a party to the call: bridged now, or once the recording is paused for the
+    party's consent, or refused (audited, naming the field, never its value)."""
+    refused = _bridge_refusal(arguments, attributes)
+    party = {
+        "number": arguments.get("to"),
+        **({"jurisdiction": arguments["jurisdiction"]} if "jurisdiction" in arguments else {}),
+    }
+    joined: dict = {"bridge": "refused"}
+    if refused is None:
+        try:
+            joined = joins.bridging(attributes[SESSION], party, actor="sma")
+        except sessions.SessionEnded:  # nothing is recorded any more: nobody's consent is needed to bridge
+            joined = {"bridge": "now", "consent": "none"}
+        except (joins.NotRecording, sessions.SessionNotFound) as err:
+            refused = ("call", f"the call cannot be bridged now: {err}")
+        if joined["bridge"] == "refused" and refused is None:
+            refused = ("call", "the recording could not be paused for the new party's consent in time")
+    if refused is not None:
+        logger.warning("bridge refused", extra={"field": refused[0], "reason": refused[1]})
+        if SESSION in attributes:
+            sessions.audit(attributes[SESSION], "OUTSIDE_REQUEST_REFUSED", "sma", op="bridge", reason=refused[1])
+        return []
+    if joined["consent"] != "none":
+        attributes[PARTY], attributes[PARTY_CONSENT] = joined["partyId"], joined["consent"]
+    if joined["bridge"] == "now":
+        return [_call_and_bridge(event, party["number"])]
+    attributes[BRIDGE_TO] = party["number"]  # bridged once the SMA confirms the pause for the party's consent
+    return []
+
+
+def _party_prompted(event: dict, attributes: dict) -> bool:
+    """Is this action the consent prompt played to the bridged party?"""
+    data = event.get("ActionData", {})
+    return PARTY_ASKED in attributes and data.get("Parameters", {}).get("CallId") == attributes.get(LEG_B)
+
+
+def on_bridged(event: dict, attributes: dict) -> list[dict]:
+    """The bridged party answered: ask them for consent on LEG-B when their rule is stricter."""
+    leg_b = _leg(event, "LEG-B")
+    attributes[LEG_B] = leg_b["CallId"]
+    mode = attributes.pop(PARTY_CONSENT, None)
+    if mode is None:
+        return []
+    attributes[PARTY_ASKED] = "true"
+    prompt = load_policy()["prompts"][mode]
+    return [_prompt(leg_b["CallId"], mode, os.environ.get("PROMPT_BUCKET", ""), prompt["key"])]
+
+
+def _party_answered(attributes: dict, given: str) -> None:
+    """The bridged party's consent answer: the recording resumes (queued) or stops for the rest of the call."""
+    attributes.pop(PARTY_ASKED, None)
+    party = attributes.pop(PARTY, None)
+    if party is not None and SESSION in attributes:
+        try:
+            joins.answer_queued(attributes[SESSION], party, given, actor="sma")
+        except (joins.UnknownParty, sessions.SessionEnded, sessions.SessionNotFound) as err:
+            logger.warning("bridged party's answer not applied", extra={"reason": str(err)})
+
+
+def _party_not_connected(attributes: dict, paused: bool = True) -> None:
+    """The party to bridge never joined (or left before answering): their consent reason ends."""
+    for key in (BRIDGE_TO, PARTY_CONSENT, PARTY_ASKED):
+        attributes.pop(key, None)
+    party = attributes.pop(PARTY, None)
+    if party is not None and SESSION in attributes:
+        try:
+            joins.not_connected(attributes[SESSION], party, actor="sma", paused=paused)
+        except (joins.UnknownParty, sessions.SessionEnded, sessions.SessionNotFound) as err:
+            logger.warning("party not connected; nothing to end", extra={"reason": str(err)})
+
+
 def _take_token(attributes: dict) -> str | None:
     attributes.pop(PENDING, None)
     return attributes.pop(TOKEN, None)
 
 
 def on_success(event: dict, attributes: dict) -> list[dict]:
-    data, token = event["ActionData"], _take_token(attributes)
+    data = event["ActionData"]
+    kind = data["Type"]
+    if kind == "CallAndBridge":
+        return on_bridged(event, attributes)
+    if _party_prompted(event, attributes):
+        _party_answered(attributes, _answer_of(data)["answer"])
+        return []
+    pending = attributes.get(PENDING, "")
+    token = _take_token(attributes)
     if token is None:
         return []
-    kind = data["Type"]
-    if kind == "PlayAudio":
-        sessions.complete_task(token, {"answer": "heard", "by": "sma", "at": sessions.now()})
-    elif kind == "PlayAudioAndGetDigits":
-        digits = data.get("ReceivedDigits", "")
-        answer = {digit: meaning for meaning, digit in _digits().items()}.get(digits, "no-answer")
-        evidence = {"answer": answer, "by": "sma", "at": sessions.now()}
-        if answer != "no-answer":  # the key the caller pressed, one of the policy's two (never other digits)
-            evidence["digit"] = digits
-        sessions.complete_task(token, evidence)
+    if kind in ("PlayAudio", "PlayAudioAndGetDigits"):
+        sessions.complete_task(token, {**_answer_of(data), "by": "sma", "at": sessions.now()})
     elif kind == "StartCallRecording":
         sessions.complete_task(
             token,
@@ -199,6 +337,12 @@ def on_success(event: dict, attributes: dict) -> list[dict]:
         )
     else:
         sessions.complete_task(token, {"done": kind})
+    if (
+        kind == "PauseCallRecording"
+        and pending == f"suspend-recording:{joins.CONSENT_REASON}"
+        and BRIDGE_TO in attributes
+    ):
+        return [_call_and_bridge(event, attributes.pop(BRIDGE_TO))]  # paused for the new party: bridge them now
     return []
 
 
@@ -213,7 +357,16 @@ _FAILURES = {
 
 
 def on_failure(event: dict, attributes: dict) -> list[dict]:
-    data, token = event["ActionData"], _take_token(attributes)
+    data = event["ActionData"]
+    if data.get("Type") == "CallAndBridge":  # not answered (or refused): the party never joined
+        _party_not_connected(attributes)
+        return []
+    if _party_prompted(event, attributes):  # no valid answer from the bridged party
+        _party_answered(attributes, "no-answer")
+        return []
+    pending, token = attributes.get(PENDING, ""), _take_token(attributes)
+    if pending == f"suspend-recording:{joins.CONSENT_REASON}" and BRIDGE_TO in attributes:
+        _party_not_connected(attributes, paused=False)  # not paused for the new party: they are not bridged
     if token is None:
         return []
     code, message = _error_of(data)
@@ -225,6 +378,9 @@ def on_failure(event: dict, attributes: dict) -> list[dict]:
 
 
 def on_interrupted(event: dict, attributes: dict) -> list[dict]:
+    if _party_prompted(event, attributes):  # the bridged party's prompt gave way to the workflow: no answer
+        _party_answered(attributes, "no-answer")
+        return []
     token = _take_token(attributes)
     if token is not None:
         sessions.fail_task(token, "ActionInterrupted", f"{event['ActionData'].get('Type')} was interrupted")
@@ -232,8 +388,14 @@ def on_interrupted(event: dict, attributes: dict) -> list[dict]:
 
 
 def on_hangup(event: dict, attributes: dict) -> list[dict]:
-    """Record that the call ended first, then release whatever the workflow waits on for this call."""
-    if SESSION in attributes:
+    """Record that the call ended first, then release whatever the workflow waits on for this call. On a bridged
+    call, either party hanging up ends the call: the other leg is hung up (it would otherwise stay up, billed)."""
+    gone = event.get("ActionData", {}).get("Parameters", {}).get("ParticipantTag", "LEG-A")
+    if gone == "LEG-B" and PARTY_ASKED in attributes:
+        _party_not_connected(attributes)  # gone before answering
+    other = _leg(event, "LEG-A" if gone == "LEG-B" else "LEG-B")
+    ended_already = other is not None and other.get("Status") == "Disconnected"  # the first leg's HANGUP ended it
+    if SESSION in attributes and not ended_already:
         try:
             sessions.end(attributes[SESSION], "hangup", actor="sma")
         except (sessions.SessionEnded, sessions.SessionNotFound):
@@ -241,6 +403,8 @@ def on_hangup(event: dict, attributes: dict) -> list[dict]:
     token = _take_token(attributes)
     if token is not None:
         sessions.fail_task(token, "CallerHungUp", "the call ended")
+    if other is not None and other.get("Status") == "Connected":
+        return [{"Type": "Hangup", "Parameters": {"CallId": other["CallId"], "SipResponseCode": "0"}}]
     return []
 
 

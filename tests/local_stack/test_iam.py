@@ -372,6 +372,16 @@ def chime_no_access(centre, api) -> dict:
     return outcome
 
 
+def chime_bridge(centre, api) -> dict:
+    """The SIP media application bridges a stricter party: its own role keeps the party's evidence, queues the
+    consent window and the party's answer (nothing it does is refused)."""
+    call = _played(demo.chime_bridged_to_california, centre)
+    outcome = _ended(centre, call)
+    if outcome["session"]:
+        outcome["joined"] = [p.get("answer") for p in centre.session(call.session_id).get("joinedParties") or []]
+    return outcome
+
+
 @dataclass(frozen=True)
 class Scenario:
     play: Callable[[Any, str], dict]
@@ -412,6 +422,7 @@ SCENARIOS = {
     "connect-hold": Scenario(connect_hold, {**RECORDED, "hold": ["SUSPENDED", "ON"]}),
     "api-stop-in-consent": Scenario(api_stop_in_consent, {"stop": 202, **NOT_RECORDED}),
     "chime-opt-in": Scenario(chime_opt_in, RECORDED),
+    "chime-bridge": Scenario(chime_bridge, {**RECORDED, "joined": ["accepted"]}),
     "chime-start-after-end": Scenario(chime_start_after_end, {**RECORDED, "again": True}),
     # the call ended as it began: usually too little recording to judge (unverified, which fails verification), on a
     # starved machine enough to judge (tests/local_stack/test_uncertain_start.py): any verdict, as long as the

@@ -11,6 +11,14 @@ the call's rule is the strictest over every party, so the new party changes it o
   ends the window's `consent` reason, so recording resumes (unless another party is still asked, or a card
   number or a hold holds the window); declined or no answer stops recording for the rest of the call.
 
+A Chime bridged leg (CallAndBridge) is a join the SIP media application's own Lambda makes (`bridging`). That
+Lambda cannot wait for the provider's confirmation of a suspension, because the pause comes back through it (the
+SMA invokes it one event at a time). So when the new party's rule is stricter it does not bridge yet: it queues the
+`consent` suspension and bridges once the pause for it is confirmed (or at once when a window was already open and
+takes the reason). It then plays the notice or asks for the opt-in on LEG-B, and its answer is reported without
+waiting (`answer_queued`); a bridge that is never answered ends the party's `consent` reason
+(`not_connected`).
+
 Each party's evidence is kept on the session (`joinedParties`: a `partyId`, its jurisdiction and how it was found,
 its rule, whether it made the call's rule stricter, its answer and when) and in the audit (`PARTY_JOINED`,
 `PARTY_CONSENT_ANSWERED`). No phone number is kept, as for the parties at the start: the join answers a
@@ -69,17 +77,16 @@ def _consent_window(session_id: str, kind: str, actor: str, contact_id: str | No
     )
 
 
-def join(session_id: str, party: dict[str, Any], actor: str, contact_id: str | None = None) -> dict[str, Any]:
-    """A party joins the call: its rule, and what the flow must play to it (`consent`: none, notice, opt-in)."""
-    view = sessions.require(session_id)
-    if view.get("status") in sessions.TERMINAL:
-        raise sessions.SessionEnded(f"session {session_id} has ended ({view['status']})")
-    if view.get("status") != "RECORDING":
-        raise NotRecording(f"session {session_id} is not being recorded now ({view.get('status')})")
+def _queued_consent_window(session_id: str, kind: str, actor: str, wait_seconds: float = 0.0) -> dict[str, Any]:
+    """The same, for the SIP media application's own Lambda: queued, and never withdrawn at a deadline."""
+    return sessions.request(session_id, kind, actor, reason=CONSENT_REASON, wait_seconds=wait_seconds)
+
+
+def _judged(view: dict[str, Any], party: dict[str, Any], actor: str) -> tuple[consent.Decision, dict[str, Any]]:
+    """The joining party's decision, and its evidence (`stricter`: whether it makes the call's rule stricter)."""
     decided = consent.decide([{**party, "role": "joined"}])
     judged = decided.parties[0]
-    before = _effective_mode(view)
-    stricter = consent.MODES.index(decided.decision) > consent.MODES.index(before)
+    stricter = consent.MODES.index(decided.decision) > consent.MODES.index(_effective_mode(view))
     evidence = {
         "partyId": str(uuid.uuid4()),
         "jurisdiction": judged.jurisdiction,
@@ -90,13 +97,43 @@ def join(session_id: str, party: dict[str, Any], actor: str, contact_id: str | N
         "joinedAt": sessions.now(),
         "by": actor,
     }
+    return decided, evidence
+
+
+def _recorded_join(session_id: str, evidence: dict[str, Any], actor: str) -> None:
+    _save_party(session_id, evidence)
+    sessions.audit(
+        session_id,
+        "PARTY_JOINED",
+        actor,
+        jurisdiction=evidence["jurisdiction"],
+        rule=evidence["rule"],
+        decision=evidence["decision"],
+        stricter=evidence["stricter"],
+        **({"recordingStopped": "true"} if "recordingStopped" in evidence else {}),
+    )
+
+
+def _recording_view(session_id: str) -> dict[str, Any]:
+    view = sessions.require(session_id)
+    if view.get("status") in sessions.TERMINAL:
+        raise sessions.SessionEnded(f"session {session_id} has ended ({view['status']})")
+    if view.get("status") != "RECORDING":
+        raise NotRecording(f"session {session_id} is not being recorded now ({view.get('status')})")
+    return view
+
+
+def join(session_id: str, party: dict[str, Any], actor: str, contact_id: str | None = None) -> dict[str, Any]:
+    """A party joins the call: its rule, and what the flow must play to it (`consent`: none, notice, opt-in)."""
+    view = _recording_view(session_id)
+    decided, evidence = _judged(view, party, actor)
     answer: dict[str, Any] = {
         "sessionId": session_id,
         "partyId": evidence["partyId"],
         "consent": "none",
         "decision": decided.decision,
     }
-    if stricter:
+    if evidence["stricter"] == "true":
         outcome = _consent_window(session_id, "suspend", actor, contact_id)
         held = sessions.in_effect(outcome) or outcome.get("reason") == ALREADY_ASKED  # another party is being asked
         answer.update(consent=decided.decision, promptVersion=decided.promptVersion, suspended=held)
@@ -106,22 +143,51 @@ def join(session_id: str, party: dict[str, Any], actor: str, contact_id: str | N
             sessions.end(session_id, "stop", actor, contact_id=contact_id)
             answer["recordingStopped"] = True
             evidence["recordingStopped"] = "the suspension was not confirmed"
-    _save_party(session_id, evidence)
-    sessions.audit(
-        session_id,
-        "PARTY_JOINED",
-        actor,
-        jurisdiction=judged.jurisdiction,
-        rule=judged.rule,
-        decision=decided.decision,
-        stricter=evidence["stricter"],
-        **({"recordingStopped": "true"} if answer.get("recordingStopped") else {}),
-    )
+    _recorded_join(session_id, evidence, actor)
     return answer
 
 
-def answer(session_id: str, party_id: str, given: str, actor: str, contact_id: str | None = None) -> dict[str, Any]:
-    """What a joined party answered (heard, accepted, declined, no-answer): recording resumes or stops."""
+def bridging(session_id: str, party: dict[str, Any], actor: str) -> dict[str, Any]:
+    """The SIP media application is asked to bridge a party to a call being recorded: when it may bridge.
+
+    Returns {partyId, decision, consent (none, notice or opt-in: what to play the party once bridged), bridge}:
+    `now` (the party's rule is not stricter, or a window already open has taken the `consent` reason),
+    `after-pause` (the `consent` suspension is queued: bridge once the SMA has paused the recording for it), or
+    `refused` (the suspension was rejected: not bridged, the party's evidence says so)."""
+    view = _recording_view(session_id)
+    decided, evidence = _judged(view, party, actor)
+    answer: dict[str, Any] = {
+        "partyId": evidence["partyId"],
+        "decision": decided.decision,
+        "consent": "none",
+        "bridge": "now",
+    }
+    if evidence["stricter"] == "true":
+        answer["consent"] = decided.decision
+        evidence["awaiting"] = "true"
+    _recorded_join(session_id, evidence, actor)  # the party's evidence first: the suspension is for them
+    if evidence["stricter"] != "true":
+        return answer
+    try:
+        if view.get("suspendedFor"):  # paused already: the workflow adds the reason without asking the SMA
+            outcome = _queued_consent_window(
+                session_id, "suspend", actor, wait_seconds=settings().confirmation_deadline_seconds
+            )
+        else:
+            outcome = _queued_consent_window(session_id, "suspend", actor)
+    except sessions.SessionEnded:  # ended meanwhile, or out of signals: the party is not bridged
+        _answered(session_id, evidence["partyId"], "not-connected", "PARTY_NOT_CONNECTED", actor)
+        raise
+    if outcome["status"] in sessions.PENDING:  # to be paused for them (or not taken in time): bridge after the pause
+        answer["bridge"] = "after-pause"
+    elif not sessions.in_effect(outcome):  # rejected: the recording is not held for the party
+        _answered(session_id, evidence["partyId"], "not-connected", "PARTY_NOT_CONNECTED", actor)
+        answer["bridge"] = "refused"
+    return answer
+
+
+def _answered(session_id: str, party_id: str, given: str, event: str, actor: str) -> tuple[dict, bool]:
+    """Keep a waiting party's answer (no longer awaited): (the party, whether another party is still awaited)."""
     view = sessions.require(session_id)
     parties = view.get("joinedParties") or []
     waiting = [i for i, p in enumerate(parties) if p.get("partyId") == party_id and p.get("awaiting") == "true"]
@@ -129,7 +195,6 @@ def answer(session_id: str, party_id: str, given: str, actor: str, contact_id: s
         raise UnknownParty("no joined party with that partyId is waiting for its consent answer")
     index = waiting[-1]
     party = parties[index]
-    agreed = given in GIVEN.get(party["decision"], ())
     client("dynamodb").update_item(
         TableName=settings().sessions_table,
         Key={"sessionId": {"S": session_id}},
@@ -137,17 +202,53 @@ def answer(session_id: str, party_id: str, given: str, actor: str, contact_id: s
         f"REMOVE joinedParties[{index}].awaiting",
         ExpressionAttributeValues={":answer": {"S": given}, ":at": {"S": sessions.now()}},
     )
-    sessions.audit(session_id, "PARTY_CONSENT_ANSWERED", actor, answer=given, decision=party["decision"])
+    sessions.audit(session_id, event, actor, answer=given, decision=party["decision"])
+    return party, any(i != index and p.get("awaiting") == "true" for i, p in enumerate(parties))
+
+
+def _settled(
+    session_id: str, party: dict[str, Any], others: bool, given: str, actor: str, contact_id: str | None
+) -> dict[str, Any] | None:
+    """What an answer settles before any resumption: a decline (or no answer) stops recording for the rest of the
+    call; another party still awaited keeps the window. None: the recording may resume."""
     result: dict[str, Any] = {"sessionId": session_id, "answered": given}
-    if not agreed:  # declined, or no answer to a stricter rule: not recorded any more
+    if given not in GIVEN.get(party["decision"], ()):  # declined, or no answer to a stricter rule: not recorded
         sessions.end(session_id, "stop", actor, contact_id=contact_id)
         return {**result, "recording": "stopped"}
-    others = [p for i, p in enumerate(parties) if i != index and p.get("awaiting") == "true"]
     if others:
         return {**result, "recording": "suspended", "reason": "another joined party has not answered yet"}
+    return None
+
+
+def answer(session_id: str, party_id: str, given: str, actor: str, contact_id: str | None = None) -> dict[str, Any]:
+    """What a joined party answered (heard, accepted, declined, no-answer): recording resumes or stops."""
+    party, others = _answered(session_id, party_id, given, "PARTY_CONSENT_ANSWERED", actor)
+    settled = _settled(session_id, party, others, given, actor, contact_id)
+    if settled is not None:
+        return settled
     outcome = _consent_window(session_id, "resume", actor, contact_id)
     return {
-        **result,
+        "sessionId": session_id,
+        "answered": given,
         "recording": "resumed" if sessions.in_effect(outcome) else "suspended",
         **({"reason": outcome["reason"]} if "reason" in outcome else {}),
     }
+
+
+def answer_queued(session_id: str, party_id: str, given: str, actor: str) -> dict[str, Any]:
+    """The same for the SIP media application's own Lambda (a bridged party's answer): the resumption is queued,
+    not waited for (its pause and resume come back through that Lambda)."""
+    party, others = _answered(session_id, party_id, given, "PARTY_CONSENT_ANSWERED", actor)
+    settled = _settled(session_id, party, others, given, actor, None)
+    if settled is not None:
+        return settled
+    _queued_consent_window(session_id, "resume", actor)
+    return {"sessionId": session_id, "answered": given, "recording": "resuming"}
+
+
+def not_connected(session_id: str, party_id: str, actor: str, paused: bool = True) -> None:
+    """A party the SIP media application was to bridge never joined (not answered, or gone before answering):
+    its `consent` reason ends (queued; `paused` False: the window never opened for it, nothing to end)."""
+    _, others = _answered(session_id, party_id, "not-connected", "PARTY_NOT_CONNECTED", actor)
+    if paused and not others:
+        _queued_consent_window(session_id, "resume", actor)

@@ -269,11 +269,14 @@ def request(
     key: str | None = None,
     contact_id: str | None = None,
     reason: str = "pci",
+    wait_seconds: float = 0.0,
 ) -> dict[str, Any]:
     """Queue a signal and wake the workflow, waiting for nothing (an end; a window an outside system asks the
-    SIP media application for, or a hold, with no one to answer): its outcome as it stands now."""
+    SIP media application for, or a hold, with no one to answer): its outcome as it stands now. With
+    `wait_seconds`, its outcome once answered or at that deadline; unlike `signal`, a signal still pending then
+    stays queued (whoever asked acts on its later outcome)."""
     seq, duplicate = _send(session_id, kind, actor, key, contact_id, reason)
-    return {**_outcome(session_id, seq, 0.0), "duplicate": duplicate}
+    return {**_outcome(session_id, seq, wait_seconds), "duplicate": duplicate}
 
 
 def _send(
