@@ -186,7 +186,7 @@ def bridging(session_id: str, party: dict[str, Any], actor: str) -> dict[str, An
     return answer
 
 
-def _answered(session_id: str, party_id: str, given: str, event: str, actor: str) -> tuple[dict, bool]:
+def _answered(session_id: str, party_id: str, given: str, event: str, actor: str) -> tuple[dict[str, Any], bool]:
     """Keep a waiting party's answer (no longer awaited): (the party, whether another party is still awaited)."""
     view = sessions.require(session_id)
     parties = view.get("joinedParties") or []
