@@ -509,16 +509,7 @@ class ConnectTwin:
             "InstanceId": chain.instance.instance_id,
             "AgentJoinedAt": chain.agent_joined_at,
             "EndedAt": chain.ended_at,
-            "Recording": None
-            if recording is None
-            else {
-                "Track": recording.track,
-                "RequestedAt": recording.requested_at,
-                "StartedAt": recording.started_at,
-                "StoppedAt": recording.stopped_at,
-                "Suspended": recording.silenced.to_list(),
-                "Location": recording.location,
-            },
+            "Recording": None if recording is None else recording.view("Suspended"),
             "Recordings": [{"Location": recording.location, "Type": "AUDIO"}]
             if recording and recording.location
             else [],

@@ -20,6 +20,17 @@ class Recording:
     location: str | None = None  # "bucket/key", once known (Chime: at start; Connect: at delivery)
     on_contact: str = ""  # Connect: the contact recording was started on
 
+    def view(self, silenced_as: str) -> dict[str, Any]:
+        """As a twin describes it; the silenced spans named as its provider names them (Suspended, Paused)."""
+        return {
+            "Track": self.track,
+            "RequestedAt": self.requested_at,
+            "StartedAt": self.started_at,
+            "StoppedAt": self.stopped_at,
+            silenced_as: self.silenced.to_list(),
+            "Location": self.location,
+        }
+
     def stop(self, at: float) -> None:
         self.stopped_at = at
         self.silenced.end(at)

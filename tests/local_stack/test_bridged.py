@@ -32,6 +32,14 @@ def _bridged(centre, call) -> dict:
     return eventually(lambda: centre.sim.chime.describe(call.transaction_id)["Bridged"], what="the bridged leg")
 
 
+def _ask(centre, call, op: str) -> None:
+    """An outside system's request to the SIP media application (UpdateSipMediaApplicationCall)."""
+    centre.sim.chime.call(
+        "UpdateSipMediaApplicationCall",
+        {"SipMediaApplicationId": centre.sma.id, "TransactionId": call.transaction_id, "Arguments": {"op": op}},
+    )
+
+
 def _answered(centre, call, answer: str) -> None:
     assert centre.wait_for_party_answer(call.session_id)["joinedParties"][-1]["answer"] == answer
 
@@ -154,14 +162,7 @@ def test_a_party_bridged_during_a_card_window_joins_it_and_the_card_still_keeps_
     """The window was open already (a card number): the party's consent joins it with no pause to ask of the SMA,
     so the SMA bridges at once; the party's acceptance leaves the window to the card, whose end resumes."""
     call = _recorded_call(centre, demo.TEXAS_CALLER, answers=[])
-    centre.sim.chime.call(
-        "UpdateSipMediaApplicationCall",
-        {
-            "SipMediaApplicationId": centre.sma.id,
-            "TransactionId": call.transaction_id,
-            "Arguments": {"op": "request-suspend"},
-        },
-    )
+    _ask(centre, call, "request-suspend")
     centre.wait_for_recording(call.session_id, "SUSPENDED")
     centre.chime_bridge(call, CALIFORNIA, keys=["1"])
     assert centre.sim.chime.describe(call.transaction_id)["Bridged"] is not None  # bridged in that very request
@@ -169,14 +170,7 @@ def test_a_party_bridged_during_a_card_window_joins_it_and_the_card_still_keeps_
     centre.sim.chime.talk(call.transaction_id, 2.0)
     centre.sim.chime.wait_idle(call.transaction_id)
     assert centre.session(call.session_id)["recordingState"]["state"] == "SUSPENDED"  # the card still holds it
-    centre.sim.chime.call(
-        "UpdateSipMediaApplicationCall",
-        {
-            "SipMediaApplicationId": centre.sma.id,
-            "TransactionId": call.transaction_id,
-            "Arguments": {"op": "request-resume"},
-        },
-    )
+    _ask(centre, call, "request-resume")
     centre.wait_for_recording(call.session_id, "ON")
     centre.sim.chime.talk(call.transaction_id, 4.0)
     session = _hang_up(centre, call)

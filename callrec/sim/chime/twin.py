@@ -381,14 +381,4 @@ class ChimeTwin:
 
 
 def _recording_view(recording: Recording | None) -> dict | None:
-    return (
-        None
-        if recording is None
-        else {
-            "Track": recording.track,
-            "Location": recording.location,
-            "StartedAt": recording.started_at,
-            "StoppedAt": recording.stopped_at,
-            "Paused": recording.silenced.to_list(),
-        }
-    )
+    return None if recording is None else recording.view("Paused")
