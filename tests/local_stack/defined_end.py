@@ -160,3 +160,14 @@ def proven(
         assert card_heard(centre, call) == [], "the caller's key presses are audible in the recording"
     assert described["status"] in ("SUCCEEDED", "FAILED")
     return session
+
+
+def assert_party_heard_the_prompt_object(centre: LocalCallCentre, session_id: str, party: dict) -> None:
+    """A joined party's evidence names the exact prompt object they were asked with (its S3 version id and ETag
+    as the versioned prompt bucket holds it), on the session and in the audit's PARTY_JOINED."""
+    bucket = centre.deployment.physical("PromptBucket")
+    head = client("s3").head_object(Bucket=bucket, Key=party["promptKey"])
+    assert (party["promptVersionId"], party["promptEtag"]) == (head["VersionId"], head["ETag"].strip('"'))
+    assert party["promptKey"] == f"prompts/recording-{party['decision']}-v1.wav" and "promptUnavailable" not in party
+    (joined,) = [a for a in centre.audit(session_id) if a["event"] == "PARTY_JOINED"]
+    assert (joined["promptVersionId"], joined["promptEtag"]) == (party["promptVersionId"], party["promptEtag"])

@@ -12,7 +12,7 @@ import json
 from callrec import demo
 from callrec.stack import client
 from callrec.waiting import eventually
-from tests.local_stack.defined_end import audit_events
+from tests.local_stack.defined_end import assert_party_heard_the_prompt_object, audit_events
 from tests.wav_probe import read_wav
 
 CALIFORNIA = "+14155550188"  # all-party consent: opt-in
@@ -78,6 +78,7 @@ def test_a_stricter_bridged_party_is_bridged_while_paused_and_recorded_once_they
         "by": "sma",
     }
     assert session["windows"][0]["reasons"] == ["consent"]
+    assert_party_heard_the_prompt_object(centre, call.session_id, party)
     leg = centre.sim.chime.legs[call.transaction_id]
     executed = [a["Type"] for a in leg.executed]
     # paused first, then bridged, then the party asked on LEG-B, then resumed
@@ -123,6 +124,7 @@ def test_a_party_whose_rule_is_not_stricter_is_bridged_at_once(centre):
     session = _hang_up(centre, call, tag="LEG-B")  # the bridged party hangs up; the SMA hangs up the caller
     (party,) = session["joinedParties"]
     assert (party["stricter"], party["decision"], "answer" in party) == ("false", "notice", False)
+    assert not any(key.startswith("prompt") for key in party)  # nothing was played to them
     assert not session.get("windows")
     assert centre.sim.chime.describe(call.transaction_id)["Status"] == "Disconnected"
     assert session["verification"] == "VERIFIED", session.get("verificationReason")

@@ -372,14 +372,43 @@ def chime_no_access(centre, api) -> dict:
     return outcome
 
 
+def _joined(centre, call: Any) -> dict:
+    """How a call a party joined ended, with the party's answer and whether their evidence names the prompt object
+    they were asked with (its HeadObject needs s3:GetObject on the prompt bucket)."""
+    outcome = _ended(centre, call)
+    if outcome["session"]:
+        parties = centre.session(call.session_id).get("joinedParties") or []
+        outcome["joined"] = [p.get("answer") for p in parties]
+        outcome["party_prompt"] = all("promptEtag" in p for p in parties)
+    return outcome
+
+
+def connect_conference(centre, api) -> dict:
+    """The contact flow reports a stricter party joining: it keeps their evidence, prompt object included."""
+    return _joined(centre, _played(demo.connect_conference_to_california, centre))
+
+
+def api_join(centre, api) -> dict:
+    """A party reported through the API on a Chime call, asked and accepting."""
+
+    def play(centre):
+        call = centre.chime_call(demo.TEXAS_CALLER, demo.CENTRE_TEXAS, answers=[])
+        centre.wait_for_status(call.session_id, "RECORDING")
+        base = f"{api}/recordings/{call.session_id}/parties"
+        joined = signed("POST", base, {"number": demo.CALIFORNIA_PARTY}).json()
+        signed("POST", f"{base}/consent", {"partyId": joined.get("partyId", "-"), "answer": "accepted"})
+        centre.sim.chime.talk(call.transaction_id, 3.0)
+        centre.sim.chime.hang_up(call.transaction_id)
+        centre.sim.chime.wait_idle(call.transaction_id)
+        return call
+
+    return _joined(centre, _played(play, centre))
+
+
 def chime_bridge(centre, api) -> dict:
     """The SIP media application bridges a stricter party: its own role keeps the party's evidence, queues the
     consent window and the party's answer (nothing it does is refused)."""
-    call = _played(demo.chime_bridged_to_california, centre)
-    outcome = _ended(centre, call)
-    if outcome["session"]:
-        outcome["joined"] = [p.get("answer") for p in centre.session(call.session_id).get("joinedParties") or []]
-    return outcome
+    return _joined(centre, _played(demo.chime_bridged_to_california, centre))
 
 
 @dataclass(frozen=True)
@@ -422,7 +451,9 @@ SCENARIOS = {
     "connect-hold": Scenario(connect_hold, {**RECORDED, "hold": ["SUSPENDED", "ON"]}),
     "api-stop-in-consent": Scenario(api_stop_in_consent, {"stop": 202, **NOT_RECORDED}),
     "chime-opt-in": Scenario(chime_opt_in, RECORDED),
-    "chime-bridge": Scenario(chime_bridge, {**RECORDED, "joined": ["accepted"]}),
+    "chime-bridge": Scenario(chime_bridge, {**RECORDED, "joined": ["accepted"], "party_prompt": True}),
+    "connect-conference": Scenario(connect_conference, {**RECORDED, "joined": ["accepted"], "party_prompt": True}),
+    "api-join": Scenario(api_join, {**RECORDED, "joined": ["accepted"], "party_prompt": True}),
     "chime-start-after-end": Scenario(chime_start_after_end, {**RECORDED, "again": True}),
     # the call ended as it began: usually too little recording to judge (unverified, which fails verification), on a
     # starved machine enough to judge (tests/local_stack/test_uncertain_start.py): any verdict, as long as the
@@ -452,6 +483,7 @@ USES: dict[tuple[str, str, str], str] = {
     ),
     **_grants(
         "ContactFlow",
+        ("s3:GetObject", "PromptBucket/*", "connect-conference"),
         ("states:StartExecution", "RecordingSession", "connect-notice"),
         ("states:DescribeExecution", "RecordingSession:*", "contact-flow-start-after-end"),
         ("states:SendTaskSuccess", "*", "connect-notice"),
@@ -466,6 +498,7 @@ USES: dict[tuple[str, str, str], str] = {
     ),
     **_grants(
         "Api",
+        ("s3:GetObject", "PromptBucket/*", "api-join"),
         ("states:SendTaskFailure", "*", "api-stop-in-consent"),
         ("states:StartExecution", "RecordingSession", "api-stop"),
         ("states:DescribeExecution", "RecordingSession:*", "api-stop"),
@@ -502,6 +535,7 @@ USES: dict[tuple[str, str, str], str] = {
     ),
     **_grants(
         "SmaHandler",
+        ("s3:GetObject", "PromptBucket/*", "chime-bridge"),
         ("states:StartExecution", "RecordingSession", "chime-opt-in"),
         ("states:DescribeExecution", "RecordingSession:*", "chime-start-after-end"),
         ("states:SendTaskSuccess", "*", "chime-opt-in"),

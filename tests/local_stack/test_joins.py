@@ -11,7 +11,12 @@ import uuid
 
 from callrec import demo
 from callrec.sim import Fault
-from tests.local_stack.defined_end import audit_events, connect_recording_wav, end_connect_call
+from tests.local_stack.defined_end import (
+    assert_party_heard_the_prompt_object,
+    audit_events,
+    connect_recording_wav,
+    end_connect_call,
+)
 
 CALIFORNIA = "+14155550188"  # all-party consent: opt-in
 TEXAS = "+15125550177"  # one-party consent: notice at most
@@ -43,6 +48,7 @@ def test_a_stricter_party_joining_is_not_recorded_until_they_opt_in(centre):
         "answer": "accepted",
     }
     assert session["windows"][0]["reasons"] == ["consent"]
+    assert_party_heard_the_prompt_object(centre, call.session_id, party)
     # no phone number kept, on the session or in the audit (the consent answer names the party by its partyId)
     assert CALIFORNIA.lstrip("+") not in json.dumps(session) + json.dumps(centre.audit(call.session_id))
     events = audit_events(centre, call.session_id)

@@ -11,10 +11,14 @@ the policy's `defaultRule` (all-party in the shipped one).
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from callrec_shared import resources
+from callrec_shared.aws import client
 from callrec_shared.validation import validate
 
 MODES = ("none", "notice", "opt-in")  # from least to most strict
@@ -133,3 +137,16 @@ def decide(
     )
     prompt = policy["prompts"].get(decision, {"version": "", "key": ""})
     return Decision(decision, reason, policy["version"], prompt["version"], prompt["key"], tuple(judged))
+
+
+def prompt_object(key: str) -> dict[str, str]:
+    """The exact prompt object a decision names, as the prompt bucket (versioned) holds it now: its S3 version id
+    and ETag, the evidence of which recording notice was played. If it cannot be read, why (`unavailable`)."""
+    bucket = os.environ.get("PROMPT_BUCKET", "")
+    if not key or not bucket:
+        return {"key": key, "unavailable": "no prompt" if not key else "no prompt bucket configured"}
+    try:
+        head = client("s3").head_object(Bucket=bucket, Key=key)
+    except ClientError as err:
+        return {"bucket": bucket, "key": key, "unavailable": err.response["Error"]["Code"]}
+    return {"bucket": bucket, "key": key, "versionId": head.get("VersionId", "null"), "etag": head["ETag"].strip('"')}

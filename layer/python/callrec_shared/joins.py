@@ -34,6 +34,7 @@ from callrec_shared import consent, sessions
 from callrec_shared.aws import client, settings
 
 CONSENT_REASON = "consent"
+PROMPT_EVIDENCE = ("key", "versionId", "etag", "unavailable")  # kept as promptKey, promptVersionId, ...
 GIVEN = {"notice": ("heard",), "opt-in": ("accepted",)}  # the answers that let a stricter rule's recording go on
 ALREADY_ASKED = "consent from a joining party is already awaited"  # the workflow's answer (its "Already Suspended")
 
@@ -97,6 +98,12 @@ def _judged(view: dict[str, Any], party: dict[str, Any], actor: str) -> tuple[co
         "joinedAt": sessions.now(),
         "by": actor,
     }
+    if stricter:  # the prompt the party is to hear, as the prompt bucket holds it (its version id and ETag)
+        played = consent.prompt_object(decided.promptKey)
+        evidence.update(
+            promptVersion=decided.promptVersion,
+            **{f"prompt{name[0].upper()}{name[1:]}": played[name] for name in PROMPT_EVIDENCE if name in played},
+        )
     return decided, evidence
 
 
@@ -110,6 +117,7 @@ def _recorded_join(session_id: str, evidence: dict[str, Any], actor: str) -> Non
         rule=evidence["rule"],
         decision=evidence["decision"],
         stricter=evidence["stricter"],
+        **{key: value for key, value in evidence.items() if key.startswith("prompt")},
         **({"recordingStopped": "true"} if "recordingStopped" in evidence else {}),
     )
 
