@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from callrec_shared.consent import decide, prompt_object
 from callrec_shared.validation import InvalidRequest, validate
 
