@@ -147,3 +147,22 @@ def test_an_agent_event_stream_the_instance_already_has_is_read(runtime):
     call = centre.connect_call_recording(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
     centre.sim.connect.hold(call.contact_id)
     assert centre.wait_for_recording(call.session_id, "SUSPENDED")["suspendedFor"] == ["hold"]
+
+
+def test_an_idempotency_key_reused_for_another_reason_is_a_conflict_not_a_repeat(api, centre):
+    """A key names one signal: the same key for a card window after a hold's suspension is refused (409), not taken
+    as a repeat. Before, only the kind was compared: the card's suspend was answered as applied, yet `pci` never
+    held the window, so the hold's end resumed the recording over the card number."""
+    from callrec_shared import sessions
+
+    call = centre.connect_call_recording(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
+    base = f"{api}/recordings/{call.session_id}"
+    held = signed("POST", f"{base}/suspend", {"reason": "hold", "idempotencyKey": "desk-7"})
+    assert held.status_code == 200 and held.json()["suspended"] is True
+    card = signed("POST", f"{base}/suspend", {"idempotencyKey": "desk-7"})  # a card window, the same key
+    assert card.status_code == 409 and card.json()["error"] == "IdempotencyKeyReused" and "desk-7" not in card.text
+    with pytest.raises(sessions.SignalConflict):
+        sessions.signal(call.session_id, "suspend", "api", key="desk-7", reason="pci")
+    repeat = signed("POST", f"{base}/suspend", {"reason": "hold", "idempotencyKey": "desk-7"})
+    assert repeat.status_code == 200 and repeat.json()["suspended"] is True  # the same signal: a repeat
+    assert centre.session(call.session_id)["suspendedFor"] == ["hold"]

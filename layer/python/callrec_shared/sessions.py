@@ -471,6 +471,7 @@ def _enqueue(
                             "sk": {"S": f"key#{stored_key(key)}"},
                             "seq": {"N": str(seq)},
                             "kind": {"S": kind},
+                            **({"windowReason": {"S": reason}} if window else {}),
                             EXPIRES: _expiry(),
                         },
                     }
@@ -530,9 +531,11 @@ def _enqueue(
                 ConsistentRead=True,
                 Key={"sessionId": {"S": session_id}, "sk": {"S": f"key#{stored_key(key)}"}},
             ).get("Item")
-            if earlier is not None:
-                if earlier["kind"]["S"] != kind:
-                    raise SignalConflict(f"the idempotency key was used for a {earlier['kind']['S']} signal")
+            if earlier is not None:  # a repeat only if it asks the same: the kind, and a window's reason
+                used = (earlier["kind"]["S"], earlier.get("windowReason", {}).get("S", "pci" if window else None))
+                if used != (kind, window.get("reason")):
+                    named = f"{used[0]} ({used[1]})" if used[1] else used[0]
+                    raise SignalConflict(f"the idempotency key was used for a {named} signal")
                 return int(earlier["seq"]["N"]), True
     raise RuntimeError(f"could not queue a {kind} signal for session {session_id}: too much contention")
 
