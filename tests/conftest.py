@@ -68,6 +68,12 @@ def states_entered(events: list[dict]) -> list[str]:
     return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
 
 
+def pytest_collection_modifyitems(config, items):
+    """Long tests first (marked `long`, in their own order): pytest-xdist hands each worker its share in
+    collection order, and a long test left at the end of a share keeps the whole run waiting on that worker."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
 # --- what the tests report across workers (pytest-xdist): gathered from each test's report ------------------
 # A test records a value with `record_property(name, value)`; the report carries it to the controlling
 # process, where these hooks gather them. (A module global would see only one worker's tests.)

@@ -2,7 +2,7 @@
 
 moto (pinned in requirements/runtime.txt) interprets the real ASL files. Every change made to it is a
 record in the ledger (callrec/engine/ledger.py explains the records; the areas are interpreter.py,
-tokens.py, dynamodb.py, iam.py and clients.py). `install()` checks every record against moto, then applies
+tokens.py, dynamodb.py, iam.py, clients.py and kms.py). `install()` checks every record against moto, then applies
 them; CONTRIBUTING.md says how to upgrade moto with the ledger.
 
 What the project registers with the engine (runtime.py): the template's Lambda functions, run in-process,
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from callrec.engine import clients, dynamodb, iam, interpreter, jsonata, quotas, streams, tokens
+from callrec.engine import clients, dynamodb, iam, interpreter, jsonata, kms, quotas, streams, tokens
 from callrec.engine.interpreter import modelled_error
 from callrec.engine.ledger import HookMoved, Ledger, Patch
 from callrec.engine.runtime import (
@@ -43,6 +43,7 @@ LEDGER = Ledger(
     + dynamodb.RECORDS
     + iam.RECORDS
     + clients.RECORDS
+    + kms.RECORDS
     + streams.RECORDS
 )
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from callrec import demo
 from callrec.stack import client
 from callrec.template import REPO_ROOT
@@ -249,6 +251,7 @@ def test_get_audit_answers_the_records_and_names_what_broke(centre, api):
     assert signed("GET", f"{api}/recordings/00000000-0000-4000-8000-000000000000/audit").status_code == 404
 
 
+@pytest.mark.long
 def test_a_long_trail_is_sealed_in_seals_that_stay_below_the_item_size_limit(centre):
     """DynamoDB items are at most 400 KB: a seal covers at most PER_SEAL records, and one call seals them all."""
     from callrec_shared import sessions

@@ -13,6 +13,8 @@ import pytest
 from callrec import demo
 from callrec.template import REPO_ROOT
 
+pytestmark = pytest.mark.long  # scheduled first (tests/conftest.py)
+
 # scenario: (execution status, final state, session status, audit events in order, recorded seconds)
 _CONNECT_CONSENT = [
     "START_REQUESTED",

@@ -13,6 +13,8 @@ import pytest
 
 from callrec import engine, load
 
+pytestmark = pytest.mark.long  # scheduled first (tests/conftest.py)
+
 SESSIONS = int(os.environ.get("CALLREC_LOAD_SESSIONS", "50"))  # make test-load: 200
 
 

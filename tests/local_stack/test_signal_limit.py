@@ -24,6 +24,7 @@ def limited(runtime):
     assert centre.sim.chime.errors == []
 
 
+@pytest.mark.long
 def test_a_call_with_2000_signals_ends_defined_and_stays_below_the_history_quota(limited, record_property):
     call = limited.connect_call_recording(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
     for index in range(LIMIT):  # five windows, each confirmed
