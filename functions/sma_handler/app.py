@@ -248,12 +248,12 @@ def request_bridge(event: dict, arguments: dict, attributes: dict) -> list[dict]
     if refused is None:
         try:
             joined = joins.bridging(attributes[SESSION], party, actor="sma")
-        except sessions.SessionEnded:  # nothing is recorded any more: nobody's consent is needed to bridge
+        except sessions.SessionEnded:  # the session had ended: nothing is recorded, nobody's consent is needed
             joined = {"bridge": "now", "consent": "none"}
         except (joins.NotRecording, sessions.SessionNotFound) as err:
             refused = ("call", f"the call cannot be bridged now: {err}")
         if joined["bridge"] == "refused" and refused is None:
-            refused = ("call", "the recording could not be paused for the new party's consent in time")
+            refused = ("call", "the recording could not be paused for the new party's consent")
     if refused is not None:
         logger.warning("bridge refused", extra={"field": refused[0], "reason": refused[1]})
         if SESSION in attributes:

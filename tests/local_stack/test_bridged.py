@@ -185,3 +185,24 @@ def test_a_party_bridged_during_a_card_window_joins_it_and_the_card_still_keeps_
     (paused, resumed), start = recording.silenced.closed()[0], recording.started_at
     assert paused <= centre.sim.chime.legs[call.transaction_id].bridged.started_at <= resumed
     assert wav.rms(PARTY, resumed - start + 0.5, resumed - start + 3.5) > 500
+
+
+def test_a_call_out_of_signals_does_not_bridge_a_stricter_party(runtime):
+    """Past MaxSignalsPerCall no window can open, so a stricter party cannot be bridged unrecorded: the bridge is
+    refused. (The limit's refusal is a kind of SessionEnded; it must not read as "nothing is recorded any more".)"""
+    from callrec.callcentre import LocalCallCentre
+
+    centre = LocalCallCentre(runtime.deploy_template(MaxSignalsPerCall="2"))
+    call = _recorded_call(centre, demo.TEXAS_CALLER, answers=[])
+    _ask(centre, call, "request-suspend")
+    centre.wait_for_recording(call.session_id, "SUSPENDED")
+    _ask(centre, call, "request-resume")
+    centre.wait_for_recording(call.session_id, "ON")
+    centre.chime_bridge(call, CALIFORNIA, keys=["1"])
+    centre.sim.chime.talk(call.transaction_id, 2.0)
+    centre.sim.chime.wait_idle(call.transaction_id)
+    assert centre.sim.chime.describe(call.transaction_id)["Bridged"] is None
+    (refused,) = [a for a in centre.audit(call.session_id) if a["event"] == "OUTSIDE_REQUEST_REFUSED"]
+    assert refused["op"] == "bridge"
+    assert centre.session(call.session_id)["joinedParties"][0]["answer"] == "not-connected"
+    _hang_up(centre, call)

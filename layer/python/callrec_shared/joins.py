@@ -161,7 +161,8 @@ def bridging(session_id: str, party: dict[str, Any], actor: str) -> dict[str, An
     Returns {partyId, decision, consent (none, notice or opt-in: what to play the party once bridged), bridge}:
     `now` (the party's rule is not stricter, or a window already open has taken the `consent` reason),
     `after-pause` (the `consent` suspension is queued: bridge once the SMA has paused the recording for it), or
-    `refused` (the suspension was rejected: not bridged, the party's evidence says so)."""
+    `refused` (the suspension was rejected, or could not be queued because the session is ending or has had its
+    MaxSignalsPerCall: not bridged, the party's evidence says so)."""
     view = _recording_view(session_id)
     decided, evidence = _judged(view, party, actor)
     answer: dict[str, Any] = {
@@ -183,9 +184,9 @@ def bridging(session_id: str, party: dict[str, Any], actor: str) -> dict[str, An
             )
         else:
             outcome = _queued_consent_window(session_id, "suspend", actor)
-    except sessions.SessionEnded:  # ended meanwhile, or out of signals: the party is not bridged
+    except sessions.SessionEnded:  # ending meanwhile, or out of signals (no window can open): not bridged
         _answered(session_id, evidence["partyId"], "not-connected", "PARTY_NOT_CONNECTED", actor)
-        raise
+        return {**answer, "bridge": "refused"}
     if outcome["status"] in sessions.PENDING:  # to be paused for them (or not taken in time): bridge after the pause
         answer["bridge"] = "after-pause"
     elif not sessions.in_effect(outcome):  # rejected: the recording is not held for the party
