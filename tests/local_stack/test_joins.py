@@ -143,3 +143,21 @@ def test_a_join_reported_through_the_api_on_a_chime_call(api, centre):
     assert again.status_code == 409 and again.json()["error"] in ("UnknownParty", "SessionEnded")
     bad = signed("POST", base, {"number": "+1415555018\n"})
     assert bad.status_code == 400 and bad.json()["field"] == "number"
+
+
+def test_a_stricter_party_joining_a_call_out_of_signals_stops_the_recording(runtime):
+    """Past MaxSignalsPerCall no window can open for the new party: the recording is stopped for the rest of the
+    call (an end is always taken), as when the suspension cannot be confirmed. Before, the join answered an
+    error and left the recording running, with nothing in the evidence."""
+    from callrec.callcentre import LocalCallCentre
+
+    centre = LocalCallCentre(runtime.deploy_template(MaxSignalsPerCall="2"))
+    call = centre.connect_call_recording(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
+    assert centre.contact_flow(call, "suspend")["suspended"] == "true"
+    assert centre.contact_flow(call, "resume")["resumed"] == "true"
+    joined = centre.contact_flow(call, "join", partyNumber=CALIFORNIA)
+    assert (joined.get("suspended"), joined.get("recordingStopped")) == ("false", "true"), joined
+    centre.wait_for_recording(call.session_id, "STOPPED")
+    party = centre.session(call.session_id)["joinedParties"][0]
+    assert party["stricter"] == "true" and "recordingStopped" in party
+    end_connect_call(centre, call)

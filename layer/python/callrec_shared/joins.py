@@ -142,7 +142,11 @@ def join(session_id: str, party: dict[str, Any], actor: str, contact_id: str | N
         "decision": decided.decision,
     }
     if evidence["stricter"] == "true":
-        outcome = _consent_window(session_id, "suspend", actor, contact_id)
+        not_held = "the suspension was not confirmed"
+        try:
+            outcome = _consent_window(session_id, "suspend", actor, contact_id)
+        except sessions.SignalLimitReached:  # no window can open any more: as if the suspension was not confirmed
+            outcome, not_held = {"status": "rejected"}, "the call has had its MaxSignalsPerCall: no window can open"
         held = sessions.in_effect(outcome) or outcome.get("reason") == ALREADY_ASKED  # another party is being asked
         answer.update(consent=decided.decision, promptVersion=decided.promptVersion, suspended=held)
         if held:
@@ -150,7 +154,7 @@ def join(session_id: str, party: dict[str, Any], actor: str, contact_id: str | N
         else:  # the new party would be recorded without their consent: stop recording for the rest of the call
             sessions.end(session_id, "stop", actor, contact_id=contact_id)
             answer["recordingStopped"] = True
-            evidence["recordingStopped"] = "the suspension was not confirmed"
+            evidence["recordingStopped"] = not_held
     _recorded_join(session_id, evidence, actor)
     return answer
 
