@@ -171,3 +171,23 @@ def assert_party_heard_the_prompt_object(centre: LocalCallCentre, session_id: st
     assert party["promptKey"] == f"prompts/recording-{party['decision']}-v1.wav" and "promptUnavailable" not in party
     (joined,) = [a for a in centre.audit(session_id) if a["event"] == "PARTY_JOINED"]
     assert (joined["promptVersionId"], joined["promptEtag"]) == (party["promptVersionId"], party["promptEtag"])
+
+
+# A recording this short holds no part surely outside the start's uncertain window (verification's guards): it cannot
+# be judged. One this long always can.
+UNJUDGEABLE_SECONDS, JUDGEABLE_SECONDS = 0.25, 2.0
+
+
+def uncertain_start_verdict(centre: LocalCallCentre, call: Call) -> str:
+    """The verdict a Chime recording whose caller hung up as it started must get. How much audio that left depends
+    on how fast the stack got to the hang-up (the call's clock follows wall time): usually too little to judge, so
+    UNVERIFIED (and an alert), never passed; on a starved machine enough to judge, so VERIFIED. In between, either
+    (never failed, never missing)."""
+    recording = centre.sim.chime.describe(call.transaction_id)["Recording"]
+    recorded = recording["StoppedAt"] - recording["StartedAt"]
+    if recorded < UNJUDGEABLE_SECONDS:
+        return "UNVERIFIED"
+    if recorded > JUDGEABLE_SECONDS:
+        return "VERIFIED"
+    verdict = centre.session(call.session_id)["verification"] if centre.verification(call.session_id) else None
+    return verdict if verdict in ("UNVERIFIED", "VERIFIED") else "UNVERIFIED or VERIFIED"

@@ -235,8 +235,9 @@ def answer_consent(session_id: str, answer: str, actor: str) -> None:
     token = item["waitToken"]
     if not _take_token(session_id, token):  # a repeated answer cannot complete the task twice
         raise NotWaiting(f"session {session_id} already has its consent answer")
-    _complete(token, reported)
+    # audited before the workflow hears it: its CONSENT_ANSWERED can never come first in the trail
     audit(session_id, "CONSENT_ANSWER_REPORTED", actor, answer=answer)
+    _complete(token, reported)
 
 
 def signal(
