@@ -191,3 +191,21 @@ def uncertain_start_verdict(centre: LocalCallCentre, call: Call) -> str:
         return "VERIFIED"
     verdict = centre.session(call.session_id)["verification"] if centre.verification(call.session_id) else None
     return verdict if verdict in ("UNVERIFIED", "VERIFIED") else "UNVERIFIED or VERIFIED"
+
+
+def assert_accepted_joined_californian(centre: LocalCallCentre, session: dict, by: str) -> dict:
+    """The call was verified and its one joined party is a Californian (all-party consent) who was asked, with the
+    prompt object named, and accepted, recording suspended for them meanwhile: that party's evidence."""
+    assert session["verification"] == "VERIFIED", session.get("verificationReason")
+    (party,) = session["joinedParties"]
+    assert {k: party[k] for k in ("jurisdiction", "rule", "decision", "stricter", "answer", "by")} == {
+        "jurisdiction": "US-CA",
+        "rule": "all-party",
+        "decision": "opt-in",
+        "stricter": "true",
+        "answer": "accepted",
+        "by": by,
+    }
+    assert session["windows"][0]["reasons"] == ["consent"]
+    assert_party_heard_the_prompt_object(centre, session["sessionId"], party)
+    return party

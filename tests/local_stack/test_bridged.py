@@ -12,7 +12,7 @@ import json
 from callrec import demo
 from callrec.stack import client
 from callrec.waiting import eventually
-from tests.local_stack.defined_end import assert_party_heard_the_prompt_object, audit_events
+from tests.local_stack.defined_end import assert_accepted_joined_californian, audit_events
 from tests.wav_probe import read_wav
 
 CALIFORNIA = "+14155550188"  # all-party consent: opt-in
@@ -67,18 +67,7 @@ def test_a_stricter_bridged_party_is_bridged_while_paused_and_recorded_once_they
     centre.sim.chime.talk(call.transaction_id, 5.0)
     session = _hang_up(centre, call)
 
-    assert session["verification"] == "VERIFIED", session.get("verificationReason")
-    (party,) = session["joinedParties"]
-    assert {k: party[k] for k in ("jurisdiction", "rule", "decision", "stricter", "answer", "by")} == {
-        "jurisdiction": "US-CA",
-        "rule": "all-party",
-        "decision": "opt-in",
-        "stricter": "true",
-        "answer": "accepted",
-        "by": "sma",
-    }
-    assert session["windows"][0]["reasons"] == ["consent"]
-    assert_party_heard_the_prompt_object(centre, call.session_id, party)
+    assert_accepted_joined_californian(centre, session, by="sma")
     leg = centre.sim.chime.legs[call.transaction_id]
     executed = [a["Type"] for a in leg.executed]
     # paused first, then bridged, then the party asked on LEG-B, then resumed

@@ -12,7 +12,7 @@ import uuid
 from callrec import demo
 from callrec.sim import Fault
 from tests.local_stack.defined_end import (
-    assert_party_heard_the_prompt_object,
+    assert_accepted_joined_californian,
     audit_events,
     connect_recording_wav,
     end_connect_call,
@@ -38,17 +38,7 @@ def test_a_stricter_party_joining_is_not_recorded_until_they_opt_in(centre):
     centre.sim.clock.advance(5.0)
     session = end_connect_call(centre, call)
 
-    assert session["verification"] == "VERIFIED", session.get("verificationReason")
-    (party,) = session["joinedParties"]
-    assert {k: party[k] for k in ("jurisdiction", "rule", "decision", "stricter", "answer")} == {
-        "jurisdiction": "US-CA",
-        "rule": "all-party",
-        "decision": "opt-in",
-        "stricter": "true",
-        "answer": "accepted",
-    }
-    assert session["windows"][0]["reasons"] == ["consent"]
-    assert_party_heard_the_prompt_object(centre, call.session_id, party)
+    assert_accepted_joined_californian(centre, session, by="contact-flow")
     # no phone number kept, on the session or in the audit (the consent answer names the party by its partyId)
     assert CALIFORNIA.lstrip("+") not in json.dumps(session) + json.dumps(centre.audit(call.session_id))
     events = audit_events(centre, call.session_id)
