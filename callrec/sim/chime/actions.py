@@ -22,12 +22,11 @@ from botocore.exceptions import ClientError
 from callrec.sim import audio
 from callrec.sim.bucket_policy import service_may
 from callrec.sim.chime.events import action_data
-from callrec.sim.chime.legs import PRINCIPAL, SERVICE, BridgedLeg, CallLeg, Phone
+from callrec.sim.chime.legs import E164, PRINCIPAL, SERVICE, BridgedLeg, CallLeg, Phone
 from callrec.sim.core import Clock, Faults
 from callrec.sim.recording import Recording
 
 DEFAULT_PREFIX = "Amazon-Chime-SMA-Call-Recordings"
-E164 = re.compile(r"\+[1-9][0-9]{1,14}\Z")
 Leg = CallLeg | BridgedLeg
 NO_ACCESS = "NoAccessToDestination: Error while accessing destination"
 SYSTEM_ERROR = "System error while executing an action."

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import queue
+import re
 from dataclasses import dataclass, field
 
 from callrec.sim import audio
 from callrec.sim.recording import Recording
 
 SERVICE = "chimesdkvoice"
+E164 = re.compile(r"\+[1-9][0-9]{1,14}\Z")  # a phone number as the Chime SDK takes it
 PRINCIPAL = "voiceconnector.chime.amazonaws.com"
 
 

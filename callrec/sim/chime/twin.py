@@ -3,7 +3,6 @@ with its SMA's Lambda on the leg's own worker thread."""
 
 from __future__ import annotations
 
-import re
 import threading
 import traceback
 import uuid
@@ -15,12 +14,11 @@ from callrec.errors import service_error
 from callrec.sim import audio
 from callrec.sim.chime import events
 from callrec.sim.chime.actions import ActionFailed, ActionInterpreter, CallEnded, Waiting
-from callrec.sim.chime.legs import SERVICE, BridgedLeg, CallLeg, Phone, SipMediaApplication
+from callrec.sim.chime.legs import E164, SERVICE, BridgedLeg, CallLeg, Phone, SipMediaApplication
 from callrec.sim.core import DELIVER, Clock, Delivery, Faults
 from callrec.sim.recording import Recording
 
 MAX_UPDATE_ARGUMENTS = 20
-E164 = re.compile(r"\+[1-9][0-9]{1,14}\Z")
 FAULT_STATUS = {
     "ThrottledClientException": 429,
     "NotFoundException": 404,
@@ -297,9 +295,10 @@ class ChimeTwin:
     ) -> None:
         """A leg's party is gone (hung up, or hung up on). Its recording stops; the other leg stays up (the
         Developer Guide, "CallAndBridge": one leg hanging up does not hang up the other), and the function's
-        answer to the HANGUP is run while it does. `notify` False: the service gives up on the whole call."""
+        answer to the HANGUP is run while it does. No `party`: every leg (`notify` False: the service gives up on the
+        call)."""
         now = self.clock.seconds()
-        for gone in leg.participants if party is None or not notify else [party]:
+        for gone in leg.participants if party is None else [party]:
             gone.status = "Disconnected"
             gone.incoming.leave(now)
             gone.outgoing.leave(now)
