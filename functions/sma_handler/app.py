@@ -34,7 +34,6 @@ logged or stored.
 from __future__ import annotations
 
 import os
-import re
 from functools import lru_cache
 
 from aws_lambda_powertools import Logger
@@ -50,8 +49,11 @@ PENDING, TOKEN, SESSION = "pending", "token", "sessionId"
 # a bridged call: LEG-B's CallId once bridged; the number to bridge once the pause for its consent is confirmed; the
 # joining party awaiting consent, what to play them, and whether it is playing
 LEG_B, BRIDGE_TO, PARTY, PARTY_CONSENT, PARTY_ASKED = "legB", "bridgeTo", "partyId", "partyConsent", "partyAsked"
-E164 = re.compile(r"\+[1-9][0-9]{1,14}\Z")
-JURISDICTION = re.compile(r"[A-Z]{2}(-[A-Z0-9]{1,3})?\Z")
+# a party's field (as the API takes it) -> the bridge's argument, and what it must be
+BRIDGE_ARGUMENTS = {
+    "number": ("to", "to must be an E.164 phone number"),
+    "jurisdiction": ("jurisdiction", "jurisdiction must be an ISO 3166 code such as US or US-CA"),
+}
 BRIDGE_TIMEOUT_SECONDS = 30
 
 
@@ -71,7 +73,9 @@ def _leg(event: dict, tag: str) -> dict | None:
 
 
 def _leg_a(event: dict) -> dict:
-    return next(p for p in event["CallDetails"]["Participants"] if p["ParticipantTag"] == "LEG-A")
+    leg = _leg(event, "LEG-A")
+    assert leg is not None  # every SMA event has LEG-A (its schema requires a participant; LEG-A comes first)
+    return leg
 
 
 def _prompt(call_id: str, mode: str, bucket: str, key: str) -> dict:
@@ -207,18 +211,19 @@ def request_window(kind: str, arguments: dict, attributes: dict) -> list[dict]:
     return []
 
 
-def _bridge_refusal(arguments: dict, attributes: dict) -> tuple[str, str] | None:
-    """Why a bridge cannot be made now: (the field or state at fault, the reason), or None."""
+def _bridge_refusal(party: dict, attributes: dict) -> tuple[str, str] | None:
+    """Why a bridge cannot be made now: (the argument or state at fault, the reason), or None. The party is checked
+    against the schema a party joining through the API is (schemas/party_join_request.schema.json)."""
     if SESSION not in attributes:
         return "call", "the call has no session"
     if LEG_B in attributes or BRIDGE_TO in attributes:
         return "call", "the call is bridged already (one bridged leg per call)"
     if attributes.get(PENDING) or PARTY_ASKED in attributes:
         return "call", "a recording action or a consent prompt is in progress: ask again when it is done"
-    if not isinstance(arguments.get("to"), str) or not E164.match(arguments["to"]):
-        return "to", "to must be an E.164 phone number"
-    if "jurisdiction" in arguments and not JURISDICTION.match(arguments["jurisdiction"]):
-        return "jurisdiction", "jurisdiction must be an ISO 3166 code such as US or US-CA"
+    try:
+        validate(party, "party_join_request")
+    except InvalidRequest as err:
+        return BRIDGE_ARGUMENTS.get(err.field, (err.field, f"{err.field} {err.message}"))
     return None
 
 
@@ -239,11 +244,8 @@ def _call_and_bridge(event: dict, number: str) -> dict:
 def request_bridge(event: dict, arguments: dict, attributes: dict) -> list[dict]:
     """An outside system asks to bridge a party to the call: bridged now, or once the recording is paused for the
     party's consent, or refused (audited, naming the field, never its value)."""
-    refused = _bridge_refusal(arguments, attributes)
-    party = {
-        "number": arguments.get("to"),
-        **({"jurisdiction": arguments["jurisdiction"]} if "jurisdiction" in arguments else {}),
-    }
+    party = {"number": arguments.get("to"), **{k: arguments[k] for k in ("jurisdiction",) if k in arguments}}
+    refused = _bridge_refusal(party, attributes)
     joined: dict = {"bridge": "refused"}
     if refused is None:
         try:
@@ -265,6 +267,11 @@ def request_bridge(event: dict, arguments: dict, attributes: dict) -> list[dict]
         return [_call_and_bridge(event, party["number"])]
     attributes[BRIDGE_TO] = party["number"]  # bridged once the SMA confirms the pause for the party's consent
     return []
+
+
+def _bridge_waits_on(pending: str, attributes: dict) -> bool:
+    """Is the op that just ended the pause a bridge waits on (a suspension for a joining party's consent)?"""
+    return pending == f"suspend-recording:{joins.CONSENT_REASON}" and BRIDGE_TO in attributes
 
 
 def _party_prompted(event: dict, attributes: dict) -> bool:
@@ -337,11 +344,7 @@ def on_success(event: dict, attributes: dict) -> list[dict]:
         )
     else:
         sessions.complete_task(token, {"done": kind})
-    if (
-        kind == "PauseCallRecording"
-        and pending == f"suspend-recording:{joins.CONSENT_REASON}"
-        and BRIDGE_TO in attributes
-    ):
+    if kind == "PauseCallRecording" and _bridge_waits_on(pending, attributes):
         return [_call_and_bridge(event, attributes.pop(BRIDGE_TO))]  # paused for the new party: bridge them now
     return []
 
@@ -365,7 +368,7 @@ def on_failure(event: dict, attributes: dict) -> list[dict]:
         _party_answered(attributes, "no-answer")
         return []
     pending, token = attributes.get(PENDING, ""), _take_token(attributes)
-    if pending == f"suspend-recording:{joins.CONSENT_REASON}" and BRIDGE_TO in attributes:
+    if _bridge_waits_on(pending, attributes):
         _party_not_connected(attributes, paused=False)  # not paused for the new party: they are not bridged
     if token is None:
         return []
