@@ -244,6 +244,14 @@ class LocalCallCentre:
         call.session_id = self.sim.chime.describe(call.transaction_id)["TransactionAttributes"].get("sessionId")
         return call
 
+    def chime_hang_up(self, call: Call, after: float = 0.0, tag: str = "LEG-A") -> None:
+        """Both sides talk for `after` seconds, then the party on leg `tag` hangs up; returns once the twin has
+        handled it."""
+        if after:
+            self.sim.chime.talk(call.transaction_id, after)
+        self.sim.chime.hang_up(call.transaction_id, tag)
+        self.sim.chime.wait_idle(call.transaction_id)
+
     def chime_bridge(
         self, call: Call, number: str, keys: list[str | None] | None = None, answers: bool = True, **arguments: str
     ) -> None:

@@ -59,9 +59,7 @@ def chime_opt_in(answer: str) -> Callable[[LocalCallCentre], Call]:
     def play(centre: LocalCallCentre) -> Call:
         call = centre.chime_call(CALIFORNIA_CALLER, CENTRE_TEXAS, answers=[answer])
         centre.wait_for_status(call.session_id, "RECORDING", "NOT_RECORDED", "FAILED")
-        centre.sim.chime.talk(call.transaction_id, 30.0)
-        centre.sim.chime.hang_up(call.transaction_id)
-        centre.sim.chime.wait_idle(call.transaction_id)
+        centre.chime_hang_up(call, after=30.0)
         return call
 
     play.__doc__ = f"A Chime call from California (all-party): the SMA asks for opt-in and the caller presses {answer}."
@@ -133,9 +131,7 @@ def chime_outbound(centre: LocalCallCentre) -> Call:
     they are asked to opt in (all-party consent), accept, and the call is recorded."""
     call = centre.chime_outbound_call(CALIFORNIA_CALLER, CENTRE_TEXAS, answers=["1"])
     centre.wait_for_status(call.session_id, "RECORDING")
-    centre.sim.chime.talk(call.transaction_id, 20.0)
-    centre.sim.chime.hang_up(call.transaction_id)
-    centre.sim.chime.wait_idle(call.transaction_id)
+    centre.chime_hang_up(call, after=20.0)
     return call
 
 
@@ -150,9 +146,7 @@ def chime_bridged_to_california(centre: LocalCallCentre) -> Call:
     centre.chime_bridge(call, CALIFORNIA_PARTY, keys=["1"])
     centre.wait_for_party_answer(call.session_id)
     centre.wait_for_recording(call.session_id, "ON")
-    centre.sim.chime.talk(call.transaction_id, 15.0)
-    centre.sim.chime.hang_up(call.transaction_id)
-    centre.sim.chime.wait_idle(call.transaction_id)
+    centre.chime_hang_up(call, after=15.0)
     return call
 
 
@@ -202,9 +196,7 @@ def chime_payment(centre: LocalCallCentre) -> Call:
         centre.sim.chime.talk(call.transaction_id, IVR_PROMPT_SECONDS)  # "thank you, that card is accepted"
         centre.sim.chime.wait_idle(call.transaction_id)
     sessions.signal(call.session_id, "resume", actor="api", wait_seconds=deadline)
-    centre.sim.chime.talk(call.transaction_id, 15.0)
-    centre.sim.chime.hang_up(call.transaction_id)
-    centre.sim.chime.wait_idle(call.transaction_id)
+    centre.chime_hang_up(call, after=15.0)
     return call
 
 

@@ -45,8 +45,7 @@ def _answered(centre, call, answer: str) -> None:
 
 
 def _hang_up(centre, call, tag: str = "LEG-A") -> dict:
-    centre.sim.chime.hang_up(call.transaction_id, tag)
-    centre.sim.chime.wait_idle(call.transaction_id)
+    centre.chime_hang_up(call, tag=tag)
     centre.finish(call.session_id)
     assert centre.verification(call.session_id) is not None
     return centre.session(call.session_id)
