@@ -8,6 +8,7 @@ embedded engine, which runs their handlers in-process.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
@@ -28,8 +29,12 @@ STACK_NAME = "callrec"
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 
+@functools.cache
 def client(service: str, endpoint_url: str | None = None, region: str = REGION):
-    """A boto3 client for the local stack (moto in-process, or the served endpoint)."""
+    """A boto3 client for the local stack (moto in-process, or the served endpoint); one per service, endpoint and
+    Region for the process, as an application keeps its clients. Making one costs botocore 20-30 ms (its endpoint
+    rules, its event handlers copied): a client per call was 15% of the test suite's CPU. moto intercepts the
+    requests of clients made before its mock starts as well as after, and boto3 clients are thread-safe."""
     return boto3.client(service, region_name=region, endpoint_url=endpoint_url, **CREDENTIALS)
 
 
@@ -87,15 +92,11 @@ class TemplateDeployer:
         self.region = region
         self.parameter_overrides = parameter_overrides or {}
         self._layers: dict[str, Path] = {}  # layer ARN -> the folder Lambda would mount at /opt/python
-        self._clients: dict[str, Any] = {}
         self._instance_storage: dict[tuple[str, str], str] = {}
         self._mappings: list[engine.StreamMapping] = []  # started once the functions' roles exist
 
     def client(self, service: str):
-        """One client per service for the whole deployment (making one costs botocore several milliseconds)."""
-        if service not in self._clients:
-            self._clients[service] = client(service, self.endpoint_url, self.region)
-        return self._clients[service]
+        return client(service, self.endpoint_url, self.region)
 
     # --- naming, as CloudFormation/SAM name things -----------------------------------------------------
 
