@@ -16,6 +16,7 @@ scale, at most every 50 ms; while a shard has nothing new, a mapping waits until
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -28,6 +29,24 @@ log = logging.getLogger("callrec.engine.streams")
 POLL_SECONDS = 1.0
 MIN_POLL_SECONDS = 0.05
 IDLE_SECONDS = 1.0  # a mapping with nothing to read waits this long at most, unless a stream write wakes it
+
+
+@functools.cache
+def _stream_client(service: str, region: str, endpoint_url: str | None) -> Any:
+    """One client per stream service, Region and endpoint for the process (thread-safe; making one costs botocore
+    20-30 ms, and every deployment starts its mappings)."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        service,
+        region_name=region,
+        endpoint_url=endpoint_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        # botocore sends DynamoDB Streams to <account>.streams-ddb.<region>, a host moto 5.2.5 does not route
+        config=Config(account_id_endpoint_mode="disabled"),
+    )
 
 
 class _Kinesis:
@@ -141,19 +160,8 @@ class StreamMapping:
     def start(self) -> None:
         """Check the stream and open its shards now, as the function's role (Lambda checks the role's permissions
         when a mapping is enabled), then poll in the background."""
-        import boto3
-        from botocore.config import Config
-
         self._stop.clear()
-        self._client = boto3.client(
-            self.source.service,
-            region_name=self.region,
-            endpoint_url=self.endpoint_url,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            # botocore sends DynamoDB Streams to <account>.streams-ddb.<region>, a host moto 5.2.5 does not route
-            config=Config(account_id_endpoint_mode="disabled"),
-        )
+        self._client = _stream_client(self.source.service, self.region, self.endpoint_url)
         opened = self._open()
         self._thread = threading.Thread(target=self._run, args=(opened,), daemon=True, name=f"esm-{self.function.name}")
         self._thread.start()
