@@ -69,14 +69,23 @@ def test_a_change_is_one_of_state_reason_reasons_or_the_end():
     assert recording_state.changed(recording_state.of(pci), recording_state.of(both))
 
 
-@pytest.mark.parametrize("limit_state", ["Window Too Long", "Call Too Long"])
-def test_the_workflows_own_limit_stops_read_as_limit(limit_state):
-    """The outcome words come from the definition: its limit stops must read as `limit`, whatever they say."""
+def _limit_stops() -> list[str]:
+    """Who the workflow's own limit stops name (`by`), read from the definition's Deadline Passed state."""
     import json
+    import re
 
     from callrec.template import REPO_ROOT
 
     definition = json.loads((REPO_ROOT / "statemachines" / "recording_session.asl.json").read_text())
-    by = definition["States"][limit_state]["Parameters"]["by"]
+    return re.findall(r"'(max-[a-z-]+)'", definition["States"]["Deadline Passed"]["Output"])
+
+
+def test_the_definition_names_both_limits():
+    assert sorted(_limit_stops()) == ["max-call-duration", "max-window-length"]
+
+
+@pytest.mark.parametrize("by", _limit_stops())
+def test_the_workflows_own_limit_stops_read_as_limit(by):
+    """The outcome words come from the definition: its limit stops must read as `limit`, whatever they say."""
     session = {"status": "RECORDED", "outcomeReason": f"stopped by {by}", "endedAt": ENDED}
     assert recording_state.of(session)["reason"] == "limit"
