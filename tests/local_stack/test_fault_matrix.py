@@ -182,6 +182,23 @@ def _crash(logical_id: str, play: Callable[[LocalCallCentre], Call]) -> Callable
     return run
 
 
+def _policy_broken(play: Callable[[LocalCallCentre], Call]) -> Callable[[LocalCallCentre], Call]:
+    """The consent policy cannot decide (ValidateRequest decides it with the validation)."""
+
+    def run(centre: LocalCallCentre) -> Call:
+        from unittest import mock
+
+        from callrec_shared import consent
+
+        with mock.patch.object(consent, "decide", side_effect=RuntimeError("injected")):
+            call = play(centre)
+            centre.finish(call.session_id)
+            centre.verification(call.session_id)
+        return call
+
+    return run
+
+
 def _busy(play: Callable[[LocalCallCentre], Call]) -> Callable[[LocalCallCentre], Call]:
     """A busy stack: the provider's answer to the recording's start reaches the workflow 0.6 s late (Chime: the
     SMA's completion of the start task; Connect: StartContactRecording), so where the recording began on the
@@ -341,11 +358,12 @@ CELLS = [
     ),
     Cell(
         "connect",
-        "consent",
-        "ConsentPolicy Lambda crashes",
-        _crash("ConsentPolicy", _connect(_hang_up)),
+        "open",
+        "consent policy cannot decide",
+        _policy_broken(_connect(_hang_up)),
         "FAILED",
         None,
+        "ConsentPolicyFailed",
     ),
     # --- Chime SDK SIP media application --------------------------------------------------------------------
     Cell(

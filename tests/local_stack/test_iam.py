@@ -478,7 +478,7 @@ def _grants(role: str, *rows: tuple[str, str, str]) -> dict[tuple[str, str, str]
 # `_label` names it.
 USES: dict[tuple[str, str, str], str] = {
     **_grants(
-        "ConsentPolicy",
+        "ValidateRequest",
         ("s3:GetObject", "PromptBucket/*", "connect-notice"),
     ),
     **_grants(
@@ -565,7 +565,6 @@ USES: dict[tuple[str, str, str], str] = {
     **_grants(
         "RecordingSession",
         ("lambda:InvokeFunction", "ValidateRequest", "connect-notice"),
-        ("lambda:InvokeFunction", "ConsentPolicy", "connect-notice"),
         ("lambda:InvokeFunction", "RecordingChecks", "connect-notice"),
         ("dynamodb:GetItem", "SessionsTable", "api-stop"),
         ("dynamodb:UpdateItem", "SessionsTable", "connect-notice"),

@@ -31,6 +31,10 @@ CONNECT = {  # a Texas caller to a Texas centre: notice (one-party), with the re
         {"number": "+18005550199", "role": "callee", "jurisdiction": "US-TX"},
     ],
 }
+CONNECT_CALIFORNIA = {  # a Californian caller to the Texas centre: opt-in (all-party), with the real consent policy
+    **CONNECT,
+    "parties": [{"number": "+14155550123", "role": "caller"}, *CONNECT["parties"][1:]],
+}
 CHIME = {  # a Californian caller: opt-in (all-party), with the real consent policy
     "provider": "chime",
     "call": {"SipMediaApplicationId": SMA_ID, "TransactionId": "txn-1", "CallId": "call-1"},
@@ -77,8 +81,8 @@ EXPECTED = {
     "ConnectStartRefused": Case(CONNECT, "FAILED", "Recording Failed", "FAILED"),
     "ConnectConsentTimedOut": Case(CONNECT, "SUCCEEDED", "Not Recorded: No Consent", "NOT_RECORDED"),
     "ConnectHangUpDuringConsent": Case(CONNECT, "SUCCEEDED", "Not Recorded: Call Ended", "NOT_RECORDED"),
-    "ConnectOptInDeclined": Case(CONNECT, "SUCCEEDED", "Not Recorded: Consent Declined", "NOT_RECORDED"),
-    "ConnectOptInOnlyHeard": Case(CONNECT, "SUCCEEDED", "Not Recorded: No Consent", "NOT_RECORDED"),
+    "ConnectOptInDeclined": Case(CONNECT_CALIFORNIA, "SUCCEEDED", "Not Recorded: Consent Declined", "NOT_RECORDED"),
+    "ConnectOptInOnlyHeard": Case(CONNECT_CALIFORNIA, "SUCCEEDED", "Not Recorded: No Consent", "NOT_RECORDED"),
     "ConnectEndedWhileBusy": Case(CONNECT, "SUCCEEDED", "Recorded", "RECORDED", reason="stopped by contact-flow"),
     "ConnectCallTooLong": Case(CONNECT, "SUCCEEDED", "Recorded", "RECORDED", reason="stopped by max-call-duration"),
     "ChimeOptInAccepted": Case(CHIME, "SUCCEEDED", "Recorded", "RECORDED"),
@@ -132,7 +136,15 @@ EXPECTED = {
     ),
     "ValidatorCrashed": Case(CONNECT, "FAILED", "Validation Failed", "FAILED"),
     "SessionAlreadyOpen": Case(CONNECT, "SUCCEEDED", "Session Already Open", None),
-    "ConsentPolicyCrashed": Case(CONNECT, "FAILED", "Recording Failed", "FAILED"),
+    # the policy cannot decide (decided with the validation, before the session opens): FAILED and audited
+    "ConsentPolicyFailed": Case(
+        CONNECT,
+        "FAILED",
+        "Recording Failed",
+        "FAILED",
+        reason="ConsentPolicyFailed: RuntimeError: the policy document could not be read",
+        not_entered=("Open Session Record",),
+    ),
     # a defined end without the store: the failure saved (retried for 15 minutes), the provider made safe
     "SessionStoreDown": Case(
         CHIME,

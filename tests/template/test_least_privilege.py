@@ -165,7 +165,6 @@ FUNCTIONS = {
     "SmaHandler": "sma_handler",
     "RecordingChecks": "recording_checks",
     "ValidateRequest": "validate_request",
-    "ConsentPolicy": "consent_policy",
 }
 
 

@@ -11,7 +11,7 @@ from callrec.template import REPO_ROOT
 from callrec_shared import consent
 from callrec_shared.validation import InvalidRequest, validate
 
-decision_for = load_handler(REPO_ROOT / "functions" / "consent_policy", "app.decision_for", "ConsentPolicy")
+decision_for = load_handler(REPO_ROOT / "functions" / "validate_request", "app.decision_for", "ValidateRequest")
 POLICY = consent.load_policy()
 
 

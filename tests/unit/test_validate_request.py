@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import sys
 
 import pytest
 
@@ -139,3 +140,37 @@ def test_lone_surrogates_and_deep_nesting_are_refused_naming_the_field():
             "start_recording_request",
         )
     assert raised.value.field == "(payload)"
+
+
+handler = load_handler(REPO_ROOT / "functions" / "validate_request", "app.lambda_handler", "ValidateRequest")
+
+
+def _context():
+    from callrec.engine.runtime import LambdaContext
+
+    return LambdaContext(
+        "callrec-ValidateRequest", "arn:aws:lambda:us-east-1:123456789012:function:callrec-ValidateRequest"
+    )
+
+
+def test_a_valid_request_comes_back_with_its_consent_decided():
+    """One invocation validates and decides: the strictest rule over the parties (a Californian: opt-in)."""
+    session = handler(CONNECT, _context())
+    assert session["sessionId"] == session_id_for(CONNECT)
+    assert session["consent"]["decision"] == "opt-in"
+    assert session["consent"]["promptObject"]["key"] == session["consent"]["promptKey"]  # unavailable here: said so
+    assert "unavailable" in session["consent"]["promptObject"]
+
+
+def test_a_policy_that_cannot_decide_fails_as_consent_policy_failed_and_an_invalid_request_stays_invalid(monkeypatch):
+    from callrec_shared import consent
+
+    def broken(parties):
+        raise RuntimeError("the policy document could not be read")
+
+    monkeypatch.setattr(consent, "decide", broken)
+    module = sys.modules[handler.__module__]
+    with pytest.raises(module.ConsentPolicyFailed, match="^RuntimeError: the policy document could not be read$"):
+        handler(CONNECT, _context())
+    with pytest.raises(InvalidRequest, match="provider"):  # validation comes first, and is not a policy failure
+        handler(_with(CONNECT, "provider", "twilio"), _context())
