@@ -14,6 +14,7 @@ import json
 import os
 import re
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -739,18 +740,28 @@ def handler_source(code_dir: Path, handler: str, logical_id: str) -> Path:
     return source
 
 
+_LOADING = threading.RLock()
+
+
 def load_handler(code_dir: Path, handler: str, logical_id: str) -> engine.Handler:
     """Import `module.function` from a function's CodeUri, as the Lambda runtime does."""
     module_name, _, function_name = handler.rpartition(".")
     source = handler_source(code_dir, handler, logical_id)
     unique = f"callrec_functions.{code_dir.name}.{module_name}"
-    if unique in sys.modules:
-        module = sys.modules[unique]
-    else:
-        spec = importlib.util.spec_from_file_location(unique, source)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[unique] = module
-        spec.loader.exec_module(module)
+    with _LOADING:  # one at a time: two functions' first invocations on two threads, each importing Powertools'
+        # subpackages, failed with KeyError inside importlib (seen under pytest-xdist), and a second loader could
+        # take a module that had not finished running
+        if unique in sys.modules:
+            module = sys.modules[unique]
+        else:
+            spec = importlib.util.spec_from_file_location(unique, source)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[unique] = module
+            try:
+                spec.loader.exec_module(module)
+            except BaseException:
+                del sys.modules[unique]
+                raise
     try:
         return getattr(module, function_name)
     except AttributeError:

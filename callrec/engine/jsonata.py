@@ -16,6 +16,7 @@ import hashlib
 import json
 import random
 import re
+import sys
 import threading
 import uuid
 from typing import Any
@@ -68,9 +69,22 @@ def _random(seed: Any = None) -> float:
     return random.Random(seed).random() if seed is not None else random.random()
 
 
+def load() -> Any:
+    """jsonata-python's module, imported with the process's recursion limit kept: its import sets the limit to
+    10,000 for the whole process ("similar to JavaScript"), and the Lambda functions running in the same process
+    would then parse JSON that AWS Lambda's Python refuses (found: the API took a body nested 5,000 deep as JSON
+    once a JSONata state had run, and answered a payload error instead of an unparseable body)."""
+    with _compiled_lock:
+        limit = sys.getrecursionlimit()
+        import jsonata.jsonata
+
+        sys.setrecursionlimit(limit)
+        return jsonata.jsonata
+
+
 def _compile(expression: str) -> tuple[Any, threading.Lock, frozenset[str], frozenset[str] | None]:
     """The compiled expression (kept per text, which carries no values), its lock, and what it reads."""
-    from jsonata import Jsonata
+    Jsonata = load().Jsonata  # noqa: N806 - the library's class
 
     with _compiled_lock:
         entry = _compiled.get(expression)
@@ -92,6 +106,7 @@ class QueryEvaluationError(Exception):
 
 def evaluate(expression: str, env: Any, with_states: bool = True) -> Any:
     """The expression's value over the execution's $states and variables (JSON: lists, dicts, str, numbers)."""
+    load()
     from jsonata.jexception import JException
     from jsonata.utils import Utils
 

@@ -29,6 +29,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from callrec_shared import audit_chain, joins, sessions
 from callrec_shared.aws import settings
+from callrec_shared.opening import ConsentPolicyFailed
 from callrec_shared.validation import InvalidRequest, parse_json, validate
 
 logger = Logger(service="callrec")
@@ -64,6 +65,8 @@ def start_recording() -> Response:
         return _error(400, "InvalidRequest", err.message, err.field)
     except sessions.SessionConflict as err:
         return _error(409, "SessionConflict", str(err))
+    except ConsentPolicyFailed:
+        return _error(503, "ConsentPolicyFailed", "the consent policy could not decide; nothing is recorded")
     return _json(201, {**started, "links": {"self": f"/recordings/{started['sessionId']}"}})
 
 

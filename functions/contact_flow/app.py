@@ -31,6 +31,7 @@ from botocore.exceptions import ClientError
 from callrec_shared import joins, sessions
 from callrec_shared.aws import settings
 from callrec_shared.identity import session_id_for
+from callrec_shared.opening import ConsentPolicyFailed
 from callrec_shared.validation import InvalidRequest, validate
 
 logger = Logger(service="callrec")
@@ -63,7 +64,14 @@ def _request(contact: dict, parameters: dict) -> dict:
 
 
 def start(contact: dict, parameters: dict) -> dict:
-    started = sessions.start(_request(contact, parameters), actor="contact-flow")
+    try:
+        started = sessions.start(_request(contact, parameters), actor="contact-flow")
+    except ConsentPolicyFailed:
+        return {
+            "sessionId": session_of(contact),
+            "error": "ConsentPolicyFailed",
+            "message": "the consent policy could not decide; take the safe path (do not record)",
+        }
     view = sessions.wait_until(
         started["sessionId"], lambda s: "consent" in s or s.get("status") in sessions.TERMINAL, DECISION_WAIT_SECONDS
     )

@@ -41,6 +41,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from callrec_shared import joins, sessions
 from callrec_shared.consent import load_policy
+from callrec_shared.opening import ConsentPolicyFailed
 from callrec_shared.validation import InvalidRequest, validate
 
 logger = Logger(service="callrec")
@@ -134,6 +135,8 @@ def on_new_call(event: dict, attributes: dict) -> list[dict]:
         attributes[SESSION] = sessions.start(request, actor="sma")["sessionId"]
     except InvalidRequest as err:
         logger.warning("call not recorded: request invalid", extra={"field": err.field})
+    except ConsentPolicyFailed:
+        logger.warning("call not recorded: the consent policy could not decide (the session ended FAILED, audited)")
     return []
 
 

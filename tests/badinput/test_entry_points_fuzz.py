@@ -311,13 +311,16 @@ def test_the_sma_handler_always_answers_a_valid_sma_response(stack, event):
     assert isinstance(payload.get("TransactionAttributes", {}), dict)
 
 
-# --- the workflow's own validation -------------------------------------------------------------------------
+# --- what the entry points hand the workflow: the request validated, its consent decided --------------------
 @FIXTURES
 @given(request=st.one_of(json_values, deep, broken(START)))
-def test_validate_request_rejects_with_invalid_request_naming_the_field(stack, request):
-    answer = _function(stack, "ValidateRequest").invoke(request)
-    if "FunctionError" in answer:
-        assert answer["Payload"]["errorType"] == "InvalidRequest", answer
-        assert ":" in answer["Payload"]["errorMessage"]
+def test_opening_a_request_rejects_it_with_invalid_request_naming_the_field(stack, request):
+    from callrec_shared import opening
+    from callrec_shared.validation import InvalidRequest
+
+    try:
+        opened = opening.opened(request)
+    except InvalidRequest as err:
+        assert ":" in str(err)
     else:
-        assert answer["Payload"]["sessionId"]
+        assert opened["sessionId"] and opened["consent"]["decision"]["decision"] in ("none", "notice", "opt-in")

@@ -156,3 +156,25 @@ def test_an_uncaught_query_error_fails_the_execution(aws):
     described, _ = run(client("stepfunctions"), arn, {})
     assert (described["status"], described["error"]) == ("FAILED", "States.QueryEvaluationError")
     assert "returned nothing" in described["cause"]
+
+
+def test_evaluating_jsonata_leaves_the_processs_recursion_limit_as_it_was():
+    """jsonata-python sets the process's recursion limit to 10,000 when imported; the functions running in the same
+    process must keep Python's (the API refuses a body nested 5,000 deep as unparseable, as on AWS Lambda). In a
+    fresh interpreter, so that no earlier import decides it."""
+    import subprocess
+    import sys
+
+    from callrec.template import REPO_ROOT
+
+    probe = (
+        "import sys\n"
+        "before = sys.getrecursionlimit()\n"
+        "from callrec.engine import jsonata\n"
+        "compiled, *_ = jsonata._compile('1 + 1')\n"
+        "assert compiled.evaluate(None) == 2\n"
+        "print(before, sys.getrecursionlimit())\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    before, after = ran.stdout.split()
+    assert after == before != "10000"

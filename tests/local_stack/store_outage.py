@@ -90,3 +90,30 @@ def store_outage(at_state: str | None, occurrence: int = 1, seconds: float = 300
         yield outage
     finally:
         botocore.client.BaseClient._make_api_call = original
+
+
+@contextmanager
+def held_at(state: str) -> Iterator[threading.Event]:
+    """The workflow's DynamoDB writes from `state` wait until the event yielded is set (at the latest when the block
+    ends): a busy stack, where the entry points run before the workflow gets there."""
+    release = threading.Event()
+    original = botocore.client.BaseClient._make_api_call
+
+    def _make_api_call(self, operation_name, api_params):
+        principal = authorization.current()
+        if (
+            self.meta.service_model.service_name == "dynamodb"
+            and operation_name in WRITES
+            and principal is not None
+            and principal.role_arn.endswith(WORKFLOW_ROLE)
+            and principal.state == state
+        ):
+            release.wait(60)
+        return original(self, operation_name, api_params)
+
+    botocore.client.BaseClient._make_api_call = _make_api_call
+    try:
+        yield release
+    finally:
+        release.set()
+        botocore.client.BaseClient._make_api_call = original

@@ -9,6 +9,7 @@ from callrec.demo import CALIFORNIA_CALLER, CENTRE_TEXAS, TEXAS_CALLER
 from callrec.sim import Fault
 from tests.conftest import states_entered
 from tests.eventually import eventually
+from tests.local_stack.store_outage import held_at, store_outage
 from tests.wav_probe import read_wav
 
 
@@ -143,16 +144,11 @@ def test_a_consent_answer_before_the_wait_parks_is_kept_on_the_session_not_lost(
 def test_signals_and_answers_before_the_session_record_exists_are_kept(centre):
     """A busy stack can run the entry points before the execution has written the session record: the
     consent answer and a suspend sent then are kept on the session's key, and the workflow takes them."""
-    import threading
-
     from callrec_shared import sessions
 
     call = centre.connect_call(TEXAS_CALLER, CENTRE_TEXAS)
     centre.sim.connect.agent_joins(call.contact_id)
-    opened = threading.Event()
-    with centre.function("ValidateRequest").replaced(
-        lambda event, context: opened.wait(60) and own(event, context)
-    ) as own:
+    with held_at("Open Session Record") as opened:
         call.session_id = centre.contact_flow(call, "start")["sessionId"]  # DecisionPending: the record is not there
         assert sessions.get(call.session_id) is None
         assert "error" not in centre.contact_flow(call, "consent", answer="heard")
@@ -170,26 +166,20 @@ def test_signals_and_answers_before_the_session_record_exists_are_kept(centre):
     assert described["status"] == "SUCCEEDED" and centre.session(call.session_id)["status"] == "RECORDED"
 
 
-def test_a_session_that_never_opens_still_ends_audited_with_its_early_signals_answered(centre):
-    """ValidateRequest fails after a hang-up was already kept for the opening session: the failure is
-    recorded under the session (FAILED, audited) and the kept hang-up is answered, not left queued."""
-    import threading
-
+def test_a_session_whose_record_cannot_be_written_still_ends_audited_with_its_early_signals_answered(centre):
+    """The store refuses the session's first write (Open Session Record) after a hang-up was already kept for the
+    opening session: the workflow still ends the call defined (FAILED, audited) and the kept hang-up is answered,
+    not left queued."""
     call = centre.connect_call(TEXAS_CALLER, CENTRE_TEXAS)
-    opened = threading.Event()
-
-    def crash_when_released(event, context):
-        opened.wait(60)
-        raise RuntimeError("validator down")
-
-    with centre.function("ValidateRequest").replaced(crash_when_released):
+    with store_outage("Open Session Record"), held_at("Open Session Record") as opened:
         call.session_id = centre.contact_flow(call, "start")["sessionId"]
         centre.sim.connect.hang_up(call.contact_id)
         assert "error" not in centre.contact_flow(call, "hangup")
         opened.set()
         described, events = centre.finish(call.session_id)
-    assert described["status"] == "FAILED" and states_entered(events)[-1] == "Validation Failed"
+    assert described["status"] == "FAILED" and states_entered(events)[-1] == "Session Store Failed"
     session = centre.session(call.session_id)
-    assert session["status"] == "FAILED" and "validator down" in session["outcomeReason"]
-    assert [(s["kind"], s["status"]) for s in centre.signals(call.session_id)] == [("hangup", "applied")]
-    assert [a["event"] for a in centre.audit(call.session_id) if a.get("status")][-1:] == ["VALIDATION_FAILED"]
+    assert session["status"] == "FAILED" and "the session store failed" in session["outcomeReason"]
+    # answered with the store's failure (its caller is told), never left queued
+    assert [(s["kind"], s["status"]) for s in centre.signals(call.session_id)] == [("hangup", "failed")]
+    assert [a["status"] for a in centre.audit(call.session_id) if a.get("status")][-1:] == ["FAILED"]

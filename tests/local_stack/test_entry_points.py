@@ -214,3 +214,41 @@ def test_sma_handler_reads_both_shapes_of_action_failed(centre):
         ("t-1", "RecordingStartFailed", "NoAccessToDestination: Error while accessing destination"),
         ("t-1", "ConsentPromptFailed", "InvalidAudioSource: Audio Source parameter value is invalid."),
     ]
+
+
+def test_a_policy_that_cannot_decide_starts_nothing_and_leaves_the_session_failed_and_audited(centre, api):
+    """The entry points decide the consent policy before they start the workflow (callrec_shared.opening): when it
+    cannot decide, each answers so plainly and starts nothing, and the session ends FAILED, audited and sealed, so
+    nothing is recorded on a guess. The refusal is final: a later start of the same call, the policy back, is
+    refused the same way."""
+    from unittest import mock
+
+    from callrec.local_api import signed
+    from callrec_shared import consent
+    from callrec_shared.identity import session_id_for
+
+    sma_event = _sma_event()
+    sma_event["CallDetails"]["SipMediaApplicationId"] = centre.sma.id
+    request = {
+        "provider": "connect",
+        "call": {"InstanceId": _flow_event()["Details"]["ContactData"]["InstanceARN"].rsplit("/", 1)[1]}
+        | {"ContactId": "c-api", "InitialContactId": "c-api"},
+        "parties": [{"number": "+14155550123", "role": "caller"}],
+    }
+    with mock.patch.object(consent, "decide", side_effect=RuntimeError("the policy document could not be read")):
+        flow = centre.function("ContactFlow").invoke(_flow_event())["Payload"]
+        sma = centre.function("SmaHandler").invoke(sma_event)
+        answer = signed("POST", f"{api}/recordings", request)
+    assert flow["error"] == "ConsentPolicyFailed" and "consent" not in flow
+    assert "FunctionError" not in sma and sma["Payload"]["Actions"] == []
+    assert "sessionId" not in sma["Payload"]["TransactionAttributes"]
+    assert (answer.status_code, answer.json()["error"]) == (503, "ConsentPolicyFailed")
+    assert _executions(centre) == 0
+    for session_id in (flow["sessionId"], session_id_for(request)):
+        session = centre.session(session_id)
+        assert session["status"] == "FAILED" and "the consent policy could not decide" in session["outcomeReason"]
+        assert [a["event"] for a in centre.audit(session_id) if a.get("status")] == ["CONSENT_POLICY_FAILED"]
+        assert centre.audit_chain(session_id).holds
+    again = centre.function("ContactFlow").invoke(_flow_event())["Payload"]
+    assert again["error"] == "ConsentPolicyFailed" and _executions(centre) == 0
+    assert centre.session(flow["sessionId"])["status"] == "FAILED"

@@ -7,7 +7,6 @@ says what every row proves)."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -19,6 +18,7 @@ from callrec.sim import Fault
 from callrec.sim.core import DELIVER
 from tests.local_stack.conftest import slow_connect, slow_sma
 from tests.local_stack.defined_end import Row, card_heard, proven
+from tests.local_stack.store_outage import held_at
 
 ENDED = ("RECORDED", "NOT_RECORDED", "FAILED")  # a session's end (callrec_shared.sessions.TERMINAL)
 
@@ -48,14 +48,10 @@ def _connect(talk_then: Callable[[LocalCallCentre, Call], None]) -> Callable[[Lo
 
 
 def _connect_gone_while_opening(centre: LocalCallCentre) -> Call:
-    """The caller hangs up while the session's execution runs but has not written its record yet (held in
-    ValidateRequest): the contact flow gets no decision in time, and its hang-up must still end the call."""
+    """The caller hangs up while the session's execution runs but has not written its record yet (held at Open
+    Session Record): the contact flow gets no decision in time, and its hang-up must still end the call."""
     call = centre.connect_call(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
-    opened = threading.Event()
-
-    with centre.function("ValidateRequest").replaced(
-        lambda event, context: opened.wait(60) and own(event, context)
-    ) as own:
+    with held_at("Open Session Record") as opened:
         call.session_id = centre.contact_flow(call, "start")["sessionId"]
         assert centre.session(call.session_id) is None  # the record does not exist yet
         _hang_up(centre, call)
@@ -182,23 +178,6 @@ def _crash(logical_id: str, play: Callable[[LocalCallCentre], Call]) -> Callable
     return run
 
 
-def _policy_broken(play: Callable[[LocalCallCentre], Call]) -> Callable[[LocalCallCentre], Call]:
-    """The consent policy cannot decide (ValidateRequest decides it with the validation)."""
-
-    def run(centre: LocalCallCentre) -> Call:
-        from unittest import mock
-
-        from callrec_shared import consent
-
-        with mock.patch.object(consent, "decide", side_effect=RuntimeError("injected")):
-            call = play(centre)
-            centre.finish(call.session_id)
-            centre.verification(call.session_id)
-        return call
-
-    return run
-
-
 def _busy(play: Callable[[LocalCallCentre], Call]) -> Callable[[LocalCallCentre], Call]:
     """A busy stack: the provider's answer to the recording's start reaches the workflow 0.6 s late (Chime: the
     SMA's completion of the start task; Connect: StartContactRecording), so where the recording began on the
@@ -232,15 +211,6 @@ CELLS = [
         "NOT_RECORDED",
         None,
         "ended before recording",
-    ),
-    Cell(
-        "connect",
-        "open",
-        "ValidateRequest Lambda crashes",
-        _crash("ValidateRequest", _connect(_hang_up)),
-        "FAILED",
-        None,
-        "injected crash",
     ),
     Cell("connect", "consent", "caller hangs up before answering", _connect(_hang_up), "NOT_RECORDED", None),
     Cell(
@@ -355,15 +325,6 @@ CELLS = [
         _crash("RecordingChecks", RECORDED_CONNECT),
         "RECORDED",
         "ERROR",
-    ),
-    Cell(
-        "connect",
-        "open",
-        "consent policy cannot decide",
-        _policy_broken(_connect(_hang_up)),
-        "FAILED",
-        None,
-        "ConsentPolicyFailed",
     ),
     # --- Chime SDK SIP media application --------------------------------------------------------------------
     Cell(

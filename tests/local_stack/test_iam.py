@@ -29,6 +29,7 @@ from callrec.local_api import signed
 from callrec.stack import client
 from tests.eventually import StillWaiting, eventually
 from tests.local_stack.conftest import slow_connect
+from tests.local_stack.store_outage import held_at
 
 QUICK = 3.0  # seconds to wait for what a refused call may never reach (a healthy one gets there in under one)
 
@@ -205,17 +206,22 @@ def _statuses(centre, call) -> list[str]:
 
 
 def api_stop(centre, api) -> dict:
-    """The recordings API: start a Connect call, the contact flow plays the notice, a payment window through
-    the API, the API stops the recording, reads the audit, and starts the session again once it ended."""
+    """The recordings API: start a Connect call, the contact flow plays the notice (its answer reported before the
+    workflow parks for it), a payment window through the API, the API stops the recording, reads the audit, and
+    starts the session again once it ended."""
     call = centre.connect_call(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
     centre.sim.connect.agent_joins(call.contact_id)
     ids = {"InstanceId": centre.instance.instance_id, "ContactId": call.contact_id, "InitialContactId": call.contact_id}
     body = {"provider": "connect", "call": ids, "parties": [{"number": demo.TEXAS_CALLER, "role": "caller"}]}
-    started = signed("POST", f"{api}/recordings", body)
-    if started.status_code != 201:
-        return {"start": started.status_code}
-    call.session_id = started.json()["sessionId"]
-    centre.contact_flow(call, "consent", answer="heard")
+    # the flow's answer comes before the workflow parks for it (held there): the workflow reads the session
+    # (GetItem) and takes the answer kept on it
+    with held_at("Await Consent From Contact Flow") as parked:
+        started = signed("POST", f"{api}/recordings", body)
+        if started.status_code != 201:
+            return {"start": started.status_code}
+        call.session_id = started.json()["sessionId"]
+        centre.contact_flow(call, "consent", answer="heard")
+        parked.set()
     try:
         centre.wait_for_status(call.session_id, "RECORDING")
     except StillWaiting:
@@ -478,10 +484,6 @@ def _grants(role: str, *rows: tuple[str, str, str]) -> dict[tuple[str, str, str]
 # `_label` names it.
 USES: dict[tuple[str, str, str], str] = {
     **_grants(
-        "ValidateRequest",
-        ("s3:GetObject", "PromptBucket/*", "connect-notice"),
-    ),
-    **_grants(
         "ContactFlow",
         ("s3:GetObject", "PromptBucket/*", "connect-conference"),
         ("states:StartExecution", "RecordingSession", "connect-notice"),
@@ -564,7 +566,6 @@ USES: dict[tuple[str, str, str], str] = {
     ),
     **_grants(
         "RecordingSession",
-        ("lambda:InvokeFunction", "ValidateRequest", "connect-notice"),
         ("lambda:InvokeFunction", "RecordingChecks", "connect-notice"),
         ("dynamodb:GetItem", "SessionsTable", "api-stop"),
         ("dynamodb:UpdateItem", "SessionsTable", "connect-notice"),

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import signal
 import time
+import uuid
 
 import pytest
 
 from callrec.history import fetch_history, wait_for_execution
 from callrec.template import Template
+from callrec_shared import opening
 from tests.conftest import make_role, states_entered
 from tests.eventually import eventually
 from tests.local_stack.conftest import endpoint_client as _client
@@ -28,17 +30,17 @@ def endpoint():
 
 def test_startup_prints_what_it_deployed(endpoint):
     printed = "".join(endpoint["lines"])
-    for logical_id in ("RecordingSession", "ValidateRequest", "SessionsTable", "AuditTable", "RecordingBucket"):
+    for logical_id in ("RecordingSession", "RecordingChecks", "SessionsTable", "AuditTable", "RecordingBucket"):
         assert logical_id in printed
 
 
 def _users_role(endpoint: dict, table: str) -> str:
-    """The user's own role for their machine, as on AWS: it may invoke the validator and write the table."""
+    """The user's own role for their machine, as on AWS: it may invoke the checks function and write the table."""
     grants = [
         {
             "Effect": "Allow",
             "Action": "lambda:InvokeFunction",
-            "Resource": "arn:aws:lambda:us-east-1:123456789012:function:callrec-ValidateRequest",
+            "Resource": "arn:aws:lambda:us-east-1:123456789012:function:callrec-RecordingChecks",
         },
         {
             "Effect": "Allow",
@@ -60,12 +62,16 @@ def test_a_users_state_machine_runs_through_plain_boto3(endpoint):
                 "Choices": [{"Variable": "$.go", "BooleanEquals": True, "Next": "Pause"}],
                 "Default": "Nope",
             },
-            "Pause": {"Type": "Wait", "Seconds": 1, "Next": "Validate"},
-            "Validate": {
+            "Pause": {"Type": "Wait", "Seconds": 1, "Next": "Seal"},
+            "Seal": {
                 "Type": "Task",
                 "Resource": "arn:aws:states:::lambda:invoke",
-                "Parameters": {"FunctionName": "callrec-ValidateRequest", "Payload.$": "$.request"},
-                "ResultSelector": {"sessionId.$": "$.Payload.sessionId"},
+                "Parameters": {
+                    "FunctionName": "callrec-RecordingChecks",
+                    "Payload": {"action": "seal", "sessionId.$": "$.sessionId"},
+                },
+                "ResultSelector": {"sealed.$": "$.Payload.sealed"},
+                "ResultPath": "$.seal",
                 "Next": "Store",
             },
             "Store": {
@@ -85,12 +91,7 @@ def test_a_users_state_machine_runs_through_plain_boto3(endpoint):
     arn = sfn.create_state_machine(name="users-machine", definition=json.dumps(definition), roleArn=role)[
         "stateMachineArn"
     ]
-    request = {
-        "provider": "chime",
-        "call": {"SipMediaApplicationId": PARAMETERS["SipMediaApplicationId"], "TransactionId": "t", "CallId": "c"},
-        "parties": [{"number": "+14155550100"}],
-    }
-    started = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"go": True, "request": request}))
+    started = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"go": True, "sessionId": str(uuid.uuid4())}))
 
     began = time.monotonic()
     described = wait_for_execution(sfn, started["executionArn"], timeout=60)
@@ -108,8 +109,9 @@ def test_a_users_state_machine_runs_through_plain_boto3(endpoint):
 
 
 def test_the_deployed_recording_session_runs(endpoint):
-    """Started with plain boto3, it decides consent and parks until the contact flow answers; the
-    recordings API's stop ends it, and the session and audit trail say how."""
+    """Started with plain boto3 with what an entry point hands it (the request validated and its consent decided:
+    callrec_shared.opening), it parks until the contact flow answers; the recordings API's stop ends it, and the
+    session and audit trail say how."""
     sfn = _client(endpoint, "stepfunctions")
     arn = _physical(endpoint, "RecordingSession")
     request = {
@@ -121,7 +123,7 @@ def test_the_deployed_recording_session_runs(endpoint):
         },
         "parties": [{"number": "+15125550100"}],
     }
-    execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps(request))["executionArn"]
+    execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps(opening.opened(request)))["executionArn"]
     eventually(
         lambda: [
             e["stateEnteredEventDetails"]["name"]
@@ -132,7 +134,7 @@ def test_the_deployed_recording_session_runs(endpoint):
         what="the workflow to ask the contact flow for consent",
     )
     sessions = _client(endpoint, "dynamodb").scan(TableName=_physical(endpoint, "SessionsTable"))["Items"]
-    session_id = next(i["sessionId"]["S"] for i in sessions if i["executionArn"]["S"] == execution)
+    session_id = next(i["sessionId"]["S"] for i in sessions if i.get("executionArn", {}).get("S") == execution)
     assert signed("POST", f"{endpoint['api']}/recordings/{session_id}/stop").status_code == 202
     described = wait_for_execution(sfn, execution, timeout=60)
     assert described["status"] == "SUCCEEDED"

@@ -164,7 +164,6 @@ FUNCTIONS = {
     "ContactFlow": "contact_flow",
     "SmaHandler": "sma_handler",
     "RecordingChecks": "recording_checks",
-    "ValidateRequest": "validate_request",
 }
 
 

@@ -6,12 +6,10 @@ import copy
 
 import pytest
 
-from callrec.stack import load_handler
-from callrec.template import REPO_ROOT
-from callrec_shared import consent
+from callrec_shared import consent, opening
 from callrec_shared.validation import InvalidRequest, validate
 
-decision_for = load_handler(REPO_ROOT / "functions" / "validate_request", "app.decision_for", "ValidateRequest")
+decision_for = opening.decision_for
 POLICY = consent.load_policy()
 
 

@@ -24,10 +24,8 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
-from callrec_shared import audit_chain, clock, recording_state
+from callrec_shared import audit_chain, clock, opening, recording_state
 from callrec_shared.aws import client, settings
-from callrec_shared.identity import session_id_for
-from callrec_shared.validation import validate_start
 
 TERMINAL = {"RECORDED", "NOT_RECORDED", "FAILED"}
 KINDS = ("suspend", "resume", "stop", "hangup")
@@ -95,24 +93,81 @@ def audit(session_id: str, event: str, actor: str, **details: str) -> None:
 
 
 def start(request: dict[str, Any], actor: str) -> dict[str, Any]:
-    """Validate the request and start the call's RecordingSession (idempotent for the same request, also
-    after the session has ended: Step Functions refuses a closed execution's name even for the same input,
-    so a client's retry is recognised here by comparing the inputs)."""
-    validate_start(request)
-    session_id = session_id_for(request)
-    sfn = client("stepfunctions")
-    wanted = json.dumps(request, sort_keys=True, separators=(",", ":"))
+    """Validate the request, decide its consent policy and start the call's RecordingSession with both
+    (opening.opened). Idempotent for the same request, also after the session has ended: Step Functions refuses
+    a closed execution's name even for the same input, so a client's retry is recognised here by comparing the
+    normalised requests (the decision of the first start stands). A policy that cannot decide starts nothing:
+    the session ends FAILED, audited, and ConsentPolicyFailed is raised for the entry point to answer; a later
+    start of that session is refused the same way (the refusal is final: nothing is recorded on a guess)."""
+    session = opening.normalise(request)
+    session_id = session["sessionId"]
+    refused = _item(session_id)
+    if refused is not None and "endedAt" in refused and "executionArn" not in refused:
+        raise opening.ConsentPolicyFailed("an earlier start of this session was refused; the refusal is final")
+    audit(session_id, "START_REQUESTED", actor, provider=request["provider"])  # before the workflow's own records
+    arn: str | None
     try:
-        started = sfn.start_execution(stateMachineArn=settings().recording_session_arn, name=session_id, input=wanted)
+        arn = _start_execution(session_id, opening.opened(request))
+    except opening.ConsentPolicyFailed as err:
+        arn = _started(session_id, session)  # a retry of a start that went in: its decision stands
+        if arn is None:
+            _refuse_start(session_id, actor, str(err))
+            raise
     except ClientError as err:
         if err.response["Error"]["Code"] != "ExecutionAlreadyExists":
             raise
-        arn = _execution_arn(session_id)
-        if json.loads(sfn.describe_execution(executionArn=arn).get("input") or "null") != request:
+        arn = _started(session_id, session)
+        if arn is None:
             raise SessionConflict(f"session {session_id} was started for this call with a different request") from err
-        started = {"executionArn": arn}
-    audit(session_id, "START_REQUESTED", actor, provider=request["provider"])
-    return {"sessionId": session_id, "executionArn": started["executionArn"]}
+    return {"sessionId": session_id, "executionArn": arn}
+
+
+def _start_execution(session_id: str, opened: dict[str, Any]) -> str:
+    started = client("stepfunctions").start_execution(
+        stateMachineArn=settings().recording_session_arn,
+        name=session_id,
+        input=json.dumps(opened, sort_keys=True, separators=(",", ":")),
+    )
+    return str(started["executionArn"])
+
+
+def _started(session_id: str, session: dict[str, Any]) -> str | None:
+    """The execution already started for this session with the same normalised request (its ARN), or None."""
+    sfn = client("stepfunctions")
+    arn = _execution_arn(session_id)
+    try:
+        given = json.loads(sfn.describe_execution(executionArn=arn).get("input") or "null")
+    except sfn.exceptions.ExecutionDoesNotExist:
+        return None
+    same = isinstance(given, dict) and {k: v for k, v in given.items() if k != "consent"} == session
+    return arn if same else None
+
+
+def _refuse_start(session_id: str, actor: str, reason: str) -> None:
+    """The policy could not decide and nothing started: the session FAILED with why, audited and sealed. A session
+    an execution already opened is left alone."""
+    at = now()
+    try:
+        client("dynamodb").update_item(
+            TableName=settings().sessions_table,
+            Key={"sessionId": {"S": session_id}},
+            UpdateExpression="SET #status = :failed, outcomeReason = :reason, endedAt = :at, updatedAt = :at, "
+            "closing = :yes",
+            ConditionExpression="attribute_not_exists(executionArn)",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":failed": {"S": "FAILED"},
+                ":reason": {"S": f"the consent policy could not decide ({reason}); nothing was recorded"},
+                ":at": {"S": at},
+                ":yes": {"BOOL": True},
+            },
+        )
+    except ClientError as err:
+        if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+        return
+    audit(session_id, "CONSENT_POLICY_FAILED", actor, status="FAILED")
+    audit_chain.seal(session_id, actor)
 
 
 def _execution_arn(session_id: str) -> str:

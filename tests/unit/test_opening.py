@@ -1,18 +1,17 @@
-"""The request validator: every bad field is named, good requests get a stable session id."""
+"""What an entry point hands RecordingSession (callrec_shared.opening): every bad field of a request is named,
+good requests get a stable session id and their consent decided."""
 
 from __future__ import annotations
 
 import copy
-import sys
 
 import pytest
 
-from callrec.stack import load_handler
-from callrec.template import REPO_ROOT
+from callrec_shared import consent, opening
+from callrec_shared.identity import session_id_for
 from callrec_shared.validation import InvalidRequest, validate
 
-normalise = load_handler(REPO_ROOT / "functions" / "validate_request", "app.normalise", "ValidateRequest")
-session_id_for = load_handler(REPO_ROOT / "functions" / "validate_request", "app.session_id_for", "ValidateRequest")
+normalise = opening.normalise
 
 CONNECT = {
     "provider": "connect",
@@ -99,7 +98,6 @@ def test_only_the_deployments_instance_and_sma_are_accepted():
 
 def test_session_identity_has_no_separator_collisions():
     """Reproduced before: parts joined with "/" made (instance x, contact y/z) and (x/y, z) one session."""
-    from callrec_shared.identity import session_id_for
 
     def connect(instance: str, contact: str) -> str:
         return session_id_for({"provider": "connect", "call": {"InstanceId": instance, "InitialContactId": contact}})
@@ -109,7 +107,6 @@ def test_session_identity_has_no_separator_collisions():
 
 
 def test_patterns_match_the_whole_value_and_errors_never_echo_it():
-    from callrec_shared.validation import InvalidRequest, validate
 
     request = {
         "provider": "chime",
@@ -142,35 +139,22 @@ def test_lone_surrogates_and_deep_nesting_are_refused_naming_the_field():
     assert raised.value.field == "(payload)"
 
 
-handler = load_handler(REPO_ROOT / "functions" / "validate_request", "app.lambda_handler", "ValidateRequest")
-
-
-def _context():
-    from callrec.engine.runtime import LambdaContext
-
-    return LambdaContext(
-        "callrec-ValidateRequest", "arn:aws:lambda:us-east-1:123456789012:function:callrec-ValidateRequest"
-    )
-
-
 def test_a_valid_request_comes_back_with_its_consent_decided():
-    """One invocation validates and decides: the strictest rule over the parties (a Californian: opt-in)."""
-    session = handler(CONNECT, _context())
+    """Validated and decided in one step: the strictest rule over the parties (a Californian: opt-in)."""
+    session = opening.opened(CONNECT)
     assert session["sessionId"] == session_id_for(CONNECT)
-    assert session["consent"]["decision"] == "opt-in"
-    assert session["consent"]["promptObject"]["key"] == session["consent"]["promptKey"]  # unavailable here: said so
-    assert "unavailable" in session["consent"]["promptObject"]
+    decision = session["consent"]["decision"]
+    assert decision["decision"] == "opt-in"
+    assert decision["promptObject"]["key"] == decision["promptKey"]
+    assert "unavailable" in decision["promptObject"]  # no prompt bucket here: said so, never left out
 
 
 def test_a_policy_that_cannot_decide_fails_as_consent_policy_failed_and_an_invalid_request_stays_invalid(monkeypatch):
-    from callrec_shared import consent
-
     def broken(parties):
         raise RuntimeError("the policy document could not be read")
 
     monkeypatch.setattr(consent, "decide", broken)
-    module = sys.modules[handler.__module__]
-    with pytest.raises(module.ConsentPolicyFailed, match="^RuntimeError: the policy document could not be read$"):
-        handler(CONNECT, _context())
+    with pytest.raises(opening.ConsentPolicyFailed, match="^RuntimeError: the policy document could not be read$"):
+        opening.opened(CONNECT)
     with pytest.raises(InvalidRequest, match="provider"):  # validation comes first, and is not a policy failure
-        handler(_with(CONNECT, "provider", "twilio"), _context())
+        opening.opened(_with(CONNECT, "provider", "twilio"))
