@@ -119,6 +119,11 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "responses": {
             "201": _answer("started (or the same request again: the same session)", _SESSION),
             **_errors(400, 409),
+            "503": _answer(
+                "the consent policy could not decide (`ConsentPolicyFailed`): nothing was started or recorded, and "
+                "the session ended FAILED, audited",
+                _ERROR,
+            ),
         },
     },
     ("get", "/recordings/{sessionId}"): {
