@@ -106,6 +106,7 @@ def register_extra_function(name: str, spec: str) -> None:
             name=name,
             arn=f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}",
             load_handler=lambda: load_handler(source.parent, f"{source.stem}.{function}", name),
+            load_environment=lambda n: load_handler(source.parent, f"{source.stem}.{function}", name, environment=n),
         )
     )
 

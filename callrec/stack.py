@@ -286,6 +286,7 @@ class TemplateDeployer:
                 name=name,
                 arn=arn,
                 load_handler=lambda: load_handler(code_dir, properties["Handler"], logical_id),
+                load_environment=lambda n: load_handler(code_dir, properties["Handler"], logical_id, environment=n),
                 memory_mb=int(properties.get("MemorySize", 128)),
                 timeout_seconds=int(properties.get("Timeout", 3)),
                 role_arn=self._role_arn(logical_id),
@@ -743,11 +744,12 @@ def handler_source(code_dir: Path, handler: str, logical_id: str) -> Path:
 _LOADING = threading.RLock()
 
 
-def load_handler(code_dir: Path, handler: str, logical_id: str) -> engine.Handler:
-    """Import `module.function` from a function's CodeUri, as the Lambda runtime does."""
+def load_handler(code_dir: Path, handler: str, logical_id: str, environment: int = 0) -> engine.Handler:
+    """Import `module.function` from a function's CodeUri, as the Lambda runtime does: execution environment
+    `environment` (0, the first, unless invocations overlap) has a module of its own."""
     module_name, _, function_name = handler.rpartition(".")
     source = handler_source(code_dir, handler, logical_id)
-    unique = f"callrec_functions.{code_dir.name}.{module_name}"
+    unique = f"callrec_functions.{code_dir.name}.{module_name}" + (f"_environment{environment}" if environment else "")
     with _LOADING:  # one at a time: two functions' first invocations on two threads, each importing Powertools'
         # subpackages, failed with KeyError inside importlib (seen under pytest-xdist), and a second loader could
         # take a module that had not finished running

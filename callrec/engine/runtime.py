@@ -58,6 +58,7 @@ class LambdaFunction:
         memory_mb: int = 128,
         timeout_seconds: int = 3,
         role_arn: str | None = None,
+        load_environment: Callable[[int], Handler] | None = None,
     ):
         self.name = name
         self.role_arn = role_arn  # every AWS call the handler makes is checked against it (None: unchecked)
@@ -65,6 +66,15 @@ class LambdaFunction:
         self.memory_mb = memory_mb
         self.timeout_seconds = timeout_seconds
         self._load_handler = load_handler
+        # Execution environments, as Lambda runs them: each serves one invocation at a time, and a concurrent
+        # invocation gets another (a cold start) with its own copy of the function's module, so module state
+        # (Powertools' event resolver, for one) is never shared by two invocations at once. Found: two API calls
+        # at once on one module mixed their events, and a resume reached its route without its session id.
+        # `load_environment(n)` loads environment n (n >= 1); without it, every invocation shares the handler.
+        self._load_environment = load_environment
+        self._environments = 0  # made so far; environment 0 is `handler`
+        self._idle: list[Handler] = []
+        self._override: Handler | None = None  # a test's stand-in (replaced), for every invocation
         self._handler: Handler | None = None
         self._lock = threading.Lock()
         self.durations: collections.deque[float] = collections.deque(
@@ -84,12 +94,33 @@ class LambdaFunction:
         own handler (e.g. for a stand-in that delays, then calls it)."""
         original = self.handler
         with self._lock:
-            self._handler = handler
+            self._override = handler
         try:
             yield original
         finally:
             with self._lock:
-                self._handler = original
+                self._override = None
+
+    def _take(self) -> tuple[Handler, bool]:
+        """The handler of an execution environment free for one invocation, and whether it goes back to the pool:
+        an idle one, else a new one (a cold start)."""
+        with self._lock:
+            if self._override is not None:
+                return self._override, False
+            if self._load_environment is None:
+                index = -1
+            elif self._idle:
+                return self._idle.pop(), True
+            else:
+                index = self._environments
+                self._environments += 1
+        if index < 0:
+            return self.handler, False
+        return (self.handler if index == 0 else self._load_environment(index)), True
+
+    def _give_back(self, handler: Handler) -> None:
+        with self._lock:
+            self._idle.append(handler)
 
     def crashing(self, error: Exception) -> contextlib.AbstractContextManager:
         """A fault switch for tests: every invocation raises `error` until the block ends."""
@@ -108,7 +139,7 @@ class LambdaFunction:
             timeout_seconds=self.timeout_seconds,
         )
         began = time.perf_counter()
-        handler = self.handler
+        handler, pooled = self._take()
         outcome: dict[str, Any] = {}
 
         def run() -> None:
@@ -119,6 +150,9 @@ class LambdaFunction:
                     outcome["result"] = handler(event, context)
             except Exception as err:  # noqa: BLE001 - the Lambda runtime reports every exception
                 outcome["error"] = err
+            finally:
+                if pooled:  # free again once its invocation has ended (a timed-out one runs on, and stays busy)
+                    self._give_back(handler)
 
         # The function's Timeout holds, as on AWS: past it the invocation fails with Sandbox.Timedout. (Locally
         # the handler's thread cannot be frozen as Lambda freezes its sandbox: it runs on, unheard.)
