@@ -72,6 +72,22 @@ def bench_iam_check(calls: int = 300) -> None:
     )
 
 
+# The first version's figures for the same demo calls (state transitions of both workflows; Lambda invocations by
+# the workflows), measured on it with `callrec demo --json`: what every later figure is read against.
+FIRST_VERSION = {
+    "chime-payment": (73, 4),
+    "connect-payment": (71, 4),
+    "connect-notice": (41, 4),
+    "connect-recording-never-lands": (None, 11),
+}
+
+
+def _against_first(scenario: str, index: int, value: int) -> str:
+    first = FIRST_VERSION.get(scenario, (None, None))[index]
+    what = ("", "workflows ")[index]
+    return f"; first version: {what}{first} ({value / first:.2f}x)" if first else ""
+
+
 def bench_demo_calls() -> None:
     began = time.perf_counter()
     results = demo.run(as_json=True, out=io.StringIO(), reports=None)
@@ -90,14 +106,16 @@ def bench_demo_calls() -> None:
             f"{r['scenario']}: state transitions",
             transitions,
             "",
-            f"RecordingSession {r['state_transitions']} + VerifyRecording {r['verify_state_transitions']}",
+            f"RecordingSession {r['state_transitions']} + VerifyRecording {r['verify_state_transitions']}"
+            + _against_first(r["scenario"], 0, transitions),
         )
         figure(
             "per call",
             f"{r['scenario']}: Lambda invocations",
             lambdas,
             "",
-            f"workflows {r['lambda_invocations'] + r['verify_lambda_invocations']} + entry point {r['entry_point_invocations']}",
+            f"workflows {r['lambda_invocations'] + r['verify_lambda_invocations']} + entry point {r['entry_point_invocations']}"
+            + _against_first(r["scenario"], 1, r["lambda_invocations"] + r["verify_lambda_invocations"]),
         )
         figure(
             "per call",

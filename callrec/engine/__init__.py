@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from callrec.engine import clients, dynamodb, iam, interpreter, jsonata, kms, quotas, streams, tokens
+from callrec.engine import clients, dynamodb, iam, interpreter, jsonata, kms, powertools, quotas, streams, tokens
 from callrec.engine.interpreter import modelled_error
 from callrec.engine.ledger import HookMoved, Ledger, Patch
 from callrec.engine.runtime import (
@@ -45,6 +45,7 @@ LEDGER = Ledger(
     + clients.RECORDS
     + kms.RECORDS
     + streams.RECORDS
+    + powertools.RECORDS
 )
 
 

@@ -68,8 +68,8 @@ class LambdaFunction:
         self._load_handler = load_handler
         # Execution environments, as Lambda runs them: each serves one invocation at a time, and a concurrent
         # invocation gets another (a cold start) with its own copy of the function's module, so module state
-        # (Powertools' event resolver, for one) is never shared by two invocations at once. Found: two API calls
-        # at once on one module mixed their events, and a resume reached its route without its session id.
+        # is never shared by two invocations at once (state a library keeps on its own classes is another matter:
+        # Powertools' current event, kept per invocation by engine/powertools.py).
         # `load_environment(n)` loads environment n (n >= 1); without it, every invocation shares the handler.
         self._load_environment = load_environment
         self._environments = 0  # made so far; environment 0 is `handler`
