@@ -69,17 +69,24 @@ def _random(seed: Any = None) -> float:
     return random.Random(seed).random() if seed is not None else random.random()
 
 
+_library: Any = None  # jsonata-python's module, once load() has imported it
+
+
 def load() -> Any:
     """jsonata-python's module, imported with the process's recursion limit kept: its import sets the limit to
     10,000 for the whole process ("similar to JavaScript"), and the Lambda functions running in the same process
     would then parse JSON that AWS Lambda's Python refuses (found: the API took a body nested 5,000 deep as JSON
     once a JSONata state had run, and answered a payload error instead of an unparseable body)."""
-    with _compiled_lock:
-        limit = sys.getrecursionlimit()
-        import jsonata.jsonata
+    global _library
+    if _library is None:  # imported once, under the lock; every later evaluation takes no lock here
+        with _compiled_lock:
+            if _library is None:
+                limit = sys.getrecursionlimit()
+                import jsonata.jsonata
 
-        sys.setrecursionlimit(limit)
-        return jsonata.jsonata
+                sys.setrecursionlimit(limit)
+                _library = jsonata.jsonata
+    return _library
 
 
 def _compile(expression: str) -> tuple[Any, threading.Lock, frozenset[str], frozenset[str] | None]:

@@ -53,12 +53,16 @@ def decision_for(request: dict[str, Any]) -> dict[str, Any]:
     return validate(decision, "consent_decision")
 
 
-def opened(request: dict[str, Any]) -> dict[str, Any]:
-    """RecordingSession's input: the normalised request and `consent.decision`. InvalidRequest for a bad request
-    (nothing decided), ConsentPolicyFailed when the policy cannot decide."""
-    session = normalise(request)
+def decided(session: dict[str, Any]) -> dict[str, Any]:
+    """RecordingSession's input for a normalised request: it and `consent.decision`. ConsentPolicyFailed when the
+    policy cannot decide."""
     try:
         decision = decision_for({"parties": session["parties"], "provider": session["provider"]})
     except Exception as err:  # noqa: BLE001 - whatever stopped the policy, nothing is recorded on a guess
         raise ConsentPolicyFailed(f"{type(err).__name__}: {err}") from err
     return {**session, "consent": {"decision": decision}}
+
+
+def opened(request: dict[str, Any]) -> dict[str, Any]:
+    """RecordingSession's input for a request: InvalidRequest for a bad one (nothing decided), else `decided`."""
+    return decided(normalise(request))

@@ -94,7 +94,7 @@ def audit(session_id: str, event: str, actor: str, **details: str) -> None:
 
 def start(request: dict[str, Any], actor: str) -> dict[str, Any]:
     """Validate the request, decide its consent policy and start the call's RecordingSession with both
-    (opening.opened). Idempotent for the same request, also after the session has ended: Step Functions refuses
+    (opening.normalise, opening.decided). Idempotent for the same request, also after the session has ended: Step Functions refuses
     a closed execution's name even for the same input, so a client's retry is recognised here by comparing the
     normalised requests (the decision of the first start stands). A policy that cannot decide starts nothing:
     the session ends FAILED, audited, and ConsentPolicyFailed is raised for the entry point to answer; a later
@@ -107,7 +107,7 @@ def start(request: dict[str, Any], actor: str) -> dict[str, Any]:
     audit(session_id, "START_REQUESTED", actor, provider=request["provider"])  # before the workflow's own records
     arn: str | None
     try:
-        arn = _start_execution(session_id, opening.opened(request))
+        arn = _start_execution(session_id, opening.decided(session))
     except opening.ConsentPolicyFailed as err:
         arn = _started(session_id, session)  # a retry of a start that went in: its decision stands
         if arn is None:
