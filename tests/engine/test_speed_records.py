@@ -1,0 +1,115 @@
+"""Ledger records of kind `speed` change how fast moto answers, never what: each answer is compared with the
+one moto gives without the record."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from callrec import engine
+from callrec.stack import client
+
+AWKWARD = 'quote " backslash \\ unicode \u00e9\u4e2d\U0001f600 newline \n'
+ITEM = {
+    "pk": {"S": "call-1"},
+    "sk": {"S": AWKWARD},
+    "n": {"N": "12.50"},
+    "b": {"B": b"\x00\x01binary\xff"},
+    "bs": {"BS": [b"\x01", b"\x02"]},
+    "ss": {"SS": ["a", AWKWARD]},
+    "ns": {"NS": ["1", "2.5"]},
+    "null": {"NULL": True},
+    "bool": {"BOOL": False},
+    "list": {"L": [{"S": "x"}, {"N": "3"}, {"B": b"\x03"}, {"M": {"deep": {"BOOL": True}}}]},
+    "map": {"M": {"s": {"S": AWKWARD}, "b": {"B": b"\x04"}, "l": {"L": [{"NULL": True}]}}},
+}
+
+PLAIN = {key: value for key, value in ITEM.items() if key not in ("b", "bs", "list", "map")} | {
+    "pk": {"S": "call-3"},
+    "list": {"L": [{"S": "x"}, {"M": {"deep": {"SS": [AWKWARD]}}}]},
+}
+ONE_BINARY = {"pk": {"S": "call-4"}, "sk": {"S": "b"}, "b": {"B": b"\x00\xff"}}
+
+
+def _exchange() -> list[Any]:
+    """Every data-plane operation the record serves, on items with every attribute type; the answers."""
+    ddb = client("dynamodb")
+    ddb.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    key = {"pk": ITEM["pk"], "sk": ITEM["sk"]}
+    answers = [
+        ddb.put_item(TableName="t", Item=PLAIN),
+        ddb.get_item(TableName="t", Key={"pk": PLAIN["pk"], "sk": PLAIN["sk"]}),
+        ddb.put_item(TableName="t", Item=ONE_BINARY),
+        ddb.get_item(TableName="t", Key={"pk": ONE_BINARY["pk"], "sk": ONE_BINARY["sk"]}),
+        ddb.put_item(TableName="t", Item=ITEM, ReturnConsumedCapacity="TOTAL"),
+        ddb.put_item(TableName="t", Item={**ITEM, "n": {"N": "7"}}, ReturnValues="ALL_OLD"),
+        ddb.get_item(TableName="t", Key=key, ConsistentRead=True),
+        ddb.get_item(TableName="t", Key={"pk": {"S": "none"}, "sk": {"S": "none"}}),
+        ddb.update_item(
+            TableName="t",
+            Key=key,
+            UpdateExpression="SET #n = #n + :one, extra = :e",
+            ExpressionAttributeNames={"#n": "n"},
+            ExpressionAttributeValues={":one": {"N": "1"}, ":e": {"M": {"b": {"B": b"\x05"}}}},
+            ReturnValues="ALL_NEW",
+        ),
+        ddb.query(
+            TableName="t",
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": ITEM["pk"]},
+            Limit=1,
+            ReturnConsumedCapacity="TOTAL",
+        ),
+        ddb.scan(TableName="t"),
+        ddb.transact_write_items(
+            TransactItems=[{"Put": {"TableName": "t", "Item": {"pk": {"S": "call-2"}, "sk": {"S": "a"}}}}]
+        ),
+        ddb.transact_get_items(TransactItems=[{"Get": {"TableName": "t", "Key": key}}]),
+        ddb.delete_item(TableName="t", Key=key, ReturnValues="ALL_OLD"),
+    ]
+    for answer in answers:
+        answer.pop("ResponseMetadata")
+    try:
+        ddb.put_item(TableName="t", Item=ITEM, ConditionExpression="attribute_not_exists(pk)")
+        ddb.put_item(TableName="t", Item=ITEM, ConditionExpression="attribute_not_exists(pk)")
+    except ddb.exceptions.ConditionalCheckFailedException as error:
+        answers.append(error.response["Error"])
+    return answers
+
+
+def test_dynamodb_data_plane_answers_are_moto_s_own(aws, monkeypatch):
+    from moto.core.responses import BaseResponse
+
+    served_by_moto: list[str] = []
+    serialized = BaseResponse.serialized
+    monkeypatch.setattr(
+        BaseResponse,
+        "serialized",
+        lambda self, result: served_by_moto.append(self._get_action()) or serialized(self, result),
+    )
+    with_record = _exchange()
+    assert with_record[1]["Item"] == PLAIN
+    assert with_record[3]["Item"] == ONE_BINARY
+    assert with_record[6]["Item"] == ITEM | {"n": {"N": "7"}}  # every type, the awkward strings, the binaries
+    # the record answered every other request; moto's serializer, the control plane and each answer holding a
+    # binary set or a binary inside a list or map (JSON cannot hold them as moto keeps them)
+    assert served_by_moto == ["CreateTable", "GetItem", "PutItem", "GetItem", "UpdateItem", "Query", "Scan"] + [
+        "TransactGetItems",
+        "DeleteItem",
+    ]
+    assert with_record[-1]["Code"] == "ConditionalCheckFailedException"
+    client("dynamodb").delete_table(TableName="t")
+    engine.uninstall()
+    engine.install(without=["data-plane-responses-as-json"])
+    try:
+        assert _exchange() == with_record
+    finally:
+        engine.uninstall()
+        engine.install()
