@@ -14,7 +14,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from callrec.engine import clients, dynamodb, iam, interpreter, jsonata, kms, powertools, quotas, streams, tokens
+from callrec.engine import (
+    answers,
+    clients,
+    dynamodb,
+    iam,
+    interpreter,
+    jsonata,
+    kms,
+    powertools,
+    quotas,
+    streams,
+    tokens,
+)
 from callrec.engine.interpreter import modelled_error
 from callrec.engine.ledger import HookMoved, Ledger, Patch
 from callrec.engine.runtime import (
@@ -41,6 +53,7 @@ LEDGER = Ledger(
     + tokens.RECORDS
     + quotas.RECORDS
     + dynamodb.RECORDS
+    + answers.RECORDS
     + iam.RECORDS
     + clients.RECORDS
     + kms.RECORDS

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
 import threading
 from typing import Any
 
@@ -105,35 +104,6 @@ def _query_one_partition(original):
     return query
 
 
-# Data-plane operations whose result moto builds as the wire's JSON already (DynamoDB JSON items)
-PLAIN_JSON_OPERATIONS = frozenset(
-    ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "TransactWriteItems", "TransactGetItems")
-)
-
-
-def _plain_json(_original):
-    def serialized(self, action_result):
-        """A data-plane result is the response's JSON as it stands: moto built it as DynamoDB JSON, and its
-        generic serializer walked each attribute value against the botocore shape only to write the same JSON.
-        Anything else (another operation, an error, a value JSON cannot hold: a binary inside a map) goes
-        through moto's serializer."""
-        from moto.core.responses import ActionResult, BaseResponse
-        from moto.dynamodb.responses import DynamoResult
-
-        result = action_result.result
-        if type(action_result) in (ActionResult, DynamoResult):
-            if isinstance(result, dict) and self._get_action() in PLAIN_JSON_OPERATIONS:
-                try:
-                    body = json.dumps(result)
-                except (TypeError, ValueError):
-                    return BaseResponse.serialized(self, action_result)
-                headers = {"Content-Type": "application/x-amz-json-1.0", **self.response_headers}
-                return 200, headers, body
-        return BaseResponse.serialized(self, action_result)
-
-    return serialized
-
-
 RECORDS = (
     Patch(
         "update-item-streams-one-insert",
@@ -188,20 +158,5 @@ RECORDS = (
         "and audit query cost more (200 calls at once: Lambda timeouts).",
         "not reported upstream yet",
         uses=(f"{DYNAMODB}.models.table:Table.all_items",),
-    ),
-    Patch(
-        "data-plane-responses-as-json",
-        f"{DYNAMODB}.responses:DynamoHandler.serialized",
-        _plain_json,
-        "speed",
-        "moto serialized every DynamoDB response through its generic shape-walking serializer, under the lock "
-        "of dynamodb-one-request-at-a-time: 15% of the test suite's CPU, for JSON equal to the result's own.",
-        "not reported upstream yet",
-        uses=(
-            "moto.core.responses:BaseResponse.serialized",
-            "moto.core.responses:ActionResult",
-            f"{DYNAMODB}.responses:DynamoResult",
-        ),
-        adds=True,
     ),
 )

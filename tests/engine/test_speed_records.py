@@ -3,10 +3,12 @@ one moto gives without the record."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from callrec import engine
 from callrec.stack import client
+from tests.conftest import allow_all_role, run
 
 AWKWARD = 'quote " backslash \\ unicode \u00e9\u4e2d\U0001f600 newline \n'
 ITEM = {
@@ -107,9 +109,47 @@ def test_dynamodb_data_plane_answers_are_moto_s_own(aws, monkeypatch):
     assert with_record[-1]["Code"] == "ConditionalCheckFailedException"
     client("dynamodb").delete_table(TableName="t")
     engine.uninstall()
-    engine.install(without=["data-plane-responses-as-json"])
+    engine.install(without=["dynamodb-answers-as-json"])
     try:
         assert _exchange() == with_record
     finally:
         engine.uninstall()
         engine.install()
+
+
+def test_execution_answers_are_moto_s_own(aws, monkeypatch):
+    from moto.core.responses import BaseResponse
+
+    sfn = client("stepfunctions")
+    definition = {
+        "StartAt": "Move",
+        "States": {
+            "Move": {"Type": "Pass", "Result": {"text": AWKWARD}, "Next": "Pause"},
+            "Pause": {"Type": "Wait", "Seconds": 1, "Next": "Fail"},
+            "Fail": {"Type": "Fail", "Error": "Failed", "Cause": AWKWARD},
+        },
+    }
+    machine = sfn.create_state_machine(name="m", definition=json.dumps(definition), roleArn=allow_all_role())
+    described, events = run(sfn, machine["stateMachineArn"], {"in": AWKWARD})
+    arn = described["executionArn"]
+    served_by_moto: list[str] = []
+    serialized = BaseResponse.serialized
+    monkeypatch.setattr(
+        BaseResponse,
+        "serialized",
+        lambda self, result: served_by_moto.append(self._get_action()) or serialized(self, result),
+    )
+    with_record = [sfn.describe_execution(executionArn=arn), sfn.get_execution_history(executionArn=arn)]
+    assert served_by_moto == []  # the record answered both
+    assert [event["type"] for event in with_record[1]["events"]][-1] == "ExecutionFailed"
+    engine.uninstall()
+    engine.install(without=["execution-answers-as-json"])
+    try:
+        moto_alone = [sfn.describe_execution(executionArn=arn), sfn.get_execution_history(executionArn=arn)]
+    finally:
+        engine.uninstall()
+        engine.install()
+    assert served_by_moto == ["DescribeExecution", "GetExecutionHistory"]
+    for answer in (*with_record, *moto_alone):
+        answer.pop("ResponseMetadata")
+    assert with_record == moto_alone  # timestamps (parsed by botocore) included

@@ -1,0 +1,109 @@
+"""Ledger records for how moto writes its answers: the hot JSON answers written directly.
+
+moto 5 serializes every answer through a generic serializer that walks the result against botocore's shapes
+(aliases, transformers, one lookup per member). For the answers a call makes most (DynamoDB's items, an
+execution's description and history) moto's result already is the JSON AWS sends, but for the timestamps:
+the records below write it as it stands, timestamps as the JSON protocols' epoch seconds (truncated to the
+millisecond, as moto's serializer does). Anything else goes through moto's serializer, unchanged; tests
+compare both on every operation served here.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime
+import json
+from collections.abc import Callable
+from typing import Any
+
+from callrec.engine.ledger import Patch
+
+JSON_1_0 = "application/x-amz-json-1.0"
+# Data-plane operations whose result moto builds as DynamoDB JSON
+DYNAMODB_OPERATIONS = frozenset(
+    ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "TransactWriteItems", "TransactGetItems")
+)
+STEPFUNCTIONS_OPERATIONS = frozenset(("DescribeExecution", "GetExecutionHistory"))
+
+
+def epoch_seconds(moment: datetime.datetime | str) -> int | float:
+    """A timestamp as the JSON protocols carry it: seconds since the epoch, milliseconds kept (moto's rule)."""
+    if isinstance(moment, str):  # moto keeps history timestamps as ISO-8601 text ("...T19:09:35.102Z")
+        moment = datetime.datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(datetime.UTC)
+    seconds = calendar.timegm(moment.timetuple())
+    return seconds + (moment.microsecond // 1000) / 1000.0 if moment.microsecond else seconds
+
+
+def _datetime(value: Any) -> Any:
+    if isinstance(value, datetime.datetime):
+        return epoch_seconds(value)
+    raise TypeError(type(value).__name__)
+
+
+def _history_timestamps(result: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **result,
+        "events": [{**event, "timestamp": epoch_seconds(event["timestamp"])} for event in result["events"]],
+    }
+
+
+def _as_json(operations: frozenset[str], prepare: Callable[[str, dict[str, Any]], dict[str, Any]] | None = None):
+    def make(_original: Any) -> Callable[..., Any]:
+        def serialized(self, action_result):
+            """The result of a hot operation, written as JSON directly (see the module's docstring); a value
+            JSON cannot hold as moto keeps it (a binary inside a list or map) goes to moto's serializer."""
+            from moto.core.responses import ActionResult, BaseResponse
+            from moto.dynamodb.responses import DynamoResult
+
+            result = action_result.result
+            operation = self._get_action()
+            if type(action_result) in (ActionResult, DynamoResult) and isinstance(result, dict):
+                if operation in operations:
+                    try:
+                        body = json.dumps(prepare(operation, result) if prepare else result, default=_datetime)
+                    except (TypeError, ValueError):
+                        return BaseResponse.serialized(self, action_result)
+                    return 200, {"Content-Type": JSON_1_0, **self.response_headers}, body
+            return BaseResponse.serialized(self, action_result)
+
+        return serialized
+
+    return make
+
+
+def _stepfunctions_prepare(operation: str, result: dict[str, Any]) -> dict[str, Any]:
+    return _history_timestamps(result) if operation == "GetExecutionHistory" else result
+
+
+_USES = (
+    "moto.core.responses:BaseResponse.serialized",
+    "moto.core.responses:ActionResult",
+    "moto.dynamodb.responses:DynamoResult",
+)
+RECORDS = (
+    Patch(
+        "dynamodb-answers-as-json",
+        "moto.dynamodb.responses:DynamoHandler.serialized",
+        _as_json(DYNAMODB_OPERATIONS),
+        "speed",
+        "moto serialized every DynamoDB answer through its shape-walking serializer, under the lock of "
+        "dynamodb-one-request-at-a-time: 15% of the test suite's CPU, for JSON equal to the result's own.",
+        "not reported upstream yet",
+        uses=_USES,
+        adds=True,
+    ),
+    Patch(
+        "execution-answers-as-json",
+        "moto.stepfunctions.responses:StepFunctionResponse.serialized",
+        _as_json(STEPFUNCTIONS_OPERATIONS, _stepfunctions_prepare),
+        "speed",
+        "DescribeExecution (polled while a call runs) and GetExecutionHistory (read by the tests, the demo and "
+        "the benchmarks) went through moto's shape-walking serializer: 11% of a profiled test run's CPU, most "
+        "of it on the histories.",
+        "not reported upstream yet",
+        uses=_USES,
+        adds=True,
+    ),
+)
