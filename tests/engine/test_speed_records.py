@@ -153,3 +153,19 @@ def test_execution_answers_are_moto_s_own(aws, monkeypatch):
     for answer in (*with_record, *moto_alone):
         answer.pop("ResponseMetadata")
     assert with_record == moto_alone  # timestamps (parsed by botocore) included
+
+
+def test_action_names_are_kept_per_class_and_found_again_when_it_gains_or_loses_a_method(aws):
+    from moto.core import responses, utils
+
+    class Handler(responses.BaseResponse):
+        def first_action(self):
+            return None
+
+    names = responses.method_names_from_class
+    assert names is not utils.method_names_from_class  # the record is in force
+    assert names(Handler) == utils.method_names_from_class(Handler) and "first_action" in names(Handler)
+    Handler.second_action = lambda self: None
+    assert "second_action" in names(Handler)
+    del Handler.second_action
+    assert names(Handler) == utils.method_names_from_class(Handler) and "second_action" not in names(Handler)
