@@ -231,9 +231,17 @@ class LocalCallCentre:
         call = self.connect_call(customer, centre)
         self.sim.connect.agent_joins(call.contact_id)
         call.session_id = self.contact_flow(call, "start")["sessionId"]
-        self.contact_flow(call, "consent", answer="heard")
+        self.flow_plays_consent(call)
         self.wait_for_status(call.session_id, "RECORDING")
         return call
+
+    def flow_plays_consent(self, call: Call, answer: str = "heard", seconds: float = 4.0) -> dict:
+        """The contact flow plays the notice (or the opt-in question) for `seconds` while the workflow waits for
+        its answer, then reports `answer`: the order of a real flow, whose prompt takes seconds to play (an
+        answer reported before the workflow asks is kept too: tests/local_stack/test_call_faults.py)."""
+        self.wait_for_status(call.session_id, "AWAITING_CONSENT")
+        self.sim.clock.advance(seconds)
+        return self.contact_flow(call, "consent", answer=answer)
 
     # --- Chime SDK: the caller's side ----------------------------------------------------------------
 

@@ -31,8 +31,7 @@ def connect_notice(centre: LocalCallCentre) -> Call:
     centre.sim.connect.agent_joins(call.contact_id)
     answer = centre.contact_flow(call, "start", centreJurisdiction="US-TX")
     call.session_id = answer["sessionId"]
-    centre.sim.clock.advance(4.0)  # the flow plays the notice
-    centre.contact_flow(call, "consent", answer="heard")
+    centre.flow_plays_consent(call)
     centre.wait_for_status(call.session_id, "RECORDING")
     centre.sim.clock.advance(45.0)  # customer and agent talk
     centre.sim.connect.hang_up(call.contact_id)
@@ -44,8 +43,7 @@ def connect_before_agent(centre: LocalCallCentre) -> Call:
     """Recording is started while the customer is still in the IVR: it begins when the agent joins."""
     call = centre.connect_call(TEXAS_CALLER, CENTRE_TEXAS)
     call.session_id = centre.contact_flow(call, "start")["sessionId"]
-    centre.sim.clock.advance(4.0)
-    centre.contact_flow(call, "consent", answer="heard")
+    centre.flow_plays_consent(call)
     centre.wait_for_status(call.session_id, "RECORDING")
     centre.sim.clock.advance(20.0)  # still queued for an agent: nothing is recorded yet
     centre.sim.connect.agent_joins(call.contact_id)

@@ -18,6 +18,7 @@ pytestmark = pytest.mark.long  # scheduled first (tests/conftest.py)
 # scenario: (execution status, final state, session status, audit events in order, recorded seconds)
 _CONNECT_CONSENT = [
     "START_REQUESTED",
+    "CONSENT_DECIDED",
     "CONSENT_REQUESTED",
     "CONSENT_ANSWER_REPORTED",
     "CONSENT_ANSWERED",

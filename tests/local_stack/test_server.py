@@ -146,6 +146,7 @@ def test_the_deployed_recording_session_runs(endpoint):
     )
     records = [item for item in audit["Items"] if not item["at"]["S"].startswith("SEAL#")]  # the seals chain them
     assert [item["event"]["S"] for item in records] == [
+        "CONSENT_DECIDED",
         "CONSENT_REQUESTED",
         "SIGNAL_RECEIVED",
         "CALL_ENDED_BEFORE_RECORDING",
