@@ -3,8 +3,12 @@ one moto gives without the record."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from typing import Any
+
+import pytest
 
 from callrec import engine
 from callrec.stack import client
@@ -86,16 +90,32 @@ def _exchange() -> list[Any]:
     return answers
 
 
-def test_dynamodb_data_plane_answers_are_moto_s_own(aws, monkeypatch):
+@pytest.fixture
+def served_by_moto(aws, monkeypatch) -> list[str]:
+    """The actions whose answers moto's own serializer writes, in order (the records answer the others)."""
     from moto.core.responses import BaseResponse
 
-    served_by_moto: list[str] = []
+    served: list[str] = []
     serialized = BaseResponse.serialized
     monkeypatch.setattr(
-        BaseResponse,
-        "serialized",
-        lambda self, result: served_by_moto.append(self._get_action()) or serialized(self, result),
+        BaseResponse, "serialized", lambda self, result: served.append(self._get_action()) or serialized(self, result)
     )
+    return served
+
+
+@contextlib.contextmanager
+def _without(record: str) -> Iterator[None]:
+    """moto without the one ledger record, for the block; the whole ledger again after."""
+    engine.uninstall()
+    engine.install(without=[record])
+    try:
+        yield
+    finally:
+        engine.uninstall()
+        engine.install()
+
+
+def test_dynamodb_data_plane_answers_are_moto_s_own(served_by_moto):
     with_record = _exchange()
     assert with_record[1]["Item"] == PLAIN
     assert with_record[3]["Item"] == ONE_BINARY
@@ -108,18 +128,11 @@ def test_dynamodb_data_plane_answers_are_moto_s_own(aws, monkeypatch):
     ]
     assert with_record[-1]["Code"] == "ConditionalCheckFailedException"
     client("dynamodb").delete_table(TableName="t")
-    engine.uninstall()
-    engine.install(without=["dynamodb-answers-as-json"])
-    try:
+    with _without("dynamodb-answers-as-json"):
         assert _exchange() == with_record
-    finally:
-        engine.uninstall()
-        engine.install()
 
 
-def test_execution_answers_are_moto_s_own(aws, monkeypatch):
-    from moto.core.responses import BaseResponse
-
+def test_execution_answers_are_moto_s_own(served_by_moto):
     sfn = client("stepfunctions")
     definition = {
         "StartAt": "Move",
@@ -132,23 +145,12 @@ def test_execution_answers_are_moto_s_own(aws, monkeypatch):
     machine = sfn.create_state_machine(name="m", definition=json.dumps(definition), roleArn=allow_all_role())
     described, events = run(sfn, machine["stateMachineArn"], {"in": AWKWARD})
     arn = described["executionArn"]
-    served_by_moto: list[str] = []
-    serialized = BaseResponse.serialized
-    monkeypatch.setattr(
-        BaseResponse,
-        "serialized",
-        lambda self, result: served_by_moto.append(self._get_action()) or serialized(self, result),
-    )
+    served_by_moto.clear()  # what set the execution up
     with_record = [sfn.describe_execution(executionArn=arn), sfn.get_execution_history(executionArn=arn)]
     assert served_by_moto == []  # the record answered both
     assert [event["type"] for event in with_record[1]["events"]][-1] == "ExecutionFailed"
-    engine.uninstall()
-    engine.install(without=["execution-answers-as-json"])
-    try:
+    with _without("execution-answers-as-json"):
         moto_alone = [sfn.describe_execution(executionArn=arn), sfn.get_execution_history(executionArn=arn)]
-    finally:
-        engine.uninstall()
-        engine.install()
     assert served_by_moto == ["DescribeExecution", "GetExecutionHistory"]
     for answer in (*with_record, *moto_alone):
         answer.pop("ResponseMetadata")
