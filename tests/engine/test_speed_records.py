@@ -171,3 +171,28 @@ def test_action_names_are_kept_per_class_and_found_again_when_it_gains_or_loses_
     assert "second_action" in names(Handler)
     del Handler.second_action
     assert names(Handler) == utils.method_names_from_class(Handler) and "second_action" not in names(Handler)
+
+
+def test_the_user_agent_is_botocore_s_own_per_client_settings_and_request_features(aws):
+    import boto3
+    from botocore.config import Config
+    from botocore.context import start_as_current_context
+    from botocore.useragent import register_feature_id
+
+    clients = [boto3.client("sts", region_name="us-east-1", config=Config(user_agent_appid=a)) for a in ("one", "two")]
+
+    def agents() -> list[str]:
+        seen = []
+        for sts in clients:
+            for feature in (None, "WAITER", None):
+                with start_as_current_context():
+                    if feature:
+                        register_feature_id(feature)
+                    seen += [sts._user_agent_creator.to_string(), sts._user_agent_creator.to_string()]
+        return seen
+
+    kept = agents()
+    with _without("user-agent-built-once"):
+        built = agents()
+    assert kept == built
+    assert "app/one" in kept[0] and "app/two" in kept[6] and kept[2] != kept[0] == kept[4]
