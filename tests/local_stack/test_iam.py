@@ -205,6 +205,19 @@ def _statuses(centre, call) -> list[str]:
     )
 
 
+def _parked(centre, call, waiting_for: str) -> None:
+    """Wait (QUICK at most) until the workflow has parked for `waiting_for` (consent, control): the scenario's next
+    step then has a parked workflow to wake, with the grant the test revokes, whatever the machine's load (a busy
+    workflow takes a signal itself, and the grant is never used)."""
+    with contextlib.suppress(StillWaiting):
+        eventually(
+            lambda: centre.session(call.session_id) or {},
+            lambda view: view.get("waitingFor") == waiting_for,
+            QUICK,
+            f"the workflow to park for {waiting_for}",
+        )
+
+
 def api_stop(centre, api) -> dict:
     """The recordings API: start a Connect call, the contact flow plays the notice (its answer reported before the
     workflow parks for it), a payment window through the API, the API stops the recording, reads the audit, and
@@ -228,6 +241,7 @@ def api_stop(centre, api) -> dict:
         return {"start": 201, "session": (centre.session(call.session_id) or {}).get("status")}
     base = f"{api}/recordings/{call.session_id}"
     centre.sim.clock.advance(10.0)  # customer and agent talk; then a payment
+    _parked(centre, call, "control")
     window = (
         signed("POST", f"{base}/suspend", {"idempotencyKey": "api-pay"}).status_code,
         signed("POST", f"{base}/resume", {"idempotencyKey": "api-pay-done"}).status_code,
@@ -325,6 +339,8 @@ def contact_flow_hangup_in_consent(centre, api) -> dict:
     (SendTaskFailure, CallerHungUp)."""
     call = centre.connect_call(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
     call.session_id = centre.contact_flow(call, "start").get("sessionId")
+    if call.session_id:
+        _parked(centre, call, "consent")  # the flow plays the notice: the workflow waits for its answer
     centre.sim.connect.hang_up(call.contact_id)
     centre.contact_flow(call, "hangup")
     return _ended(centre, call)
