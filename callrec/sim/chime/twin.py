@@ -19,6 +19,8 @@ from callrec.sim.core import DELIVER, Clock, Delivery, Faults
 from callrec.sim.recording import Recording
 
 MAX_UPDATE_ARGUMENTS = 20
+# fault switch on UpdateSipMediaApplicationCall: accepted, then the caller hangs up before it reaches the Lambda
+HANG_UP_BEFORE_DELIVERY = "HangUpBeforeDelivery"
 FAULT_STATUS = {
     "ThrottledClientException": 429,
     "NotFoundException": 404,
@@ -139,10 +141,13 @@ class ChimeTwin:
             raise service_error(
                 "BadRequestException", f"Arguments must be at most {MAX_UPDATE_ARGUMENTS} string pairs", 400, action
             )
+        hangs_up = self.faults.take(SERVICE, action, transaction_id, only=HANG_UP_BEFORE_DELIVERY) is not None
         self._injected_fault(action, transaction_id)
         leg = self.legs.get(transaction_id)
         if sma_id not in self.applications or leg is None or leg.sma.id != sma_id or not leg.live:
             raise service_error("NotFoundException", f"Call {transaction_id} not found", 404, action)
+        if hangs_up:  # the update is accepted, then the caller hangs up before it reaches the application: its
+            leg.inbox.put(("CALLER_HANGUP", "LEG-A"))  # Lambda hears HANGUP, never CALL_UPDATE_REQUESTED
         leg.inbox.put(("CALL_UPDATE_REQUESTED", dict(arguments)))
         return {"SipMediaApplicationCall": {"TransactionId": transaction_id}}
 
