@@ -8,7 +8,7 @@ verdict."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -74,10 +74,13 @@ def _expected_verdict(centre, call, session: dict) -> str | None:
 
 
 def _recording_stopped_by(centre, call, moment: datetime) -> bool:
-    """Was the provider's recording (if any) stopped, by the workflow or with the call, by `moment`?"""
+    """Was the provider's recording (if any) stopped, by the workflow or with the call, by `moment`? `moment` is an
+    audit record's time, which Step Functions keeps to the millisecond (truncated): a stop within that same
+    millisecond is by it."""
     recording = provider_recording(centre, call)
     return recording is None or (
-        recording["StoppedAt"] is not None and centre.sim.clock.at(recording["StoppedAt"]) <= moment
+        recording["StoppedAt"] is not None
+        and centre.sim.clock.at(recording["StoppedAt"]) < moment + timedelta(milliseconds=1)
     )
 
 
