@@ -17,7 +17,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-DEFINITIONS = Path(__file__).resolve().parent.parent / "statemachines"
+from callrec.template import REPO_ROOT
+
+DEFINITIONS = REPO_ROOT / "statemachines"
 _STORE_ERRORS = (
     "ProvisionedThroughputExceededException",
     "ThrottlingException",
