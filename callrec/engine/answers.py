@@ -15,8 +15,8 @@ compare both on every operation served here.
 
 from __future__ import annotations
 
-import calendar
 import datetime
+import functools
 import json
 from collections.abc import Callable
 from typing import Any
@@ -46,14 +46,17 @@ def _names_kept(original: Callable[[object], list[str]]) -> Callable[[object], l
     return method_names_from_class
 
 
+@functools.cache
+def _epoch() -> Any:
+    from moto.core.serialize import TimestampSerializer
+
+    return TimestampSerializer(TimestampSerializer.TIMESTAMP_FORMAT_UNIX)
+
+
 def epoch_seconds(moment: datetime.datetime | str) -> int | float:
-    """A timestamp as the JSON protocols carry it: seconds since the epoch, milliseconds kept (moto's rule)."""
-    if isinstance(moment, str):  # moto keeps history timestamps as ISO-8601 text ("...T19:09:35.102Z")
-        moment = datetime.datetime.fromisoformat(moment.replace("Z", "+00:00"))
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(datetime.UTC)
-    seconds = calendar.timegm(moment.timetuple())
-    return seconds + (moment.microsecond // 1000) / 1000.0 if moment.microsecond else seconds
+    """A timestamp as the JSON protocols carry it, converted by moto's own serializer: seconds since the epoch,
+    milliseconds kept. moto keeps history timestamps as ISO-8601 text ("...T19:09:35.102Z"), others as datetimes."""
+    return _epoch()._convert_timestamp_to_str(moment, _epoch().TIMESTAMP_FORMAT_UNIX)
 
 
 def _datetime(value: Any) -> Any:
@@ -99,6 +102,7 @@ def _stepfunctions_prepare(operation: str, result: dict[str, Any]) -> dict[str, 
 
 _USES = (
     "moto.core.responses:BaseResponse.serialized",
+    "moto.core.serialize:TimestampSerializer._convert_timestamp_to_str",
     "moto.core.responses:ActionResult",
     "moto.dynamodb.responses:DynamoResult",
 )
