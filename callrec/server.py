@@ -8,6 +8,7 @@ state machines run the project's handlers in-process, and `Wait`/`Retry` times a
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import threading
@@ -105,8 +106,7 @@ def register_extra_function(name: str, spec: str) -> None:
         engine.LambdaFunction(
             name=name,
             arn=f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}",
-            load_handler=lambda: load_handler(source.parent, f"{source.stem}.{function}", name),
-            load_environment=lambda n: load_handler(source.parent, f"{source.stem}.{function}", name, environment=n),
+            load_environment=functools.partial(load_handler, source.parent, f"{source.stem}.{function}", name),
         )
     )
 

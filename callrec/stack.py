@@ -285,8 +285,7 @@ class TemplateDeployer:
             engine.LambdaFunction(
                 name=name,
                 arn=arn,
-                load_handler=lambda: load_handler(code_dir, properties["Handler"], logical_id),
-                load_environment=lambda n: load_handler(code_dir, properties["Handler"], logical_id, environment=n),
+                load_environment=functools.partial(load_handler, code_dir, properties["Handler"], logical_id),
                 memory_mb=int(properties.get("MemorySize", 128)),
                 timeout_seconds=int(properties.get("Timeout", 3)),
                 role_arn=self._role_arn(logical_id),

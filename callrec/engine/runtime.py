@@ -8,6 +8,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import datetime
+import functools
 import json
 import threading
 import time
@@ -54,7 +55,7 @@ class LambdaFunction:
         self,
         name: str,
         arn: str,
-        load_handler: Callable[[], Handler],
+        load_handler: Callable[[], Handler] | None = None,
         memory_mb: int = 128,
         timeout_seconds: int = 3,
         role_arn: str | None = None,
@@ -65,12 +66,16 @@ class LambdaFunction:
         self.arn = arn
         self.memory_mb = memory_mb
         self.timeout_seconds = timeout_seconds
+        if load_handler is None:  # the first execution environment: environment 0 of `load_environment`
+            if load_environment is None:
+                raise ValueError(f"function {name}: give load_handler or load_environment")
+            load_handler = functools.partial(load_environment, 0)
         self._load_handler = load_handler
         # Execution environments, as Lambda runs them: each serves one invocation at a time, and a concurrent
         # invocation gets another (a cold start) with its own copy of the function's module, so module state
         # is never shared by two invocations at once (state a library keeps on its own classes is another matter:
         # Powertools' current event, kept per invocation by engine/powertools.py).
-        # `load_environment(n)` loads environment n (n >= 1); without it, every invocation shares the handler.
+        # `load_environment(n)` loads environment n; without it, every invocation shares the handler.
         self._load_environment = load_environment
         self._environments = 0  # made so far; environment 0 is `handler`
         self._idle: list[Handler] = []
