@@ -43,6 +43,7 @@ from callrec.engine.runtime import (
     reset,
     settings,
     stop_pollers,
+    workflow_seconds,
 )
 from callrec.engine.streams import SOURCES as STREAM_SOURCES
 from callrec.engine.streams import StreamMapping
@@ -105,4 +106,5 @@ __all__ = [
     "settings",
     "stop_pollers",
     "uninstall",
+    "workflow_seconds",
 ]

@@ -225,6 +225,12 @@ class EngineSettings:
 settings = EngineSettings()  # one object for the process: reset() clears it in place
 
 
+def workflow_seconds() -> float:
+    """A monotonic clock in the workflows' time: Wait states and Retry intervals follow the time scale, so a quota
+    the workflows' retries wait out (a twin's request quota) refills by this clock."""
+    return time.monotonic() / settings.time_scale
+
+
 def stop_pollers() -> None:
     """Stop the running event source mappings (before moto stops: none may read what comes next)."""
     while settings.pollers:

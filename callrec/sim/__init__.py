@@ -46,6 +46,8 @@ class TelephonySimulator:
         (callrec_shared.clock) take their time from it too: one timeline for the session's records and the
         recordings, as in AWS. (A manual clock stands still between actions, so records would tie.)"""
         engine.register_service("connect", self.connect)
+        # the workflows' Retry intervals follow the engine's time scale: Connect's quota refills at that scale
+        self.connect.use_quota_clock(engine.workflow_seconds)
         engine.register_service("chimesdkvoice", self.chime)
         if self.clock.follow_wall_time:
             from callrec_shared import clock as shared_clock

@@ -15,6 +15,7 @@ recording started.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -92,6 +93,7 @@ class ConnectTwin:
         self.instances: dict[str, Instance] = {}
         self._chains: dict[str, Chain] = {}  # by every contact id of the chain
         self._lock = threading.RLock()
+        self.quota_clock: Callable[[], float] = time.monotonic  # what the quota refills by (use_quota_clock)
         self.throttling = throttling
         # where the instance's agent event stream goes (its data storage setting): (event, partition key) -> None
         self.agent_events: Callable[[dict, str], None] | None = None
@@ -104,7 +106,12 @@ class ConnectTwin:
     def throttling(self, enabled: bool) -> None:
         """Switch the quota on or off; switching it on starts every operation with a full burst."""
         self._throttling = enabled
-        self._quota = {operation: TokenBucket(*QUOTAS[operation]) for operation in OPERATIONS}
+        self._quota = {operation: TokenBucket(*QUOTAS[operation], clock=self.quota_clock) for operation in OPERATIONS}
+
+    def use_quota_clock(self, clock: Callable[[], float]) -> None:
+        """Count the quota by `clock` (seconds), starting every operation with a full burst."""
+        self.quota_clock = clock
+        self.throttling = self.throttling
 
     # --- set-up and the people ------------------------------------------------------------------------
 

@@ -140,7 +140,8 @@ class Faults:
 
 
 class TokenBucket:
-    """A request quota: `rate` requests per second with bursts of `burst` (real time, per process)."""
+    """A request quota: `rate` requests per second with bursts of `burst`, per process, by `clock` (real time unless
+    given another: the twins count in the workflows' time once registered with the engine)."""
 
     def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic):
         self.rate = rate
@@ -153,7 +154,7 @@ class TokenBucket:
     def take(self) -> bool:
         with self._lock:
             now = self._clock()
-            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+            self._tokens = min(self.burst, self._tokens + max(0.0, now - self._last) * self.rate)
             self._last = now
             if self._tokens >= 1:
                 self._tokens -= 1

@@ -90,6 +90,24 @@ def test_connect_throttling_is_retried_and_the_call_recorded(centre):
     assert connect_errors == ["Connect.ThrottlingException"] * 2
 
 
+def test_connect_quota_spent_by_other_calls_refills_while_the_workflow_retries(centre):
+    """Connect's quota (2 a second, bursts of 5) counts in the time the workflows live: their Retry intervals
+    follow the engine's time scale, so the quota refills at that scale too. Before, it refilled in real time:
+    at the tests' scale a throttled start's six retries (about 30 s on AWS) were over in ~30 ms, before one
+    token came back, and a call that AWS would record failed (seen in CI, after other calls spent the burst)."""
+    from callrec.sim.connect import QUOTA_BURST
+
+    for _ in range(QUOTA_BURST):  # other calls spend the burst (the quota is checked before the request is)
+        with pytest.raises(Exception, match="InstanceId must be"):
+            centre.sim.connect.call("StartContactRecording", {})
+    call = _connect_call_to_recording(centre)
+    centre.wait_for_status(call.session_id, "RECORDING")
+    centre.sim.connect.hang_up(call.contact_id)
+    centre.contact_flow(call, "hangup")
+    described, _ = centre.finish(call.session_id)
+    assert described["status"] == "SUCCEEDED" and centre.session(call.session_id)["status"] == "RECORDED"
+
+
 def test_connect_refusing_to_record_ends_in_failure_with_its_error(centre):
     # a refusal (4xx) is certain; a service error (5xx) leaves it unknown whether Connect records, and is
     # stopped and verified instead (the fault matrix's "StartContactRecording InternalServiceException" row)
