@@ -18,6 +18,7 @@ from callrec.stack import ACCOUNT_ID, REGION, Deployment, TemplateDeployer, clie
 from callrec.waiting import eventually
 
 PLACEHOLDER_PROMPT_SECONDS = {"notice": 4.0, "opt-in": 6.0}
+ENDED = ("RECORDED", "NOT_RECORDED", "FAILED")  # a session's terminal statuses
 
 
 def upload_placeholder_prompts(deployment: Deployment, endpoint_url: str | None = None) -> list[str]:
@@ -246,11 +247,22 @@ class LocalCallCentre:
     # --- Chime SDK: the caller's side ----------------------------------------------------------------
 
     def chime_call(self, caller: str, dialled: str, answers: list[str | None]) -> Call:
+        """A caller dials the SMA's number; its handler plays the consent prompt as the call arrives, and the caller
+        keys in `answers` (None: silence) once the workflow waits for the answer: the order of a real call, whose
+        prompt takes seconds to play (an answer reported before the workflow waits is kept too:
+        test_call_faults)."""
         call = Call("chime", customer=caller, centre=dialled)
-        call.transaction_id = self.sim.chime.place_call(self.sma.id, caller, dialled, answers)
+        call.transaction_id = self.sim.chime.place_call(self.sma.id, caller, dialled)
+        self._answers_when_asked(call, answers)
+        return call
+
+    def _answers_when_asked(self, call: Call, answers: list[str | None]) -> None:
         self.sim.chime.wait_idle(call.transaction_id)
         call.session_id = self.sim.chime.describe(call.transaction_id)["TransactionAttributes"].get("sessionId")
-        return call
+        if answers and call.session_id is not None and self.sim.chime.describe(call.transaction_id)["Waiting"]:
+            self.wait_for_status(call.session_id, "AWAITING_CONSENT", *ENDED)  # or it ended first (a fault)
+            self.sim.chime.answer_prompt(call.transaction_id, answers)
+            self.sim.chime.wait_idle(call.transaction_id)
 
     def chime_hang_up(self, call: Call, after: float = 0.0, tag: str = "LEG-A") -> None:
         """Both sides talk for `after` seconds, then the party on leg `tag` hangs up; returns once the twin has
@@ -281,14 +293,12 @@ class LocalCallCentre:
         """The SIP media application calls `dialled` from `caller_id` (CreateSipMediaApplicationCall, as an
         application's boto3 call reaches the twin); the called party answers and keys in `answers`."""
         call = Call("chime", customer=dialled, centre=caller_id)
-        self.sim.chime.callee_answers = answers
         placed = self.sim.chime.call(
             "CreateSipMediaApplicationCall",
             {"FromPhoneNumber": caller_id, "ToPhoneNumber": dialled, "SipMediaApplicationId": self.sma.id},
         )
         call.transaction_id = placed["SipMediaApplicationCall"]["TransactionId"]
-        self.sim.chime.wait_idle(call.transaction_id)
-        call.session_id = self.sim.chime.describe(call.transaction_id)["TransactionAttributes"].get("sessionId")
+        self._answers_when_asked(call, answers)
         return call
 
     def recording_bucket_policy(self, policy: dict | None) -> dict | None:

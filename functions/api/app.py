@@ -67,7 +67,8 @@ def start_recording() -> Response:
         return _error(409, "SessionConflict", str(err))
     except ConsentPolicyFailed:
         return _error(503, "ConsentPolicyFailed", "the consent policy could not decide; nothing is recorded")
-    return _json(201, {**started, "links": {"self": f"/recordings/{started['sessionId']}"}})
+    body = {"sessionId": started["sessionId"], "executionArn": started["executionArn"]}
+    return _json(201, {**body, "links": {"self": f"/recordings/{started['sessionId']}"}})
 
 
 def _session(session_id: str) -> tuple[dict | None, Response | None]:

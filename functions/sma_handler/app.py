@@ -1,17 +1,24 @@
 """The Chime SDK SIP media application's Lambda: the call side of RecordingSession.
 
-- NEW_INBOUND_CALL starts the call's RecordingSession; for an outbound call (CreateSipMediaApplicationCall),
-  CALL_ANSWERED does (NEW_OUTBOUND_CALL and RINGING need nothing: the service ignores what is answered).
-- CALL_UPDATE_REQUESTED carries what the workflow asks for (op consent / start-recording /
-  stop-recording) with the task token the workflow waits on; the token rides in
+- NEW_INBOUND_CALL starts the call's RecordingSession and, when its consent policy asks for one, answers with the
+  notice (PlayAudio) or the opt-in question (PlayAudioAndGetDigits) at once; for an outbound call
+  (CreateSipMediaApplicationCall), CALL_ANSWERED does (NEW_OUTBOUND_CALL and RINGING need nothing: the service
+  ignores what is answered). The prompt's outcome is reported as the caller's consent answer
+  (sessions.answer_consent, as the contact flow reports Connect's): heard, accepted or declined with the key
+  pressed, no-answer, or failed with the provider's error. The workflow waits for it on the session, so a
+  hang-up before the answer ends that wait at once (before, the prompt was asked for by the workflow and its task
+  token travelled only in that update: a caller who hung up before the update arrived left the workflow waiting
+  its 180 s timeout).
+- CALL_UPDATE_REQUESTED carries what the workflow asks for (op start-recording / stop-recording /
+  suspend-recording / resume-recording) with the task token the workflow waits on; the token rides in
   TransactionAttributes until the action's outcome arrives.
-- ACTION_SUCCESSFUL / ACTION_FAILED complete or fail that task: the consent answer, the recording
-  destination, or the provider's error (both shapes of ACTION_FAILED).
-- HANGUP signals the session that the call ended and fails a pending task with CallerHungUp.
+- ACTION_SUCCESSFUL / ACTION_FAILED complete or fail that task: the recording destination, or the provider's
+  error (both shapes of ACTION_FAILED).
+- HANGUP signals the session that the call ended (which ends a consent wait too) and fails a pending task with
+  CallerHungUp.
 - Sensitive-input windows: the workflow's ops suspend-recording / resume-recording return
   PauseCallRecording / ResumeCallRecording, whose ACTION_SUCCESSFUL is the provider's confirmation.
-- Only the workflow drives recording: an op that plays the consent prompt or starts, stops, pauses or
-  resumes recording is acted on only when it names the call's session and carries a task token the
+- Only the workflow drives recording: an op that starts, stops, pauses or resumes recording is acted on only when it names the call's session and carries a task token the
   workflow is waiting on right now (checked with SendTaskHeartbeat). Anything else is answered with no
   actions and audited as OUTSIDE_REQUEST_REFUSED. An outside system (a payment IVR, an agent desktop) can ask for a window through
   UpdateSipMediaApplicationCall with op request-suspend / request-resume (and an optional
@@ -47,6 +54,7 @@ from callrec_shared.validation import InvalidRequest, validate
 logger = Logger(service="callrec")
 
 PENDING, TOKEN, SESSION = "pending", "token", "sessionId"
+CONSENT = "consent"  # PENDING while the caller's consent prompt plays (played on arrival: no task token)
 # a bridged call: LEG-B's CallId once bridged; the number to bridge once the pause for its consent is confirmed; the
 # joining party awaiting consent, what to play them, and whether it is playing
 LEG_B, BRIDGE_TO, PARTY, PARTY_CONSENT, PARTY_ASKED = "legB", "bridgeTo", "partyId", "partyConsent", "partyAsked"
@@ -132,15 +140,42 @@ def on_new_call(event: dict, attributes: dict) -> list[dict]:
         ],
     }
     try:
-        attributes[SESSION] = sessions.start(request, actor="sma")["sessionId"]
+        started = sessions.start(request, actor="sma")
     except InvalidRequest as err:
         logger.warning("call not recorded: request invalid", extra={"field": err.field})
+        return []
     except ConsentPolicyFailed:
         logger.warning("call not recorded: the consent policy could not decide (the session ended FAILED, audited)")
-    return []
+        return []
+    attributes[SESSION] = started["sessionId"]
+    decision = started.get("decision")
+    if decision is None:  # a start that went in before: its workflow waits for an answer nobody asks (not recorded)
+        logger.warning("consent decision unknown on a repeated start: no prompt played")
+        return []
+    if decision["decision"] == "none":
+        return []
+    attributes[PENDING] = CONSENT
+    bucket = decision.get("promptObject", {}).get("bucket") or os.environ.get("PROMPT_BUCKET", "")
+    return [_prompt(leg["CallId"], decision["decision"], bucket, decision["promptKey"])]
 
 
-WORKFLOW_OPS = ("consent", "start-recording", "stop-recording", "suspend-recording", "resume-recording")
+def _consent_played(attributes: dict) -> bool:
+    """Was the action that just ended the caller's consent prompt? (Then it is over: no longer pending.)"""
+    if attributes.get(PENDING) != CONSENT:
+        return False
+    attributes.pop(PENDING)
+    return True
+
+
+def _report_consent(attributes: dict, answer: str, **evidence: str) -> None:
+    """The caller's consent answer, for the workflow's consent wait (or the session, if it has not parked yet)."""
+    try:
+        sessions.answer_consent(attributes[SESSION], answer, actor="sma", **evidence)
+    except (sessions.NotWaiting, sessions.SessionNotFound):  # the call ended, or was stopped, first
+        logger.warning("consent answer not taken: the session is not waiting for one", extra={"answer": answer})
+
+
+WORKFLOW_OPS = ("start-recording", "stop-recording", "suspend-recording", "resume-recording")
 
 
 def refusal(op: str, arguments: dict, attributes: dict) -> str | None:
@@ -179,8 +214,6 @@ def on_update(event: dict, attributes: dict) -> list[dict]:
         attributes[TOKEN] = arguments["token"]
     # the op waited on, with the window's reason for a suspension (a bridge may wait for the pause for `consent`)
     attributes[PENDING] = f"{op}:{arguments['reason']}" if op and arguments.get("reason") else op or ""
-    if op == "consent":
-        return [_prompt(call_id, arguments.get("mode", "opt-in"), arguments["promptBucket"], arguments["promptKey"])]
     if op == "start-recording":
         return [
             {
@@ -331,13 +364,15 @@ def on_success(event: dict, attributes: dict) -> list[dict]:
     if _party_prompted(event, attributes):
         _party_answered(attributes, _answer_of(data)["answer"])
         return []
+    if kind in ("PlayAudio", "PlayAudioAndGetDigits") and _consent_played(attributes):
+        answer = _answer_of(data)
+        _report_consent(attributes, answer.pop("answer"), **answer)
+        return []
     pending = attributes.get(PENDING, "")
     token = _take_token(attributes)
     if token is None:
         return []
-    if kind in ("PlayAudio", "PlayAudioAndGetDigits"):
-        sessions.complete_task(token, {**_answer_of(data), "by": "sma", "at": sessions.now()})
-    elif kind == "StartCallRecording":
+    if kind == "StartCallRecording":
         sessions.complete_task(
             token,
             {
@@ -370,16 +405,20 @@ def on_failure(event: dict, attributes: dict) -> list[dict]:
     if _party_prompted(event, attributes):  # no valid answer from the bridged party
         _party_answered(attributes, "no-answer")
         return []
+    if _consent_played(attributes):  # no valid key (no answer), or the prompt could not be played (failed)
+        code, message = _error_of(data)
+        if data.get("Type") == "PlayAudioAndGetDigits" and code == "InvalidDigitsReceived":
+            _report_consent(attributes, "no-answer")
+        else:
+            _report_consent(attributes, "failed", error="ConsentPromptFailed", cause=f"{code}: {message}")
+        return []
     pending, token = attributes.get(PENDING, ""), _take_token(attributes)
     if _bridge_waits_on(pending, attributes):
         _party_not_connected(attributes, paused=False)  # not paused for the new party: they are not bridged
     if token is None:
         return []
     code, message = _error_of(data)
-    if data.get("Type") == "PlayAudioAndGetDigits" and code == "InvalidDigitsReceived":
-        sessions.complete_task(token, {"answer": "no-answer", "by": "sma", "at": sessions.now()})
-    else:
-        sessions.fail_task(token, _FAILURES.get(data.get("Type"), "ActionFailed"), f"{code}: {message}")
+    sessions.fail_task(token, _FAILURES.get(data.get("Type"), "ActionFailed"), f"{code}: {message}")
     return []
 
 
@@ -387,9 +426,13 @@ def on_interrupted(event: dict, attributes: dict) -> list[dict]:
     if _party_prompted(event, attributes):  # the bridged party's prompt gave way to the workflow: no answer
         _party_answered(attributes, "no-answer")
         return []
+    interrupted = f"{event['ActionData'].get('Type')} was interrupted"
+    if _consent_played(attributes):
+        _report_consent(attributes, "failed", error="ActionInterrupted", cause=interrupted)
+        return []
     token = _take_token(attributes)
     if token is not None:
-        sessions.fail_task(token, "ActionInterrupted", f"{event['ActionData'].get('Type')} was interrupted")
+        sessions.fail_task(token, "ActionInterrupted", interrupted)
     return []
 
 
@@ -418,9 +461,13 @@ def on_invalid_response(event: dict, attributes: dict) -> list[dict]:
     logger.error(
         "the SMA rejected this function's answer", extra={"error": event.get("ActionData", {}).get("ErrorMessage")}
     )
+    rejected = event.get("ActionData", {}).get("ErrorMessage", "")
+    if _consent_played(attributes):  # the prompt answered on arrival was refused: the caller heard nothing
+        _report_consent(attributes, "failed", error="InvalidLambdaResponse", cause=rejected)
+        return []
     token = _take_token(attributes)
     if token is not None:
-        sessions.fail_task(token, "InvalidLambdaResponse", event.get("ActionData", {}).get("ErrorMessage", ""))
+        sessions.fail_task(token, "InvalidLambdaResponse", rejected)
     return []
 
 

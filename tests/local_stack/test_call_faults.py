@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from callrec.callcentre import Call
 from callrec.demo import CALIFORNIA_CALLER, CENTRE_TEXAS, TEXAS_CALLER
 from callrec.sim import Fault
 from tests.conftest import states_entered
@@ -34,25 +35,59 @@ def test_chime_caller_hangs_up_while_the_opt_in_prompt_waits(centre):
     assert events[-2:] == ["CALL_ENDED_BEFORE_RECORDING", "END_SIGNAL_APPLIED"]  # the hang-up, answered too
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known defect, not fixed yet: Play Consent Prompt's task token travels only in the update to the SMA; "
-    "when the caller hangs up before that update reaches the SMA nobody holds the token, and the workflow waits "
-    "its 180 s timeout, then ends 'Not Recorded: No Consent' (a defined end, nothing recorded, the wrong reason, "
-    "3 minutes late). Seen under load in the fault matrix ('caller hangs up as the call is answered').",
-)
-def test_chime_caller_who_hangs_up_before_the_consent_prompt_reaches_the_sma_ends_at_once(centre, monkeypatch):
+def test_chime_caller_who_hangs_up_as_the_call_is_answered_ends_at_once(centre, monkeypatch):
+    """Reproduced before (xfail until this change): the workflow asked the SMA for the consent prompt, and its task
+    token travelled only in that UpdateSipMediaApplicationCall. When the caller hung up after the update was
+    accepted but before it reached the SMA, nobody held the token: the workflow waited its 180 s timeout and ended
+    "Not Recorded: No Consent" (nothing recorded, the wrong reason, 3 minutes late). Now the SMA handler plays the
+    prompt as the call arrives and the workflow waits on the session, which the hang-up ends; no update is involved
+    (the fault below, armed as before, is never reached)."""
     from callrec import engine
 
-    monkeypatch.setattr(engine.settings, "timeout_scale", 0.001)  # the 180 s consent timeout passes in 0.18 s
+    monkeypatch.setattr(engine.settings, "timeout_scale", 0.001)  # a wait the hang-up missed would time out: No Consent
     centre.sim.faults.inject(Fault("chimesdkvoice", "UpdateSipMediaApplicationCall", "HangUpBeforeDelivery"))
-    call = centre.chime_call(CALIFORNIA_CALLER, CENTRE_TEXAS, answers=["1"])
+    call = centre.chime_call(CALIFORNIA_CALLER, CENTRE_TEXAS, answers=[])  # the prompt plays; no key yet
+    centre.chime_hang_up(call)
     described, events = centre.finish(call.session_id)
     assert "CALL_UPDATE_REQUESTED" not in [
         i["InvocationEventType"] for i in centre.sim.chime.describe(call.transaction_id)["Invocations"]
     ]
     assert states_entered(events)[-1] == "Not Recorded: Call Ended"
     assert "CallerHungUp" in centre.session(call.session_id)["outcomeReason"]
+
+
+def test_chime_caller_who_hangs_up_before_the_workflow_waits_for_the_answer_ends_at_once(centre, monkeypatch):
+    """The hang-up comes before the workflow parks for the consent answer (a busy stack): the end is on the session,
+    the wait refuses to park on it, and the call ends there."""
+    from callrec import engine
+
+    monkeypatch.setattr(engine.settings, "timeout_scale", 0.001)
+    with held_at("Await Consent Answer") as parked:
+        call = centre.chime_call(CALIFORNIA_CALLER, CENTRE_TEXAS, answers=[])  # the prompt plays; no key yet
+        centre.chime_hang_up(call)
+        parked.set()
+    described, events = centre.finish(call.session_id)
+    assert states_entered(events)[-1] == "Not Recorded: Call Ended" and "Ended Before Consent" in states_entered(events)
+    assert centre.session(call.session_id)["outcomeReason"] == "the call ended before recording started (CallerHungUp)"
+
+
+def test_chime_answer_reported_before_the_workflow_waits_is_taken_with_its_key(centre):
+    """The SMA reports the caller's key before the workflow parks for it (a busy stack): the answer is kept on the
+    session and the wait takes it, key included, instead of parking."""
+    with held_at("Await Consent Answer") as parked:
+        call = Call("chime", customer=CALIFORNIA_CALLER, centre=CENTRE_TEXAS)
+        call.transaction_id = centre.sim.chime.place_call(centre.sma.id, CALIFORNIA_CALLER, CENTRE_TEXAS, ["1"])
+        centre.sim.chime.wait_idle(call.transaction_id)
+        call.session_id = centre.sim.chime.describe(call.transaction_id)["TransactionAttributes"]["sessionId"]
+        parked.set()
+    centre.wait_for_status(call.session_id, "RECORDING")
+    centre.chime_hang_up(call, after=5.0)
+    described, events = centre.finish(call.session_id)
+    assert described["status"] == "SUCCEEDED" and "Take Reported Consent" in states_entered(events)
+    answer = centre.session(call.session_id)["consentAnswer"]
+    assert (answer["answer"], answer["digit"], answer["by"]) == ("accepted", "1", "sma")
+    reported = [a for a in centre.audit(call.session_id) if a["event"] == "CONSENT_ANSWER_REPORTED"]
+    assert [(a["answer"], a["digit"]) for a in reported] == [("accepted", "1")]
 
 
 def test_chime_caller_who_never_answers_is_not_recorded(centre):

@@ -170,7 +170,9 @@ def test_sma_handler_accepts_extra_fields_and_starts_a_session(centre):
     event = _sma_event()
     event["CallDetails"]["SipMediaApplicationId"] = centre.sma.id
     answer = centre.function("SmaHandler").invoke(event)["Payload"]
-    assert answer["Actions"] == [] and "sessionId" in answer["TransactionAttributes"]
+    # the call's consent prompt, played at once (its policy asks this caller to opt in)
+    assert [action["Type"] for action in answer["Actions"]] == ["PlayAudioAndGetDigits"]
+    assert "sessionId" in answer["TransactionAttributes"]
     assert _executions(centre) == 1
 
 

@@ -228,7 +228,7 @@ def api_stop(centre, api) -> dict:
     body = {"provider": "connect", "call": ids, "parties": [{"number": demo.TEXAS_CALLER, "role": "caller"}]}
     # the flow's answer comes before the workflow parks for it (held there): the workflow reads the session
     # (GetItem) and takes the answer kept on it
-    with held_at("Await Consent From Contact Flow") as parked:
+    with held_at("Await Consent Answer") as parked:
         started = signed("POST", f"{api}/recordings", body)
         if started.status_code != 201:
             return {"start": started.status_code}

@@ -130,7 +130,7 @@ def test_the_deployed_recording_session_runs(endpoint):
             for e in fetch_history(sfn, execution)
             if "stateEnteredEventDetails" in e
         ],
-        lambda entered: "Await Consent From Contact Flow" in entered,
+        lambda entered: "Await Consent Answer" in entered,
         what="the workflow to ask the contact flow for consent",
     )
     sessions = _client(endpoint, "dynamodb").scan(TableName=_physical(endpoint, "SessionsTable"))["Items"]

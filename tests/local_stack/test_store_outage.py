@@ -21,11 +21,11 @@ from tests.local_stack.defined_end import Row, proven, provider_recording, uncer
 from tests.local_stack.store_outage import store_outage
 
 # the workflow's DynamoDB writes in a payment call, in order: (state, which time it writes from that state).
-# Opening the session keeps the consent decision too; Connect then writes as it asks the contact flow for
-# consent. The payment's three signals: suspend, resume, hang-up.
+# Opening the session keeps the consent decision too; the consent wait writes its token (both providers: the contact
+# flow or the SMA reports the answer). The payment's three signals: suspend, resume, hang-up.
 WRITES = [
     ("Open Session Record", 1),
-    ("Await Consent From Contact Flow", 1),
+    ("Await Consent Answer", 1),
     ("Record Consent Answer", 1),
     ("Record Recording Started", 1),
     ("Wait For Signal", 1),
@@ -37,11 +37,6 @@ WRITES = [
     ("Mark End Signal", 1),
     ("Record Transition", 1),
 ]
-CONNECT_ONLY = {"Await Consent From Contact Flow"}
-
-
-def _writes(provider: str) -> list[tuple[str, int]]:
-    return [(state, n) for state, n in WRITES if provider == "connect" or state not in CONNECT_ONLY]
 
 
 PARK = "Wait For Signal"  # whether the workflow parks before a signal depends on who is first: made certain below
@@ -86,7 +81,7 @@ def _recording_stopped_by(centre, call, moment: datetime) -> bool:
 
 @pytest.mark.parametrize(
     "provider, state, occurrence",
-    [(provider, state, n) for provider in ("connect", "chime") for state, n in _writes(provider)],
+    [(provider, state, n) for provider in ("connect", "chime") for state, n in WRITES],
     ids=lambda value: str(value),
 )
 def test_a_store_outage_at_any_write_ends_the_call_defined(
@@ -96,7 +91,7 @@ def test_a_store_outage_at_any_write_ends_the_call_defined(
         call = _play(provider, outage)(centre)
         described, _ = centre.finish(call.session_id)
     assert outage.began is not None, f"the workflow wrote only from {outage.writes}"
-    listed = {name for name, _ in _writes(provider)}
+    listed = {name for name, _ in WRITES}
     assert set(outage.writes) <= listed, f"a write this test does not cover: {set(outage.writes) - listed}"
     fault = f"DynamoDB throttled 5 min from the write at {state}" + (f" (its #{occurrence})" if occurrence > 1 else "")
     verdict = _expected_verdict(centre, call, centre.session(call.session_id))

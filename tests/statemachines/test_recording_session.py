@@ -107,14 +107,21 @@ EXPECTED = {
         reason="RecordingStartFailed: NoAccessToDestination: Error while accessing destination",
     ),
     "ChimeCallGoneDuringPrompt": Case(CHIME, "SUCCEEDED", "Not Recorded: Call Ended", "NOT_RECORDED"),
-    "ChimePromptFailed": Case(CHIME, "FAILED", "Recording Failed", "FAILED"),
+    # the SMA reports a prompt it could not play as the answer `failed`, with the action's error
+    "ChimePromptFailed": Case(
+        CHIME,
+        "FAILED",
+        "Recording Failed",
+        "FAILED",
+        reason="ConsentPromptFailed: InvalidAudioSource: Audio Source parameter value is invalid.",
+    ),
     # an end wins: a stop requested before the answer was saved means recording never starts
     "ChimeStopBeforeAnswerSaved": Case(
         CHIME,
         "SUCCEEDED",
         "Not Recorded: Call Ended",
         "NOT_RECORDED",
-        reason="the call ended before recording started (EndRequested)",
+        reason="the call ended before recording started (StopRequested)",
         not_entered=("Start Call Recording",),
     ),
     # a collision while saving the answer: the session is read, no end was asked for, the answer is saved again

@@ -104,6 +104,11 @@ class ChimeTwin:
         onto that leg's incoming track)."""
         self.legs[transaction_id].inbox.put(("DIGITS", (tag, digits)))
 
+    def answer_prompt(self, transaction_id: str, answers: list[str | None], tag: str = "LEG-A") -> None:
+        """The party on the leg `tag` gives `answers` to digit prompts (None: silence, the prompt times out): the
+        waiting prompt takes the first at once, later prompts the rest."""
+        self.legs[transaction_id].inbox.put(("ANSWERS", (tag, list(answers))))
+
     def hang_up(self, transaction_id: str, tag: str = "LEG-A") -> None:
         """The party on the leg `tag` hangs up (the caller, or the bridged party)."""
         self.legs[transaction_id].inbox.put(("CALLER_HANGUP", tag))
@@ -221,6 +226,16 @@ class ChimeTwin:
             leg.waiting = None
             party.answers.insert(0, digits)
             self._run(leg, actions, index, resume=played)
+        elif kind == "ANSWERS":
+            tag, answers = payload
+            party = leg.participant(tag=tag)
+            if party is None or not party.connected:
+                return
+            party.answers.extend(answers)
+            if leg.waiting is not None and party.answers:
+                actions, index, played = leg.waiting
+                leg.waiting = None
+                self._run(leg, actions, index, resume=played)
         elif kind == "CALLER_HANGUP":
             party = leg.participant(tag=payload)
             if party is not None and party.connected:

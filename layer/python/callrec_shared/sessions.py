@@ -98,7 +98,8 @@ def start(request: dict[str, Any], actor: str) -> dict[str, Any]:
     a closed execution's name even for the same input, so a client's retry is recognised here by comparing the
     normalised requests (the decision of the first start stands). A policy that cannot decide starts nothing:
     the session ends FAILED, audited, and ConsentPolicyFailed is raised for the entry point to answer; a later
-    start of that session is refused the same way (the refusal is final: nothing is recorded on a guess)."""
+    start of that session is refused the same way (the refusal is final: nothing is recorded on a guess).
+    Returns the session id, the execution's ARN and the consent decision (what the SMA handler plays at once)."""
     session = opening.normalise(request)
     session_id = session["sessionId"]
     refused = _item(session_id)
@@ -106,8 +107,11 @@ def start(request: dict[str, Any], actor: str) -> dict[str, Any]:
         raise opening.ConsentPolicyFailed("an earlier start of this session was refused; the refusal is final")
     audit(session_id, "START_REQUESTED", actor, provider=request["provider"])  # before the workflow's own records
     arn: str | None
+    decision: dict[str, Any] | None = None
     try:
-        arn = _start_execution(session_id, opening.decided(session))
+        opened = opening.decided(session)
+        decision = opened["consent"]["decision"]
+        arn = _start_execution(session_id, opened)
     except opening.ConsentPolicyFailed as err:
         arn = _started(session_id, session)  # a retry of a start that went in: its decision stands
         if arn is None:
@@ -119,7 +123,7 @@ def start(request: dict[str, Any], actor: str) -> dict[str, Any]:
         arn = _started(session_id, session)
         if arn is None:
             raise SessionConflict(f"session {session_id} was started for this call with a different request") from err
-    return {"sessionId": session_id, "executionArn": arn}
+    return {"sessionId": session_id, "executionArn": arn, **({"decision": decision} if decision else {})}
 
 
 def _start_execution(session_id: str, opened: dict[str, Any]) -> str:
@@ -252,8 +256,9 @@ def wait_until(session_id: str, ready: Callable[[dict[str, Any]], bool], timeout
     return poll(lambda: get(session_id), lambda view: view is not None and ready(view), timeout)
 
 
-def answer_consent(session_id: str, answer: str, actor: str) -> None:
-    """Report the caller's consent answer (Connect: the contact flow, after playing the notice or asking).
+def answer_consent(session_id: str, answer: str, actor: str, **evidence: str) -> None:
+    """Report the caller's consent answer: the contact flow (Connect) or the SMA handler (Chime), after playing the
+    notice or asking; `evidence` is kept with it (the key pressed; a prompt that failed: its error and cause).
 
     If the workflow is parked in its consent wait, this completes it. If it has not parked yet (a busy
     stack), the answer is left on the session (`reportedConsent`) and the wait takes it instead of parking
@@ -263,7 +268,7 @@ def answer_consent(session_id: str, answer: str, actor: str) -> None:
         raise SessionNotFound(session_id)
     if item.get("status") in TERMINAL or "consentAnswer" in item or "reportedConsent" in item:
         raise NotWaiting(f"session {session_id} is not waiting for a consent answer (status {item.get('status')})")
-    reported = {"answer": answer, "by": actor, "at": now()}
+    reported = {"answer": answer, "by": actor, "at": now(), **evidence}
     if "waitToken" not in item:
         try:
             client("dynamodb").update_item(
@@ -278,7 +283,7 @@ def answer_consent(session_id: str, answer: str, actor: str) -> None:
             if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 raise NotWaiting(f"session {session_id} already has its consent answer") from err
             raise
-        audit(session_id, "CONSENT_ANSWER_REPORTED", actor, answer=answer)
+        audit(session_id, "CONSENT_ANSWER_REPORTED", actor, answer=answer, **evidence)
         item = _item(session_id) or {}
         if item.get("waitingFor") != "consent" or "waitToken" not in item:
             return  # not parked: the consent wait finds the answer instead of parking
@@ -291,7 +296,7 @@ def answer_consent(session_id: str, answer: str, actor: str) -> None:
     if not _take_token(session_id, token):  # a repeated answer cannot complete the task twice
         raise NotWaiting(f"session {session_id} already has its consent answer")
     # audited before the workflow hears it: its CONSENT_ANSWERED can never come first in the trail
-    audit(session_id, "CONSENT_ANSWER_REPORTED", actor, answer=answer)
+    audit(session_id, "CONSENT_ANSWER_REPORTED", actor, answer=answer, **evidence)
     _complete(token, reported)
 
 
