@@ -122,6 +122,17 @@ class LocalCallCentre:
             show=lambda view: view.get("recordingState"),
         )
 
+    def wait_for_window_closed(self, session_id: str, timeout: float = 30.0) -> dict:
+        """Wait until the session's last window has its resume confirmed (the recording is on again after it).
+        Waiting for the state ON alone can pass before the pause was saved: the call was ON before the window."""
+        return eventually(
+            lambda: self.session(session_id) or {},
+            lambda view: bool(view.get("windows")) and "resumeConfirmedAt" in view["windows"][-1],
+            timeout,
+            f"the resume of {session_id}'s last window to be confirmed",
+            show=lambda view: view.get("windows"),
+        )
+
     def wait_for_party_answer(self, session_id: str, timeout: float = 30.0) -> dict:
         """Wait until the last party that joined the call has its consent answer (or is known not connected)."""
         return eventually(

@@ -143,7 +143,7 @@ def chime_bridged_to_california(centre: LocalCallCentre) -> Call:
     centre.sim.chime.talk(call.transaction_id, 10.0)
     centre.chime_bridge(call, CALIFORNIA_PARTY, keys=["1"])
     centre.wait_for_party_answer(call.session_id)
-    centre.wait_for_recording(call.session_id, "ON")
+    centre.wait_for_window_closed(call.session_id)  # the recording resumed (ON alone: also before the pause)
     centre.chime_hang_up(call, after=15.0)
     return call
 
