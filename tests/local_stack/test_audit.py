@@ -13,6 +13,7 @@ from callrec import demo
 from callrec.stack import client
 from callrec.template import REPO_ROOT
 from callrec_shared import audit_chain
+from tests.eventually import eventually
 
 
 def _audit_puts(definition: dict):
@@ -172,6 +173,30 @@ def test_the_audit_chain_holds_and_the_attestation_carries_its_head(centre, caps
     assert (code, "chain holds" in out) == ((0, True) if report.holds else (1, False))
 
 
+def test_the_trail_is_chained_as_it_is_written_while_the_call_goes_on(centre):
+    """Before, the records were sealed only as the call ended: during a call (minutes to hours) none was chained,
+    and one changed then was never named. Now the audit table's stream seals each new record moments after its
+    write (AuditSealer): mid-call the chain holds, and a record changed mid-call is named."""
+    from callrec_shared import sessions
+
+    call = centre.connect_call_recording(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
+    eventually(lambda: centre.audit_chain(call.session_id), lambda report: report.holds, what="the trail chained")
+    sessions.signal(call.session_id, "suspend", actor="api", wait_seconds=5.0)  # a window: new records mid-call
+    report = eventually(
+        lambda: centre.audit_chain(call.session_id),
+        lambda report: report.holds and "WINDOW_OPENED" in {r["event"] for r in report.records},
+        what="the window's records chained",
+    )
+    assert centre.session(call.session_id)["status"] == "RECORDING"  # all of it before the call ended
+    assert "AuditSealer" in {item.get("actor", {}).get("S") for item in _items(centre, call.session_id)}
+    assert centre.session(call.session_id)["auditHead"] == report.head
+    opened = _record(centre, call.session_id, "WINDOW_OPENED")  # changed mid-call: named at once
+    client("dynamodb").put_item(
+        TableName=centre.deployment.physical("AuditTable"), Item={**opened, "event": {"S": "WINDOW_CLOSED"}}
+    )
+    assert centre.audit_chain(call.session_id).problems == [f"record {opened['at']['S']}: changed after it was sealed"]
+
+
 def test_an_overwritten_record_is_named(centre, capsys):
     session_id = _played_and_verified(centre)
     original = _record(centre, session_id, "RECORDING_STARTED")
@@ -260,7 +285,8 @@ def test_get_audit_answers_the_records_and_names_what_broke(centre, api):
 
 @pytest.mark.long
 def test_a_long_trail_is_sealed_in_seals_that_stay_below_the_item_size_limit(centre):
-    """DynamoDB items are at most 400 KB: a seal covers at most PER_SEAL records, and one call seals them all."""
+    """DynamoDB items are at most 400 KB: a seal covers at most PER_SEAL records, and one call seals them all (what
+    the stream's sealer has not sealed yet as they were written)."""
     from callrec_shared import sessions
 
     session_id = "00000000-0000-4000-8000-00000000beef"
@@ -270,6 +296,8 @@ def test_a_long_trail_is_sealed_in_seals_that_stay_below_the_item_size_limit(cen
     head = audit_chain.seal(session_id, "api")
 
     report = audit_chain.verify(session_id, None)
-    assert report.holds and report.seals == 3 and head == report.head
-    sizes = [len(json.dumps(item)) for item in _items(centre, session_id) if audit_chain.is_seal(item)]
-    assert max(sizes) < 400_000 / 2
+    seals = [item for item in _items(centre, session_id) if audit_chain.is_seal(item)]
+    covered = [len(json.loads(item["covers"]["S"])) for item in seals]
+    assert report.holds and head == seals[-1]["hash"]["S"] == report.head
+    assert sum(covered) == audit_chain.PER_SEAL * 2 + 5 and max(covered) <= audit_chain.PER_SEAL
+    assert max(len(json.dumps(item)) for item in seals) < 400_000 / 2

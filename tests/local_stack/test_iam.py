@@ -303,6 +303,22 @@ def _state_events(deployment) -> Callable[[], list[dict]]:
     return deployment.recording_states
 
 
+def audit_sealed_live(centre, api) -> dict:
+    """A Connect call's audit records are chained while it records (before any end seal): the audit table's stream,
+    read by the AuditSealer mapping as its role (enabled again first, so it checks the role as Lambda does)."""
+    _restart_mappings()
+    call = _played(centre.__class__.connect_call_recording, centre, demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
+    if isinstance(call, Exception):
+        return {"session": None, "entry_errors": []}
+    live = False
+    with contextlib.suppress(StillWaiting):
+        eventually(lambda: centre.audit_chain(call.session_id), lambda report: report.holds, QUICK, "chained live")
+        live = (centre.session(call.session_id) or {}).get("status") == "RECORDING"
+    centre.sim.connect.hang_up(call.contact_id)
+    centre.contact_flow(call, "hangup")
+    return {**_ended(centre, call), "sealed_live": live}
+
+
 def connect_hold(centre, api) -> dict:
     """The agent puts the customer on hold and takes them off it: Connect's agent event stream, read by the
     AgentEvents mapping as its role (the mapping is enabled again first, so it checks the role as Lambda does),
@@ -471,6 +487,7 @@ SCENARIOS = {
     "contact-flow-hangup-in-consent": Scenario(contact_flow_hangup_in_consent, NOT_RECORDED),
     "connect-state-events": Scenario(connect_state_events, {**RECORDED, "states": ["OFF", "ON", "STOPPED"]}),
     "connect-hold": Scenario(connect_hold, {**RECORDED, "hold": ["SUSPENDED", "ON"]}),
+    "audit-sealed-live": Scenario(audit_sealed_live, {**RECORDED, "sealed_live": True}),
     "api-stop-in-consent": Scenario(api_stop_in_consent, {"stop": 202, **NOT_RECORDED}),
     "chime-opt-in": Scenario(chime_opt_in, RECORDED),
     "chime-bridge": Scenario(chime_bridge, {**RECORDED, "joined": ["accepted"], "party_prompt": True}),
@@ -543,6 +560,16 @@ USES: dict[tuple[str, str, str], str] = {
         ("dynamodb:GetItem", "SignalsTable", "connect-hold"),
         ("dynamodb:PutItem", "SignalsTable", "connect-hold"),
         ("dynamodb:PutItem", "AuditTable", "connect-hold"),
+    ),
+    **_grants(
+        "AuditSealer",
+        ("dynamodb:DescribeStream", "AuditTable/stream", "audit-sealed-live"),
+        ("dynamodb:GetShardIterator", "AuditTable/stream", "audit-sealed-live"),
+        ("dynamodb:GetRecords", "AuditTable/stream", "audit-sealed-live"),
+        ("dynamodb:GetItem", "SessionsTable", "audit-sealed-live"),
+        ("dynamodb:UpdateItem", "SessionsTable", "audit-sealed-live"),
+        ("dynamodb:PutItem", "AuditTable", "audit-sealed-live"),
+        ("dynamodb:Query", "AuditTable", "audit-sealed-live"),
     ),
     **_grants(
         "RecordingStateEvents",

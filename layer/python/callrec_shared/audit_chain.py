@@ -6,10 +6,11 @@ SHA-256 of each record it covers (canonical JSON of the record as stored) and th
 seal, so the seals form a hash chain. The session keeps the chain head (`auditHead`, `auditSeals`), and the
 verification's signed attestation includes it.
 
-Who seals, at the call's end: the entry point that takes a stop or hang-up (also one refused because the
-session had ended), RecordingSession's last task, and VerifyRecording before it signs and after it saves its
-verdict (both through the verification function's `seal` action). A record written after the last seal is
-covered by the next one. A seal covers at most PER_SEAL records. `verify` recomputes everything and names each
+Who seals: while the call goes on, AuditSealer, which the audit table's stream brings every new record to
+(moments after its write); at the call's end, the entry point that takes a stop or hang-up (also one refused
+because the session had ended), RecordingSession's last task, and VerifyRecording before it signs and after it
+saves its verdict (both through the verification function's `seal` action). A record written after the last seal
+is covered by the next one. A seal covers at most PER_SEAL records. `verify` recomputes everything and names each
 record that was changed, deleted (or moved: its key is part of what a seal covers) and each that no seal
 covers yet: an unsealed record is reported as unverified, never as holding.
 
@@ -102,6 +103,8 @@ def seal(session_id: str, actor: str) -> str | None:
                 lost += 1  # another sealer took this number: read again, seal what is left
                 continue
             _move_head(session_id, len(seals) + 1, item["hash"]["S"])
+            if len(fresh) < PER_SEAL:  # all it read is sealed; a record written since is the stream's to seal
+                return str(item["hash"]["S"])
     except ClientError as err:
         log.warning("audit of session %s not sealed now: %s", session_id, err.response["Error"]["Code"])
     return None

@@ -1,0 +1,82 @@
+"""AuditSealer: the audit trail is chained as it is written. Every record inserted into the audit table comes to
+this function on the table's stream (keys only), and its session is sealed at once (callrec_shared.audit_chain):
+the seal holds the hash of each record no seal covered yet and the previous seal's hash, and the session's chain
+head moves on. A record is chained moments after its write, while the call goes on, instead of only when the
+call ends; a record changed or removed after that is named by `callrec audit verify`.
+
+Why on the stream and not in the write: the workflow writes its audit records inside the DynamoDB transactions
+of its own states, where reading and moving a chain head would cost a state transition and a conflict retry
+for every record. The stream gives one ordered reader per session (its records share a partition key, so one
+shard, in write order), so the chain stays linear.
+
+Only a session that has not ended is sealed here. Its end is sealed by those who end it (RecordingSession's last
+task, the verification before it signs and after its verdict); a record inserted after that is left unsealed, so
+`callrec audit verify` reports it (unverified), as before: a late insertion is never chained in as if it belonged.
+
+Seals are insert-only records of the same table; their own stream records are skipped. A session whose seal
+fails (throttled, refused) is reported as the batch's failure from its first record, so Lambda reads again from
+there; a later seal covers whatever an earlier one missed, so nothing is lost when the retries run out, only
+chained later (at the latest by the seals at the call's end).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
+
+from callrec_shared import audit_chain
+from callrec_shared.aws import client, settings
+
+logger = Logger(service="callrec")
+ACTOR = "AuditSealer"
+
+
+def _inserted(records: list[dict[str, Any]]) -> dict[str, str]:
+    """session id -> the stream sequence number of its first new record in the batch (seals left out)."""
+    first: dict[str, str] = {}
+    for record in records:
+        keys = record.get("dynamodb", {}).get("Keys", {})
+        session_id, at = keys.get("sessionId", {}).get("S"), keys.get("at", {}).get("S", "")
+        if record.get("eventName") != "INSERT" or not session_id or at.startswith(audit_chain.SEAL_PREFIX):
+            continue
+        first.setdefault(session_id, record["dynamodb"]["SequenceNumber"])
+    return first
+
+
+def _ended(session_id: str) -> bool:
+    """Has the session ended? (A session not opened yet has not: an entry point's record can come first.)"""
+    item = (
+        client("dynamodb")
+        .get_item(
+            TableName=settings().sessions_table,
+            Key={"sessionId": {"S": session_id}},
+            ProjectionExpression="endedAt",
+            ConsistentRead=True,
+        )
+        .get("Item")
+    )
+    return item is not None and "endedAt" in item
+
+
+@logger.inject_lambda_context
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    failed = []
+    for session_id, sequence in _inserted(event["Records"]).items():
+        try:
+            if _ended(session_id):
+                continue  # sealed by those who ended it; a later insertion stays unsealed (reported)
+        except ClientError as err:
+            logger.warning(
+                "session not read; Lambda reads the stream again", extra={"code": err.response["Error"]["Code"]}
+            )
+            failed.append(sequence)
+            continue
+        if audit_chain.seal(session_id, ACTOR) is None:
+            failed.append(sequence)
+    if failed:  # read again from the earliest record whose session was not sealed
+        logger.warning("audit not sealed now; Lambda reads the stream again", extra={"sessions": len(failed)})
+        return {"batchItemFailures": [{"itemIdentifier": min(failed, key=int)}]}
+    return {"batchItemFailures": []}
