@@ -8,6 +8,7 @@ contact flow invokes its Lambda, an agent joins, the caller presses keys, someon
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,35 +113,44 @@ class LocalCallCentre:
             show=lambda view: view and view.get("status"),
         )
 
+    def _session_until(
+        self, session_id: str, done: Callable[[dict], bool], what: str, shown: str, timeout: float
+    ) -> dict:
+        """Wait until the session's view satisfies `done` (a missing session reads as {}); `shown` is the field a timeout
+        shows of it."""
+        return eventually(
+            lambda: self.session(session_id) or {}, done, timeout, what, show=lambda view: view.get(shown)
+        )
+
     def wait_for_recording(self, session_id: str, state: str, timeout: float = 30.0) -> dict:
         """Wait until the session says the call's recording is `state` (OFF, ON, SUSPENDED, STOPPED): its view."""
-        return eventually(
-            lambda: self.session(session_id) or {},
+        return self._session_until(
+            session_id,
             lambda view: view.get("recordingState", {}).get("state") == state,
-            timeout,
             f"the recording of {session_id} to be {state}",
-            show=lambda view: view.get("recordingState"),
+            "recordingState",
+            timeout,
         )
 
     def wait_for_window_closed(self, session_id: str, timeout: float = 30.0) -> dict:
         """Wait until the session's last window has its resume confirmed (the recording is on again after it).
         Waiting for the state ON alone can pass before the pause was saved: the call was ON before the window."""
-        return eventually(
-            lambda: self.session(session_id) or {},
+        return self._session_until(
+            session_id,
             lambda view: bool(view.get("windows")) and "resumeConfirmedAt" in view["windows"][-1],
-            timeout,
             f"the resume of {session_id}'s last window to be confirmed",
-            show=lambda view: view.get("windows"),
+            "windows",
+            timeout,
         )
 
     def wait_for_party_answer(self, session_id: str, timeout: float = 30.0) -> dict:
         """Wait until the last party that joined the call has its consent answer (or is known not connected)."""
-        return eventually(
-            lambda: self.session(session_id) or {},
+        return self._session_until(
+            session_id,
             lambda view: bool(view.get("joinedParties")) and "answer" in view["joinedParties"][-1],
-            timeout,
             f"the answer of the party that joined {session_id}",
-            show=lambda view: view.get("joinedParties"),
+            "joinedParties",
+            timeout,
         )
 
     def execution_arn(self, session_id: str, machine: str = "RecordingSession") -> str:
