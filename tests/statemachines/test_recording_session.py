@@ -70,6 +70,7 @@ class Case:
     not_entered: tuple[str, ...] = ()
     absent: tuple[str, ...] = ()  # session attributes that must not be there
     decision: dict | None = None  # the consent decision the entry point hands over (None: the real policy's)
+    entered: dict = field(default_factory=dict)  # state -> how many times it is entered
 
 
 UNKNOWN_START = (
@@ -186,7 +187,9 @@ EXPECTED = {
     ),
     # the store stays down past the 15 minutes too: the execution fails (the alarm), nothing more can be saved
     "StoreDownLong": Case(CHIME, "FAILED", "Session Store Failed", "OPENED", not_entered=("Outcome?",)),
-    "ConnectParkedThenHangUp": Case(CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
+    "ConnectParkedThenHangUp": Case(CONNECT, "SUCCEEDED", "Recorded", "RECORDED", entered={"Next Signal": 2}),
+    # the waker hands over the signal it woke the workflow for: taken at once, the queue not read again
+    "ConnectWokenWithItsSignal": Case(CONNECT, "SUCCEEDED", "Recorded", "RECORDED", entered={"Next Signal": 1}),
     "ConnectPaymentWindow": Case(
         CONNECT,
         "SUCCEEDED",
@@ -380,6 +383,7 @@ def test_recording_session_case(case, deployment, sfn, monkeypatch, record_prope
         assert json.loads(session["consentAnswer"]) == expected.consent_answer
     assert {key: session.get(key) for key in expected.session} == expected.session
     assert not set(expected.not_entered) & set(entered)
+    assert {state: entered.count(state) for state in expected.entered} == expected.entered
     assert not set(expected.absent) & set(session or {})
     if session_status == "RECORDED":
         assert "Hand Over To Verification" in entered

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import random
 import time
 import uuid
@@ -26,6 +27,8 @@ from botocore.exceptions import ClientError
 
 from callrec_shared import audit_chain, clock, opening, recording_state
 from callrec_shared.aws import client, settings
+
+log = logging.getLogger(__name__)
 
 TERMINAL = {"RECORDED", "NOT_RECORDED", "FAILED"}
 KINDS = ("suspend", "resume", "stop", "hangup")
@@ -612,9 +615,29 @@ def _wake(session_id: str, kind: str, actor: str) -> None:
     if not _take_token(session_id, token):
         return  # someone else took the token and woke it
     if waiting_for == "control":
-        _complete(token, {"woken": kind})
+        _complete(token, {"woken": kind, **_next_signal(session_id, item.get("signalCursor"))})
     else:
         _fail(token, "CallerHungUp" if kind == "hangup" else "StopRequested", f"{kind} requested by {actor}")
+
+
+def _next_signal(session_id: str, cursor: str | None) -> dict[str, Any]:
+    """What the woken workflow takes next: the query its Next Signal would make, from the cursor it parked with
+    (`signalCursor`), so it does not read the queue again ({"items": [...]}, at most one). {} when it cannot be read
+    here: the workflow reads the queue itself."""
+    if not cursor:
+        return {}
+    try:
+        page = client("dynamodb").query(
+            TableName=settings().signals_table,
+            KeyConditionExpression="sessionId = :s AND sk > :after",
+            ExpressionAttributeValues={":s": {"S": session_id}, ":after": {"S": cursor}},
+            Limit=1,
+            ConsistentRead=True,
+        )
+    except ClientError as err:
+        log.warning("next signal not read for the wake (the workflow reads it): %s", err.response["Error"]["Code"])
+        return {}
+    return {"items": page["Items"]}
 
 
 def _outcome(session_id: str, seq: int, wait_seconds: float) -> dict[str, Any]:
