@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from callrec_shared import consent
 from callrec_shared.identity import session_id_for
 from callrec_shared.validation import validate, validate_start
@@ -59,7 +61,9 @@ def decided(session: dict[str, Any]) -> dict[str, Any]:
     try:
         decision = decision_for({"parties": session["parties"], "provider": session["provider"]})
     except Exception as err:  # noqa: BLE001 - whatever stopped the policy, nothing is recorded on a guess
-        raise ConsentPolicyFailed(f"{type(err).__name__}: {err}") from err
+        # named by its kind (an AWS error by its code), never by what it said: that may hold a value of the request
+        code = err.response["Error"].get("Code") if isinstance(err, ClientError) else None
+        raise ConsentPolicyFailed(code or type(err).__name__) from err
     return {**session, "consent": {"decision": decision}}
 
 
