@@ -18,8 +18,8 @@
   CallerHungUp.
 - Sensitive-input windows: the workflow's ops suspend-recording / resume-recording return
   PauseCallRecording / ResumeCallRecording, whose ACTION_SUCCESSFUL is the provider's confirmation.
-- Only the workflow drives recording: an op that starts, stops, pauses or resumes recording is acted on only when it names the call's session and carries a task token the
-  workflow is waiting on right now (checked with SendTaskHeartbeat). Anything else is answered with no
+- Only the workflow drives recording: an op that starts, stops, pauses or resumes recording is acted on only
+  when it names the call's session and carries a task token the workflow is waiting on right now (checked with SendTaskHeartbeat). Anything else is answered with no
   actions and audited as OUTSIDE_REQUEST_REFUSED. An outside system (a payment IVR, an agent desktop) can ask for a window through
   UpdateSipMediaApplicationCall with op request-suspend / request-resume (and an optional
   idempotencyKey): that queues the signal on the session; it does not wait (the SMA invokes this
@@ -387,9 +387,8 @@ def on_success(event: dict, attributes: dict) -> list[dict]:
     return []
 
 
+# the error a workflow task fails with when its action fails (a consent prompt's failure is reported as its answer)
 _FAILURES = {
-    "PlayAudio": "ConsentPromptFailed",
-    "PlayAudioAndGetDigits": "ConsentPromptFailed",
     "StartCallRecording": "RecordingStartFailed",
     "StopCallRecording": "RecordingStopFailed",
     "PauseCallRecording": "SuspendFailed",
