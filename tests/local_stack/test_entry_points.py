@@ -201,9 +201,9 @@ def test_sma_handler_reads_both_shapes_of_action_failed(centre):
         for data in (
             {"Type": "StartCallRecording", "Error": "NoAccessToDestination: Error while accessing destination"},
             {
-                "Type": "PlayAudio",
-                "ErrorType": "InvalidAudioSource",
-                "ErrorMessage": "Audio Source parameter value is invalid.",
+                "Type": "PauseCallRecording",
+                "ErrorType": "SystemException",
+                "ErrorMessage": "System error while executing an action.",
             },
         ):
             event = _sma_event("ACTION_FAILED", ActionData=data)
@@ -214,7 +214,7 @@ def test_sma_handler_reads_both_shapes_of_action_failed(centre):
         sessions.fail_task = original
     assert failures == [
         ("t-1", "RecordingStartFailed", "NoAccessToDestination: Error while accessing destination"),
-        ("t-1", "ConsentPromptFailed", "InvalidAudioSource: Audio Source parameter value is invalid."),
+        ("t-1", "SuspendFailed", "SystemException: System error while executing an action."),
     ]
 
 
