@@ -279,6 +279,22 @@ def test_a_prompt_waits_for_the_caller(sim, prompts):
     assert handler.last("ACTION_SUCCESSFUL")["ActionData"]["ReceivedDigits"] == "2"
 
 
+def test_answers_given_later_go_to_the_waiting_prompt_silence_first(sim, prompts):
+    """answer_prompt: the party's answers reach the prompt that waits for them, in order; a silence (None) lets it
+    time out and play again, as answers given when the call was placed do."""
+    sma_id, handler = _sma(sim, {"NEW_INBOUND_CALL": _consent_prompt(prompts)})
+    txn = sim.chime.place_call(sma_id, CALLER, DIALLED)
+    sim.chime.wait_idle(txn)
+    began = sim.clock.seconds()
+    sim.chime.answer_prompt(txn, [None, "1"])
+    sim.chime.wait_idle(txn)
+    assert handler.types() == ["NEW_INBOUND_CALL", "ACTION_SUCCESSFUL"]
+    assert handler.last("ACTION_SUCCESSFUL")["ActionData"]["ReceivedDigits"] == "1"
+    # after the silence: the retry prompt (1 s) and the notice again (2 s), then the key (0.2 s)
+    assert sim.clock.seconds() - began == pytest.approx(3.0 + 0.2, abs=0.01)
+    assert not sim.chime.describe(txn)["Waiting"]
+
+
 def test_an_update_interrupts_a_waiting_prompt(sim, prompts):
     sma_id, handler = _sma(
         sim,
