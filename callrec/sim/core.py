@@ -116,12 +116,10 @@ class Faults:
             self._faults.append(fault)
         return fault
 
-    def take(self, service: str, operation: str, key: str | None, only: str | None = None) -> Fault | None:
-        """The first switch for this operation and call (`only`: one with that error), consumed as it fires."""
+    def take(self, service: str, operation: str, key: str | None) -> Fault | None:
+        """The first switch for this operation and call, consumed as it fires."""
         with self._lock:
             for fault in self._faults:
-                if only is not None and fault.error != only:
-                    continue
                 if fault.service == service and fault.operation == operation and fault.key in (None, key):
                     if fault.times is not None:
                         fault.times -= 1

@@ -295,6 +295,19 @@ def test_answers_given_later_go_to_the_waiting_prompt_silence_first(sim, prompts
     assert not sim.chime.describe(txn)["Waiting"]
 
 
+def test_an_update_the_caller_hangs_up_before_is_accepted_and_never_delivered(sim, prompts):
+    """HangUpBeforeDelivery, also as a switch that stays set (times=None): the update is accepted and the caller
+    hangs up before it arrives. Before, the twin took the switch twice for one request (once for the hang-up, once
+    as an error to raise), so a lasting switch answered the update with an error named HangUpBeforeDelivery."""
+    sma_id, handler = _sma(sim, {"NEW_INBOUND_CALL": _consent_prompt(prompts)})
+    txn = sim.chime.place_call(sma_id, CALLER, DIALLED)
+    sim.chime.wait_idle(txn)
+    sim.faults.inject(Fault("chimesdkvoice", "UpdateSipMediaApplicationCall", "HangUpBeforeDelivery", txn, None))
+    assert _update(sim, sma_id, txn, "bye")["SipMediaApplicationCall"]["TransactionId"] == txn
+    sim.chime.wait_idle(txn)
+    assert handler.types() == ["NEW_INBOUND_CALL", "HANGUP"]
+
+
 def test_an_update_interrupts_a_waiting_prompt(sim, prompts):
     sma_id, handler = _sma(
         sim,

@@ -15,7 +15,7 @@ from callrec.sim import audio
 from callrec.sim.chime import events
 from callrec.sim.chime.actions import ActionFailed, ActionInterpreter, CallEnded, Waiting
 from callrec.sim.chime.legs import E164, SERVICE, BridgedLeg, CallLeg, Phone, SipMediaApplication
-from callrec.sim.core import DELIVER, Clock, Delivery, Faults
+from callrec.sim.core import DELIVER, Clock, Delivery, Fault, Faults
 from callrec.sim.recording import Recording
 
 MAX_UPDATE_ARGUMENTS = 20
@@ -49,8 +49,6 @@ class ChimeTwin:
         self.applications: dict[str, SipMediaApplication] = {}
         self.legs: dict[str, CallLeg] = {}
         self.errors: list[str] = []  # simulator bugs met by any leg (tests assert there are none)
-        # what the party called by the next CreateSipMediaApplicationCall keys in (set by whoever plays that party)
-        self.callee_answers: list[str | None] = []
         # the numbers a CallAndBridge action may call: whether they answer and what they key in (others answer)
         self.phones: dict[str, Phone] = {}
         self._lock = threading.RLock()
@@ -146,8 +144,11 @@ class ChimeTwin:
             raise service_error(
                 "BadRequestException", f"Arguments must be at most {MAX_UPDATE_ARGUMENTS} string pairs", 400, action
             )
-        hangs_up = self.faults.take(SERVICE, action, transaction_id, only=HANG_UP_BEFORE_DELIVERY) is not None
-        self._injected_fault(action, transaction_id)
+        # one switch per request, as the Connect twin takes them: HangUpBeforeDelivery acts, any other is raised
+        fault = self.faults.take(SERVICE, action, transaction_id)
+        hangs_up = fault is not None and fault.error == HANG_UP_BEFORE_DELIVERY
+        if fault is not None and not hangs_up:
+            raise self._fault_error(fault, action)
         leg = self.legs.get(transaction_id)
         if sma_id not in self.applications or leg is None or leg.sma.id != sma_id or not leg.live:
             raise service_error("NotFoundException", f"Call {transaction_id} not found", 404, action)
@@ -160,9 +161,11 @@ class ChimeTwin:
         """Raise the error a fault switch on `action` (for this call or application) names, if one is set."""
         fault = self.faults.take(SERVICE, action, key)
         if fault is not None:
-            raise service_error(
-                fault.error, fault.message or "Injected fault", FAULT_STATUS.get(fault.error, 400), action
-            )
+            raise self._fault_error(fault, action)
+
+    @staticmethod
+    def _fault_error(fault: Fault, action: str) -> Exception:
+        return service_error(fault.error, fault.message or "Injected fault", FAULT_STATUS.get(fault.error, 400), action)
 
     def _create_call(self, action: str, parameters: dict) -> dict:
         """CreateSipMediaApplicationCall: the SIP media application places a call from one of its numbers."""
@@ -178,8 +181,7 @@ class ChimeTwin:
         if sma_id not in self.applications:
             raise service_error("NotFoundException", f"SIP media application {sma_id} not found", 404, action)
         self._injected_fault(action, sma_id)
-        answers, self.callee_answers = self.callee_answers, []
-        transaction_id = self.place_call(sma_id, numbers[0], numbers[1], answers, outbound=True)
+        transaction_id = self.place_call(sma_id, numbers[0], numbers[1], outbound=True)
         return {"SipMediaApplicationCall": {"TransactionId": transaction_id}}
 
     # --- the leg's worker ------------------------------------------------------------------------------------
@@ -222,10 +224,8 @@ class ChimeTwin:
             if leg.waiting is None:  # typed with no prompt waiting: only the audio hears it
                 self.actions.keys(party, digits)
                 return
-            actions, index, played = leg.waiting
-            leg.waiting = None
             party.answers.insert(0, digits)
-            self._run(leg, actions, index, resume=played)
+            self._resume_prompt(leg)
         elif kind == "ANSWERS":
             tag, answers = payload
             party = leg.participant(tag=tag)
@@ -233,15 +233,19 @@ class ChimeTwin:
                 return
             party.answers.extend(answers)
             if leg.waiting is not None and party.answers:
-                actions, index, played = leg.waiting
-                leg.waiting = None
-                self._run(leg, actions, index, resume=played)
+                self._resume_prompt(leg)
         elif kind == "CALLER_HANGUP":
             party = leg.participant(tag=payload)
             if party is not None and party.connected:
                 self._disconnect(leg, party)
         elif kind == "TALK":
             self.clock.advance(float(payload))
+
+    def _resume_prompt(self, leg: CallLeg) -> None:
+        """The digit prompt that waits takes the party's next answer: the actions run on from it."""
+        actions, index, played = leg.waiting
+        leg.waiting = None
+        self._run(leg, actions, index, resume=played)
 
     def _invoke(self, leg: CallLeg, event: dict, retry_invalid: bool = True) -> dict | None:
         """Invoke the SMA's Lambda; a valid answer is returned, an invalid one is reported to it once."""
