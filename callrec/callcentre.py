@@ -279,8 +279,9 @@ class LocalCallCentre:
 
     def _answers_when_asked(self, call: Call, answers: list[str | None]) -> None:
         self.sim.chime.wait_idle(call.transaction_id)
-        call.session_id = self.sim.chime.describe(call.transaction_id)["TransactionAttributes"].get("sessionId")
-        if answers and call.session_id is not None and self.sim.chime.describe(call.transaction_id)["Waiting"]:
+        leg = self.sim.chime.describe(call.transaction_id)
+        call.session_id = leg["TransactionAttributes"].get("sessionId")
+        if answers and call.session_id is not None and leg["Waiting"]:
             self.wait_for_status(call.session_id, "AWAITING_CONSENT", *ENDED)  # or it ended first (a fault)
             self.sim.chime.answer_prompt(call.transaction_id, answers)
             self.sim.chime.wait_idle(call.transaction_id)

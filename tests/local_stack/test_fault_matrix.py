@@ -116,9 +116,9 @@ def _chime(
 
 
 def _chime_gone_at_once(centre: LocalCallCentre) -> Call:
-    """The caller hangs up as the call is answered: the SMA hears it before the workflow asks for the prompt (held
-    at its first write until then). The other order, the update accepted and the hang-up before it reaches the
-    SMA, is a known defect: tests/local_stack/test_call_faults.py, marked xfail."""
+    """The caller hangs up as the call is answered, while the prompt the SMA handler answered the call with plays:
+    the SMA hears it before the workflow has even opened the session (held at its first write until then), so the
+    end is on the session before the consent wait (the other orders: tests/local_stack/test_call_faults.py)."""
     call = Call("chime", customer=demo.CALIFORNIA_CALLER, centre=demo.CENTRE_TEXAS)
     with held_at("Open Session Record") as opened:
         call.transaction_id = centre.sim.chime.place_call(centre.sma.id, call.customer, call.centre, [None])

@@ -37,8 +37,6 @@ WRITES = [
     ("Mark End Signal", 1),
     ("Record Transition", 1),
 ]
-
-
 PARK = "Wait For Signal"  # whether the workflow parks before a signal depends on who is first: made certain below
 
 
@@ -79,11 +77,8 @@ def _recording_stopped_by(centre, call, moment: datetime) -> bool:
     )
 
 
-@pytest.mark.parametrize(
-    "provider, state, occurrence",
-    [(provider, state, n) for provider in ("connect", "chime") for state, n in WRITES],
-    ids=lambda value: str(value),
-)
+@pytest.mark.parametrize("provider", ["connect", "chime"])
+@pytest.mark.parametrize("state, occurrence", WRITES, ids=[f"{state}-{n}" for state, n in WRITES])
 def test_a_store_outage_at_any_write_ends_the_call_defined(
     centre, alerts, record_property, provider, state, occurrence
 ):
