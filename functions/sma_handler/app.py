@@ -425,13 +425,18 @@ def on_interrupted(event: dict, attributes: dict) -> list[dict]:
     if _party_prompted(event, attributes):  # the bridged party's prompt gave way to the workflow: no answer
         _party_answered(attributes, "no-answer")
         return []
-    interrupted = f"{event['ActionData'].get('Type')} was interrupted"
+    return _not_done(attributes, "ActionInterrupted", f"{event['ActionData'].get('Type')} was interrupted")
+
+
+def _not_done(attributes: dict, error: str, cause: str) -> list[dict]:
+    """The pending action did not complete: the consent prompt's is reported as the answer `failed` (the caller heard
+    nothing to answer), a workflow task fails."""
     if _consent_played(attributes):
-        _report_consent(attributes, "failed", error="ActionInterrupted", cause=interrupted)
+        _report_consent(attributes, "failed", error=error, cause=cause)
         return []
     token = _take_token(attributes)
     if token is not None:
-        sessions.fail_task(token, "ActionInterrupted", interrupted)
+        sessions.fail_task(token, error, cause)
     return []
 
 
@@ -460,14 +465,7 @@ def on_invalid_response(event: dict, attributes: dict) -> list[dict]:
     logger.error(
         "the SMA rejected this function's answer", extra={"error": event.get("ActionData", {}).get("ErrorMessage")}
     )
-    rejected = event.get("ActionData", {}).get("ErrorMessage", "")
-    if _consent_played(attributes):  # the prompt answered on arrival was refused: the caller heard nothing
-        _report_consent(attributes, "failed", error="InvalidLambdaResponse", cause=rejected)
-        return []
-    token = _take_token(attributes)
-    if token is not None:
-        sessions.fail_task(token, "InvalidLambdaResponse", rejected)
-    return []
+    return _not_done(attributes, "InvalidLambdaResponse", event.get("ActionData", {}).get("ErrorMessage", ""))
 
 
 def on_answered(event: dict, attributes: dict) -> list[dict]:

@@ -176,6 +176,28 @@ def test_sma_handler_accepts_extra_fields_and_starts_a_session(centre):
     assert _executions(centre) == 1
 
 
+@pytest.mark.parametrize(
+    "kind, data, error, cause",
+    [
+        ("ACTION_INTERRUPTED", {"Type": "PlayAudio"}, "ActionInterrupted", "PlayAudio was interrupted"),
+        ("INVALID_LAMBDA_RESPONSE", {"ErrorMessage": "bad action"}, "InvalidLambdaResponse", "bad action"),
+    ],
+)
+def test_an_action_that_did_not_complete_fails_what_waits_on_it(centre, monkeypatch, kind, data, error, cause):
+    """The consent prompt played on arrival is reported as the answer `failed`; a workflow task's token fails."""
+    import callrec_shared.sessions as sessions
+
+    seen = []
+    monkeypatch.setattr(sessions, "fail_task", lambda token, e, c: seen.append(("task", token, e, c)))
+    monkeypatch.setattr(sessions, "answer_consent", lambda sid, answer, actor, **ev: seen.append((sid, answer, ev)))
+    for attributes in ({"pending": "consent", "sessionId": "s"}, {"token": "t-1", "pending": "x", "sessionId": "s"}):
+        event = _sma_event(kind, ActionData=data)
+        event["CallDetails"]["TransactionAttributes"] = attributes
+        answer = centre.function("SmaHandler").invoke(event)["Payload"]
+        assert answer["TransactionAttributes"] == {"sessionId": "s"}  # nothing left pending
+    assert seen == [("s", "failed", {"error": error, "cause": cause}), ("task", "t-1", error, cause)]
+
+
 def test_only_the_configured_connect_instance_and_sma_are_recorded(centre):
     """Reproduced before: any instance or SMA started a session (only IAM on AWS would have stopped it)."""
     answer = centre.function("SmaHandler").invoke(_sma_event())["Payload"]  # sma-x: not this deployment's
