@@ -165,13 +165,28 @@ class LocalCallCentre:
         arn = self.execution_arn(session_id)
         return wait_for_execution(self.sfn, arn), fetch_history(self.sfn, arn)
 
-    def verification(self, session_id: str, timeout: float = 60.0) -> tuple[dict, list[dict]] | None:
-        """Wait for the session's VerifyRecording execution (named after it) to end; None if there is none."""
+    def verification(
+        self, session_id: str, timeout: float = 60.0, closed_within: float | None = None
+    ) -> tuple[dict, list[dict]] | None:
+        """Wait for the session's VerifyRecording execution (named after it) to end and, once its verdict is saved,
+        for the trail to be closed (AuditSealer seals the verdict moments after; at most `closed_within`, by default
+        `timeout`); None if there is none. A trail still open then is the chain report's to name (unsealed), so
+        that wait does not raise."""
+        from callrec_shared import audit_chain
+        from callrec_shared.sessions import poll
+
         arn = self.execution_arn(session_id, "VerifyRecording")
         try:
-            return wait_for_execution(self.sfn, arn, timeout=timeout), fetch_history(self.sfn, arn)
+            ended = wait_for_execution(self.sfn, arn, timeout=timeout), fetch_history(self.sfn, arn)
         except self.sfn.exceptions.ExecutionDoesNotExist:
             return None
+        if "verifiedAt" in (self.session(session_id) or {}):
+            poll(
+                lambda: audit_chain.is_closed(session_id, (self.session(session_id) or {}).get("auditHead")),
+                bool,
+                timeout if closed_within is None else closed_within,
+            )
+        return ended
 
     def session_id_of(self, call: Call) -> str:
         """The session a call has (or would have): derived from the call's identity, as the entry points do."""

@@ -9,9 +9,11 @@ of its own states, where reading and moving a chain head would cost a state tran
 for every record. The stream gives one ordered reader per session (its records share a partition key, so one
 shard, in write order), so the chain stays linear.
 
-Only a session that has not ended is sealed here. Its end is sealed by those who end it (RecordingSession's last
-task, the verification before it signs and after its verdict); a record inserted after that is left unsealed, so
-`callrec audit verify` reports it (unverified), as before: a late insertion is never chained in as if it belonged.
+An ended session is sealed here only once its verdict is saved. Its end is sealed by those who end it (the
+entry point that takes the hang-up, RecordingSession's last task when no verification follows, the verification
+before it signs); the verdict's record comes here, and the seal that covers it closes the trail. A record
+inserted after the end and before a seal of those, or after the closing seal, is left unsealed, so `callrec
+audit verify` reports it (unverified): a late insertion is never chained in as if it belonged.
 
 Seals are insert-only records of the same table; their own stream records are skipped. A session whose seal
 fails (throttled, refused) is reported as the batch's failure from its first record, so Lambda reads again from
@@ -46,19 +48,21 @@ def _inserted(records: list[dict[str, Any]]) -> dict[str, str]:
     return first
 
 
-def _ended(session_id: str) -> bool:
-    """Has the session ended? (A session not opened yet has not: an entry point's record can come first.)"""
+def _stage(session_id: str) -> str:
+    """ "open" (also a session not opened yet: an entry point's record can come first), "ended", or "verified"
+    (its verdict is saved)."""
     item = (
         client("dynamodb")
         .get_item(
             TableName=settings().sessions_table,
             Key={"sessionId": {"S": session_id}},
-            ProjectionExpression="endedAt",
+            ProjectionExpression="endedAt, verifiedAt",
             ConsistentRead=True,
         )
         .get("Item")
+        or {}
     )
-    return item is not None and "endedAt" in item
+    return "verified" if "verifiedAt" in item else "ended" if "endedAt" in item else "open"
 
 
 @logger.inject_lambda_context
@@ -66,7 +70,8 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     failed = []
     for session_id, sequence in _inserted(event["Records"]).items():
         try:
-            if _ended(session_id):
+            stage = _stage(session_id)
+            if stage == "ended":
                 continue  # sealed by those who ended it; a later insertion stays unsealed (reported)
         except ClientError as err:
             logger.warning(
@@ -74,7 +79,7 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
             )
             failed.append(sequence)
             continue
-        if audit_chain.seal(session_id, ACTOR) is None:
+        if audit_chain.seal(session_id, ACTOR, until_closed=stage == "verified") is None:
             failed.append(sequence)
     if failed:  # read again from the earliest record whose session was not sealed
         logger.warning("audit not sealed now; Lambda reads the stream again", extra={"sessions": len(failed)})

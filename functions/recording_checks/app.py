@@ -62,7 +62,7 @@ def verify(request: dict, config: verification.Config) -> dict:
 @logger.inject_lambda_context
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     request = validate(event, "verify_recording_request")
-    if request["action"] == "seal":  # after the verdict is saved: the chain then covers it too
+    if request["action"] == "seal":  # RecordingSession's end, where no verification follows to seal it
         head = audit_chain.seal(request["sessionId"], "VerifyRecording")
         return {"sealed": head is not None, "head": head or ""}
     config = verification.Config.from_environment()

@@ -197,6 +197,32 @@ def test_the_trail_is_chained_as_it_is_written_while_the_call_goes_on(centre):
     assert centre.audit_chain(call.session_id).problems == [f"record {opened['at']['S']}: changed after it was sealed"]
 
 
+def test_the_verdict_closes_the_trail_and_a_record_inserted_after_it_is_never_sealed(centre):
+    """The workflows no longer seal after the verdict (a Lambda and a state each): the audit table's stream brings
+    the verdict's record to AuditSealer, whose seal covers it and closes the trail. A record inserted after that
+    comes to the sealer too, and is left unsealed: reported, never chained in as if it belonged."""
+    from callrec import engine
+
+    session_id = _played_and_verified(centre)  # waits for the trail to close
+    verdict = _record(centre, session_id, "RECORDING_VERIFIED")
+    assert audit_chain.is_closed(session_id, centre.session(session_id)["auditHead"])
+    sealed = [s for s in _items(centre, session_id) if audit_chain.is_seal(s)]
+    assert sealed[-1]["actor"]["S"] == "AuditSealer"
+    assert verdict["at"]["S"] in {at for at, _ in json.loads(sealed[-1]["covers"]["S"])}
+
+    sealer = next(m for m in engine.settings.pollers if m.function.name.endswith("AuditSealer"))
+    before = sealer.delivered
+    late = {**verdict, "at": {"S": "9999" + verdict["at"]["S"][4:]}, "event": {"S": "RECORDING_VERIFIED"}}
+    client("dynamodb").put_item(TableName=centre.deployment.physical("AuditTable"), Item=late)
+    eventually(lambda: sealer.delivered, lambda delivered: delivered > before, what="the late record at the sealer")
+
+    report = centre.audit_chain(session_id)
+    assert report.unsealed == [late["at"]["S"]] and report.problems == []
+    assert [s["at"]["S"] for s in _items(centre, session_id) if audit_chain.is_seal(s)] == [
+        s["at"]["S"] for s in sealed
+    ]
+
+
 def test_an_overwritten_record_is_named(centre, capsys):
     session_id = _played_and_verified(centre)
     original = _record(centre, session_id, "RECORDING_STARTED")

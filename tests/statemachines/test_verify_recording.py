@@ -13,6 +13,7 @@ from callrec.mock_config import MockConfig
 from callrec.stack import client
 from callrec.template import REPO_ROOT
 from tests.conftest import record_states, run, states_entered
+from tests.eventually import eventually
 
 MOCK_CONFIG = Path(__file__).resolve().parent / "verify_recording.mock.json"
 MACHINE = "callrec-VerifyRecording"
@@ -124,8 +125,16 @@ def test_verify_recording_case(case, deployment, sfn, monkeypatch, record_proper
 
     records = [a for a in audit if not audit_chain.is_seal(a)]
     assert [a["event"]["S"] for a in records] == ([EVENT[verification]] if verification else [])
-    if verification:  # the verdict saved, the audit is sealed after it: the chain covers every record and holds
-        assert audit_chain.verify(SESSION_ID, session.get("auditHead", {}).get("S")).holds
+    if verification:  # the verdict saved, the audit table's stream seals it: the chain covers every record and holds
+
+        def head() -> str | None:
+            item = client("dynamodb").get_item(
+                TableName=deployment.physical("SessionsTable"), Key={"sessionId": {"S": SESSION_ID}}
+            )["Item"]
+            return item.get("auditHead", {}).get("S")
+
+        eventually(lambda: audit_chain.is_closed(SESSION_ID, head()), what="the verdict sealed")
+        assert audit_chain.verify(SESSION_ID, head()).holds
     published = _drain(verdicts)
     assert [e["detail-type"] for e in published] == ([detail_type] if detail_type else [])
     if published:

@@ -8,9 +8,10 @@ verification's signed attestation includes it.
 
 Who seals: while the call goes on, AuditSealer, which the audit table's stream brings every new record to
 (moments after its write); at the call's end, the entry point that takes a stop or hang-up (also one refused
-because the session had ended), RecordingSession's last task, and VerifyRecording before it signs and after it
-saves its verdict (both through the verification function's `seal` action). A record written after the last seal
-is covered by the next one. A seal covers at most PER_SEAL records. `verify` recomputes everything and names each
+because the session had ended), RecordingSession's last task when no verification follows, and VerifyRecording
+before it signs; once the verdict is saved, AuditSealer again: the seal that covers the verdict closes the trail
+(`closed`), and nothing written after it is sealed. A record written after the last seal is covered by the next
+one, until the trail is closed. A seal covers at most PER_SEAL records. `verify` recomputes everything and names each
 record that was changed, deleted (or moved: its key is part of what a seal covers) and each that no seal
 covers yet: an unsealed record is reported as unverified, never as holding.
 
@@ -33,6 +34,7 @@ from callrec_shared.aws import client, settings
 
 SEAL_PREFIX = "SEAL#"
 SEALED = "AUDIT_SEALED"
+VERDICT_ACTOR = "VerifyRecording"  # the actor of the verdict record (the workflow's Save Verdict)
 ATTEMPTS = 8  # races lost to other sealers before giving up (the next seal covers what is left)
 PER_SEAL = 1_000  # records one seal covers at most: a seal item stays far below DynamoDB's 400 KB
 log = logging.getLogger(__name__)
@@ -65,6 +67,25 @@ def is_seal(item: dict[str, Any]) -> bool:
     return item["at"]["S"].startswith(SEAL_PREFIX)
 
 
+def is_verdict(item: dict[str, Any]) -> bool:
+    """The verification's verdict: the last record of a session's trail (VerifyRecording writes no other)."""
+    return not is_seal(item) and item.get("actor", {}).get("S") == VERDICT_ACTOR
+
+
+def closed(items: list[dict[str, Any]]) -> bool:
+    """Is the trail closed: does a seal cover the verdict? (`items`: the session's records and seals.)"""
+    covered = {sk for item in items if is_seal(item) for sk, _ in json.loads(item["covers"]["S"])}
+    return any(is_verdict(item) and item["at"]["S"] in covered for item in items)
+
+
+def is_closed(session_id: str, session_head: str | None) -> bool:
+    """Is the session's trail closed: its verdict sealed, and the session's head (`auditHead`, read before this)
+    moved to that seal?"""
+    items = _records(session_id)
+    seals = [item for item in items if is_seal(item)]
+    return closed(items) and seals[-1]["hash"]["S"] == session_head
+
+
 def _seal_body(session_id: str, seq: int, prev: str, covers: list[list[str]]) -> dict[str, Any]:
     return {
         "sessionId": {"S": session_id},
@@ -75,14 +96,17 @@ def _seal_body(session_id: str, seq: int, prev: str, covers: list[list[str]]) ->
     }
 
 
-def seal(session_id: str, actor: str) -> str | None:
+def seal(session_id: str, actor: str, *, until_closed: bool = False) -> str | None:
     """Seal every record of the session that no seal covers yet; the chain head (None if sealing failed: the
-    caller's own write stands, and the next seal covers it)."""
+    caller's own write stands, and the next seal covers it). `until_closed`: seal nothing once the trail is
+    closed (a record inserted after the sealed verdict stays unsealed, so `verify` reports it)."""
     try:
         lost = 0
         while lost < ATTEMPTS:
             items = _records(session_id)
             seals = [item for item in items if is_seal(item)]
+            if until_closed and closed(items):
+                return str(seals[-1]["hash"]["S"])
             covered = {sk for item in seals for sk, _ in json.loads(item["covers"]["S"])}
             fresh = [item for item in items if not is_seal(item) and item["at"]["S"] not in covered][:PER_SEAL]
             head = seals[-1]["hash"]["S"] if seals else ""
