@@ -9,11 +9,12 @@ of its own states, where reading and moving a chain head would cost a state tran
 for every record. The stream gives one ordered reader per session (its records share a partition key, so one
 shard, in write order), so the chain stays linear.
 
-An ended session is sealed here only once its verdict is saved. Its end is sealed by those who end it (the
-entry point that takes the hang-up, RecordingSession's last task when no verification follows, the verification
-before it signs); the verdict's record comes here, and the seal that covers it closes the trail. A record
-inserted after the end and before a seal of those, or after the closing seal, is left unsealed, so `callrec
-audit verify` reports it (unverified): a late insertion is never chained in as if it belonged.
+A recorded session is sealed here until its trail is closed: its verdict's record comes here too, and the seal
+that covers it closes the trail (the verification itself seals before it signs, so nothing is chained here that
+it would not chain). Any other ended session is left alone: its end is sealed by those who end it (the entry
+point that takes the hang-up, RecordingSession's last task). A record inserted after such an end seal, or after
+the closing seal, is left unsealed, so `callrec audit verify` reports it (unverified): a late insertion is never
+chained in as if it belonged.
 
 Seals are insert-only records of the same table; their own stream records are skipped. A session whose seal
 fails (throttled, refused) is reported as the batch's failure from its first record, so Lambda reads again from
@@ -49,20 +50,24 @@ def _inserted(records: list[dict[str, Any]]) -> dict[str, str]:
 
 
 def _stage(session_id: str) -> str:
-    """ "open" (also a session not opened yet: an entry point's record can come first), "ended", or "verified"
-    (its verdict is saved)."""
+    """The session's stage for sealing: "verified" (its verdict is saved), "ended" (ended, and not recorded), or
+    "open" (also a session not opened yet: an entry point's record can come first; and a recorded one whose
+    verdict is not saved yet)."""
     item = (
         client("dynamodb")
         .get_item(
             TableName=settings().sessions_table,
             Key={"sessionId": {"S": session_id}},
-            ProjectionExpression="endedAt, verifiedAt",
+            ProjectionExpression="endedAt, verifiedAt, #status",
+            ExpressionAttributeNames={"#status": "status"},
             ConsistentRead=True,
         )
         .get("Item")
         or {}
     )
-    return "verified" if "verifiedAt" in item else "ended" if "endedAt" in item else "open"
+    if "verifiedAt" in item:
+        return "verified"
+    return "ended" if "endedAt" in item and item.get("status", {}).get("S") != "RECORDED" else "open"
 
 
 @logger.inject_lambda_context

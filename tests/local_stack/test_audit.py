@@ -223,6 +223,23 @@ def test_the_verdict_closes_the_trail_and_a_record_inserted_after_it_is_never_se
     ]
 
 
+def test_a_recorded_call_s_end_is_chained_while_its_verification_still_looks(centre):
+    """A recorded call's workflow no longer seals its end (the verification does, before it signs): the stream
+    seals it, moments after the write, and not only once the recording lands (up to twice LandingWaitSeconds
+    later; here it never does)."""
+    never_lands = next(s for s in demo.SCENARIOS if s.name == "connect-recording-never-lands")
+    call = never_lands.play(centre)
+    centre.finish(call.session_id)
+    eventually(
+        lambda: centre.audit_chain(call.session_id),
+        lambda report: report.holds and "CALL_ENDED" in {r["event"] for r in report.records},
+        what="the call's end chained",
+    )
+    assert "verifiedAt" not in centre.session(call.session_id)  # all of it while the verification still looks
+    centre.verification(call.session_id)
+    assert centre.session(call.session_id)["verification"] == "MISSING" and centre.audit_chain(call.session_id).holds
+
+
 def test_an_overwritten_record_is_named(centre, capsys):
     session_id = _played_and_verified(centre)
     original = _record(centre, session_id, "RECORDING_STARTED")

@@ -604,8 +604,9 @@ USES: dict[tuple[str, str, str], str] = {
     **_grants(
         "RecordingChecks",
         ("dynamodb:GetItem", "SessionsTable", "connect-notice"),
-        ("dynamodb:UpdateItem", "SessionsTable", "connect-notice"),
-        ("dynamodb:PutItem", "AuditTable", "connect-notice"),
+        # the seal at an end no verification follows (a recorded call's trail is sealed by AuditSealer first)
+        ("dynamodb:UpdateItem", "SessionsTable", "contact-flow-hangup-in-consent"),
+        ("dynamodb:PutItem", "AuditTable", "contact-flow-hangup-in-consent"),
         ("dynamodb:Query", "AuditTable", "connect-notice"),
         ("s3:GetObject", "RecordingBucket/*", "connect-notice"),
         ("s3:GetObjectVersion", "RecordingBucket/*", "connect-notice"),
