@@ -10,7 +10,8 @@ Who seals: while the call goes on, AuditSealer, which the audit table's stream b
 (moments after its write), and for a recorded call on after its end; at the call's end, the entry point that
 takes a stop or hang-up (also one refused because the session had ended), RecordingSession's last task when no
 verification follows, and VerifyRecording before it signs; once the verdict is saved, AuditSealer again: the seal
-that covers the verdict closes the trail (`closed`), and nothing written after it is sealed. A record written after the last seal is covered by the next
+that covers the verdict closes the trail (`closed`), and it seals nothing written after that (an entry point
+that refuses a late end still seals its own record of it). A record written after the last seal is covered by the next
 one, until the trail is closed. A seal covers at most PER_SEAL records. `verify` recomputes everything and names each
 record that was changed, deleted (or moved: its key is part of what a seal covers) and each that no seal
 covers yet: an unsealed record is reported as unverified, never as holding.
