@@ -438,7 +438,8 @@ def run(as_json: bool = False, out: TextIO = sys.stdout, reports: Path | None = 
         if result["verify_execution_status"]:
             out.write(
                 f"   verification: {result['verification']} - {result['verification_reason']} "
-                f"[VerifyRecording {result['verify_final_state']}, {result['verify_state_transitions']} transitions]\n"
+                f"[VerifyRecording {result['verify_final_state']}, {result['verify_state_transitions']} transitions, "
+                f"{result['verify_lambda_invocations']} Lambda invocation(s)]\n"
             )
     if index:
         out.write(f"\nReports (timeline, waveform, checks per call): {index.resolve()}\n")
