@@ -381,6 +381,20 @@ def chime_opt_in(centre, api) -> dict:
     return _ended(centre, _played(demo.chime_opt_in("1"), centre))
 
 
+def chime_hang_up_parked(centre, api) -> dict:
+    """A Chime call hung up while the workflow is parked: the SMA handler wakes it with the next signal, read from
+    the queue (a busy workflow reads it itself, and the grant is never used)."""
+
+    def play(centre):
+        call = centre.chime_call(demo.CALIFORNIA_CALLER, demo.CENTRE_TEXAS, answers=["1"])
+        centre.wait_for_status(call.session_id, "RECORDING")
+        _parked(centre, call, "control")
+        centre.chime_hang_up(call, after=30.0)
+        return call
+
+    return _ended(centre, _played(play, centre))
+
+
 def chime_start_after_end(centre, api) -> dict:
     """The SIP media application's Lambda invoked again for a call whose session has ended (a retried
     invocation): it recognises the session by the closed execution's input (DescribeExecution)."""
@@ -494,6 +508,7 @@ SCENARIOS = {
     "audit-sealed-live": Scenario(audit_sealed_live, {**RECORDED, "sealed_live": True}),
     "api-stop-in-consent": Scenario(api_stop_in_consent, {"stop": 202, **NOT_RECORDED}),
     "chime-opt-in": Scenario(chime_opt_in, RECORDED),
+    "chime-hang-up-parked": Scenario(chime_hang_up_parked, RECORDED),
     "chime-bridge": Scenario(chime_bridge, {**RECORDED, "joined": ["accepted"], "party_prompt": True}),
     "connect-conference": Scenario(connect_conference, {**RECORDED, "joined": ["accepted"], "party_prompt": True}),
     "api-join": Scenario(api_join, {**RECORDED, "joined": ["accepted"], "party_prompt": True}),
@@ -597,7 +612,7 @@ USES: dict[tuple[str, str, str], str] = {
         ("dynamodb:UpdateItem", "SessionsTable", "chime-opt-in"),
         ("dynamodb:GetItem", "SignalsTable", "chime-opt-in"),
         ("dynamodb:PutItem", "SignalsTable", "chime-opt-in"),
-        ("dynamodb:Query", "SignalsTable", "chime-opt-in"),
+        ("dynamodb:Query", "SignalsTable", "chime-hang-up-parked"),
         ("dynamodb:PutItem", "AuditTable", "chime-opt-in"),
         ("dynamodb:Query", "AuditTable", "chime-opt-in"),
     ),
