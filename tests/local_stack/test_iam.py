@@ -334,6 +334,7 @@ def connect_hold(centre, api) -> dict:
     centre.sim.clock.advance(3.0)
     steps = []
     for step, state in ((centre.sim.connect.hold, "SUSPENDED"), (centre.sim.connect.resume_from_hold, "ON")):
+        _parked(centre, call, "control")  # each event wakes a parked workflow with its signal (Query)
         step(call.contact_id)
         with contextlib.suppress(StillWaiting):
             eventually(
@@ -352,6 +353,20 @@ def connect_hold(centre, api) -> dict:
     with contextlib.suppress(StillWaiting):  # the stream read to its end
         eventually(delivered, lambda now: now > before, QUICK)
     return {**_ended(centre, call), "hold": steps}
+
+
+def contact_flow_hangup_parked(centre, api) -> dict:
+    """The caller hangs up while the workflow is parked: the contact flow wakes it with the next signal, read from
+    the queue (a busy workflow reads it itself, and the grant is never used)."""
+
+    def play(centre):
+        call = centre.connect_call_recording(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
+        _parked(centre, call, "control")
+        centre.sim.connect.hang_up(call.contact_id)
+        centre.contact_flow(call, "hangup")
+        return call
+
+    return _ended(centre, _played(play, centre))
 
 
 def contact_flow_hangup_in_consent(centre, api) -> dict:
@@ -503,6 +518,7 @@ SCENARIOS = {
         },
     ),
     "contact-flow-hangup-in-consent": Scenario(contact_flow_hangup_in_consent, NOT_RECORDED),
+    "contact-flow-hangup-parked": Scenario(contact_flow_hangup_parked, RECORDED),
     "connect-state-events": Scenario(connect_state_events, {**RECORDED, "states": ["OFF", "ON", "STOPPED"]}),
     "connect-hold": Scenario(connect_hold, {**RECORDED, "hold": ["SUSPENDED", "ON"]}),
     "audit-sealed-live": Scenario(audit_sealed_live, {**RECORDED, "sealed_live": True}),
@@ -546,7 +562,7 @@ USES: dict[tuple[str, str, str], str] = {
         ("dynamodb:UpdateItem", "SessionsTable", "connect-notice"),
         ("dynamodb:GetItem", "SignalsTable", "connect-payment"),
         ("dynamodb:PutItem", "SignalsTable", "connect-payment"),
-        ("dynamodb:Query", "SignalsTable", "connect-payment"),
+        ("dynamodb:Query", "SignalsTable", "contact-flow-hangup-parked"),
         ("dynamodb:UpdateItem", "SignalsTable", "contact-flow-late-suspend"),
         ("dynamodb:PutItem", "AuditTable", "connect-notice"),
         ("dynamodb:Query", "AuditTable", "connect-notice"),
