@@ -27,6 +27,7 @@ from callrec.engine import authorization
 from callrec.history import wait_for_execution
 from callrec.local_api import signed
 from callrec.stack import client
+from callrec_shared.sessions import PENDING
 from tests.eventually import StillWaiting, eventually
 from tests.local_stack.conftest import slow_connect
 from tests.local_stack.store_outage import held_at
@@ -203,7 +204,7 @@ def _late(centre, ask: Callable[[], Any]) -> Any:
 def _statuses(centre, call) -> list[str]:
     return eventually(
         lambda: [s["status"] for s in centre.signals(call.session_id)],
-        lambda statuses: not set(statuses) & {"queued", "taking"},
+        lambda statuses: not set(statuses) & set(PENDING),  # queued, or taken: still being applied
         QUICK,
         "every signal answered",
     )
