@@ -182,7 +182,7 @@ class LocalCallCentre:
             return None
         if "verifiedAt" in (self.session(session_id) or {}):
             poll(
-                lambda: audit_chain.is_closed(session_id, (self.session(session_id) or {}).get("auditHead")),
+                lambda: audit_chain.is_closed(session_id, self.session(session_id) or {}),
                 bool,
                 timeout if closed_within is None else closed_within,
             )

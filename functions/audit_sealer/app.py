@@ -49,10 +49,10 @@ def _inserted(records: list[dict[str, Any]]) -> dict[str, str]:
     return first
 
 
-def _stage(session_id: str) -> str:
-    """The session's stage for sealing: "verified" (its verdict is saved), "ended" (ended, and not recorded), or
-    "open" (also a session not opened yet: an entry point's record can come first; and a recorded one whose
-    verdict is not saved yet)."""
+def _stage(session_id: str) -> tuple[str, str | None]:
+    """The session's stage for sealing: "verified" (its verdict is saved; with its `verifiedAt`), "ended" (ended,
+    and not recorded), or "open" (also a session not opened yet: an entry point's record can come first; and a
+    recorded one whose verdict is not saved yet)."""
     item = (
         client("dynamodb")
         .get_item(
@@ -66,8 +66,8 @@ def _stage(session_id: str) -> str:
         or {}
     )
     if "verifiedAt" in item:
-        return "verified"
-    return "ended" if "endedAt" in item and item.get("status", {}).get("S") != "RECORDED" else "open"
+        return "verified", item["verifiedAt"]["S"]
+    return ("ended" if "endedAt" in item and item.get("status", {}).get("S") != "RECORDED" else "open"), None
 
 
 @logger.inject_lambda_context
@@ -75,7 +75,7 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     failed = []
     for session_id, sequence in _inserted(event["Records"]).items():
         try:
-            stage = _stage(session_id)
+            stage, verified_at = _stage(session_id)
             if stage == "ended":
                 continue  # sealed by those who ended it; a later insertion stays unsealed (reported)
         except ClientError as err:
@@ -84,7 +84,7 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
             )
             failed.append(sequence)
             continue
-        if audit_chain.seal(session_id, ACTOR, until_closed=stage == "verified") is None:
+        if audit_chain.seal(session_id, ACTOR, verified_at=verified_at) is None:
             failed.append(sequence)
     if failed:  # read again from the earliest record whose session was not sealed
         logger.warning("audit not sealed now; Lambda reads the stream again", extra={"sessions": len(failed)})

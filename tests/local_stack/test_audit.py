@@ -205,7 +205,7 @@ def test_the_verdict_closes_the_trail_and_a_record_inserted_after_it_is_never_se
 
     session_id = _played_and_verified(centre)  # waits for the trail to close
     verdict = _record(centre, session_id, "RECORDING_VERIFIED")
-    assert audit_chain.is_closed(session_id, centre.session(session_id)["auditHead"])
+    assert audit_chain.is_closed(session_id, centre.session(session_id))
     sealed = [s for s in _items(centre, session_id) if audit_chain.is_seal(s)]
     assert sealed[-1]["actor"]["S"] == "AuditSealer"
     assert verdict["at"]["S"] in {at for at, _ in json.loads(sealed[-1]["covers"]["S"])}

@@ -127,14 +127,14 @@ def test_verify_recording_case(case, deployment, sfn, monkeypatch, record_proper
     assert [a["event"]["S"] for a in records] == ([EVENT[verification]] if verification else [])
     if verification:  # the verdict saved, the audit table's stream seals it: the chain covers every record and holds
 
-        def head() -> str | None:
+        def view() -> dict:
             item = client("dynamodb").get_item(
                 TableName=deployment.physical("SessionsTable"), Key={"sessionId": {"S": SESSION_ID}}
             )["Item"]
-            return item.get("auditHead", {}).get("S")
+            return {key: value["S"] for key, value in item.items() if key in ("auditHead", "verifiedAt")}
 
-        eventually(lambda: audit_chain.is_closed(SESSION_ID, head()), what="the verdict sealed")
-        assert audit_chain.verify(SESSION_ID, head()).holds
+        eventually(lambda: audit_chain.is_closed(SESSION_ID, view()), what="the verdict sealed")
+        assert audit_chain.verify(SESSION_ID, view()["auditHead"]).holds
     published = _drain(verdicts)
     assert [e["detail-type"] for e in published] == ([detail_type] if detail_type else [])
     if published:

@@ -68,23 +68,31 @@ def is_seal(item: dict[str, Any]) -> bool:
     return item["at"]["S"].startswith(SEAL_PREFIX)
 
 
-def is_verdict(item: dict[str, Any]) -> bool:
-    """The verification's verdict: the last record of a session's trail (VerifyRecording writes no other)."""
-    return not is_seal(item) and item.get("actor", {}).get("S") == VERDICT_ACTOR
+def is_verdict(item: dict[str, Any], verified_at: str) -> bool:
+    """The verification's verdict, the last record of a session's trail: written by VerifyRecording (its only record)
+    in the transaction that set the session's `verifiedAt`, which its key begins with."""
+    return (
+        not is_seal(item)
+        and item.get("actor", {}).get("S") == VERDICT_ACTOR
+        and item["at"]["S"].startswith(f"{verified_at}#")
+    )
 
 
-def closed(items: list[dict[str, Any]]) -> bool:
-    """Is the trail closed: does a seal cover the verdict? (`items`: the session's records and seals.)"""
+def closed(items: list[dict[str, Any]], verified_at: str) -> bool:
+    """Is the trail closed: does a seal cover the verdict? (`items`: the session's records and seals;
+    `verified_at`: the session's `verifiedAt`.)"""
     covered = {sk for item in items if is_seal(item) for sk, _ in json.loads(item["covers"]["S"])}
-    return any(is_verdict(item) and item["at"]["S"] in covered for item in items)
+    return any(is_verdict(item, verified_at) and item["at"]["S"] in covered for item in items)
 
 
-def is_closed(session_id: str, session_head: str | None) -> bool:
-    """Is the session's trail closed: its verdict sealed, and the session's head (`auditHead`, read before this)
-    moved to that seal?"""
+def is_closed(session_id: str, session: dict[str, Any]) -> bool:
+    """Is the session's trail closed: its verdict sealed, and the session's head moved to that seal? (`session`:
+    its view, read before this.)"""
+    if not session.get("verifiedAt"):
+        return False
     items = _records(session_id)
     seals = [item for item in items if is_seal(item)]
-    return closed(items) and seals[-1]["hash"]["S"] == session_head
+    return closed(items, session["verifiedAt"]) and seals[-1]["hash"]["S"] == session.get("auditHead")
 
 
 def _seal_body(session_id: str, seq: int, prev: str, covers: list[list[str]]) -> dict[str, Any]:
@@ -97,16 +105,17 @@ def _seal_body(session_id: str, seq: int, prev: str, covers: list[list[str]]) ->
     }
 
 
-def seal(session_id: str, actor: str, *, until_closed: bool = False) -> str | None:
+def seal(session_id: str, actor: str, *, verified_at: str | None = None) -> str | None:
     """Seal every record of the session that no seal covers yet; the chain head (None if sealing failed: the
-    caller's own write stands, and the next seal covers it). `until_closed`: seal nothing once the trail is
-    closed (a record inserted after the sealed verdict stays unsealed, so `verify` reports it)."""
+    caller's own write stands, and the next seal covers it). `verified_at` (the session's `verifiedAt`): seal
+    nothing once the trail is closed (a record inserted after the sealed verdict stays unsealed, so `verify`
+    reports it)."""
     try:
         lost = 0
         while lost < ATTEMPTS:
             items = _records(session_id)
             seals = [item for item in items if is_seal(item)]
-            if until_closed and closed(items):
+            if verified_at is not None and closed(items, verified_at):
                 return str(seals[-1]["hash"]["S"])
             covered = {sk for item in seals for sk, _ in json.loads(item["covers"]["S"])}
             fresh = [item for item in items if not is_seal(item) and item["at"]["S"] not in covered][:PER_SEAL]
