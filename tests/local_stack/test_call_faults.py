@@ -62,7 +62,9 @@ def test_chime_caller_who_hangs_up_before_the_workflow_waits_for_the_answer_ends
     the wait refuses to park on it, and the call ends there."""
     from callrec import engine
 
-    monkeypatch.setattr(engine.settings, "timeout_scale", 0.001)
+    # a wait that missed the end would time out (No Consent) in 9 s; its timer runs from the state's entry, through
+    # the hold below, so it must outlast the hold on a loaded machine (at 0.18 s it once did not)
+    monkeypatch.setattr(engine.settings, "timeout_scale", 0.05)
     with held_at("Await Consent Answer") as parked:
         call = centre.chime_call(CALIFORNIA_CALLER, CENTRE_TEXAS, answers=[])  # the prompt plays; no key yet
         centre.chime_hang_up(call)
