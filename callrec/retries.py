@@ -29,7 +29,7 @@ _STORE_ERRORS = (
 
 # A transaction whose cancellation is its answer (a condition said no: the end was requested, the answer came
 # first, the signal was settled): it is caught, never retried.
-CANCELLATION_ANSWERS = frozenset(("Await Consent Answer", "Record Consent Answer", "Fail Unanswered Signals"))
+CANCELLATION_ANSWERS = frozenset(("Await Consent Answer", "Save Consent Answer", "Fail Unanswered Signals"))
 # The failure path outlives an outage: 30 tries 30 s apart (15 minutes), then the execution fails (the alarm).
 AFTER_STORE_FAILURE = frozenset(("Save Store Failure", "Answer Signals After Store Failure", "Fail Unanswered Signals"))
 # Connect calls made inside the contact flow's answer (a suspend or resume the caller waits on): two quick tries.

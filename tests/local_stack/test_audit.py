@@ -45,13 +45,11 @@ def test_a_record_cannot_be_replaced_by_the_key_the_history_shows(centre):
     call = demo.connect_notice(centre)
     _, history = centre.finish(call.session_id)
     centre.verification(call.session_id)  # its verdict's audit record is written too: count after it
-    started = next(
-        e for e in history if e.get("stateEnteredEventDetails", {}).get("name") == "Record Recording Started"
-    )
+    started = next(e for e in history if e.get("stateEnteredEventDetails", {}).get("name") == "Save Recording Started")
     table = centre.deployment.physical("AuditTable")
     before = centre.audit(call.session_id)
     original = next(a for a in before if a["event"] == "RECORDING_STARTED")
-    guessed = f"{started['timestamp'] if isinstance(started['timestamp'], str) else started['timestamp'].isoformat()}#Record Recording Started"
+    guessed = f"{started['timestamp'] if isinstance(started['timestamp'], str) else started['timestamp'].isoformat()}#Save Recording Started"
     client("dynamodb").put_item(
         TableName=table,
         Item={

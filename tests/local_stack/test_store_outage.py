@@ -26,8 +26,8 @@ from tests.local_stack.store_outage import store_outage
 WRITES = [
     ("Open Session Record", 1),
     ("Await Consent Answer", 1),
-    ("Record Consent Answer", 1),
-    ("Record Recording Started", 1),
+    ("Save Consent Answer", 1),
+    ("Save Recording Started", 1),
     ("Wait For Signal", 1),
     ("Take Signal", 1),
     ("Window Opened", 1),
@@ -35,7 +35,7 @@ WRITES = [
     ("Window Closed", 1),
     ("Take Signal", 3),
     ("Mark End Signal", 1),
-    ("Record Transition", 1),
+    ("Save Outcome", 1),
 ]
 PARK = "Wait For Signal"  # whether the workflow parks before a signal depends on who is first: made certain below
 
