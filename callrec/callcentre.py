@@ -19,7 +19,6 @@ from callrec.stack import ACCOUNT_ID, REGION, Deployment, TemplateDeployer, clie
 from callrec.waiting import eventually
 
 PLACEHOLDER_PROMPT_SECONDS = {"notice": 4.0, "opt-in": 6.0}
-ENDED = ("RECORDED", "NOT_RECORDED", "FAILED")  # a session's terminal statuses
 
 
 def upload_placeholder_prompts(deployment: Deployment, endpoint_url: str | None = None) -> list[str]:
@@ -293,11 +292,13 @@ class LocalCallCentre:
         return call
 
     def _answers_when_asked(self, call: Call, answers: list[str | None]) -> None:
+        from callrec_shared.sessions import TERMINAL
+
         self.sim.chime.wait_idle(call.transaction_id)
         leg = self.sim.chime.describe(call.transaction_id)
         call.session_id = leg["TransactionAttributes"].get("sessionId")
         if answers and call.session_id is not None and leg["Waiting"]:
-            self.wait_for_status(call.session_id, "AWAITING_CONSENT", *ENDED)  # or it ended first (a fault)
+            self.wait_for_status(call.session_id, "AWAITING_CONSENT", *TERMINAL)  # or it ended first (a fault)
             self.sim.chime.answer_prompt(call.transaction_id, answers)
             self.sim.chime.wait_idle(call.transaction_id)
 

@@ -16,11 +16,10 @@ from callrec import demo
 from callrec.callcentre import Call, LocalCallCentre
 from callrec.sim import Fault
 from callrec.sim.core import DELIVER
+from callrec_shared.sessions import TERMINAL
 from tests.local_stack.conftest import slow_connect, slow_sma
 from tests.local_stack.defined_end import Row, card_heard, proven
 from tests.local_stack.store_outage import held_at
-
-ENDED = ("RECORDED", "NOT_RECORDED", "FAILED")  # a session's end (callrec_shared.sessions.TERMINAL)
 
 
 @dataclass(frozen=True)
@@ -62,7 +61,7 @@ def _connect_gone_while_opening(centre: LocalCallCentre) -> Call:
 def _heard_then(more: Callable[[LocalCallCentre, Call], None]) -> Callable[[LocalCallCentre, Call], None]:
     def step(centre: LocalCallCentre, call: Call) -> None:
         centre.contact_flow(call, "consent", answer="heard")
-        centre.wait_for_status(call.session_id, "RECORDING", *ENDED)
+        centre.wait_for_status(call.session_id, "RECORDING", *TERMINAL)
         centre.sim.clock.advance(10.0)
         more(centre, call)
 
@@ -104,7 +103,7 @@ def _chime(
 ) -> Callable[[LocalCallCentre], Call]:
     def play(centre: LocalCallCentre) -> Call:
         call = centre.chime_call(demo.CALIFORNIA_CALLER, demo.CENTRE_TEXAS, answers=answers)
-        if centre.wait_for_status(call.session_id, "RECORDING", *ENDED)["status"] != "RECORDING":
+        if centre.wait_for_status(call.session_id, "RECORDING", *TERMINAL)["status"] != "RECORDING":
             _hang_up(centre, call)  # nothing is recorded: the caller goes on, then hangs up
             return call
         centre.sim.chime.talk(call.transaction_id, 10.0)

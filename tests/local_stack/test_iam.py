@@ -27,7 +27,7 @@ from callrec.engine import authorization
 from callrec.history import wait_for_execution
 from callrec.local_api import signed
 from callrec.stack import client
-from callrec_shared.sessions import PENDING
+from callrec_shared.sessions import PENDING, TERMINAL
 from tests.eventually import StillWaiting, eventually
 from tests.local_stack.conftest import slow_connect
 from tests.local_stack.store_outage import held_at
@@ -62,9 +62,6 @@ def api(stack):
     return stack[1]
 
 
-ENDED = ("RECORDED", "NOT_RECORDED", "FAILED")
-
-
 @pytest.fixture
 def quick(centre, monkeypatch):
     """The centre, waiting at most QUICK seconds for a session, and no longer once it has ended otherwise (a
@@ -73,7 +70,7 @@ def quick(centre, monkeypatch):
     def wait_for_status(session_id: str, *statuses: str, timeout: float = 0) -> dict:
         view = eventually(
             lambda: centre.session(session_id),
-            lambda view: view is not None and view.get("status") in (*statuses, *ENDED),
+            lambda view: view is not None and view.get("status") in (*statuses, *TERMINAL),
             QUICK,
             f"session {session_id} to be {' or '.join(statuses)}",
             show=lambda view: view and view.get("status"),
@@ -118,7 +115,7 @@ def _ended(centre, call: Any) -> dict[str, Any]:
     if session_id is None:
         return {"session": None, "entry_errors": errors}
     try:
-        session = centre.wait_for_status(session_id, "RECORDED", "NOT_RECORDED", "FAILED", timeout=QUICK)
+        session = centre.wait_for_status(session_id, *TERMINAL, timeout=QUICK)
     except StillWaiting:
         return {"session": (centre.session(session_id) or {}).get("status"), "entry_errors": errors}
     with contextlib.suppress(StillWaiting):  # its last steps (the seal, the hand-over) come after the status
