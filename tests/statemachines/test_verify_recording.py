@@ -126,15 +126,10 @@ def test_verify_recording_case(case, deployment, sfn, monkeypatch, record_proper
     records = [a for a in audit if not audit_chain.is_seal(a)]
     assert [a["event"]["S"] for a in records] == ([EVENT[verification]] if verification else [])
     if verification:  # the verdict saved, the audit table's stream seals it: the chain covers every record and holds
+        from callrec_shared import sessions
 
-        def view() -> dict:
-            item = client("dynamodb").get_item(
-                TableName=deployment.physical("SessionsTable"), Key={"sessionId": {"S": SESSION_ID}}
-            )["Item"]
-            return {key: value["S"] for key, value in item.items() if key in ("auditHead", "verifiedAt")}
-
-        eventually(lambda: audit_chain.is_closed(SESSION_ID, view()), what="the verdict sealed")
-        assert audit_chain.verify(SESSION_ID, view()["auditHead"]).holds
+        eventually(lambda: audit_chain.is_closed(SESSION_ID, sessions.require(SESSION_ID)), what="the verdict sealed")
+        assert audit_chain.verify(SESSION_ID, sessions.require(SESSION_ID)["auditHead"]).holds
     published = _drain(verdicts)
     assert [e["detail-type"] for e in published] == ([detail_type] if detail_type else [])
     if published:
