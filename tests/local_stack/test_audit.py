@@ -134,6 +134,11 @@ def _items(centre, session_id: str) -> list[dict]:
     )["Items"]
 
 
+def _seals(centre, session_id: str) -> list[dict]:
+    """The session's seals as stored, in order."""
+    return [item for item in _items(centre, session_id) if audit_chain.is_seal(item)]
+
+
 def _record(centre, session_id: str, event: str) -> dict:
     return next(item for item in _items(centre, session_id) if item["event"]["S"] == event)
 
@@ -204,7 +209,7 @@ def test_the_verdict_closes_the_trail_and_a_record_inserted_after_it_is_never_se
     session_id = _played_and_verified(centre)  # waits for the trail to close
     verdict = _record(centre, session_id, "RECORDING_VERIFIED")
     assert audit_chain.is_closed(session_id, centre.session(session_id))
-    sealed = [s for s in _items(centre, session_id) if audit_chain.is_seal(s)]
+    sealed = _seals(centre, session_id)
     assert sealed[-1]["actor"]["S"] == "AuditSealer"
     assert verdict["at"]["S"] in {at for at, _ in json.loads(sealed[-1]["covers"]["S"])}
 
@@ -216,9 +221,7 @@ def test_the_verdict_closes_the_trail_and_a_record_inserted_after_it_is_never_se
 
     report = centre.audit_chain(session_id)
     assert report.unsealed == [late["at"]["S"]] and report.problems == []
-    assert [s["at"]["S"] for s in _items(centre, session_id) if audit_chain.is_seal(s)] == [
-        s["at"]["S"] for s in sealed
-    ]
+    assert [s["at"]["S"] for s in _seals(centre, session_id)] == [s["at"]["S"] for s in sealed]
 
 
 def test_a_recorded_call_s_end_is_chained_while_its_verification_still_looks(centre):
@@ -275,7 +278,7 @@ def test_a_deleted_or_moved_record_is_named(centre):
 
 
 def _sealed_by(centre, session_id: str, *keys: str) -> list[tuple[str, str]]:
-    seals = [item for item in _items(centre, session_id) if audit_chain.is_seal(item)]
+    seals = _seals(centre, session_id)
     return [
         (key, next(s["at"]["S"] for s in seals if key in {at for at, _ in json.loads(s["covers"]["S"])}))
         for key in keys
@@ -337,7 +340,7 @@ def test_a_long_trail_is_sealed_in_seals_that_stay_below_the_item_size_limit(cen
     head = audit_chain.seal(session_id, "api")
 
     report = audit_chain.verify(session_id, None)
-    seals = [item for item in _items(centre, session_id) if audit_chain.is_seal(item)]
+    seals = _seals(centre, session_id)
     covered = [len(json.loads(item["covers"]["S"])) for item in seals]
     assert report.holds and head == seals[-1]["hash"]["S"] == report.head
     assert sum(covered) == audit_chain.PER_SEAL * 2 + 5 and max(covered) <= audit_chain.PER_SEAL
