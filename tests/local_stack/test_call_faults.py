@@ -226,6 +226,34 @@ def test_a_consent_answer_before_the_wait_parks_is_kept_on_the_session_not_lost(
     assert [a["event"]["S"] for a in audit if not audit_chain.is_seal(a)] == ["CONSENT_ANSWER_REPORTED"]
 
 
+def test_a_hang_up_refused_as_the_session_closes_is_sealed_like_any_late_end(deployment):
+    """A hang-up that finds the session still open when it reads it, but closing when it writes (its outcome is being
+    saved), is refused "the session is ending". It was audited and not sealed, where one refused a moment later
+    ("session ended") is: after the trail had closed (the verdict sealed) that record stayed unsealed for good."""
+    from callrec.stack import client
+    from callrec_shared import sessions
+
+    session_id = "8e3f4a51-6b7c-5d8e-9fa0-1b2c3d4e5f60"
+    client("dynamodb").put_item(
+        TableName=deployment.physical("SessionsTable"),
+        Item={"sessionId": {"S": session_id}, "status": {"S": "RECORDING"}, "closing": {"BOOL": True}},
+    )
+    with pytest.raises(sessions.SessionEnded):
+        sessions.signal(session_id, "hangup", actor="contact-flow")
+    report = audit_chain.verify(session_id, None)  # at once: sealed by the entry point itself, not left to the stream
+    assert [(r["event"], r["state"]) for r in report.records] == [("SIGNAL_REJECTED", "sealed")], report.to_dict()
+    seals = [
+        item
+        for item in client("dynamodb").query(
+            TableName=deployment.physical("AuditTable"),
+            KeyConditionExpression="sessionId = :s",
+            ExpressionAttributeValues={":s": {"S": session_id}},
+        )["Items"]
+        if audit_chain.is_seal(item)
+    ]
+    assert [seal["actor"]["S"] for seal in seals] == ["contact-flow"]
+
+
 def test_signals_and_answers_before_the_session_record_exists_are_kept(centre):
     """A busy stack can run the entry points before the execution has written the session record: the
     consent answer and a suspend sent then are kept on the session's key, and the workflow takes them."""

@@ -343,6 +343,14 @@ def request(
     return {**_outcome(session_id, seq, wait_seconds), "duplicate": duplicate}
 
 
+def _reject_late(session_id: str, kind: str, actor: str, reason: str) -> None:
+    """A signal that came as the session ended or after: audited as rejected; a late end (the caller hangs up after
+    the session ended) is sealed too, as every end is, whenever it comes (the trail may be closed already)."""
+    audit(session_id, "SIGNAL_REJECTED", actor, signal=kind, reason=reason)
+    if kind in ENDS:
+        audit_chain.seal(session_id, actor)
+
+
 def _send(
     session_id: str, kind: str, actor: str, key: str | None, contact_id: str | None, reason: str = "pci"
 ) -> tuple[int, bool]:
@@ -355,9 +363,7 @@ def _send(
     if current is None:
         raise SessionNotFound(session_id)
     if current.get("status") in TERMINAL:
-        audit(session_id, "SIGNAL_REJECTED", actor, signal=kind, reason=f"session ended ({current['status']})")
-        if kind in ENDS:  # a late end (the caller hangs up after the session ended): sealed too
-            audit_chain.seal(session_id, actor)
+        _reject_late(session_id, kind, actor, f"session ended ({current['status']})")
         raise SessionEnded(f"session {session_id} has ended ({current['status']})")
     limit = settings().max_signals_per_call
     if kind in UNDO and int(current.get("signalSeq", 0)) >= limit:
@@ -587,7 +593,7 @@ def _enqueue(
         time.sleep(random.uniform(0, 0.05))  # jittered: concurrent senders must not retry in lock-step
         current = _item(session_id) or {}
         if current.get("closing") or current.get("status") in TERMINAL:
-            audit(session_id, "SIGNAL_REJECTED", actor, signal=kind, reason="the session is ending")
+            _reject_late(session_id, kind, actor, "the session is ending")
             raise SessionEnded(f"session {session_id} is ending ({current.get('status')})")
         if key:
             earlier = dynamodb.get_item(
