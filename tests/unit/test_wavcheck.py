@@ -88,6 +88,21 @@ def test_an_all_silent_recording_fails(tmp_path):
     assert _verdict(tmp_path, _stereo(silent=True)).failed == ["not-all-silent"]
 
 
+def test_a_recording_shorter_than_half_a_judged_block_is_unverified_not_failed(tmp_path):
+    """A caller who hung up as recording began leaves a few milliseconds of audio, where even a voice is near
+    zero (the fault matrix's uncertain start failed so under load): too little to tell sound from silence, so
+    unverified, never failed. Half a block (0.25 s) and more is judged, and so is a longer recording's tail."""
+    for seconds in (0.005, 0.2):
+        verdict = _verdict(tmp_path, _stereo(seconds=seconds, windows=()), windows=[])
+        assert verdict.status == "UNVERIFIED" and verdict.failed == ["not-all-silent"], (seconds, verdict.to_dict())
+    quiet = _verdict(tmp_path, _stereo(seconds=0.3, windows=(), silent=True), windows=[])
+    assert quiet.status == "FAILED" and quiet.failed == ["not-all-silent"], quiet.to_dict()
+    for seconds, judged in ((10.2, 20), (10.3, 21)):
+        verdict = _verdict(tmp_path, _stereo(seconds=seconds, windows=()), windows=[])
+        check = next(c for c in verdict.checks if c.name == "not-all-silent")
+        assert verdict.passed and check.detail.endswith(f"over {judged} judged"), check.detail
+
+
 def test_a_mostly_suspended_recording_is_probed_between_its_windows(tmp_path):
     """Windows cover all but 0-1 s, 29-31 s and 59-60 s: probes on an even grid over the whole recording all
     fell inside them (none left: failed), the probes now go to the gaps (found by the load test)."""

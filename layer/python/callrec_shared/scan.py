@@ -206,7 +206,9 @@ class _Analyser:
 
     def _activity(self, squares: NDArray[Any], start: int) -> None:
         """Per block (pieces start on a block boundary; the last block may be short), the loudest channel's
-        RMS, over the blocks that touch no may-be-silent span."""
+        RMS, over the blocks that touch no may-be-silent span. A last block shorter than half a block is not judged:
+        the few samples of a recording stopped as it began (a caller who hung up then) tell sound from silence
+        no better than a pause between syllables does."""
         length = squares.shape[1]
         whole = length // self.block
         means = [squares[:, : whole * self.block].reshape(self.channels, whole, self.block).mean(axis=2)]
@@ -215,7 +217,7 @@ class _Analyser:
         rms = np.sqrt(np.concatenate(means, axis=1)).max(axis=0)
         begins = start + np.arange(rms.size) * self.block
         ends = np.minimum(begins + self.block, start + length)
-        judged = np.ones(rms.size, dtype=bool)
+        judged = 2 * (ends - begins) >= self.block
         for quiet_start, quiet_end in self.quiet:
             judged &= ~((begins < quiet_end) & (ends > quiet_start))
         if judged.any():
