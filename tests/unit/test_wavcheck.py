@@ -88,16 +88,17 @@ def test_an_all_silent_recording_fails(tmp_path):
     assert _verdict(tmp_path, _stereo(silent=True)).failed == ["not-all-silent"]
 
 
-def test_a_recording_shorter_than_half_a_judged_block_is_unverified_not_failed(tmp_path):
-    """A caller who hung up as recording began leaves a few milliseconds of audio, where even a voice is near
-    zero (the fault matrix's uncertain start failed so under load): too little to tell sound from silence, so
-    unverified, never failed. Half a block (0.25 s) and more is judged, and so is a longer recording's tail."""
-    for seconds in (0.005, 0.2):
+def test_a_recording_stopped_as_it_began_is_unverified_not_failed(tmp_path):
+    """A caller who hung up as recording began leaves one sample of audio, the zero crossing a voice starts on
+    (the fault matrix's uncertain start failed so under load): it tells sound from silence no better than a
+    pause, so unverified, never failed. From 20 ms on a recording, or a longer one's tail, is judged."""
+    for seconds in (1 / 8000, 0.005, 0.015):
         verdict = _verdict(tmp_path, _stereo(seconds=seconds, windows=()), windows=[])
         assert verdict.status == "UNVERIFIED" and verdict.failed == ["not-all-silent"], (seconds, verdict.to_dict())
-    quiet = _verdict(tmp_path, _stereo(seconds=0.3, windows=(), silent=True), windows=[])
+    assert _verdict(tmp_path, _stereo(seconds=0.03, windows=()), windows=[]).passed
+    quiet = _verdict(tmp_path, _stereo(seconds=0.03, windows=(), silent=True), windows=[])
     assert quiet.status == "FAILED" and quiet.failed == ["not-all-silent"], quiet.to_dict()
-    for seconds, judged in ((10.2, 20), (10.3, 21)):
+    for seconds, judged in ((10.01, 20), (10.03, 21)):
         verdict = _verdict(tmp_path, _stereo(seconds=seconds, windows=()), windows=[])
         check = next(c for c in verdict.checks if c.name == "not-all-silent")
         assert verdict.passed and check.detail.endswith(f"over {judged} judged"), check.detail

@@ -36,6 +36,7 @@ GATE = (0.25, 1.8)  # the first-difference energy ratio a tone pair can have (se
 MIN_FRAMES = 2  # consecutive frames a tone pair must hold (>= 25.6 + 12.75 ms)
 BRIDGE_FRAMES = 1  # a one-frame dropout inside a held tone does not split it into two digits
 BLOCK_SECONDS = 0.5  # the unit of the activity measure
+SHORTEST_JUDGED_SECONDS = 0.02  # a shorter last block is not judged: under two periods of the lowest voice
 CHUNK_FRAMES = 4000 * 64  # sample frames read at a time (~1 MB of stereo)
 
 _FREQUENCIES = np.array(ROWS + COLUMNS)
@@ -206,9 +207,9 @@ class _Analyser:
 
     def _activity(self, squares: NDArray[Any], start: int) -> None:
         """Per block (pieces start on a block boundary; the last block may be short), the loudest channel's
-        RMS, over the blocks that touch no may-be-silent span. A last block shorter than half a block is not judged:
-        the few samples of a recording stopped as it began (a caller who hung up then) tell sound from silence
-        no better than a pause between syllables does."""
+        RMS, over the blocks that touch no may-be-silent span. A last block shorter than SHORTEST_JUDGED_SECONDS is
+        not judged: the one or two samples of a recording stopped as it began (a caller who hung up then) can
+        be the zero crossing of a voice."""
         length = squares.shape[1]
         whole = length // self.block
         means = [squares[:, : whole * self.block].reshape(self.channels, whole, self.block).mean(axis=2)]
@@ -217,7 +218,7 @@ class _Analyser:
         rms = np.sqrt(np.concatenate(means, axis=1)).max(axis=0)
         begins = start + np.arange(rms.size) * self.block
         ends = np.minimum(begins + self.block, start + length)
-        judged = 2 * (ends - begins) >= self.block
+        judged = ends - begins >= int(SHORTEST_JUDGED_SECONDS * RATE)
         for quiet_start, quiet_end in self.quiet:
             judged &= ~((begins < quiet_end) & (ends > quiet_start))
         if judged.any():
