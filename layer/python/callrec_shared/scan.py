@@ -36,7 +36,7 @@ GATE = (0.25, 1.8)  # the first-difference energy ratio a tone pair can have (se
 MIN_FRAMES = 2  # consecutive frames a tone pair must hold (>= 25.6 + 12.75 ms)
 BRIDGE_FRAMES = 1  # a one-frame dropout inside a held tone does not split it into two digits
 BLOCK_SECONDS = 0.5  # the unit of the activity measure
-SHORTEST_JUDGED_SECONDS = 0.02  # a shorter last block is not judged: under two periods of the lowest voice
+SHORTEST_JUDGED_SECONDS = 0.005  # a shorter last block is not judged: under a period of the highest voice
 CHUNK_FRAMES = 4000 * 64  # sample frames read at a time (~1 MB of stereo)
 
 _FREQUENCIES = np.array(ROWS + COLUMNS)
