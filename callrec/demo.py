@@ -398,11 +398,19 @@ REPORTS = Path(".callrec") / "reports"
 
 
 def run(as_json: bool = False, out: TextIO = sys.stdout, reports: Path | None = REPORTS) -> list[dict[str, Any]]:
-    from callrec import report as report_module
-
+    """Play every scenario through a fresh local stack, then write what happened (`render`)."""
     with LocalRuntime(time_scale=DEMO_TIME_SCALE) as runtime:
         centre = LocalCallCentre(runtime.deployment)
         results = [report(centre, scenario, scenario.play(centre)) for scenario in SCENARIOS]
+    return render(results, as_json=as_json, out=out, reports=reports)
+
+
+def render(
+    results: list[dict[str, Any]], as_json: bool = False, out: TextIO = sys.stdout, reports: Path | None = REPORTS
+) -> list[dict[str, Any]]:
+    """The played calls as timelines (or one JSON object per call), with a report page per call in `reports`."""
+    from callrec import report as report_module
+
     index = report_module.write(reports, {r["scenario"]: r["page"] for r in results}) if reports else None
     if as_json:
         out.write(

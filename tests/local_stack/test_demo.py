@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
-import sys
+import logging
 
 import pytest
 
 from callrec import demo
-from callrec.template import REPO_ROOT
 
 pytestmark = pytest.mark.long  # scheduled first (tests/conftest.py)
 
@@ -404,16 +402,11 @@ def test_the_printed_report_shows_every_call(results):
     assert "final state: Recording Failed [FAILED" in printed
 
 
-def test_demo_json_is_one_object_per_call():
-    completed = subprocess.run(
-        [sys.executable, "-m", "callrec.cli", "demo", "--json"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
-    calls = json.loads(completed.stdout)
+def test_demo_json_is_one_object_per_call(results):
+    by_name, _ = results
+    printed = io.StringIO()
+    demo.render(list(by_name.values()), as_json=True, out=printed, reports=None)
+    calls = json.loads(printed.getvalue())
     assert [c["scenario"] for c in calls] == list(EXPECTED)
     for call in calls:
         assert {
@@ -425,3 +418,25 @@ def test_demo_json_is_one_object_per_call():
             "lambda_invocations",
         } <= set(call)
         assert call["final_state"] == EXPECTED[call["scenario"]][1]
+
+
+def test_the_demo_command_plays_the_calls_and_prints_json_when_asked(monkeypatch, tmp_path):
+    """`callrec demo [--json]` reaches demo.run with the format asked for (the calls themselves are played once,
+    by the module's fixture: a second demo in a subprocess cost 15 s of CPU)."""
+    from callrec import cli
+
+    asked: list[bool] = []
+    monkeypatch.setattr(demo, "run", lambda as_json=False, out=None: asked.append(as_json) or [])
+    monkeypatch.setattr(cli, "LOG_DIR", tmp_path)
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        assert cli.main(["demo", "--json"]) == 0
+        assert cli.main(["demo"]) == 0
+    finally:
+        for handler in [h for h in root.handlers if h not in handlers]:
+            root.removeHandler(handler)
+            handler.close()
+        root.setLevel(level)
+    assert asked == [True, False]
+    assert (tmp_path / "engine.log").exists()  # moto's interpreter logs go to a file, not the screen
