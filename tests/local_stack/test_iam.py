@@ -353,6 +353,16 @@ def connect_hold(centre, api) -> dict:
     return {**_ended(centre, call), "hold": steps}
 
 
+def connect_hold_unread(centre, api) -> dict:
+    """connect-hold, with each woken signal unreadable to its waker (its query failed): AgentEvents wakes the parked
+    workflow with SignalNotRead (SendTaskFailure), and the workflow reads the queue itself."""
+    from callrec_shared import sessions
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sessions, "_next_signal", lambda session_id, cursor: [])
+        return connect_hold(centre, api)
+
+
 def contact_flow_hangup_parked(centre, api) -> dict:
     """The caller hangs up while the workflow is parked: the contact flow wakes it with the next signal, read from
     the queue (a busy workflow reads it itself, and the grant is never used)."""
@@ -519,6 +529,7 @@ SCENARIOS = {
     "contact-flow-hangup-parked": Scenario(contact_flow_hangup_parked, RECORDED),
     "connect-state-events": Scenario(connect_state_events, {**RECORDED, "states": ["OFF", "ON", "STOPPED"]}),
     "connect-hold": Scenario(connect_hold, {**RECORDED, "hold": ["SUSPENDED", "ON"]}),
+    "connect-hold-unread": Scenario(connect_hold_unread, {**RECORDED, "hold": ["SUSPENDED", "ON"]}),
     "audit-sealed-live": Scenario(audit_sealed_live, {**RECORDED, "sealed_live": True}),
     "api-stop-in-consent": Scenario(api_stop_in_consent, {"stop": 202, **NOT_RECORDED}),
     "chime-opt-in": Scenario(chime_opt_in, RECORDED),
@@ -590,6 +601,7 @@ USES: dict[tuple[str, str, str], str] = {
         ("kinesis:GetRecords", "AgentEventStream", "connect-hold"),
         ("states:DescribeExecution", "RecordingSession:*", "connect-hold"),
         ("states:SendTaskSuccess", "*", "connect-hold"),
+        ("states:SendTaskFailure", "*", "connect-hold-unread"),
         ("dynamodb:GetItem", "SessionsTable", "connect-hold"),
         ("dynamodb:UpdateItem", "SessionsTable", "connect-hold"),
         ("dynamodb:GetItem", "SignalsTable", "connect-hold"),

@@ -37,6 +37,8 @@ REFUSED = "refused"  # what callers hear of a signal some caller was told no abo
 PENDING = (QUEUED, TAKEN)  # not answered yet: waiting in the queue, or being applied by the workflow
 UNDO = {"suspend": "resume", "resume": "suspend"}
 ENDS = ("stop", "hangup")  # the signals that end the call's recording: always taken, never refused by the limit
+# a parked workflow woken without the next signal (its waker could not read it) hears this error and reads the queue
+SIGNAL_NOT_READ = "SignalNotRead"
 # Why a window is open: `pci` (sensitive input, asked by the API, the contact flow or the SIP media application),
 # `hold` (the customer is on hold) or `consent` (a party who joined has not yet heard the notice or opted in:
 # callrec_shared.joins). One window holds them all when they overlap; recording resumes only once none does.
@@ -621,17 +623,21 @@ def _wake(session_id: str, kind: str, actor: str) -> None:
     if not _take_token(session_id, token):
         return  # someone else took the token and woke it
     if waiting_for == "control":
-        _complete(token, {"woken": kind, **_next_signal(session_id, item.get("signalCursor"))})
+        following = _next_signal(session_id, item.get("signalCursor"))
+        if following:
+            _complete(token, {"woken": kind, "items": following})
+        else:  # the workflow reads the queue itself (Next Signal)
+            _fail(token, SIGNAL_NOT_READ, f"woken by {kind}: the next signal could not be read for it")
     else:
         _fail(token, "CallerHungUp" if kind == "hangup" else "StopRequested", f"{kind} requested by {actor}")
 
 
-def _next_signal(session_id: str, cursor: str | None) -> dict[str, Any]:
+def _next_signal(session_id: str, cursor: str | None) -> list[dict[str, Any]]:
     """What the woken workflow takes next: the query its Next Signal would make, from the cursor it parked with
-    (`signalCursor`), so it does not read the queue again ({"items": [...]}, at most one). {} when it cannot be read
-    here: the workflow reads the queue itself."""
+    (`signalCursor`), so it goes straight to taking it (at most one item). [] when it cannot be read here: the
+    wake is then a SIGNAL_NOT_READ failure, and the workflow reads the queue itself."""
     if not cursor:
-        return {}
+        return []
     try:
         page = client("dynamodb").query(
             TableName=settings().signals_table,
@@ -642,8 +648,9 @@ def _next_signal(session_id: str, cursor: str | None) -> dict[str, Any]:
         )
     except ClientError as err:
         log.warning("next signal not read for the wake (the workflow reads it): %s", err.response["Error"]["Code"])
-        return {}
-    return {"items": page["Items"]}
+        return []
+    items: list[dict[str, Any]] = page["Items"]
+    return items
 
 
 def _outcome(session_id: str, seq: int, wait_seconds: float) -> dict[str, Any]:
