@@ -78,11 +78,19 @@ def is_verdict(item: dict[str, Any], verified_at: str) -> bool:
     )
 
 
+def _covered(items: list[dict[str, Any]]) -> set[str]:
+    """The keys of the records that the seals among `items` cover."""
+    return {sk for item in items if is_seal(item) for sk, _ in json.loads(item["covers"]["S"])}
+
+
+def _verdict_covered(items: list[dict[str, Any]], covered: set[str], verified_at: str) -> bool:
+    return any(is_verdict(item, verified_at) and item["at"]["S"] in covered for item in items)
+
+
 def closed(items: list[dict[str, Any]], verified_at: str) -> bool:
     """Is the trail closed: does a seal cover the verdict? (`items`: the session's records and seals;
     `verified_at`: the session's `verifiedAt`.)"""
-    covered = {sk for item in items if is_seal(item) for sk, _ in json.loads(item["covers"]["S"])}
-    return any(is_verdict(item, verified_at) and item["at"]["S"] in covered for item in items)
+    return _verdict_covered(items, _covered(items), verified_at)
 
 
 def is_closed(session_id: str, session: dict[str, Any]) -> bool:
@@ -115,9 +123,9 @@ def seal(session_id: str, actor: str, *, verified_at: str | None = None) -> str 
         while lost < ATTEMPTS:
             items = _records(session_id)
             seals = [item for item in items if is_seal(item)]
-            if verified_at is not None and closed(items, verified_at):
+            covered = _covered(seals)
+            if verified_at is not None and _verdict_covered(items, covered, verified_at):
                 return str(seals[-1]["hash"]["S"])
-            covered = {sk for item in seals for sk, _ in json.loads(item["covers"]["S"])}
             fresh = [item for item in items if not is_seal(item) and item["at"]["S"] not in covered][:PER_SEAL]
             head = seals[-1]["hash"]["S"] if seals else ""
             if not fresh:
