@@ -298,34 +298,35 @@ def test_a_session_whose_record_cannot_be_written_still_ends_audited_with_its_ea
     assert [a["status"] for a in centre.audit(call.session_id) if a.get("status")][-1:] == ["FAILED"]
 
 
+def _hung_up_while_parked(centre) -> list[dict]:
+    """A Connect call hung up once its workflow has parked for a signal, ended recorded: its execution's history."""
+    call = _connect_call_to_recording(centre)
+    eventually(lambda: centre.session(call.session_id) or {}, lambda view: view.get("waitingFor") == "control")
+    centre.sim.connect.hang_up(call.contact_id)
+    centre.contact_flow(call, "hangup")
+    described, events = centre.finish(call.session_id)
+    assert described["status"] == "SUCCEEDED" and states_entered(events)[-1] == "Recorded"
+    assert centre.session(call.session_id)["status"] == "RECORDED"
+    return events
+
+
 def test_a_parked_workflow_woken_without_its_signal_reads_the_queue_itself(centre, monkeypatch):
     """The waker hands over the signal it woke the workflow for, which then takes it at once (Wait For Signal ->
     Take Signal). A waker that cannot read it (its query refused or failed) wakes the workflow with SignalNotRead
     instead of an empty hand: the workflow reads the queue itself (Next Signal) and the call ends as it would."""
     from callrec_shared import sessions
 
-    call = _connect_call_to_recording(centre)
-    eventually(lambda: centre.session(call.session_id) or {}, lambda view: view.get("waitingFor") == "control")
     monkeypatch.setattr(sessions, "_next_signal", lambda session_id, cursor: [])  # the read failed
-    centre.sim.connect.hang_up(call.contact_id)
-    centre.contact_flow(call, "hangup")
-    described, events = centre.finish(call.session_id)
-    assert described["status"] == "SUCCEEDED" and states_entered(events)[-1] == "Recorded"
+    events = _hung_up_while_parked(centre)
     failed = [e["taskFailedEventDetails"]["error"] for e in events if e["type"] == "TaskFailed"]
     assert failed.count(sessions.SIGNAL_NOT_READ) == 1, failed  # (a busy store may fail a write, retried)
     entered = states_entered(events)
     woken = entered.index("Wait For Signal")
     assert entered[woken + 1 : woken + 4] == ["Next Signal", "Signal Waiting?", "Take Signal"]
-    assert centre.session(call.session_id)["status"] == "RECORDED"
 
 
 def test_a_parked_workflow_woken_with_its_signal_takes_it_at_once(centre):
-    call = _connect_call_to_recording(centre)
-    eventually(lambda: centre.session(call.session_id) or {}, lambda view: view.get("waitingFor") == "control")
-    centre.sim.connect.hang_up(call.contact_id)
-    centre.contact_flow(call, "hangup")
-    described, events = centre.finish(call.session_id)
+    events = _hung_up_while_parked(centre)
     entered = states_entered(events)
     woken = entered.index("Wait For Signal")
     assert entered[woken + 1 : woken + 3] == ["Take Signal", "Signal Kind?"]
-    assert described["status"] == "SUCCEEDED" and entered[-1] == "Recorded"
