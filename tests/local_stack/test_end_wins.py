@@ -10,11 +10,15 @@ from tests.conftest import states_entered
 from tests.eventually import eventually
 from tests.local_stack.defined_end import Row, proven
 
+# The stop wakes the waiting workflow, which may apply it before `signal` reads its status back: either is fine,
+# as long as it is not refused.
+ANSWERED_OR_NOT_YET = (*sessions.PENDING, sessions.APPLIED)
+
 
 def test_a_stop_while_the_opt_in_prompt_waits_means_no_recording_on_chime(centre, alerts, record_property):
     call = centre.chime_call(CALIFORNIA_CALLER, CENTRE_TEXAS, answers=[])  # the prompt waits for the caller
     eventually(lambda: centre.sim.chime.describe(call.transaction_id)["Waiting"], what="the opt-in prompt waiting")
-    assert sessions.signal(call.session_id, "stop", "api")["status"] == "queued"
+    assert sessions.signal(call.session_id, "stop", "api")["status"] in ANSWERED_OR_NOT_YET
     centre.sim.chime.press(call.transaction_id, "1")  # the caller accepts after the stop was asked for
     described, events = centre.finish(call.session_id)
     entered = states_entered(events)
@@ -31,7 +35,7 @@ def test_a_stop_while_the_contact_flow_plays_the_notice_means_no_recording_on_co
     call = centre.connect_call(CALIFORNIA_CALLER, CENTRE_TEXAS)
     centre.sim.connect.agent_joins(call.contact_id)
     call.session_id = centre.contact_flow(call, "start")["sessionId"]
-    assert sessions.signal(call.session_id, "stop", "api")["status"] == "queued"
+    assert sessions.signal(call.session_id, "stop", "api")["status"] in ANSWERED_OR_NOT_YET
     centre.contact_flow(call, "consent", answer="accepted")  # the flow reports the answer after the stop
     described, events = centre.finish(call.session_id)
     assert "Start Contact Recording" not in states_entered(events)
