@@ -73,6 +73,8 @@ class Case:
     entered: dict = field(default_factory=dict)  # state -> how many times it is entered
 
 
+HANDED_OVER = "Hand Over To Verification"  # a recorded call's workflow ends as it starts its verification
+
 UNKNOWN_START = (
     "the provider's answer to the start left it unknown whether it recorded: recording was stopped to be safe, "
     "and verification looks for what it may have recorded"
@@ -80,26 +82,26 @@ UNKNOWN_START = (
 STORE_FAILED = "the session store failed (DynamoDb.InternalServerErrorException); the workflow ended the call here"
 
 EXPECTED = {
-    "ConnectNoticeHangUp": Case(CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
-    "ConnectStopByApi": Case(CONNECT, "SUCCEEDED", "Recorded", "RECORDED", reason="stopped by api"),
-    "ConnectStopAfterContactEnded": Case(CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
+    "ConnectNoticeHangUp": Case(CONNECT, "SUCCEEDED", HANDED_OVER, "RECORDED"),
+    "ConnectStopByApi": Case(CONNECT, "SUCCEEDED", HANDED_OVER, "RECORDED", reason="stopped by api"),
+    "ConnectStopAfterContactEnded": Case(CONNECT, "SUCCEEDED", HANDED_OVER, "RECORDED"),
     "ConnectStopFails": Case(
         CONNECT,
         "SUCCEEDED",
-        "Recorded",
+        HANDED_OVER,
         "RECORDED",
         reason="stop failed (Connect.InternalServiceException); the recording ends with the call",
     ),
-    "ConnectThrottledThenStarted": Case(CONNECT, "SUCCEEDED", "Recorded", "RECORDED"),
+    "ConnectThrottledThenStarted": Case(CONNECT, "SUCCEEDED", HANDED_OVER, "RECORDED"),
     "ConnectStartRefused": Case(CONNECT, "FAILED", "Recording Failed", "FAILED"),
     "ConnectConsentTimedOut": Case(CONNECT, "SUCCEEDED", "Not Recorded: No Consent", "NOT_RECORDED"),
     "ConnectHangUpDuringConsent": Case(CONNECT, "SUCCEEDED", "Not Recorded: Call Ended", "NOT_RECORDED"),
     "ConnectOptInDeclined": Case(CONNECT_CALIFORNIA, "SUCCEEDED", "Not Recorded: Consent Declined", "NOT_RECORDED"),
     "ConnectOptInOnlyHeard": Case(CONNECT_CALIFORNIA, "SUCCEEDED", "Not Recorded: No Consent", "NOT_RECORDED"),
-    "ConnectEndedWhileBusy": Case(CONNECT, "SUCCEEDED", "Recorded", "RECORDED", reason="stopped by contact-flow"),
-    "ConnectCallTooLong": Case(CONNECT, "SUCCEEDED", "Recorded", "RECORDED", reason="stopped by max-call-duration"),
-    "ChimeOptInAccepted": Case(CHIME, "SUCCEEDED", "Recorded", "RECORDED"),
-    "ChimeNoConsentNeeded": Case(CHIME, "SUCCEEDED", "Recorded", "RECORDED", decision=NO_CONSENT),
+    "ConnectEndedWhileBusy": Case(CONNECT, "SUCCEEDED", HANDED_OVER, "RECORDED", reason="stopped by contact-flow"),
+    "ConnectCallTooLong": Case(CONNECT, "SUCCEEDED", HANDED_OVER, "RECORDED", reason="stopped by max-call-duration"),
+    "ChimeOptInAccepted": Case(CHIME, "SUCCEEDED", HANDED_OVER, "RECORDED"),
+    "ChimeNoConsentNeeded": Case(CHIME, "SUCCEEDED", HANDED_OVER, "RECORDED", decision=NO_CONSENT),
     "ChimeNoAccessToDestination": Case(
         CHIME,
         "FAILED",
@@ -126,12 +128,12 @@ EXPECTED = {
         not_entered=("Start Call Recording",),
     ),
     # a collision while saving the answer: the session is read, no end was asked for, the answer is saved again
-    "ChimeAnswerSaveCollided": Case(CHIME, "SUCCEEDED", "Recorded", "RECORDED"),
+    "ChimeAnswerSaveCollided": Case(CHIME, "SUCCEEDED", HANDED_OVER, "RECORDED"),
     # uncertain means verified: a hang-up where the start's success was due; the provider may have recorded
     "ChimeHangUpAtStart": Case(
         CHIME,
         "SUCCEEDED",
-        "Recorded",
+        HANDED_OVER,
         "RECORDED",
         reason="the call ended as recording was starting: the provider may have recorded it, and verification looks for it",
         session={"recordingUncertain": True},
@@ -141,19 +143,19 @@ EXPECTED = {
     "ChimeStartUnanswered": Case(
         CHIME,
         "SUCCEEDED",
-        "Recorded",
+        HANDED_OVER,
         "RECORDED",
         reason=UNKNOWN_START,
         session={"recordingUncertain": True},
     ),
     # one throttled write as the uncertain start is saved is retried, as every store write is (before: the retry
     # named the SDK integration's errors, DynamoDb.*, on an optimized task, whose errors are DynamoDB.*)
-    "ChimeUncertainStartThrottledOnce": Case(CHIME, "SUCCEEDED", "Recorded", "RECORDED", reason=UNKNOWN_START),
+    "ChimeUncertainStartThrottledOnce": Case(CHIME, "SUCCEEDED", HANDED_OVER, "RECORDED", reason=UNKNOWN_START),
     # the same on Connect: a service error after the retries leaves it unknown whether Connect records
     "ConnectStartUnknown": Case(
-        CONNECT, "SUCCEEDED", "Recorded", "RECORDED", reason=UNKNOWN_START, session={"recordingUncertain": True}
+        CONNECT, "SUCCEEDED", HANDED_OVER, "RECORDED", reason=UNKNOWN_START, session={"recordingUncertain": True}
     ),
-    "ChimeStopWhenCallGone": Case(CHIME, "SUCCEEDED", "Recorded", "RECORDED"),
+    "ChimeStopWhenCallGone": Case(CHIME, "SUCCEEDED", HANDED_OVER, "RECORDED"),
     "SessionAlreadyOpen": Case(CONNECT, "SUCCEEDED", "Session Already Open", None),
     # a defined end without the store: the failure saved (retried for 15 minutes), the provider made safe
     "SessionStoreDown": Case(
@@ -187,13 +189,13 @@ EXPECTED = {
     ),
     # the store stays down past the 15 minutes too: the execution fails (the alarm), nothing more can be saved
     "StoreDownLong": Case(CHIME, "FAILED", "Session Store Failed", "OPENED", not_entered=("Outcome?",)),
-    "ConnectParkedThenHangUp": Case(CONNECT, "SUCCEEDED", "Recorded", "RECORDED", entered={"Next Signal": 2}),
+    "ConnectParkedThenHangUp": Case(CONNECT, "SUCCEEDED", HANDED_OVER, "RECORDED", entered={"Next Signal": 2}),
     # the waker hands over the signal it woke the workflow for: taken at once, the queue not read again
-    "ConnectWokenWithItsSignal": Case(CONNECT, "SUCCEEDED", "Recorded", "RECORDED", entered={"Next Signal": 1}),
+    "ConnectWokenWithItsSignal": Case(CONNECT, "SUCCEEDED", HANDED_OVER, "RECORDED", entered={"Next Signal": 1}),
     "ConnectPaymentWindow": Case(
         CONNECT,
         "SUCCEEDED",
-        "Recorded",
+        HANDED_OVER,
         "RECORDED",
         signals=(
             "applied",
@@ -205,7 +207,7 @@ EXPECTED = {
     "ChimePaymentWindow": Case(
         CHIME,
         "SUCCEEDED",
-        "Recorded",
+        HANDED_OVER,
         "RECORDED",
         signals=(
             "applied",
@@ -219,7 +221,7 @@ EXPECTED = {
     "ConnectHoldAroundPayment": Case(
         CONNECT,
         "SUCCEEDED",
-        "Recorded",
+        HANDED_OVER,
         "RECORDED",
         signals=("applied",) * 5,
         window_kept=True,
@@ -229,7 +231,7 @@ EXPECTED = {
     "WindowSignalsOutOfOrder": Case(
         CONNECT,
         "SUCCEEDED",
-        "Recorded",
+        HANDED_OVER,
         "RECORDED",
         reason="the call ended inside a suspended window; the recording ended silenced",
         signals=(
@@ -242,7 +244,7 @@ EXPECTED = {
     "ConnectRefusesSuspension": Case(
         CONNECT,
         "SUCCEEDED",
-        "Recorded",
+        HANDED_OVER,
         "RECORDED",
         signals=(
             "failed",
@@ -253,7 +255,7 @@ EXPECTED = {
     "SuspendWithdrawnBeforeTaken": Case(
         CONNECT,
         "SUCCEEDED",
-        "Recorded",
+        HANDED_OVER,
         "RECORDED",
         signals=(
             "withdrawn",
@@ -265,19 +267,19 @@ EXPECTED = {
     "ChimePauseFails": Case(
         CHIME,
         "SUCCEEDED",
-        "Recorded",
+        HANDED_OVER,
         "RECORDED",
         signals=(
             "failed",
             "applied",
         ),
     ),
-    "WindowTooLong": Case(CONNECT, "SUCCEEDED", "Recorded", "RECORDED", reason="stopped by max-window-length"),
+    "WindowTooLong": Case(CONNECT, "SUCCEEDED", HANDED_OVER, "RECORDED", reason="stopped by max-window-length"),
     # signals: hang-up; a suspend and a stop queued behind it
     "LeftoverSignalRejected": Case(
         CONNECT,
         "SUCCEEDED",
-        "Recorded",
+        HANDED_OVER,
         "RECORDED",
         signals=(
             "applied",
@@ -291,7 +293,7 @@ EXPECTED = {
     "ConnectConsentReportedBeforeWait": Case(
         CONNECT,
         "SUCCEEDED",
-        "Recorded",
+        HANDED_OVER,
         "RECORDED",
         consent_answer={"answer": "heard", "by": "contact-flow", "at": "2026-11-21T00:00:01.000Z"},
     ),
