@@ -44,6 +44,22 @@ def _keep_signalling(session_id: str, kind: str, times: int) -> int:
     return sent
 
 
+def _keep_holding(session_id: str, times: int) -> int:
+    """A hold joins the open window and leaves it again, a signal every 0.8 s, until the session ends: each one is
+    applied (the window's reasons change, the recording stays suspended); how many went in."""
+    sent = 0
+    for i in range(times):
+        time.sleep(0.8)
+        try:
+            kind = "resume" if i % 2 else "suspend"
+            outcome = sessions.signal(session_id, kind, "api", wait_seconds=2.0, reason="hold")
+        except sessions.SessionEnded:
+            break
+        assert outcome["status"] in ("applied", "rejected"), outcome  # rejected: it came as the deadline was met
+        sent += 1
+    return sent
+
+
 def _recording_call(centre, provider: str):
     if provider == "connect":
         return centre.connect_call_recording(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
@@ -73,6 +89,24 @@ def test_signals_do_not_move_the_window_deadline(limited, record_property, provi
     assert closed == recording["StoppedAt"] and closed - opened <= WINDOW_LIMIT + SLACK, (opened, closed)
     matrix._hang_up(limited, call)
     row = Row(provider, "window", "a signal every 0.8 s past the window limit", "RECORDED", "VERIFIED")
+    proven(limited, call, row, None, record_property)
+
+
+@pytest.mark.parametrize("provider", ["connect", "chime"])
+def test_a_hold_joining_and_leaving_the_window_does_not_move_its_deadline(limited, record_property, provider):
+    """Each applied hold goes straight back to the park; a park with less than a second left is refused, so the
+    window limit is met, not slept past while holds keep waking the workflow."""
+    call = _recording_call(limited, provider)
+    _talk(limited, call, 1.0)
+    assert sessions.signal(call.session_id, "suspend", "api", wait_seconds=3.0)["status"] == "applied"
+    assert _keep_holding(call.session_id, times=8) >= 2
+    limited.finish(call.session_id)
+    assert limited.session(call.session_id)["outcomeReason"] == "stopped by max-window-length"
+    recording = provider_recording(limited, call)
+    (opened, closed), *_ = recording["Silenced"]
+    assert closed == recording["StoppedAt"] and closed - opened <= WINDOW_LIMIT + SLACK, (opened, closed)
+    matrix._hang_up(limited, call)
+    row = Row(provider, "window", "a hold joins and leaves every 0.8 s past the window limit", "RECORDED", "VERIFIED")
     proven(limited, call, row, None, record_property)
 
 

@@ -189,9 +189,10 @@ EXPECTED = {
     ),
     # the store stays down past the 15 minutes too: the execution fails (the alarm), nothing more can be saved
     "StoreDownLong": Case(CHIME, "FAILED", "Session Store Failed", "OPENED", not_entered=("Outcome?",)),
-    "ConnectParkedThenHangUp": Case(CONNECT, "SUCCEEDED", HANDED_OVER, "RECORDED", entered={"Next Signal": 2}),
-    # the waker hands over the signal it woke the workflow for: taken at once, the queue not read again
-    "ConnectWokenWithItsSignal": Case(CONNECT, "SUCCEEDED", HANDED_OVER, "RECORDED", entered={"Next Signal": 1}),
+    # parked as the recording started, woken by a waker that could not read the signal: the queue is read once
+    "ConnectParkedThenHangUp": Case(CONNECT, "SUCCEEDED", HANDED_OVER, "RECORDED", entered={"Next Signal": 1}),
+    # the waker hands over the signal it woke the workflow for: taken at once, the queue never read
+    "ConnectWokenWithItsSignal": Case(CONNECT, "SUCCEEDED", HANDED_OVER, "RECORDED", entered={"Next Signal": 0}),
     "ConnectPaymentWindow": Case(
         CONNECT,
         "SUCCEEDED",
