@@ -173,7 +173,7 @@ def test_api_stop_during_a_chime_recording_stops_it_and_the_object_ends_there(ce
     centre.sim.chime.wait_idle(call.transaction_id)
     sessions.end(call.session_id, "stop", actor="api")
     described, events = centre.finish(call.session_id)
-    assert states_entered(events)[-2:] == ["Hand Over To Verification", "Recorded"]
+    assert states_entered(events)[-2:] == ["Leftover Signal?", "Hand Over To Verification"]
     assert centre.session(call.session_id)["outcomeReason"] == "stopped by api"
     centre.sim.chime.talk(call.transaction_id, 20.0)  # the call goes on, unrecorded
     centre.sim.chime.hang_up(call.transaction_id)
@@ -309,7 +309,7 @@ def _hung_up_while_parked(centre) -> list[dict]:
     centre.sim.connect.hang_up(call.contact_id)
     centre.contact_flow(call, "hangup")
     described, events = centre.finish(call.session_id)
-    assert described["status"] == "SUCCEEDED" and states_entered(events)[-1] == "Recorded"
+    assert described["status"] == "SUCCEEDED" and states_entered(events)[-1] == "Hand Over To Verification"
     assert centre.session(call.session_id)["status"] == "RECORDED"
     return events
 

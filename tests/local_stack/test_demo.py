@@ -26,11 +26,12 @@ _CHIME_CONSENT = _CONNECT_CONSENT[:-1]  # the same trail: the SMA handler report
 _HANGUP = ["SIGNAL_RECEIVED", "END_SIGNAL_APPLIED", "CALL_ENDED"]
 _WINDOW = ["SIGNAL_RECEIVED", "WINDOW_OPENED", "SIGNAL_RECEIVED", "WINDOW_CLOSED"]
 _VERIFIED, _FAILED, _MISSING = ["RECORDING_VERIFIED"], ["RECORDING_VERIFICATION_FAILED"], ["RECORDING_MISSING"]
+HANDED_OVER = "Hand Over To Verification"  # a recorded call's workflow ends as its verification starts
 EXPECTED = {
-    "connect-notice": ("SUCCEEDED", "Recorded", "RECORDED", _CONNECT_CONSENT + _HANGUP + _VERIFIED, 45.0),
+    "connect-notice": ("SUCCEEDED", HANDED_OVER, "RECORDED", _CONNECT_CONSENT + _HANGUP + _VERIFIED, 45.0),
     "chime-opt-in-accepted": (
         "SUCCEEDED",
-        "Recorded",
+        HANDED_OVER,
         "RECORDED",
         _CHIME_CONSENT + ["RECORDING_STARTED"] + _HANGUP + _VERIFIED,
         30.0,
@@ -49,33 +50,39 @@ EXPECTED = {
         _CHIME_CONSENT + ["RECORDING_START_FAILED", "SIGNAL_REJECTED"],
         None,
     ),
-    "connect-started-before-agent": ("SUCCEEDED", "Recorded", "RECORDED", _CONNECT_CONSENT + _HANGUP + _VERIFIED, 30.0),
-    "connect-payment": ("SUCCEEDED", "Recorded", "RECORDED", _CONNECT_CONSENT + _WINDOW + _HANGUP + _VERIFIED, None),
+    "connect-started-before-agent": (
+        "SUCCEEDED",
+        HANDED_OVER,
+        "RECORDED",
+        _CONNECT_CONSENT + _HANGUP + _VERIFIED,
+        30.0,
+    ),
+    "connect-payment": ("SUCCEEDED", HANDED_OVER, "RECORDED", _CONNECT_CONSENT + _WINDOW + _HANGUP + _VERIFIED, None),
     "chime-payment": (
         "SUCCEEDED",
-        "Recorded",
+        HANDED_OVER,
         "RECORDED",
         _CHIME_CONSENT + ["RECORDING_STARTED"] + _WINDOW + _HANGUP + _VERIFIED,
         None,
     ),
     "connect-payment-after-transfer": (
         "SUCCEEDED",
-        "Recorded",
+        HANDED_OVER,
         "RECORDED",
         _CONNECT_CONSENT + _WINDOW + _HANGUP + _VERIFIED,
         None,
     ),
-    "connect-on-hold": ("SUCCEEDED", "Recorded", "RECORDED", _CONNECT_CONSENT + _WINDOW + _HANGUP + _VERIFIED, 45.0),
+    "connect-on-hold": ("SUCCEEDED", HANDED_OVER, "RECORDED", _CONNECT_CONSENT + _WINDOW + _HANGUP + _VERIFIED, 45.0),
     "chime-outbound": (
         "SUCCEEDED",
-        "Recorded",
+        HANDED_OVER,
         "RECORDED",
         _CHIME_CONSENT + ["RECORDING_STARTED"] + _HANGUP + _VERIFIED,
         20.0,
     ),
     "connect-conference-to-california": (
         "SUCCEEDED",
-        "Recorded",
+        HANDED_OVER,
         "RECORDED",
         _CONNECT_CONSENT
         + [
@@ -92,7 +99,7 @@ EXPECTED = {
     ),
     "chime-bridged-to-california": (
         "SUCCEEDED",
-        "Recorded",
+        HANDED_OVER,
         "RECORDED",
         _CHIME_CONSENT
         + [
@@ -110,21 +117,33 @@ EXPECTED = {
     ),
     "connect-suspend-refused": (
         "SUCCEEDED",
-        "Recorded",
+        HANDED_OVER,
         "RECORDED",
         _CONNECT_CONSENT + ["SIGNAL_RECEIVED", "SIGNAL_FAILED"] + _HANGUP + _VERIFIED,
         20.0,
     ),
-    "connect-card-not-paused": ("SUCCEEDED", "Recorded", "RECORDED", _CONNECT_CONSENT + _HANGUP + _FAILED, None),
-    "connect-recording-never-lands": ("SUCCEEDED", "Recorded", "RECORDED", _CONNECT_CONSENT + _HANGUP + _MISSING, None),
+    "connect-card-not-paused": ("SUCCEEDED", HANDED_OVER, "RECORDED", _CONNECT_CONSENT + _HANGUP + _FAILED, None),
+    "connect-recording-never-lands": (
+        "SUCCEEDED",
+        HANDED_OVER,
+        "RECORDED",
+        _CONNECT_CONSENT + _HANGUP + _MISSING,
+        None,
+    ),
     "chime-corrupted-header": (
         "SUCCEEDED",
-        "Recorded",
+        HANDED_OVER,
         "RECORDED",
         _CHIME_CONSENT + ["RECORDING_STARTED"] + _HANGUP + _FAILED,
         30.0,
     ),
-    "connect-payment-leak": ("SUCCEEDED", "Recorded", "RECORDED", _CONNECT_CONSENT + _WINDOW + _HANGUP + _FAILED, None),
+    "connect-payment-leak": (
+        "SUCCEEDED",
+        HANDED_OVER,
+        "RECORDED",
+        _CONNECT_CONSENT + _WINDOW + _HANGUP + _FAILED,
+        None,
+    ),
 }
 LANDED = {name for name, expected in EXPECTED.items() if expected[2] == "RECORDED"} - {"connect-recording-never-lands"}
 # scenario: (verification, failed checks, VerifyRecording's final state)
