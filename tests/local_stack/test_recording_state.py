@@ -109,3 +109,41 @@ def test_a_change_the_bus_does_not_take_is_read_again_and_a_strange_record_is_sk
     assert "not a session record; skipped" in caplog.text
     monkeypatch.setenv("VERDICT_BUS_NAME", "a-bus-that-is-not-there")
     assert function.invoke(batch)["Payload"] == {"batchItemFailures": [{"itemIdentifier": "1"}]}
+
+
+def test_a_verdict_is_published_once_as_it_is_saved_and_read_again_while_the_bus_is_down(
+    centre, deployment, monkeypatch
+):
+    """The verdict's event comes from the sessions table's stream, not from a workflow state: a bus that is down
+    when the verdict is saved delays it (Lambda reads the change again), and a later change of the same session
+    (AuditSealer moving its audit head) does not publish it again."""
+    ended = {"sessionId": "s-2", "provider": "chime", "status": "RECORDED", "endedAt": "2026-11-30T12:05:00.000Z"}
+    verified = {
+        **ended,
+        "verification": "FAILED",
+        "verificationReason": "failed: window-1-silent (20.4-26.2 s: ch0 peak 16370)",
+        "verifiedObject": "s3://recordings/chime/s-2.wav",
+        "attestation": "s3://recordings/attestations/s-2.json",
+        "verificationExecutionArn": "arn:aws:states:us-east-1:123456789012:execution:callrec-VerifyRecording:s-2",
+        "verifiedAt": "2026-11-30T12:06:00.000Z",
+    }
+    sealed = {**verified, "auditHead": "a1b2"}
+    batch = {"Records": [_stream_record("1", ended, verified), _stream_record("2", verified, sealed)]}
+    verdicts = bus_queue(deployment, "callrec.recordings", "verdicts-once")
+    function = centre.function("RecordingStateEvents")
+    with monkeypatch.context() as bus_down:
+        bus_down.setenv("VERDICT_BUS_NAME", "a-bus-that-is-not-there")
+        assert function.invoke(batch)["Payload"] == {"batchItemFailures": [{"itemIdentifier": "1"}]}
+    assert verdicts() == []
+    assert function.invoke(batch)["Payload"] == {"batchItemFailures": []}
+    [event] = eventually(verdicts, what="the verdict's event")
+    assert (event["source"], event["detail-type"]) == ("callrec.recordings", "RecordingVerificationFailed")
+    assert event["detail"] == {
+        "sessionId": "s-2",
+        "verification": "FAILED",
+        "reason": verified["verificationReason"],
+        "executionArn": verified["verificationExecutionArn"],
+        "recording": verified["verifiedObject"],
+        "attestation": verified["attestation"],
+    }
+    assert verdicts() == []  # the sealed change published nothing more

@@ -14,15 +14,17 @@ from callrec.sim import Fault
 from callrec.sim.core import DELIVER
 from callrec.stack import client
 from callrec_shared import verification
+from tests.eventually import eventually
 from tests.local_stack.conftest import slow_sma
 from tests.local_stack.defined_end import bus_queue
 
 
 @pytest.fixture
 def listeners(deployment, alerts):
-    """SQS queues on the verdict bus and on the alert topic (`alerts`), as an operator would subscribe them."""
+    """SQS queues on the verdict bus and on the alert topic (`alerts`), as an operator would subscribe them. The
+    verdict's event comes from the sessions table's stream (RecordingStateEvents) moments after it is saved."""
     verdicts = bus_queue(deployment, "callrec.recordings", "verdicts")
-    return lambda name: alerts() if name == "alerts" else verdicts()
+    return lambda name: alerts() if name == "alerts" else eventually(verdicts, what="the verdict's event")
 
 
 def _verdict(centre, call):
