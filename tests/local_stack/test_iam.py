@@ -678,7 +678,6 @@ USES: dict[tuple[str, str, str], str] = {
         ("connect:DescribeContact", "instance/contact/*", "connect-notice"),
         ("dynamodb:UpdateItem", "SessionsTable", "connect-notice"),
         ("dynamodb:PutItem", "AuditTable", "connect-notice"),
-        ("events:PutEvents", "VerdictBus", "connect-notice"),
         ("kms:GenerateDataKey", "RecordingKey", "connect-card-not-paused"),
         ("kms:Decrypt", "RecordingKey", "connect-card-not-paused"),
         ("sns:Publish", "AlertTopic", "connect-card-not-paused"),
