@@ -76,38 +76,36 @@ def _talk(centre, call, seconds: float) -> None:
         centre.sim.chime.wait_idle(call.transaction_id)
 
 
+WINDOW_SIGNALS = [  # (what keeps waking the workflow past the window's limit, the fault matrix's row)
+    pytest.param(
+        lambda session_id: _keep_signalling(session_id, "suspend", times=6) >= 1,  # already suspended: rejected
+        "a signal every 0.8 s past the window limit",
+        id="rejected-suspends",
+    ),
+    pytest.param(
+        # each applied hold goes straight back to the park: one with less than a second left is refused, so the
+        # limit is met, not slept past while the holds keep waking the workflow
+        lambda session_id: _keep_holding(session_id, times=8) >= 2,
+        "a hold joins and leaves every 0.8 s past the window limit",
+        id="applied-holds",
+    ),
+]
+
+
 @pytest.mark.parametrize("provider", ["connect", "chime"])
-def test_signals_do_not_move_the_window_deadline(limited, record_property, provider):
+@pytest.mark.parametrize(("keep_waking", "fault"), WINDOW_SIGNALS)
+def test_signals_do_not_move_the_window_deadline(limited, record_property, provider, keep_waking, fault):
     call = _recording_call(limited, provider)
     _talk(limited, call, 1.0)  # a word before the payment, recorded
     assert sessions.signal(call.session_id, "suspend", "api", wait_seconds=3.0)["status"] == "applied"
-    assert _keep_signalling(call.session_id, "suspend", times=6) >= 1  # already suspended: each is rejected
+    assert keep_waking(call.session_id)
     limited.finish(call.session_id)
     assert limited.session(call.session_id)["outcomeReason"] == "stopped by max-window-length"
     recording = provider_recording(limited, call)
     (opened, closed), *_ = recording["Silenced"]
     assert closed == recording["StoppedAt"] and closed - opened <= WINDOW_LIMIT + SLACK, (opened, closed)
     matrix._hang_up(limited, call)
-    row = Row(provider, "window", "a signal every 0.8 s past the window limit", "RECORDED", "VERIFIED")
-    proven(limited, call, row, None, record_property)
-
-
-@pytest.mark.parametrize("provider", ["connect", "chime"])
-def test_a_hold_joining_and_leaving_the_window_does_not_move_its_deadline(limited, record_property, provider):
-    """Each applied hold goes straight back to the park; a park with less than a second left is refused, so the
-    window limit is met, not slept past while holds keep waking the workflow."""
-    call = _recording_call(limited, provider)
-    _talk(limited, call, 1.0)
-    assert sessions.signal(call.session_id, "suspend", "api", wait_seconds=3.0)["status"] == "applied"
-    assert _keep_holding(call.session_id, times=8) >= 2
-    limited.finish(call.session_id)
-    assert limited.session(call.session_id)["outcomeReason"] == "stopped by max-window-length"
-    recording = provider_recording(limited, call)
-    (opened, closed), *_ = recording["Silenced"]
-    assert closed == recording["StoppedAt"] and closed - opened <= WINDOW_LIMIT + SLACK, (opened, closed)
-    matrix._hang_up(limited, call)
-    row = Row(provider, "window", "a hold joins and leaves every 0.8 s past the window limit", "RECORDED", "VERIFIED")
-    proven(limited, call, row, None, record_property)
+    proven(limited, call, Row(provider, "window", fault, "RECORDED", "VERIFIED"), None, record_property)
 
 
 @pytest.mark.parametrize("provider", ["connect", "chime"])
