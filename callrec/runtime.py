@@ -10,6 +10,7 @@ the process environment the deployment wrote the functions' variables into.
 from __future__ import annotations
 
 import os
+import time
 from types import TracebackType
 from typing import Any
 
@@ -76,20 +77,42 @@ class LocalRuntime:
         for machine in sfn.list_state_machines()["stateMachines"]:
             running = sfn.list_executions(stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING")
             for execution in running["executions"]:
-                sfn.stop_execution(executionArn=execution["executionArn"], cause="the local runtime is closing")
+                _stop(sfn, execution["executionArn"])
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
         import sys
 
         engine.stop_pollers()  # the event source mappings stop reading before moto does
-        if self._mock is not None:
-            if kind is None:  # after a failure, moto's state may be what failed: its error is the one to see
-                self._stop_executions()
-            self._mock.stop()
-            self._mock = None
-        engine.reset()
-        shared_clock = sys.modules.get("callrec_shared.clock")
-        if shared_clock is not None:
-            shared_clock.use(None)  # a call centre points the Lambda code at its call clock
-        os.environ.clear()
-        os.environ.update(self._environment)
+        try:
+            if self._mock is not None:
+                try:
+                    if kind is None:  # after a failure, moto's state may be what failed: its error is the one to see
+                        self._stop_executions()
+                finally:  # whatever happened above, moto stops: its state must never reach the next runtime
+                    self._mock.stop()
+                    self._mock = None
+        finally:
+            engine.reset()
+            shared_clock = sys.modules.get("callrec_shared.clock")
+            if shared_clock is not None:
+                shared_clock.use(None)  # a call centre points the Lambda code at its call clock
+            os.environ.clear()
+            os.environ.update(self._environment)
+
+
+STARTING_GRACE_SECONDS = 2.0
+
+
+def _stop(sfn: Any, execution_arn: str) -> None:
+    """Stop one execution. moto fails to stop an execution started a moment ago whose worker thread has not built
+    its environment yet (AttributeError in its ExecutionWorker.stop; AWS stops it): it is asked again, for up to
+    STARTING_GRACE_SECONDS, until the worker has."""
+    deadline = time.monotonic() + STARTING_GRACE_SECONDS
+    while True:
+        try:
+            sfn.stop_execution(executionArn=execution_arn, cause="the local runtime is closing")
+            return
+        except AttributeError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
