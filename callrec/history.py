@@ -52,9 +52,20 @@ class TimelineEntry:
     detail: str
 
 
+SCHEDULED = {"TaskScheduled", "LambdaFunctionScheduled", "ActivityScheduled"}  # one per attempt of a task
+
+
 def state_transitions(events: list[dict]) -> int:
-    """Billed state transitions: every state entered (Standard workflows are priced per transition)."""
-    return sum(1 for event in events if event["type"].endswith("StateEntered"))
+    """Billed state transitions: every state entered, and every retry (Standard workflows are priced per state
+    transition, retries included). A task scheduled again within one entry of its state is a retry."""
+    billed = attempts = 0
+    for event in events:
+        if event["type"].endswith("StateEntered"):
+            billed, attempts = billed + 1, 0
+        elif event["type"] in SCHEDULED:
+            attempts += 1
+            billed += attempts > 1
+    return billed
 
 
 def lambda_invocations(events: list[dict]) -> int:
