@@ -125,8 +125,35 @@ def bench_demo_calls() -> None:
             "Step Functions Standard, us-east-1",
         )
     print("  (transitions of RecordingSession and of VerifyRecording; lambdas: both workflows' and the entry point's)")
+    bench_window_and_landing_retry({r["scenario"]: r for r in results})
     print(f"engine: the {len(results)} demo calls end to end, with set-up   {total:8.2f} s")
     figure("engine", f"the {len(results)} demo calls end to end, with set-up", round(total, 2), "s")
+
+
+# A card-number window's cost: a payment call less the same call without one (both played in this run)
+WINDOW_PAIRS = {"connect": ("connect-payment", "connect-notice"), "chime": ("chime-payment", "chime-opt-in-accepted")}
+
+
+def bench_window_and_landing_retry(by_scenario: dict[str, dict]) -> None:
+    """Two figures the issue sets aims for: what one window adds to a call, and what one more look for a recording
+    that has not landed costs (the states between two looks of connect-recording-never-lands)."""
+    for provider, (payment, plain) in WINDOW_PAIRS.items():
+        added = by_scenario[payment]["state_transitions"] - by_scenario[plain]["state_transitions"]
+        print(f"engine: {provider} a card-number window adds {added} state transitions ({payment} less {plain})")
+        figure(
+            "per call", f"{provider}: a card-number window", added, "", f"RecordingSession of {payment} less {plain}"
+        )
+    looks = by_scenario["connect-recording-never-lands"]["verify_states"]
+    at = [i for i, state in enumerate(looks) if state == "Check Recording"]
+    per_retry = (at[-1] - at[0]) / (len(at) - 1)
+    print(f"engine: connect a landing retry costs {per_retry:g} state transitions ({len(at)} looks)")
+    figure(
+        "per call",
+        "connect: a landing retry",
+        per_retry,
+        "",
+        f"VerifyRecording of connect-recording-never-lands: {len(at)} looks; Chime's loop has no Describe Contact",
+    )
 
 
 def bench_warm_handlers(cold_imports: dict[str, float], calls: int = 10) -> None:

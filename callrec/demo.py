@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from callrec.callcentre import Call, LocalCallCentre
-from callrec.history import lambda_invocations, render_timeline, state_transitions
+from callrec.history import lambda_invocations, render_timeline, state_transitions, states_entered
 from callrec.runtime import LocalRuntime
 
 DEMO_TIME_SCALE = 0.001  # Wait/Retry seconds in the demo pass a thousand times faster
@@ -369,6 +369,7 @@ def report(centre: LocalCallCentre, scenario: Scenario, call: Call) -> dict[str,
         "verify_final_state": _last_state(verified[1]) if verified else None,
         "verify_state_transitions": state_transitions(verified[1]) if verified else 0,
         "verify_lambda_invocations": lambda_invocations(verified[1]) if verified else 0,
+        "verify_states": states_entered(verified[1]) if verified else [],
         "page": _page(scenario, call, session, twin, location if landed else None, audit),
     }
 

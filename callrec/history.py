@@ -68,6 +68,11 @@ def state_transitions(events: list[dict]) -> int:
     return billed
 
 
+def states_entered(events: list[dict]) -> list[str]:
+    """The states the execution entered, in order (a state entered again appears again)."""
+    return [event["stateEnteredEventDetails"]["name"] for event in events if "stateEnteredEventDetails" in event]
+
+
 def lambda_invocations(events: list[dict]) -> int:
     return sum(
         1

@@ -65,10 +65,6 @@ def run(sfn, state_machine_arn: str, payload: dict, **kwargs) -> tuple[dict, lis
     return described, fetch_history(sfn, started["executionArn"])
 
 
-def states_entered(events: list[dict]) -> list[str]:
-    return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
-
-
 def pytest_collection_finish(session):
     """Python's cyclic garbage collector, tuned for a run that builds many short-lived stacks: what is alive once
     the tests are collected (modules, moto's models, botocore's) is frozen out of every later collection, and the

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 
 from callrec import engine
-from callrec.history import state_transitions
+from callrec.history import state_transitions, states_entered
 from callrec.stack import client
-from tests.conftest import allow_all_role, run, states_entered
+from tests.conftest import allow_all_role, run
 
 
 def test_a_retried_task_is_billed_once_per_attempt(aws):

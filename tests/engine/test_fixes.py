@@ -19,10 +19,10 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from callrec import engine
-from callrec.history import fetch_history, wait_for_execution
+from callrec.history import fetch_history, states_entered, wait_for_execution
 from callrec.mock_config import MockConfig
 from callrec.stack import client
-from tests.conftest import allow_all_role, make_role, run, states_entered
+from tests.conftest import allow_all_role, make_role, run
 
 TABLE_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table"
 

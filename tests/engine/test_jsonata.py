@@ -9,8 +9,9 @@ import re
 import pytest
 
 from callrec import engine
+from callrec.history import states_entered
 from callrec.stack import client
-from tests.conftest import allow_all_role, run, states_entered
+from tests.conftest import allow_all_role, run
 
 AWKWARD = 'O\'Brien "the" \\back\\ ü 😀 ; $states {% $x %} \' & "'
 

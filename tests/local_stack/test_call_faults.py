@@ -7,9 +7,9 @@ import pytest
 
 from callrec.callcentre import Call
 from callrec.demo import CALIFORNIA_CALLER, CENTRE_TEXAS, TEXAS_CALLER
+from callrec.history import states_entered
 from callrec.sim import Fault
 from callrec_shared import audit_chain
-from tests.conftest import states_entered
 from tests.eventually import eventually
 from tests.local_stack.store_outage import held_at, store_outage
 from tests.wav_probe import read_wav

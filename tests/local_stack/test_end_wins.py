@@ -5,8 +5,8 @@ pressed 1, StartCallRecording ran, then StopCallRecording: the session ended REC
 from __future__ import annotations
 
 from callrec.demo import CALIFORNIA_CALLER, CENTRE_TEXAS
+from callrec.history import states_entered
 from callrec_shared import sessions
-from tests.conftest import states_entered
 from tests.eventually import eventually
 from tests.local_stack.defined_end import Row, proven
 

@@ -9,10 +9,10 @@ import uuid
 
 import pytest
 
-from callrec.history import fetch_history, wait_for_execution
+from callrec.history import fetch_history, states_entered, wait_for_execution
 from callrec.template import Template
 from callrec_shared import opening
-from tests.conftest import make_role, states_entered
+from tests.conftest import make_role
 from tests.eventually import eventually
 from tests.local_stack.conftest import endpoint_client as _client
 from tests.local_stack.conftest import physical as _physical

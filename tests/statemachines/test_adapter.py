@@ -12,10 +12,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 from callrec import engine
-from callrec.history import fetch_history
+from callrec.history import fetch_history, states_entered
 from callrec.mock_config import MockConfig
 from callrec.stack import client
-from tests.conftest import allow_all_role, run, states_entered
+from tests.conftest import allow_all_role, run
 
 HERE = Path(__file__).resolve().parent
 DEFINITION = (HERE / "adapter_features.asl.json").read_text()

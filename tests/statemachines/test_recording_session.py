@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from callrec.history import states_entered
 from callrec.mock_config import MockConfig
 from callrec.stack import client
 from callrec.template import REPO_ROOT, Template
 from callrec_shared import opening
 from callrec_shared.identity import session_id_for
-from tests.conftest import record_states, run, states_entered
+from tests.conftest import record_states, run
 
 MOCK_CONFIG = Path(__file__).resolve().parent / "recording_session.mock.json"
 MACHINE = "callrec-RecordingSession"

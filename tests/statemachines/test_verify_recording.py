@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from callrec.history import states_entered
 from callrec.mock_config import MockConfig
 from callrec.stack import client
 from callrec.template import REPO_ROOT
-from tests.conftest import record_states, run, states_entered
+from tests.conftest import record_states, run
 from tests.eventually import eventually
 
 MOCK_CONFIG = Path(__file__).resolve().parent / "verify_recording.mock.json"
