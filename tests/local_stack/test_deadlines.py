@@ -31,33 +31,22 @@ def limited(runtime):
     assert centre.sim.chime.errors == []
 
 
-def _keep_signalling(session_id: str, kind: str, times: int) -> int:
-    """`kind` signals (each one refused by the workflow) every 0.8 s, until the session ends; how many went in."""
-    sent = 0
-    for _ in range(times):
-        time.sleep(0.8)
-        try:
-            assert sessions.signal(session_id, kind, "api", wait_seconds=2.0)["status"] in ("rejected", "failed")
-        except sessions.SessionEnded:
-            break
-        sent += 1
-    return sent
-
-
-def _keep_holding(session_id: str, times: int) -> int:
-    """A hold joins the open window and leaves it again, a signal every 0.8 s, until the session ends: each one is
-    applied (the window's reasons change, the recording stays suspended); how many went in."""
+def _keep_signalling(session_id: str, kinds: tuple[str, ...], times: int, reason: str, answers: tuple[str, ...]) -> int:
+    """Signals every 0.8 s, `kinds` in turn, until the session ends, each answered one of `answers`; how many went
+    in."""
     sent = 0
     for i in range(times):
         time.sleep(0.8)
         try:
-            kind = "resume" if i % 2 else "suspend"
-            outcome = sessions.signal(session_id, kind, "api", wait_seconds=2.0, reason="hold")
+            outcome = sessions.signal(session_id, kinds[i % len(kinds)], "api", wait_seconds=2.0, reason=reason)
         except sessions.SessionEnded:
             break
-        assert outcome["status"] in ("applied", "rejected"), outcome  # rejected: it came as the deadline was met
+        assert outcome["status"] in answers, outcome
         sent += 1
     return sent
+
+
+REFUSED = ("rejected", "failed")
 
 
 def _recording_call(centre, provider: str):
@@ -78,14 +67,15 @@ def _talk(centre, call, seconds: float) -> None:
 
 WINDOW_SIGNALS = [  # (what keeps waking the workflow past the window's limit, the fault matrix's row)
     pytest.param(
-        lambda session_id: _keep_signalling(session_id, "suspend", times=6) >= 1,  # already suspended: rejected
+        lambda session_id: _keep_signalling(session_id, ("suspend",), 6, "pci", REFUSED) >= 1,  # already suspended
         "a signal every 0.8 s past the window limit",
         id="rejected-suspends",
     ),
     pytest.param(
-        # each applied hold goes straight back to the park: one with less than a second left is refused, so the
-        # limit is met, not slept past while the holds keep waking the workflow
-        lambda session_id: _keep_holding(session_id, times=8) >= 2,
+        # a hold joins the window and leaves it again, each applied (or rejected: it came as the deadline was met)
+        # and straight back to the park: one with less than a second left is refused, so the limit is met, not
+        # slept past while the holds keep waking the workflow
+        lambda session_id: _keep_signalling(session_id, ("suspend", "resume"), 8, "hold", ("applied", "rejected")) >= 2,
         "a hold joins and leaves every 0.8 s past the window limit",
         id="applied-holds",
     ),
@@ -111,7 +101,7 @@ def test_signals_do_not_move_the_window_deadline(limited, record_property, provi
 @pytest.mark.parametrize("provider", ["connect", "chime"])
 def test_signals_do_not_move_the_call_deadline(limited, record_property, provider):
     call = _recording_call(limited, provider)
-    assert _keep_signalling(call.session_id, "resume", times=9) >= 1  # not suspended: each is rejected
+    assert _keep_signalling(call.session_id, ("resume",), 9, "pci", REFUSED) >= 1  # not suspended: each is rejected
     limited.finish(call.session_id)
     assert limited.session(call.session_id)["outcomeReason"] == "stopped by max-call-duration"
     matrix._hang_up(limited, call)
