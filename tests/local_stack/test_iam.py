@@ -662,7 +662,7 @@ USES: dict[tuple[str, str, str], str] = {
         ("lambda:InvokeFunction", "RecordingChecks", "contact-flow-hangup-in-consent"),  # sealed where nothing follows
         ("dynamodb:GetItem", "SessionsTable", "api-stop"),
         ("dynamodb:UpdateItem", "SessionsTable", "connect-notice"),
-        ("dynamodb:Query", "SignalsTable", "connect-notice"),
+        ("dynamodb:Query", "SignalsTable", "api-stop"),
         ("dynamodb:UpdateItem", "SignalsTable", "connect-notice"),
         ("dynamodb:PutItem", "AuditTable", "connect-notice"),
         ("connect:StartContactRecording", "instance/contact/*", "connect-notice"),

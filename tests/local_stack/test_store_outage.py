@@ -22,7 +22,8 @@ from tests.local_stack.store_outage import store_outage
 
 # the workflow's DynamoDB writes in a payment call, in order: (state, which time it writes from that state).
 # Opening the session keeps the consent decision too; the consent wait writes its token (both providers: the contact
-# flow or the SMA reports the answer). The payment's three signals: suspend, resume, hang-up.
+# flow or the SMA reports the answer). The payment's three signals: suspend, resume, hang-up (its
+# answer and the outcome saved in one write).
 WRITES = [
     ("Open Session Record", 1),
     ("Await Consent Answer", 1),
@@ -34,8 +35,7 @@ WRITES = [
     ("Take Signal", 2),
     ("Window Closed", 1),
     ("Take Signal", 3),
-    ("Mark End Signal", 1),
-    ("Save Outcome", 1),
+    ("Save Call Ended", 1),
 ]
 PARK = "Wait For Signal"  # whether the workflow parks before a signal depends on who is first: made certain below
 

@@ -429,7 +429,10 @@ def refuse_late(session_id: str, seq: int, kind: str, actor: str, window_reason:
         if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
             raise
         return _outcome(session_id, seq, 0.0)  # answered meanwhile: applied (just in time), rejected or failed
-    undo_seq, _ = _enqueue(session_id, UNDO[kind], "deadline", None, reason=window_reason)
+    try:
+        undo_seq, _ = _enqueue(session_id, UNDO[kind], "deadline", None, reason=window_reason)
+    except SessionEnded:  # the call's end is queued behind it: the end closes the window with the recording
+        return {**_outcome(session_id, seq, 0.0), "reason": "not confirmed before the deadline; the call is ending"}
     _wake(session_id, UNDO[kind], "deadline")
     audit(
         session_id,
@@ -563,9 +566,10 @@ def _enqueue(
                         else ""
                     )
                     + (", currentContactId = :contact" if contact_id else ""),
-                    # a closing session (its outcome is being recorded) takes no more signals
+                    # a closing session (its outcome is being recorded) takes no more signals, and nothing queues
+                    # behind an end: the workflow that takes the end has nothing left to answer after it
                     "ConditionExpression": ("" if opening else "attribute_exists(sessionId) AND ")
-                    + "attribute_not_exists(closing) AND "
+                    + "attribute_not_exists(closing) AND attribute_not_exists(endRequested) AND "
                     + ("signalSeq = :previous" if seq > 1 else "attribute_not_exists(signalSeq)"),
                     "ExpressionAttributeValues": {
                         ":seq": {"N": str(seq)},
@@ -609,6 +613,9 @@ def _enqueue(
                     named = f"{used[0]} ({used[1]})" if used[1] else used[0]
                     raise SignalConflict(f"the idempotency key was used for a {named} signal")
                 return int(earlier["seq"]["N"]), True
+        if current.get("endRequested"):
+            _reject_late(session_id, kind, actor, "the call is ending")
+            raise SessionEnded(f"session {session_id} is ending (its {current['endRequested']} is queued)")
     raise RuntimeError(f"could not queue a {kind} signal for session {session_id}: too much contention")
 
 
