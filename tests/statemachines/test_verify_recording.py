@@ -24,18 +24,19 @@ SESSION_ID = "3f2b8c1e-9d4a-5b6c-8e7f-0a1b2c3d4e5f"
 
 # case: (execution status, final state, session verification, event detail-type or None, alerted); Chime calls
 # unless named in CONNECT (which read the contact record first)
+SAVED = "Save Verdict"  # a verdict that needs no alert ends the workflow as it is saved
 CONNECT = {"ConnectVerified", "ConnectLandsAfterTwoLooks", "ContactRecordUnreadable", "LayoutAmbiguous"}
 EXPECTED = {
-    "ConnectVerified": ("SUCCEEDED", "Verified", "VERIFIED", "RecordingVerified", False),
-    "ConnectLandsAfterTwoLooks": ("SUCCEEDED", "Verified", "VERIFIED", "RecordingVerified", False),
+    "ConnectVerified": ("SUCCEEDED", SAVED, "VERIFIED", "RecordingVerified", False),
+    "ConnectLandsAfterTwoLooks": ("SUCCEEDED", SAVED, "VERIFIED", "RecordingVerified", False),
     "ContactRecordUnreadable": ("FAILED", "Not Verified", "UNVERIFIED", "RecordingVerificationFailed", True),
     "LayoutAmbiguous": ("FAILED", "Not Verified", "AMBIGUOUS", "RecordingVerificationFailed", True),
-    "Verified": ("SUCCEEDED", "Verified", "VERIFIED", "RecordingVerified", False),
-    "LandsAfterTwoLooks": ("SUCCEEDED", "Verified", "VERIFIED", "RecordingVerified", False),
+    "Verified": ("SUCCEEDED", SAVED, "VERIFIED", "RecordingVerified", False),
+    "LandsAfterTwoLooks": ("SUCCEEDED", SAVED, "VERIFIED", "RecordingVerified", False),
     "WindowLeaked": ("FAILED", "Not Verified", "FAILED", "RecordingVerificationFailed", True),
     "NeverLands": ("FAILED", "Not Verified", "MISSING", "RecordingVerificationFailed", True),
     # the start was never confirmed (a hang-up raced it) and nothing landed: no recording was made, not an alert
-    "UncertainStartNothingMade": ("SUCCEEDED", "Verified", "ABSENT", "RecordingAbsent", False),
+    "UncertainStartNothingMade": ("SUCCEEDED", SAVED, "ABSENT", "RecordingAbsent", False),
     "FunctionCrashed": ("FAILED", "Not Verified", "ERROR", "RecordingVerificationFailed", True),
     "CheckCrashed": ("FAILED", "Not Verified", "ERROR", "RecordingVerificationFailed", True),
     "VerdictNotStored": ("FAILED", "Verdict Not Stored", None, None, False),
