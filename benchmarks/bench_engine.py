@@ -143,16 +143,17 @@ def bench_window_and_landing_retry(by_scenario: dict[str, dict]) -> None:
         figure(
             "per call", f"{provider}: a card-number window", added, "", f"RecordingSession of {payment} less {plain}"
         )
-    looks = by_scenario["connect-recording-never-lands"]["verify_states"]
-    at = [i for i, state in enumerate(looks) if state == "Check Recording"]
-    per_retry = (at[-1] - at[0]) / (len(at) - 1)
-    print(f"engine: connect a landing retry costs {per_retry:g} state transitions ({len(at)} looks)")
+    never = by_scenario["connect-recording-never-lands"]
+    looks = never["verify_lambda_invocations"]
+    # the billed transitions beyond the states entered: each look after the first is a retry of the look
+    per_retry = (never["verify_state_transitions"] - len(never["verify_states"])) / (looks - 1)
+    print(f"engine: connect a landing retry costs {per_retry:g} state transitions ({looks} looks)")
     figure(
         "per call",
         "connect: a landing retry",
         per_retry,
         "",
-        f"VerifyRecording of connect-recording-never-lands: {len(at)} looks; Chime's loop has no Describe Contact",
+        f"VerifyRecording of connect-recording-never-lands: {looks} looks, each after the first a retry of the look",
     )
 
 

@@ -37,6 +37,17 @@ CONNECT_IN_FLOW = frozenset(("Suspend Contact Recording", "Resume Contact Record
 # Connect calls whose caller is already past the flow or the call: a short backoff, three tries.
 CONNECT_BRIEF = frozenset(("Describe Contact", "Stop Recording After Store Failure"))
 
+# VerifyRecording's look: a recording not landed yet is looked for again by this retrier, each pause twice the last
+# (one transition a look; a Wait-then-look loop cost three or four). No jitter: the look reads how long it has
+# waited from its retry count (LANDING_WAITED, in its Payload), and gives up at LandingWaitSeconds. 15 tries cover
+# the parameter's largest value (86,400 s).
+LANDING_LOOK = "Check Recording"
+LANDING_RETRIER = {"ErrorEquals": ["RecordingNotLanded"], "IntervalSeconds": 5, "MaxAttempts": 15, "BackoffRate": 2}
+LANDING_WAITED = (
+    f"{{% {LANDING_RETRIER['IntervalSeconds']} * ($power({LANDING_RETRIER['BackoffRate']}, "
+    "$states.context.State.RetryCount) - 1) %}"
+)
+
 
 def _retrier(errors: list[str], attempts: int = 4, backoff: float = 2, jitter: bool = True, **more: Any) -> dict:
     retrier: dict[str, Any] = {"ErrorEquals": errors, "IntervalSeconds": 1, "MaxAttempts": attempts}
@@ -115,6 +126,8 @@ def policy_for(name: str, state: dict) -> list[dict]:
         return _store(name, optimized=not sdk, transaction=action.startswith("transactWriteItems"))
     if service == "connect":
         return _connect(name)
+    if name == LANDING_LOOK:
+        return [*_BY_SERVICE[service], LANDING_RETRIER]
     return _BY_SERVICE[service]
 
 
@@ -124,6 +137,9 @@ def applied(definition: dict) -> dict:
     for name, state in definition["States"].items():
         if state["Type"] == "Task":
             state = {**state, "Retry": policy_for(name, state)}
+        if name == LANDING_LOOK and "Payload" in state.get("Arguments", {}):
+            payload = {**state["Arguments"]["Payload"], "waited": LANDING_WAITED}
+            state = {**state, "Arguments": {**state["Arguments"], "Payload": payload}}
         states[name] = state
     return {**definition, "States": states}
 

@@ -26,14 +26,17 @@ def _conditions_on_absent_keys(original):
 
 def _calls_checked(original):
     def _make_api_call(self, operation_name, api_params):
-        """Every call a function or a workflow task makes is checked against its role first."""
+        """Every call a function or a workflow task makes is checked against its role first; a function's call to
+        a service the telephony twins play (Connect, Chime SDK Voice) is then answered by its twin."""
         from callrec.engine import authorization
+        from callrec.engine.runtime import twin_answer
 
+        model = self.meta.service_model
         if authorization.current() is not None:
-            model = self.meta.service_model
             prefix = authorization.PREFIX_OF_SIGNING_NAME.get(model.signing_name, model.signing_name)
             authorization.check(prefix, operation_name, api_params, self.meta.region_name)
-        return original(self, operation_name, api_params)
+        answered = twin_answer(model.service_name, operation_name, api_params)
+        return original(self, operation_name, api_params) if answered is None else answered
 
     return _make_api_call
 
@@ -71,7 +74,9 @@ RECORDS = (
         "local",
         "IAM enforced per role: a call made while a function or a workflow task acts as its role is checked "
         "against that role's policies on the exact resources (callrec.engine.authorization). moto's own request "
-        "authorization checks every action against resource `*` only, so it cannot judge resource-scoped grants.",
+        "authorization checks every action against resource `*` only, so it cannot judge resource-scoped grants. "
+        "A call to a service the telephony twins play (moto has no Connect contacts and no Chime SDK Voice calls) "
+        "is answered by the registered twin, as aws-sdk tasks are (aws-sdk-to-twins).",
         "local only",
     ),
     Patch(

@@ -255,6 +255,17 @@ def register_service(service_name: str, fake: ServiceFake) -> None:
     settings.services[service_name] = fake
 
 
+def twin_answer(service_name: str, operation: str, params: dict) -> dict | None:
+    """A boto3 call (a function's) to a service a registered twin plays, answered by the twin as botocore would
+    (its errors are the services' ClientErrors); None for any other service, which moto answers."""
+    fake = settings.services.get(service_name.replace("-", ""))
+    if fake is None:
+        return None
+    response = dict(fake.call(operation, params) or {})
+    response.setdefault("ResponseMetadata", {"HTTPStatusCode": 200, "RetryAttempts": 0})
+    return response
+
+
 def json_safe(value: Any) -> Any:
     """Make an SDK result JSON: timestamps as ISO-8601 UTC strings, streams and bytes as text."""
     from botocore.response import StreamingBody

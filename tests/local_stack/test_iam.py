@@ -656,6 +656,7 @@ USES: dict[tuple[str, str, str], str] = {
         ("kms:GenerateDataKey", "RecordingKey", "connect-notice"),
         ("kms:Sign", "AttestationKey", "connect-notice"),
         ("s3:ListBucket", "RecordingBucket", "chime-uncertain-start"),
+        ("connect:DescribeContact", "instance/contact/*", "connect-notice"),  # where the recording is, at each look
     ),
     **_grants(
         "RecordingSession",
@@ -675,7 +676,6 @@ USES: dict[tuple[str, str, str], str] = {
     **_grants(
         "VerifyRecording",
         ("lambda:InvokeFunction", "RecordingChecks", "connect-notice"),
-        ("connect:DescribeContact", "instance/contact/*", "connect-notice"),
         ("dynamodb:UpdateItem", "SessionsTable", "connect-notice"),
         ("dynamodb:PutItem", "AuditTable", "connect-notice"),
         ("kms:GenerateDataKey", "RecordingKey", "connect-card-not-paused"),

@@ -1,7 +1,7 @@
 """What VerifyRecording checks about one session's recording, read from the session record and S3.
 
 - Where it lands: Chime names the object in `CallRecordingDestination` (kept on the session); Connect
-  names it in the contact record (`DescribeContact`'s `Recordings[].Location`, which the workflow reads
+  names it in the contact record (`DescribeContact`'s `Recordings[].Location`, which the check reads at each look
   with a direct SDK integration and hands in). Only when the record has no location is the object looked
   for by its documented layout, `<prefix>/YYYY/MM/DD/<contactId>_<YYYYMMDDTHH:MM>_UTC.wav`, and then only an
   exact match counts: none is "not landed yet", two or more is AMBIGUOUS (alerted), never a guess.
@@ -42,6 +42,7 @@ class Config:
     tolerance_seconds: float  # duration against the session's timeline
     guard_seconds: float  # each window is checked this far inside its recorded times
     landing_limit_seconds: float = 1800.0  # an object must have landed within this long after the call ended
+    landing_wait_seconds: float = 900.0  # VerifyRecording looks again until it has waited this long (then: missing)
     dtmf_run_limit: int = DTMF_RUN_LIMIT
 
     @staticmethod
@@ -54,6 +55,7 @@ class Config:
             guard_seconds=float(os.environ.get("VERIFY_GUARD_SECONDS", "0.25")),
             # VerifyRecording gives up after at most twice LandingWaitSeconds
             landing_limit_seconds=2 * float(os.environ.get("LANDING_WAIT_SECONDS", "900")),
+            landing_wait_seconds=float(os.environ.get("LANDING_WAIT_SECONDS", "900")),
             dtmf_run_limit=int(os.environ.get("DTMF_RUN_LIMIT", str(DTMF_RUN_LIMIT))),
         )
 
@@ -134,7 +136,7 @@ class NotVerifiable(ValueError):
 
 
 def _timestamp(value: str | int | float | datetime) -> datetime:
-    """A timestamp of the contact record: ISO-8601 (Step Functions' SDK integrations) or epoch seconds."""
+    """A timestamp of the contact record: a datetime (boto3), ISO-8601 or epoch seconds."""
     if isinstance(value, datetime):
         return value
     if isinstance(value, (int, float)):
