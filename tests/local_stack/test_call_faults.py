@@ -314,22 +314,9 @@ def _hung_up_while_parked(centre) -> list[dict]:
     return events
 
 
-def test_a_parked_workflow_woken_without_its_signal_reads_the_queue_itself(centre, monkeypatch):
-    """The waker hands over the signal it woke the workflow for, which then takes it at once (Wait For Signal ->
-    Take Signal). A waker that cannot read it (its query refused or failed) wakes the workflow with SignalNotRead
-    instead of an empty hand: the workflow reads the queue itself (Next Signal) and the call ends as it would."""
-    from callrec_shared import sessions
-
-    monkeypatch.setattr(sessions, "_next_signal", lambda session_id, cursor: [])  # the read failed
-    events = _hung_up_while_parked(centre)
-    failed = [e["taskFailedEventDetails"]["error"] for e in events if e["type"] == "TaskFailed"]
-    assert failed.count(sessions.SIGNAL_NOT_READ) == 1, failed  # (a busy store may fail a write, retried)
-    entered = states_entered(events)
-    woken = entered.index("Wait For Signal")
-    assert entered[woken + 1 : woken + 4] == ["Next Signal", "Signal Waiting?", "Take Signal"]
-
-
-def test_a_parked_workflow_woken_with_its_signal_takes_it_at_once(centre):
+def test_a_parked_workflow_woken_takes_the_next_signal_by_its_number_at_once(centre):
+    """The waker only wakes the workflow: signals are numbered one after another, so the woken workflow takes the
+    next one at once (Wait For Signal -> Take Signal), never reading the queue."""
     events = _hung_up_while_parked(centre)
     entered = states_entered(events)
     woken = entered.index("Wait For Signal")

@@ -353,19 +353,8 @@ def connect_hold(centre, api) -> dict:
     return {**_ended(centre, call), "hold": steps}
 
 
-def connect_hold_unread(centre, api) -> dict:
-    """connect-hold, with each woken signal unreadable to its waker (its query failed): AgentEvents wakes the parked
-    workflow with SignalNotRead (SendTaskFailure), and the workflow reads the queue itself."""
-    from callrec_shared import sessions
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(sessions, "_next_signal", lambda session_id, cursor: [])
-        return connect_hold(centre, api)
-
-
 def contact_flow_hangup_parked(centre, api) -> dict:
-    """The caller hangs up while the workflow is parked: the contact flow wakes it with the next signal, read from
-    the queue (a busy workflow reads it itself, and the grant is never used)."""
+    """The caller hangs up while the workflow is parked: the contact flow wakes it."""
 
     def play(centre):
         call = centre.connect_call_recording(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
@@ -529,7 +518,6 @@ SCENARIOS = {
     "contact-flow-hangup-parked": Scenario(contact_flow_hangup_parked, RECORDED),
     "connect-state-events": Scenario(connect_state_events, {**RECORDED, "states": ["OFF", "ON", "STOPPED"]}),
     "connect-hold": Scenario(connect_hold, {**RECORDED, "hold": ["SUSPENDED", "ON"]}),
-    "connect-hold-unread": Scenario(connect_hold_unread, {**RECORDED, "hold": ["SUSPENDED", "ON"]}),
     "audit-sealed-live": Scenario(audit_sealed_live, {**RECORDED, "sealed_live": True}),
     "api-stop-in-consent": Scenario(api_stop_in_consent, {"stop": 202, **NOT_RECORDED}),
     "chime-opt-in": Scenario(chime_opt_in, RECORDED),
@@ -571,7 +559,6 @@ USES: dict[tuple[str, str, str], str] = {
         ("dynamodb:UpdateItem", "SessionsTable", "connect-notice"),
         ("dynamodb:GetItem", "SignalsTable", "connect-payment"),
         ("dynamodb:PutItem", "SignalsTable", "connect-payment"),
-        ("dynamodb:Query", "SignalsTable", "contact-flow-hangup-parked"),
         ("dynamodb:UpdateItem", "SignalsTable", "contact-flow-late-suspend"),
         ("dynamodb:PutItem", "AuditTable", "connect-notice"),
         ("dynamodb:Query", "AuditTable", "connect-notice"),
@@ -587,7 +574,6 @@ USES: dict[tuple[str, str, str], str] = {
         ("dynamodb:UpdateItem", "SessionsTable", "api-stop"),
         ("dynamodb:GetItem", "SignalsTable", "api-stop"),
         ("dynamodb:PutItem", "SignalsTable", "api-stop"),
-        ("dynamodb:Query", "SignalsTable", "api-stop"),
         ("dynamodb:UpdateItem", "SignalsTable", "api-stop"),
         ("dynamodb:PutItem", "AuditTable", "api-stop"),
         ("dynamodb:Query", "AuditTable", "api-stop"),
@@ -601,12 +587,10 @@ USES: dict[tuple[str, str, str], str] = {
         ("kinesis:GetRecords", "AgentEventStream", "connect-hold"),
         ("states:DescribeExecution", "RecordingSession:*", "connect-hold"),
         ("states:SendTaskSuccess", "*", "connect-hold"),
-        ("states:SendTaskFailure", "*", "connect-hold-unread"),
         ("dynamodb:GetItem", "SessionsTable", "connect-hold"),
         ("dynamodb:UpdateItem", "SessionsTable", "connect-hold"),
         ("dynamodb:GetItem", "SignalsTable", "connect-hold"),
         ("dynamodb:PutItem", "SignalsTable", "connect-hold"),
-        ("dynamodb:Query", "SignalsTable", "connect-hold"),
         ("dynamodb:PutItem", "AuditTable", "connect-hold"),
     ),
     **_grants(
@@ -638,7 +622,6 @@ USES: dict[tuple[str, str, str], str] = {
         ("dynamodb:UpdateItem", "SessionsTable", "chime-opt-in"),
         ("dynamodb:GetItem", "SignalsTable", "chime-opt-in"),
         ("dynamodb:PutItem", "SignalsTable", "chime-opt-in"),
-        ("dynamodb:Query", "SignalsTable", "chime-hang-up-parked"),
         ("dynamodb:PutItem", "AuditTable", "chime-opt-in"),
         ("dynamodb:Query", "AuditTable", "chime-opt-in"),
     ),

@@ -83,7 +83,9 @@ UNKNOWN_START = (
 STORE_FAILED = "the session store failed (DynamoDb.InternalServerErrorException); the workflow ended the call here"
 
 EXPECTED = {
-    "ConnectNoticeHangUp": Case(CONNECT, "SUCCEEDED", HANDED_OVER, "RECORDED"),
+    # the hang-up was queued while the recording started: the park is refused, and the next signal is taken by its
+    # number at once (the queue is not read)
+    "ConnectNoticeHangUp": Case(CONNECT, "SUCCEEDED", HANDED_OVER, "RECORDED", entered={"Next Signal": 0}),
     "ConnectStopByApi": Case(CONNECT, "SUCCEEDED", HANDED_OVER, "RECORDED", reason="stopped by api"),
     "ConnectStopAfterContactEnded": Case(CONNECT, "SUCCEEDED", HANDED_OVER, "RECORDED"),
     "ConnectStopFails": Case(
@@ -190,10 +192,8 @@ EXPECTED = {
     ),
     # the store stays down past the 15 minutes too: the execution fails (the alarm), nothing more can be saved
     "StoreDownLong": Case(CHIME, "FAILED", "Session Store Failed", "OPENED", not_entered=("Outcome?",)),
-    # parked as the recording started, woken by a waker that could not read the signal: the queue is read once
-    "ConnectParkedThenHangUp": Case(CONNECT, "SUCCEEDED", HANDED_OVER, "RECORDED", entered={"Next Signal": 1}),
-    # the waker hands over the signal it woke the workflow for: taken at once, the queue never read
-    "ConnectWokenWithItsSignal": Case(CONNECT, "SUCCEEDED", HANDED_OVER, "RECORDED", entered={"Next Signal": 0}),
+    # woken by the hang-up: the next signal is taken by its number at once, the queue never read
+    "ConnectWokenTakesTheNext": Case(CONNECT, "SUCCEEDED", HANDED_OVER, "RECORDED", entered={"Next Signal": 0}),
     "ConnectPaymentWindow": Case(
         CONNECT,
         "SUCCEEDED",
@@ -253,7 +253,7 @@ EXPECTED = {
             "applied",
         ),
     ),
-    # signals: its caller was told no first: never applied
+    # signals: its caller was told no first: never applied (not taken; the queue read shows it withdrawn)
     "SuspendWithdrawnBeforeTaken": Case(
         CONNECT,
         "SUCCEEDED",

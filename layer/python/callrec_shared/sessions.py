@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import random
 import time
 import uuid
@@ -28,8 +27,6 @@ from botocore.exceptions import ClientError
 from callrec_shared import audit_chain, clock, opening, recording_state
 from callrec_shared.aws import client, settings
 
-log = logging.getLogger(__name__)
-
 TERMINAL = {"RECORDED", "NOT_RECORDED", "FAILED"}
 KINDS = ("suspend", "resume", "stop", "hangup")
 QUEUED, TAKEN, APPLIED, REJECTED, FAILED, WITHDRAWN = "queued", "taken", "applied", "rejected", "failed", "withdrawn"
@@ -37,8 +34,6 @@ REFUSED = "refused"  # what callers hear of a signal some caller was told no abo
 PENDING = (QUEUED, TAKEN)  # not answered yet: waiting in the queue, or being applied by the workflow
 UNDO = {"suspend": "resume", "resume": "suspend"}
 ENDS = ("stop", "hangup")  # the signals that end the call's recording: always taken, never refused by the limit
-# a parked workflow woken without the next signal (its waker could not read it) hears this error and reads the queue
-SIGNAL_NOT_READ = "SignalNotRead"
 # Why a window is open: `pci` (sensitive input, asked by the API, the contact flow or the SIP media application),
 # `hold` (the customer is on hold) or `consent` (a party who joined has not yet heard the notice or opted in:
 # callrec_shared.joins). One window holds them all when they overlap; recording resumes only once none does.
@@ -620,44 +615,19 @@ def _enqueue(
 
 
 def _wake(session_id: str, kind: str, actor: str) -> None:
-    """Release whatever the workflow is parked on, so it reads the queue (or, in consent, ends)."""
+    """Release whatever the workflow is parked on, so it takes the next signal (or, in consent, ends)."""
     item = _item(session_id) or {}
     token, waiting_for = item.get("waitToken"), item.get("waitingFor")
     if not token or waiting_for not in ("control", "consent"):
-        return  # busy: it reads the queue before it parks again
+        return  # busy: its park is refused, and it takes the signal then
     if waiting_for == "consent" and kind not in ENDS:
         return  # a window before recording starts is applied once it has started
     if not _take_token(session_id, token):
         return  # someone else took the token and woke it
-    if waiting_for == "control":
-        following = _next_signal(session_id, item.get("signalCursor"))
-        if following:
-            _complete(token, {"woken": kind, "items": following})
-        else:  # the workflow reads the queue itself (Next Signal)
-            _fail(token, SIGNAL_NOT_READ, f"woken by {kind}: the next signal could not be read for it")
+    if waiting_for == "control":  # the workflow takes the next signal by its number
+        _complete(token, {"woken": kind})
     else:
         _fail(token, "CallerHungUp" if kind == "hangup" else "StopRequested", f"{kind} requested by {actor}")
-
-
-def _next_signal(session_id: str, cursor: str | None) -> list[dict[str, Any]]:
-    """What the woken workflow takes next: the query its Next Signal would make, from the cursor it parked with
-    (`signalCursor`), so it goes straight to taking it (at most one item). [] when it cannot be read here: the
-    wake is then a SIGNAL_NOT_READ failure, and the workflow reads the queue itself."""
-    if not cursor:
-        return []
-    try:
-        page = client("dynamodb").query(
-            TableName=settings().signals_table,
-            KeyConditionExpression="sessionId = :s AND sk > :after",
-            ExpressionAttributeValues={":s": {"S": session_id}, ":after": {"S": cursor}},
-            Limit=1,
-            ConsistentRead=True,
-        )
-    except ClientError as err:
-        log.warning("next signal not read for the wake (the workflow reads it): %s", err.response["Error"]["Code"])
-        return []
-    items: list[dict[str, Any]] = page["Items"]
-    return items
 
 
 def _outcome(session_id: str, seq: int, wait_seconds: float) -> dict[str, Any]:
