@@ -10,13 +10,14 @@ from callrec import diagram
 from callrec.template import REPO_ROOT
 
 
-def test_every_state_is_in_exactly_one_phase():
+def test_every_state_is_in_exactly_one_phase_in_the_definitions_order():
     for machine_file, phases in json.loads(diagram.PHASES.read_text()).items():
         if machine_file.startswith("_"):
             continue
         states = json.loads((REPO_ROOT / "statemachines" / machine_file).read_text())["States"]
         placed = [state for names in phases.values() for state in names]
         assert sorted(placed) == sorted(states), machine_file
+        assert placed == list(states), f"{machine_file} lists its states in another order than its phases (flow order)"
 
 
 def test_the_readme_picture_is_the_generated_one():
