@@ -12,14 +12,12 @@ integration raises, "Handling errors in service integrations" (Step Functions De
 
 from __future__ import annotations
 
-import json
 import sys
-from pathlib import Path
 from typing import Any
 
-from callrec.template import REPO_ROOT
+from callrec import definitions
 
-DEFINITIONS = REPO_ROOT / "statemachines"
+DEFINITIONS = definitions.DEFINITIONS
 _STORE_ERRORS = (
     "ProvisionedThroughputExceededException",
     "ThrottlingException",
@@ -144,20 +142,5 @@ def applied(definition: dict) -> dict:
     return {**definition, "States": states}
 
 
-def write() -> list[Path]:
-    """Rewrite the definitions whose retries differ from their policies; the files changed."""
-    changed = []
-    for path in sorted(DEFINITIONS.glob("*.asl.json")):
-        text = path.read_text()
-        new = json.dumps(applied(json.loads(text)), indent=2, ensure_ascii=False) + "\n"
-        if new != text:
-            path.write_text(new)
-            changed.append(path)
-    return changed
-
-
 if __name__ == "__main__":
-    if sys.argv[1:] != ["--write"]:
-        sys.exit("usage: python -m callrec.retries --write")
-    for path in write():
-        print(f"rewrote {path.name}")
+    definitions.main(sys.argv[1:], "callrec.retries", applied)

@@ -109,6 +109,7 @@ def test_verify_recording_case(case, deployment, sfn, monkeypatch, record_proper
         sfn,
         f"{deployment.state_machine_arn('VerifyRecording')}#{case}",
         {"sessionId": SESSION_ID, "provider": provider, "call": CALLS[provider]},
+        name=SESSION_ID,  # as RecordingSession names it
     )
 
     entered = states_entered(events)
