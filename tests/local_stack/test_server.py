@@ -123,7 +123,10 @@ def test_the_deployed_recording_session_runs(endpoint):
         },
         "parties": [{"number": "+15125550100"}],
     }
-    execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps(opening.opened(request)))["executionArn"]
+    opened = opening.opened(request)  # named after its session, as the entry points name it
+    execution = sfn.start_execution(stateMachineArn=arn, name=opened["sessionId"], input=json.dumps(opened))[
+        "executionArn"
+    ]
     eventually(
         lambda: [
             e["stateEnteredEventDetails"]["name"]
