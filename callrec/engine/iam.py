@@ -35,7 +35,7 @@ def _calls_checked(original):
         if authorization.current() is not None:
             prefix = authorization.PREFIX_OF_SIGNING_NAME.get(model.signing_name, model.signing_name)
             authorization.check(prefix, operation_name, api_params, self.meta.region_name)
-        answered = twin_answer(model.service_name, operation_name, api_params)
+        answered = twin_answer(self, operation_name, api_params)
         return original(self, operation_name, api_params) if answered is None else answered
 
     return _make_api_call

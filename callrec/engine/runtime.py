@@ -255,14 +255,40 @@ def register_service(service_name: str, fake: ServiceFake) -> None:
     settings.services[service_name] = fake
 
 
-def twin_answer(service_name: str, operation: str, params: dict) -> dict | None:
-    """A boto3 call (a function's) to a service a registered twin plays, answered by the twin as botocore would
-    (its errors are the services' ClientErrors); None for any other service, which moto answers."""
-    fake = settings.services.get(service_name.replace("-", ""))
+def twin_answer(client: Any, operation: str, params: dict) -> dict | None:
+    """A boto3 call (a function's) to a service a registered twin plays, answered by the twin as botocore would:
+    its errors are the services' ClientErrors, retried by botocore's own standard retry rules and backoff (in the
+    workflows' time) up to the client's attempts, as the call would be on AWS. None for any other service, which
+    moto answers."""
+    from botocore.awsrequest import AWSResponse
+    from botocore.exceptions import ClientError
+    from botocore.retries import standard
+
+    fake = settings.services.get(client.meta.service_model.service_name.replace("-", ""))
     if fake is None:
         return None
-    response = dict(fake.call(operation, params) or {})
-    response.setdefault("ResponseMetadata", {"HTTPStatusCode": 200, "RetryAttempts": 0})
+    retries = client.meta.config.retries or {}
+    attempts = retries.get("total_max_attempts") or retries.get("max_attempts", 2) + 1
+    conditions, backoff = standard.StandardRetryConditions(max_attempts=attempts), standard.ExponentialBackoff()
+    operation_model = client.meta.service_model.operation_model(operation)
+    attempt = 1
+    while True:
+        try:
+            response = dict(fake.call(operation, params) or {})
+            break
+        except ClientError as err:
+            status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400)
+            context = standard.RetryContext(
+                attempt,
+                operation_model=operation_model,
+                parsed_response=err.response,
+                http_response=AWSResponse("", status, {}, None),
+            )
+            if not conditions.is_retryable(context):
+                raise
+            time.sleep(backoff.delay_amount(context) * settings.time_scale)
+            attempt += 1
+    response.setdefault("ResponseMetadata", {"HTTPStatusCode": 200, "RetryAttempts": attempt - 1})
     return response
 
 

@@ -213,6 +213,20 @@ def test_without_the_contact_record_the_layout_is_used_and_the_verdict_is_unveri
     assert [name for name, c in checks.items() if not c["ok"]] == ["contact-record"]
 
 
+def test_a_throttled_contact_record_is_read_again_as_boto3_would(centre):
+    """The check reads the contact record with boto3, which retries a throttled call (standard mode: three
+    attempts, backing off): two throttles in a row still find the record, and the call is verified."""
+    centre.sim.faults.inject(Fault("connect", "DescribeContact", "ThrottlingException", times=2))
+    try:
+        call = demo.connect_notice(centre)
+        described, session = _verdict(centre, call)
+    finally:
+        centre.sim.faults.clear()
+    assert (described["status"], session["verification"]) == ("SUCCEEDED", "VERIFIED")
+    checks = {c["name"]: c for c in session["verificationChecks"]}
+    assert checks["contact-record"]["ok"] and "(from the contact record)" in checks["location"]["detail"]
+
+
 def test_get_shows_where_the_recording_really_is_and_its_attestation(centre, api):
     call = demo.connect_notice(centre)
     assert centre.session(call.session_id)["recordingLocation"].startswith("pending")
