@@ -22,3 +22,10 @@ def test_every_audit_record_is_in_the_frame(path):
 def test_a_key_out_of_the_frame_is_refused_by_name():
     with pytest.raises(ValueError, match="an audit record's key must be"):
         audit_records.order_of("{% $states.context.State.EnteredTime & '#' & $uuid() %}")
+
+
+def test_recording_session_knows_its_session_only_by_its_execution_name():
+    """One source for the session's id: the execution's name (the entry points name it after the session), never
+    a copy in the input that could say otherwise."""
+    text = (definitions.DEFINITIONS / "recording_session.asl.json").read_text()
+    assert "$states.input.sessionId" not in text and text.count("$states.context.Execution.Name") > 40
