@@ -33,7 +33,7 @@ AFTER_STORE_FAILURE = frozenset(("Save Store Failure", "Answer Signals After Sto
 # Connect calls made inside the contact flow's answer (a suspend or resume the caller waits on): two quick tries.
 CONNECT_IN_FLOW = frozenset(("Suspend Contact Recording", "Resume Contact Recording"))
 # Connect calls whose caller is already past the flow or the call: a short backoff, three tries.
-CONNECT_BRIEF = frozenset(("Describe Contact", "Stop Recording After Store Failure"))
+CONNECT_BRIEF = frozenset(("Stop Recording After Store Failure",))
 
 # VerifyRecording's look: a recording not landed yet is looked for again by this retrier, each pause twice the last
 # (one transition a look; a Wait-then-look loop cost three or four). No jitter: the look reads how long it has
