@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from callrec import definitions
@@ -46,38 +47,28 @@ def framed(put: dict) -> dict:
     return {**put, "Item": item, "ConditionExpression": CONDITION}
 
 
-def _walk(value: Any) -> Any:
+def _walk(value: Any, on_put: Callable[[dict], dict]) -> Any:
+    """`value` with every audit Put in it replaced by `on_put`'s answer for it."""
     if isinstance(value, dict):
         put = value.get("Put")
         if isinstance(put, dict) and put.get("TableName") == TABLE:
-            return {**value, "Put": framed(put)}
-        return {name: _walk(item) for name, item in value.items()}
+            return {**value, "Put": on_put(put)}
+        return {name: _walk(item, on_put) for name, item in value.items()}
     if isinstance(value, list):
-        return [_walk(item) for item in value]
+        return [_walk(item, on_put) for item in value]
     return value
 
 
 def applied(definition: dict) -> dict:
     """The definition with every audit Put in the frame."""
-    return {**definition, "States": _walk(definition["States"])}
+    return {**definition, "States": _walk(definition["States"], framed)}
 
 
 def puts(definition: dict) -> list[tuple[str, dict]]:
     """Every audit Put of the definition, by its state's name."""
     found: list[tuple[str, dict]] = []
-
-    def collect(state: str, value: Any) -> None:
-        if isinstance(value, dict):
-            if isinstance(value.get("Put"), dict) and value["Put"].get("TableName") == TABLE:
-                found.append((state, value["Put"]))
-            for item in value.values():
-                collect(state, item)
-        elif isinstance(value, list):
-            for item in value:
-                collect(state, item)
-
     for name, state in definition["States"].items():
-        collect(name, state)
+        _walk(state, lambda put, name=name: found.append((name, put)) or put)
     return found
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,8 +26,6 @@ def rewrite(apply: Callable[[dict], dict]) -> list[Path]:
 
 
 def main(argv: list[str], module: str, apply: Callable[[dict], dict]) -> None:
-    import sys
-
     if argv != ["--write"]:
         sys.exit(f"usage: python -m {module} --write")
     for path in rewrite(apply):
