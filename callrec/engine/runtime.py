@@ -260,13 +260,13 @@ def twin_answer(client: Any, operation: str, params: dict) -> dict | None:
     its errors are the services' ClientErrors, retried by botocore's own standard retry rules and backoff (in the
     workflows' time) up to the client's attempts, as the call would be on AWS. None for any other service, which
     moto answers."""
+    fake = settings.services.get(client.meta.service_model.service_name.replace("-", ""))
+    if fake is None:  # every boto3 call in the process comes here: the rest only for a twin's
+        return None
     from botocore.awsrequest import AWSResponse
     from botocore.exceptions import ClientError
     from botocore.retries import standard
 
-    fake = settings.services.get(client.meta.service_model.service_name.replace("-", ""))
-    if fake is None:
-        return None
     retries = client.meta.config.retries or {}
     attempts = retries.get("total_max_attempts") or retries.get("max_attempts", 2) + 1
     conditions, backoff = standard.StandardRetryConditions(max_attempts=attempts), standard.ExponentialBackoff()
