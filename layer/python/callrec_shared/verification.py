@@ -47,6 +47,7 @@ class Config:
 
     @staticmethod
     def from_environment() -> Config:
+        landing_wait = float(os.environ.get("LANDING_WAIT_SECONDS", "900"))
         return Config(
             bucket=os.environ.get("RECORDING_BUCKET", ""),
             kms_key_arn=os.environ.get("RECORDING_KEY_ARN", ""),
@@ -54,8 +55,8 @@ class Config:
             tolerance_seconds=float(os.environ.get("VERIFY_TOLERANCE_SECONDS", "3")),
             guard_seconds=float(os.environ.get("VERIFY_GUARD_SECONDS", "0.25")),
             # VerifyRecording gives up after at most twice LandingWaitSeconds
-            landing_limit_seconds=2 * float(os.environ.get("LANDING_WAIT_SECONDS", "900")),
-            landing_wait_seconds=float(os.environ.get("LANDING_WAIT_SECONDS", "900")),
+            landing_limit_seconds=2 * landing_wait,
+            landing_wait_seconds=landing_wait,
             dtmf_run_limit=int(os.environ.get("DTMF_RUN_LIMIT", str(DTMF_RUN_LIMIT))),
         )
 
