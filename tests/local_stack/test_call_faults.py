@@ -12,6 +12,7 @@ from callrec.sim import Fault
 from callrec_shared import audit_chain
 from tests.eventually import eventually
 from tests.local_stack.store_outage import held_at, store_outage
+from tests.statemachines.test_recording_session import HANDED_OVER
 from tests.wav_probe import read_wav
 
 
@@ -173,7 +174,7 @@ def test_api_stop_during_a_chime_recording_stops_it_and_the_object_ends_there(ce
     centre.sim.chime.wait_idle(call.transaction_id)
     sessions.end(call.session_id, "stop", actor="api")
     described, events = centre.finish(call.session_id)
-    assert states_entered(events)[-2:] == ["Leftover Signal?", "Hand Over To Verification"]
+    assert states_entered(events)[-2:] == ["Leftover Signal?", HANDED_OVER]
     assert centre.session(call.session_id)["outcomeReason"] == "stopped by api"
     centre.sim.chime.talk(call.transaction_id, 20.0)  # the call goes on, unrecorded
     centre.sim.chime.hang_up(call.transaction_id)
@@ -309,7 +310,7 @@ def _hung_up_while_parked(centre) -> list[dict]:
     centre.sim.connect.hang_up(call.contact_id)
     centre.contact_flow(call, "hangup")
     described, events = centre.finish(call.session_id)
-    assert described["status"] == "SUCCEEDED" and states_entered(events)[-1] == "Hand Over To Verification"
+    assert described["status"] == "SUCCEEDED" and states_entered(events)[-1] == HANDED_OVER
     assert centre.session(call.session_id)["status"] == "RECORDED"
     return events
 

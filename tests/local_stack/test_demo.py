@@ -10,6 +10,7 @@ import logging
 import pytest
 
 from callrec import demo
+from tests.statemachines.test_recording_session import HANDED_OVER
 
 pytestmark = pytest.mark.long  # scheduled first (tests/conftest.py)
 
@@ -26,7 +27,6 @@ _CHIME_CONSENT = _CONNECT_CONSENT[:-1]  # the same trail: the SMA handler report
 _HANGUP = ["SIGNAL_RECEIVED", "END_SIGNAL_APPLIED", "CALL_ENDED"]
 _WINDOW = ["SIGNAL_RECEIVED", "WINDOW_OPENED", "SIGNAL_RECEIVED", "WINDOW_CLOSED"]
 _VERIFIED, _FAILED, _MISSING = ["RECORDING_VERIFIED"], ["RECORDING_VERIFICATION_FAILED"], ["RECORDING_MISSING"]
-HANDED_OVER = "Hand Over To Verification"  # a recorded call's workflow ends as its verification starts
 EXPECTED = {
     "connect-notice": ("SUCCEEDED", HANDED_OVER, "RECORDED", _CONNECT_CONSENT + _HANGUP + _VERIFIED, 45.0),
     "chime-opt-in-accepted": (

@@ -388,7 +388,7 @@ def test_recording_session_case(case, deployment, sfn, monkeypatch, record_prope
     assert {state: entered.count(state) for state in expected.entered} == expected.entered
     assert not set(expected.absent) & set(session or {})
     if session_status == "RECORDED":
-        assert "Hand Over To Verification" in entered
+        assert HANDED_OVER in entered
     if session_status in ("RECORDED", "NOT_RECORDED", "FAILED"):  # a defined end, with its audit record
         audit = client("dynamodb").query(
             TableName=deployment.physical("AuditTable"),
