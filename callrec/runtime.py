@@ -63,10 +63,13 @@ class LocalRuntime:
             raise
         return self
 
-    def deploy_template(self, **parameters: str) -> Deployment:
-        """Deploy template.yaml (again, e.g. with other parameters) into this runtime."""
+    def deploy_template(self, *, fresh: bool = False, **parameters: str) -> Deployment:
+        """Deploy template.yaml (again, e.g. with other parameters) into this runtime. In-process, a deployment
+        of the same parameters into a fresh moto puts back moto's state after the first instead of creating every
+        resource again (callrec.stack.TemplateDeployer.deploy); `fresh`: create them (a test that changes how the
+        deployer works)."""
         return TemplateDeployer(
-            endpoint_url=self.endpoint_url, parameter_overrides={**self.parameters, **parameters}
+            endpoint_url=self.endpoint_url, parameter_overrides={**self.parameters, **parameters}, reuse=not fresh
         ).deploy()
 
     @staticmethod

@@ -25,8 +25,16 @@ def _one_at_a_time(original):
 def _table_kept(_original):
     def __deepcopy__(self, memo):
         """A transaction's backup of a whole table is the table itself: `transact_write_items` (the record
-        below) keeps the items the transaction targets instead."""
-        return self
+        below) keeps the items the transaction targets instead. A copy of moto's whole state
+        (callrec.engine.snapshot) copies the table."""
+        from callrec.engine import snapshot
+
+        if not snapshot.copying():
+            return self
+        table = object.__new__(type(self))
+        memo[id(self)] = table  # what refers back to the table (its stream) refers to the copy
+        table.__dict__.update(copy.deepcopy(vars(self), memo))
+        return table
 
     return __deepcopy__
 

@@ -24,6 +24,14 @@ class _MadeWhenUsed:
                 self._key = self._make(self._key_spec)
         return getattr(self._key, name)
 
+    def __deepcopy__(self, memo: dict) -> _MadeWhenUsed:
+        """A copy of moto's state (callrec.engine.snapshot) copies the key as it stands: not made yet, or made
+        (a private key is immutable: the copy shares it). Defined here, or `copy` would make the key to look
+        this method up."""
+        twin = _MadeWhenUsed(self._make, self._key_spec)
+        twin._key = self._key
+        return twin
+
 
 def _made_when_used(original: Callable[[str], Any]) -> Callable[[str], Any]:
     def generate_private_key(key_spec: str) -> _MadeWhenUsed:

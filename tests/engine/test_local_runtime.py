@@ -32,3 +32,102 @@ def test_closing_stops_an_execution_that_is_still_starting_and_the_next_runtime_
     # the first runtime closed without an error; the next one holds nothing of it
     with LocalRuntime(deploy=False):
         assert client("stepfunctions").list_state_machines()["stateMachines"] == []
+
+
+def _described() -> dict:
+    """What moto holds of a deployed stack, service by service, as its APIs describe it."""
+    dynamodb, s3, iam, sfn = client("dynamodb"), client("s3"), client("iam"), client("stepfunctions")
+    roles = sorted(role["RoleName"] for role in iam.list_roles()["Roles"])
+    return {
+        "tables": {
+            name: {k: v for k, v in dynamodb.describe_table(TableName=name)["Table"].items() if k != "CreationDateTime"}
+            for name in dynamodb.list_tables()["TableNames"]
+        },
+        "buckets": {
+            bucket["Name"]: (
+                s3.get_bucket_policy(Bucket=bucket["Name"])["Policy"],
+                s3.get_bucket_versioning(Bucket=bucket["Name"])["Status"],
+            )
+            for bucket in s3.list_buckets()["Buckets"]
+        },
+        "policies": {
+            role: {
+                name: iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+                for name in iam.list_role_policies(RoleName=role)["PolicyNames"]
+            }
+            for role in roles
+        },
+        "workflows": {
+            m["name"]: sfn.describe_state_machine(stateMachineArn=m["stateMachineArn"])["definition"]
+            for m in sfn.list_state_machines()["stateMachines"]
+        },
+        "keys": sorted(key["KeyId"] for key in client("kms").list_keys()["Keys"]),
+        "streams": client("kinesis").list_streams()["StreamNames"],
+    }
+
+
+def _calls_made(monkeypatch) -> list[str]:
+    import botocore.client
+
+    made: list[str] = []
+    original = botocore.client.BaseClient._make_api_call
+
+    def counted(self, operation, params):
+        made.append(operation)
+        return original(self, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", counted)
+    return made
+
+
+def test_a_deployment_into_a_fresh_moto_puts_back_what_the_first_one_created(monkeypatch):
+    """The template is deployed once per process and parameters: the next deployment into a fresh moto puts moto's
+    state back instead of making every call again (callrec.engine.snapshot), and holds the same resources, as
+    their own APIs describe them; its functions and mappings are the engine's again."""
+    from callrec import engine
+
+    with LocalRuntime(deploy=False, parameters={"MaxSignalsPerCall": "7"}) as runtime:
+        first = runtime.deploy_template()
+        created = _described()
+    made = _calls_made(monkeypatch)
+    with LocalRuntime(deploy=False, parameters={"MaxSignalsPerCall": "7"}) as runtime:
+        again = runtime.deploy_template()
+        assert not {"CreateTable", "CreateRole", "CreateStateMachine", "CreateBucket"} & set(made)
+        assert _described() == created
+        assert again.created == first.created and again is not first
+        assert {f.name for f in engine.settings.functions.values()} == {
+            pid for rtype, pid in again.created.values() if rtype == "AWS::Serverless::Function"
+        }
+        assert len(engine.settings.pollers) == 3 and all(p._thread.is_alive() for p in engine.settings.pollers)
+
+
+def test_what_one_deployment_does_never_reaches_the_next_one():
+    """Each deployment gets a copy of the state: an item, an object and a revoked grant stay where they were made."""
+    with LocalRuntime() as runtime:
+        table, bucket = runtime.deployment.physical("SessionsTable"), runtime.deployment.physical("RecordingBucket")
+        client("dynamodb").put_item(TableName=table, Item={"sessionId": {"S": "left-behind"}})
+        client("s3").put_object(Bucket=bucket, Key="left-behind.wav", Body=b"RIFF")
+        role = client("iam").list_roles()["Roles"][0]["RoleName"]
+        for name in client("iam").list_role_policies(RoleName=role)["PolicyNames"]:
+            client("iam").delete_role_policy(RoleName=role, PolicyName=name)
+    with LocalRuntime() as runtime:
+        assert "Item" not in client("dynamodb").get_item(TableName=table, Key={"sessionId": {"S": "left-behind"}})
+        assert client("s3").list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+        assert client("iam").list_role_policies(RoleName=role)["PolicyNames"]
+
+
+def test_a_deployment_into_a_moto_that_holds_something_makes_every_call(monkeypatch):
+    """Only a fresh moto gets the state put back: anything made before the deployment stays, and the deployment
+    makes its calls; `fresh` makes them too."""
+    with LocalRuntime():
+        pass  # the template deployed once in this process
+    made = _calls_made(monkeypatch)
+    with LocalRuntime(deploy=False) as runtime:
+        role = allow_all_role("made-first")
+        runtime.deploy_template()
+        assert "CreateTable" in made and "made-first" in role
+        assert client("iam").get_role(RoleName="made-first")
+    made.clear()
+    with LocalRuntime(deploy=False) as runtime:
+        runtime.deploy_template(fresh=True)
+        assert "CreateTable" in made
