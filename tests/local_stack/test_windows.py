@@ -136,7 +136,9 @@ def test_card_digits_reach_no_history_log_audit_or_record(centre, caplog, monkey
         module = sys.modules[handler.__module__]
         if hasattr(module, "logger"):
             module.logger.setLevel("DEBUG")
-            module.logger.registered_handler.setStream(function_logs)
+            # not setStream, which flushes the stream the handler had: the one sys.stdout was when the module was
+            # imported, which may be an earlier test's capsys, closed since (failed under pytest-xdist, by test order)
+            module.logger.registered_handler.stream = function_logs
         return handler
 
     # every function logs at DEBUG, into our buffer: its first execution environment, and any other one a

@@ -22,8 +22,11 @@ EM_AARCH64, EM_X86_64 = 183, 62  # ELF e_machine
 def build(tmp_path_factory) -> Path:
     assert SAM.exists(), "the SAM CLI is installed by `make lint` (a prerequisite of `make test`)"
     out = tmp_path_factory.mktemp("sam-build")
+    # a cache of its own: the module's tests may run on two workers at once, and two builds sharing the project's
+    # cache (samconfig.toml: cached) failed, each removing what the other had cached
+    command = [str(SAM), "build", "--template", str(REPO_ROOT / "template.yaml"), "--build-dir", str(out / "build")]
     done = subprocess.run(
-        [str(SAM), "build", "--template", str(REPO_ROOT / "template.yaml"), "--build-dir", str(out)],
+        [*command, "--cache-dir", str(out / "cache")],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
@@ -31,7 +34,7 @@ def build(tmp_path_factory) -> Path:
         env={"PATH": "/usr/local/bin:/usr/bin:/bin", "SAM_CLI_TELEMETRY": "0", "HOME": str(out)},
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return out
+    return out / "build"
 
 
 def _machine(path: Path) -> int:
