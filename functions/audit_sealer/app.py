@@ -37,15 +37,17 @@ logger = Logger(service="callrec")
 ACTOR = "AuditSealer"
 
 
-def _inserted(records: list[dict[str, Any]]) -> dict[str, str]:
-    """session id -> the stream sequence number of its first new record in the batch (seals left out)."""
-    first: dict[str, str] = {}
+def _inserted(records: list[dict[str, Any]]) -> dict[str, tuple[str, str]]:
+    """session id -> (the stream sequence number of its first new record in the batch, the smallest key of its new
+    records), seals left out."""
+    first: dict[str, tuple[str, str]] = {}
     for record in records:
         keys = record.get("dynamodb", {}).get("Keys", {})
         session_id, at = keys.get("sessionId", {}).get("S"), keys.get("at", {}).get("S", "")
         if record.get("eventName") != "INSERT" or not session_id or at.startswith(audit_chain.SEAL_PREFIX):
             continue
-        first.setdefault(session_id, record["dynamodb"]["SequenceNumber"])
+        sequence, since = first.get(session_id, (record["dynamodb"]["SequenceNumber"], at))
+        first[session_id] = (sequence, min(since, at))
     return first
 
 
@@ -73,7 +75,7 @@ def _stage(session_id: str) -> tuple[str, str | None]:
 @logger.inject_lambda_context
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     failed = []
-    for session_id, sequence in _inserted(event["Records"]).items():
+    for session_id, (sequence, since) in _inserted(event["Records"]).items():
         try:
             stage, verified_at = _stage(session_id)
             if stage == "ended":
@@ -84,7 +86,7 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
             )
             failed.append(sequence)
             continue
-        if audit_chain.seal(session_id, ACTOR, verified_at=verified_at) is None:
+        if audit_chain.seal(session_id, ACTOR, verified_at=verified_at, since=since) is None:
             failed.append(sequence)
     if failed:  # read again from the earliest record whose session was not sealed
         logger.warning("audit not sealed now; Lambda reads the stream again", extra={"sessions": len(failed)})

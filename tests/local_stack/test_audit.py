@@ -6,6 +6,7 @@ holding the audit table's PutItem replaced a RECORDING_STARTED record with CONSE
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 
@@ -325,6 +326,58 @@ def test_get_audit_answers_the_records_and_names_what_broke(centre, api):
     assert after.status_code == 200 and after.json()["holds"] is False
     assert after.json()["problems"] == [f"record {original['at']['S']}: changed after it was sealed"]
     assert signed("GET", f"{api}/recordings/00000000-0000-4000-8000-000000000000/audit").status_code == 404
+
+
+def test_a_new_record_is_sealed_without_reading_the_whole_trail_again(centre, monkeypatch):
+    """AuditSealer seals what the stream brings it: it reads the session's trail from the earliest record of its
+    batch on (and every seal), not every record again. Before, each seal read the whole trail, so a call of n
+    records cost n reads per seal (n*n/2 in all: a 2,000-record call read two million items)."""
+    from callrec import engine
+    from callrec_shared import sessions
+
+    session_id = "00000000-0000-4000-8000-0000000000a1"
+    trail = 120
+    for index in range(trail):
+        sessions.audit(session_id, "SIGNAL_REJECTED", "api", signal="resume", reason=f"flood {index}")
+    eventually(
+        lambda: centre.audit_chain(session_id),
+        lambda report: report.holds and len(report.records) == trail,
+        what="the trail sealed",
+    )
+    sealer = next(m for m in engine.settings.pollers if m.function.name.endswith("AuditSealer"))
+    table = centre.deployment.physical("AuditTable")
+    eventually(  # and every record and seal brought to the sealer (a batch may still read what is sealed)
+        lambda: (sealer.delivered, client("dynamodb").scan(TableName=table, Select="COUNT")["Count"]),
+        lambda counts: counts[0] == counts[1],
+        what="the stream read to its end",
+    )
+    read: list[int] = []  # records (not seals) each seal's read of the trail returned
+    sealing = threading.local()
+    records, seal = audit_chain._records, audit_chain.seal
+
+    def counted(*args, **kwargs):
+        items = records(*args, **kwargs)
+        if getattr(sealing, "now", False):
+            read.append(sum(not audit_chain.is_seal(item) for item in items))
+        return items
+
+    def sealed(*args, **kwargs):
+        sealing.now = True
+        try:
+            return seal(*args, **kwargs)
+        finally:
+            sealing.now = False
+
+    monkeypatch.setattr(audit_chain, "_records", counted)
+    monkeypatch.setattr(audit_chain, "seal", sealed)
+    centre.sim.clock.advance(1.0)  # a moment later (the call clock stands still unless moved)
+    sessions.audit(session_id, "SIGNAL_REJECTED", "api", signal="resume", reason="one more")
+    eventually(
+        lambda: audit_chain.verify(session_id, None),
+        lambda report: report.holds and len(report.records) == trail + 1,
+        what="the new record sealed",
+    )
+    assert read and max(read) == 1  # the new record alone, not the 120 before it
 
 
 @pytest.mark.long

@@ -47,14 +47,19 @@ def record_hash(item: dict[str, Any]) -> str:
     return hashlib.sha256(canonical(item, default=repr)).hexdigest()
 
 
-def _records(session_id: str) -> list[dict[str, Any]]:
-    """Every audit item of the session (records and seals), in key order; strongly consistent."""
+def _records(session_id: str, since: str | None = None) -> list[dict[str, Any]]:
+    """Every audit item of the session (records and seals), in key order; strongly consistent. `since`: only the
+    records keyed from it on (seals sort after every record, so all of them still come)."""
     items: list[dict[str, Any]] = []
     request: dict[str, Any] = {
         "KeyConditionExpression": "sessionId = :id",
         "ExpressionAttributeValues": {":id": {"S": session_id}},
         "ConsistentRead": True,
     }
+    if since is not None:
+        request["KeyConditionExpression"] += " AND #at >= :since"
+        request["ExpressionAttributeNames"] = {"#at": "at"}
+        request["ExpressionAttributeValues"][":since"] = {"S": since}
     while True:
         page = client("dynamodb").query(TableName=settings().audit_table, **request)
         items.extend(page["Items"])
@@ -113,15 +118,19 @@ def _seal_body(session_id: str, seq: int, prev: str, covers: list[list[str]]) ->
     }
 
 
-def seal(session_id: str, actor: str, *, verified_at: str | None = None) -> str | None:
+def seal(session_id: str, actor: str, *, verified_at: str | None = None, since: str | None = None) -> str | None:
     """Seal every record of the session that no seal covers yet; the chain head (None if sealing failed: the
     caller's own write stands, and the next seal covers it). `verified_at` (the session's `verifiedAt`): seal
     nothing once the trail is closed (a record inserted after the sealed verdict stays unsealed, so `verify`
-    reports it)."""
+    reports it). `since` (AuditSealer: the key of the earliest record the stream brought it): seal the records
+    keyed from there on (and the verdict), and read no earlier one; an earlier record no seal covers yet (its own
+    batch failed past its retries) is left to a seal that reads the whole trail, as the call's end seals do."""
+    if since is not None and verified_at is not None:
+        since = min(since, verified_at)  # the verdict's key begins with its time: read, so its seal is seen
     try:
         lost = 0
         while lost < ATTEMPTS:
-            items = _records(session_id)
+            items = _records(session_id, since)
             seals = [item for item in items if is_seal(item)]
             covered = _covered(seals)
             if verified_at is not None and _verdict_covered(items, covered, verified_at):
