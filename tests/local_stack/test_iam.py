@@ -28,11 +28,31 @@ from callrec.history import wait_for_execution
 from callrec.local_api import signed
 from callrec.stack import client
 from callrec_shared.sessions import PENDING, TERMINAL
-from tests.eventually import StillWaiting, eventually
+from tests.eventually import StillWaiting
+from tests.eventually import eventually as _eventually
 from tests.local_stack.conftest import slow_connect
 from tests.local_stack.store_outage import held_at
 
 QUICK = 3.0  # seconds to wait for what a refused call may never reach (a healthy one gets there in under one)
+
+
+def _undecided() -> bool:
+    """Is the test's verdict still open? (`quick` makes it decided once a function logged the refusal.)"""
+    return True
+
+
+class Decided(StillWaiting):
+    """A wait given up because the refusal is logged (the scenario's later steps no longer matter)."""
+
+
+def eventually(read, until=bool, timeout=30.0, what="the condition", show=repr):
+    """tests.eventually's, which gives up at once when the test's verdict is decided: a refused call may never get
+    where a healthy one goes, and once a function has logged the refusal, how the call ends no longer matters
+    (the test's last assertion holds either way), so nothing is gained by waiting QUICK seconds for it."""
+    value = _eventually(read, lambda current: until(current) or not _undecided(), timeout, what, show)
+    if not until(value):
+        raise Decided(f"the refusal is logged: no longer waiting for {what}")
+    return value
 
 
 @pytest.fixture(scope="module")
@@ -63,9 +83,10 @@ def api(stack):
 
 
 @pytest.fixture
-def quick(centre, monkeypatch):
+def quick(centre, monkeypatch, caplog):
     """The centre, waiting at most QUICK seconds for a session, and no longer once it has ended otherwise (a
-    refused call may never get there)."""
+    refused call may never get there); no wait of this module goes on once a function has logged the refusal."""
+    monkeypatch.setattr(sys.modules[__name__], "_undecided", lambda: not _denial_logged(caplog))
 
     def wait_for_status(session_id: str, *statuses: str, timeout: float = 0) -> dict:
         view = eventually(
@@ -118,10 +139,13 @@ def _ended(centre, call: Any) -> dict[str, Any]:
         session = centre.wait_for_status(session_id, *TERMINAL, timeout=QUICK)
     except StillWaiting:
         return {"session": (centre.session(session_id) or {}).get("status"), "entry_errors": errors}
-    with contextlib.suppress(StillWaiting):  # its last steps (the seal, the hand-over) come after the status
-        wait_for_execution(client("stepfunctions"), centre.execution_arn(session_id), timeout=QUICK)
+    if _undecided():
+        with contextlib.suppress(StillWaiting):  # its last steps (the seal, the hand-over) come after the status
+            wait_for_execution(client("stepfunctions"), centre.execution_arn(session_id), timeout=QUICK)
     verified = None
-    if session["status"] == "RECORDED":  # handed over as the session ends: wait for it to start, then to end
+    if (
+        session["status"] == "RECORDED" and _undecided()
+    ):  # handed over as the session ends: wait for it to start, then to end
         with contextlib.suppress(StillWaiting):
             verified = eventually(
                 # the trail closed moments after the verdict (a third of QUICK: a refused sealer never closes it)
@@ -142,6 +166,8 @@ def _played(play: Callable[..., Any], centre, *args: Any) -> Any:
     """The scenario's own steps; a step that cannot go on (an entry point refused) ends the call there."""
     try:
         return play(centre, *args)
+    except Decided:  # the test's verdict is decided: nothing of the call is judged
+        raise
     except Exception as err:  # noqa: BLE001 - whatever stopped the call, its end is judged by _ended
         return err
 
@@ -781,7 +807,10 @@ def test_without_a_grant_its_scenario_is_refused_that_action_and_does_not_end_we
     scenario = SCENARIOS[USES[grant]]
     with _revoked(quick.deployment, grant):
         before = len(authorization.refusals)
-        outcome = scenario.play(quick, api)
+        try:
+            outcome = scenario.play(quick, api)
+        except Decided as given_up:  # a step waited for what the refusal stopped; the refusal is logged
+            outcome = {"given up": str(given_up)}
 
     refused = [r for r in list(authorization.refusals)[before:] if r.role_arn.endswith(f"-{role}Role")]
     assert action in {r.action for r in refused}, (refused, outcome)
