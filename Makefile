@@ -45,8 +45,19 @@ demo: $(STAMP) ## play the demo calls through the embedded local stack and print
 # 4 min 25 s with one per core, on 2 cores).
 TEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; print(2 * (os.cpu_count() or 1))')
 
-test: $(STAMP) lint ## lint, then every test tier, two workers per core (pytest-xdist; tiers: docs/engine.md)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
+# Lint runs beside the tests (they share nothing; lint is about 10 s of one core): the target fails if either does, and
+# lint's report follows the tests'. Bytecode is written, under .venv/pycache (not beside the sources, which the
+# build tests copy), even where PYTHONDONTWRITEBYTECODE is set: each worker imports every module, and compiling (and
+# pytest rewriting the test modules) again in each one cost seconds of CPU per worker.
+test: $(STAMP) $(SAM) $(CHECKOV) ## lint and every test tier side by side, two workers per core (pytest-xdist; tiers: docs/engine.md)
+	@lint_log=$$(mktemp); \
+	$(MAKE) --no-print-directory lint > "$$lint_log" 2>&1 & lint=$$!; \
+	env -u PYTHONDONTWRITEBYTECODE PYTHONPYCACHEPREFIX="$(CURDIR)/$(VENV)/pycache" \
+	  $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS); tested=$$?; \
+	wait $$lint; linted=$$?; \
+	echo "--- make lint"; cat "$$lint_log"; rm -f "$$lint_log"; \
+	if [ $$linted -ne 0 ]; then echo "make test: lint failed (exit $$linted)"; fi; \
+	if [ $$tested -ne 0 ]; then exit $$tested; fi; exit $$linted
 
 test-load: $(STAMP) ## 200 calls at once through the local API (make test plays 50)
 	CALLREC_LOAD_SESSIONS=200 $(BIN)/python -m pytest tests/local_stack/test_load.py $(PYTEST_ARGS)
