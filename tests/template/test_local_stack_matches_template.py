@@ -111,7 +111,7 @@ def test_the_built_layer_carries_the_shared_code_and_the_schemas(tmp_path):
     finds the schemas shipped beside it. (Its dependencies are arm64 wheels, which this host cannot load, so the
     code runs here on the host's own; tests/template/test_built_artifact.py checks those wheels.)"""
     built = tmp_path / "built"
-    subprocess.run(
+    made = subprocess.run(
         [
             "make",
             "--no-print-directory",
@@ -121,9 +121,10 @@ def test_the_built_layer_carries_the_shared_code_and_the_schemas(tmp_path):
             f"ARTIFACTS_DIR={built}",
             f"PYTHON={sys.executable}",
         ],
-        check=True,
         capture_output=True,
+        text=True,
     )
+    assert made.returncode == 0, made.stdout[-3000:] + made.stderr[-3000:]  # what failed, not only that it did
     shipped = built / "python" / "callrec_shared"
     assert sorted(p.name for p in (shipped / "schemas").iterdir()) == sorted(
         p.name for p in (REPO_ROOT / "schemas").iterdir()
