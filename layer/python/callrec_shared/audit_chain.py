@@ -103,7 +103,7 @@ def is_closed(session_id: str, session: dict[str, Any]) -> bool:
     its view, read before this.)"""
     if not session.get("verifiedAt"):
         return False
-    items = _records(session_id)
+    items = _records(session_id, since=session["verifiedAt"])  # the verdict (keyed from its time on) and every seal
     seals = [item for item in items if is_seal(item)]
     return closed(items, session["verifiedAt"]) and seals[-1]["hash"]["S"] == session.get("auditHead")
 
