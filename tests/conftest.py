@@ -65,6 +65,32 @@ def run(sfn, state_machine_arn: str, payload: dict, **kwargs) -> tuple[dict, lis
     return described, fetch_history(sfn, started["executionArn"])
 
 
+def pytest_configure(config):
+    """One folder for the run's parsed state machine programs, shared by the pytest-xdist workers (started after
+    this, with this environment): each definition is parsed by one worker and loaded by the others
+    (callrec.engine.interpreter.PROGRAM_STORE)."""
+    import os
+    import tempfile
+
+    from callrec.engine.interpreter import PROGRAM_STORE
+
+    if hasattr(config, "workerinput") or PROGRAM_STORE in os.environ:
+        return
+    config.program_store = tempfile.TemporaryDirectory(prefix="callrec-programs-")
+    os.environ[PROGRAM_STORE] = config.program_store.name
+
+
+def pytest_unconfigure(config):
+    import os
+
+    from callrec.engine.interpreter import PROGRAM_STORE
+
+    store = getattr(config, "program_store", None)
+    if store is not None:
+        os.environ.pop(PROGRAM_STORE, None)
+        store.cleanup()
+
+
 def pytest_collection_finish(session):
     """Python's cyclic garbage collector, tuned for a run that builds many short-lived stacks: what is alive once
     the tests are collected (modules, moto's models, botocore's) is frozen out of every later collection, and the

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import datetime
 import functools
@@ -173,6 +174,65 @@ def _executions_with_environment(original):
 
 _programs: dict[str, Any] = {}
 _programs_lock = threading.Lock()
+# A folder this run's processes share parsed programs through (the test session makes one for its pytest-xdist
+# workers: tests/conftest.py); unset, each process parses for itself.
+PROGRAM_STORE = "CALLREC_PROGRAM_STORE"
+
+
+class _TreeParsedWhenUsed:
+    """The ANTLR parse tree of a definition whose program came from the store: parsed the first time something
+    walks it (moto's static analysers; the interpreter runs the program alone)."""
+
+    def __init__(self, parse: Any, definition: str):
+        self._parse, self._definition, self._tree = parse, definition, None
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        with self._lock:
+            if self._tree is None:
+                self._tree = self._parse(self._definition)[1]
+        return getattr(self._tree, name)
+
+
+def _stored(definition: str) -> str | None:
+    import hashlib
+    import os
+
+    folder = os.environ.get(PROGRAM_STORE)
+    if not folder:
+        return None
+    from moto import __version__
+
+    key = hashlib.sha256(f"{__version__}\n{definition}".encode()).hexdigest()
+    return os.path.join(folder, f"{key}.pickle")
+
+
+def _from_store(path: str | None) -> Any:
+    import pickle
+
+    if path is None:
+        return None
+    try:
+        with open(path, "rb") as stored:
+            return pickle.load(stored)  # noqa: S301 - written by this run's own processes, in a folder of its own
+    except (OSError, EOFError, pickle.UnpicklingError):
+        return None  # not there (or unreadable): parsed here
+
+
+def _to_store(path: str | None, program: Any) -> None:
+    import os
+    import pickle
+
+    if path is None:
+        return
+    partial = f"{path}.{os.getpid()}.{threading.get_ident()}"
+    try:
+        with open(partial, "wb") as stored:
+            pickle.dump(program, stored, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(partial, path)  # whole or not at all: another process may be reading
+    except (OSError, RecursionError, TypeError, pickle.PicklingError):
+        with contextlib.suppress(OSError):  # not shared: the others parse it themselves
+            os.remove(partial)
 
 
 def _parse_once(original):
@@ -181,12 +241,20 @@ def _parse_once(original):
     def parse(definition: str) -> Any:
         """moto's parse, once per definition. A parsed program holds no execution state (that lives in each
         execution's Environment, keyed by the components' heap keys), so executions share it; the heap keys,
-        which moto draws lazily, are drawn before it is shared. A definition that does not parse is not kept."""
+        which moto draws lazily, are drawn before it is shared. A definition that does not parse is not kept.
+        With a program store, the processes of a run share the programs: one parses (0.7 s of CPU for
+        RecordingSession), the others load it (6 ms)."""
         with _programs_lock:
             parsed = _programs.get(definition)
             if parsed is None:
-                parsed = parse_definition(definition)
-                _draw_heap_keys(parsed[0], set())
+                path = _stored(definition)
+                program = _from_store(path)
+                if program is not None:
+                    parsed = (program, _TreeParsedWhenUsed(parse_definition, definition))
+                else:
+                    parsed = parse_definition(definition)
+                    _draw_heap_keys(parsed[0], set())
+                    _to_store(path, parsed[0])
                 _programs[definition] = parsed
         return parsed
 

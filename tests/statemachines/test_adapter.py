@@ -338,6 +338,29 @@ def test_a_definition_is_parsed_once_and_its_program_shared_by_executions(machin
         assert len([e for e in _task_failures(events) if e["error"] == "TransientError"]) == 2
 
 
+def test_a_program_parsed_by_one_process_is_loaded_by_the_others(machine, sfn, monkeypatch, tmp_path):
+    """With a program store (the test session's workers share one), the first process to parse a definition
+    stores its program; another process loads it instead of parsing (0.7 s of CPU for RecordingSession), runs
+    it as its own, and parses the tree only if something walks it."""
+    from callrec.engine import interpreter
+
+    monkeypatch.setenv(interpreter.PROGRAM_STORE, str(tmp_path))
+    monkeypatch.setattr(interpreter, "_programs", {})
+    stored = sfn.create_state_machine(name="Stored", definition=DEFINITION, roleArn=allow_all_role())["stateMachineArn"]
+    assert len(list(tmp_path.glob("*.pickle"))) == 1
+    assert not isinstance(interpreter._programs[DEFINITION][1], interpreter._TreeParsedWhenUsed)  # parsed here
+
+    monkeypatch.setattr(interpreter, "_programs", {})  # another process: nothing parsed in it yet
+    flaky = Flaky(failures=2)
+    engine.register_function(_function("flaky", flaky))
+    described, events = run(sfn, stored, {"route": "default", "key": "k1"})
+    tree = interpreter._programs[DEFINITION][1]
+    assert isinstance(tree, interpreter._TreeParsedWhenUsed) and tree._tree is None  # loaded, not parsed
+    assert described["status"] == "SUCCEEDED"
+    assert len([e for e in _task_failures(events) if e["error"] == "TransientError"]) == 2
+    assert tree.getChildCount() > 0 and tree._tree is not None  # walked: parsed then
+
+
 def test_a_failed_transaction_leaves_every_item_as_it_was(aws):
     """All or nothing, as on AWS, with the rollback the adapter keeps per item (moto copied whole tables)."""
     dynamodb = client("dynamodb")
