@@ -6,8 +6,6 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# the project's bytecode (make test; compiled as it installs), kept apart from the sources
-PYCACHE := $(CURDIR)/$(VENV)/pycache
 SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
 CHECKOV_VENV := .venv-checkov
@@ -27,7 +25,7 @@ $(STAMP): pyproject.toml requirements/runtime.txt requirements/test.txt requirem
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements/test.txt -c requirements/constraints.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
-	PYTHONPYCACHEPREFIX="$(PYCACHE)" $(BIN)/python -m compileall -q callrec layer/python functions tests
+	$(BIN)/python -m compileall -q callrec layer/python functions tests
 	touch $(STAMP)
 
 $(SAM): requirements/sam.txt
@@ -49,15 +47,15 @@ demo: $(STAMP) ## play the demo calls through the embedded local stack and print
 TEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; print(2 * (os.cpu_count() or 1))')
 
 # Lint runs beside the tests (they share nothing; lint is about 10 s of one core): the target fails if either does, and
-# lint's report follows the tests'. Bytecode is written, under .venv/pycache (not beside the sources, which the
-# build tests copy), even where PYTHONDONTWRITEBYTECODE is set, and the project's is compiled as it installs: each
-# worker imports every module, and compiling (and pytest rewriting the test modules) again in each one cost seconds
-# of CPU per worker.
+# lint's report follows the tests'. Bytecode is used and written even where PYTHONDONTWRITEBYTECODE is set, and the
+# project's is compiled as it installs (pip compiles the dependencies'): each worker imports every module, and
+# compiling (and pytest rewriting the test modules) again in each one cost seconds of CPU per worker. Compiled
+# beforehand, nothing is written beside the sources while the build tests copy them.
 test: $(STAMP) $(SAM) $(CHECKOV) ## lint and every test tier side by side, two workers per core (pytest-xdist; tiers: docs/engine.md)
 	@lint_log=$$(mktemp); \
 	$(MAKE) --no-print-directory lint > "$$lint_log" 2>&1 & lint=$$!; \
-	env -u PYTHONDONTWRITEBYTECODE PYTHONPYCACHEPREFIX="$(PYCACHE)" \
-	  $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS); tested=$$?; \
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS); \
+	tested=$$?; \
 	wait $$lint; linted=$$?; \
 	echo "--- make lint"; cat "$$lint_log"; rm -f "$$lint_log"; \
 	if [ $$linted -ne 0 ]; then echo "make test: lint failed (exit $$linted)"; fi; \
