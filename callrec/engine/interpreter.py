@@ -12,6 +12,7 @@ import time
 import uuid
 from typing import Any
 
+from callrec.engine.lazy import MadeWhenUsed
 from callrec.engine.ledger import Patch, replace_with, unwrap
 from callrec.engine.runtime import ROUTED_SERVICES, ROUTED_SERVICES_SIGNING, ServiceNotSimulated, json_safe, settings
 from callrec.errors import service_error
@@ -179,21 +180,6 @@ _programs_lock = threading.Lock()
 PROGRAM_STORE = "CALLREC_PROGRAM_STORE"
 
 
-class _TreeParsedWhenUsed:
-    """The ANTLR parse tree of a definition whose program came from the store: parsed the first time something
-    walks it (moto's static analysers; the interpreter runs the program alone)."""
-
-    def __init__(self, parse: Any, definition: str):
-        self._parse, self._definition, self._tree = parse, definition, None
-        self._lock = threading.Lock()
-
-    def __getattr__(self, name: str) -> Any:
-        with self._lock:
-            if self._tree is None:
-                self._tree = self._parse(self._definition)[1]
-        return getattr(self._tree, name)
-
-
 def _stored(definition: str) -> str | None:
     import hashlib
     import os
@@ -250,7 +236,8 @@ def _parse_once(original):
                 path = _stored(definition)
                 program = _from_store(path)
                 if program is not None:
-                    parsed = (program, _TreeParsedWhenUsed(parse_definition, definition))
+                    # the tree, which only moto's static analysers walk, is parsed if one does
+                    parsed = (program, MadeWhenUsed(lambda: parse_definition(definition)[1]))
                 else:
                     parsed = parse_definition(definition)
                     _draw_heap_keys(parsed[0], set())

@@ -343,22 +343,23 @@ def test_a_program_parsed_by_one_process_is_loaded_by_the_others(machine, sfn, m
     stores its program; another process loads it instead of parsing (0.7 s of CPU for RecordingSession), runs
     it as its own, and parses the tree only if something walks it."""
     from callrec.engine import interpreter
+    from callrec.engine.lazy import MadeWhenUsed
 
     monkeypatch.setenv(interpreter.PROGRAM_STORE, str(tmp_path))
     monkeypatch.setattr(interpreter, "_programs", {})
     stored = sfn.create_state_machine(name="Stored", definition=DEFINITION, roleArn=allow_all_role())["stateMachineArn"]
     assert len(list(tmp_path.glob("*.pickle"))) == 1
-    assert not isinstance(interpreter._programs[DEFINITION][1], interpreter._TreeParsedWhenUsed)  # parsed here
+    assert not isinstance(interpreter._programs[DEFINITION][1], MadeWhenUsed)  # parsed here
 
     monkeypatch.setattr(interpreter, "_programs", {})  # another process: nothing parsed in it yet
     flaky = Flaky(failures=2)
     engine.register_function(_function("flaky", flaky))
     described, events = run(sfn, stored, {"route": "default", "key": "k1"})
     tree = interpreter._programs[DEFINITION][1]
-    assert isinstance(tree, interpreter._TreeParsedWhenUsed) and tree._tree is None  # loaded, not parsed
+    assert isinstance(tree, MadeWhenUsed) and not tree.made  # loaded, not parsed
     assert described["status"] == "SUCCEEDED"
     assert len([e for e in _task_failures(events) if e["error"] == "TransientError"]) == 2
-    assert tree.getChildCount() > 0 and tree._tree is not None  # walked: parsed then
+    assert tree.getChildCount() > 0 and tree.made  # walked: parsed then
 
 
 def test_a_failed_transaction_leaves_every_item_as_it_was(aws):
