@@ -142,9 +142,8 @@ def _ended(centre, call: Any) -> dict[str, Any]:
         with contextlib.suppress(StillWaiting):  # its last steps (the seal, the hand-over) come after the status
             wait_for_execution(client("stepfunctions"), centre.execution_arn(session_id), timeout=QUICK)
     verified = None
-    if (
-        session["status"] == "RECORDED" and _undecided()
-    ):  # handed over as the session ends: wait for it to start, then to end
+    # handed over as the session ends: wait for the verification to start, then to end
+    if session["status"] == "RECORDED" and _undecided():
         with contextlib.suppress(StillWaiting):
             verified = eventually(
                 # the trail closed moments after the verdict (a third of QUICK: a refused sealer never closes it)
@@ -809,23 +808,22 @@ def test_without_a_grant_its_scenario_is_refused_that_action_and_does_not_end_we
     with _revoked(quick.deployment, grant):
         before = len(authorization.refusals)
 
-        def refused_here() -> bool:  # this role refused this action, in this test (not an earlier test's call)
-            return any(
-                r.action == action and r.role_arn.endswith(f"-{role}Role")
-                for r in list(authorization.refusals)[before:]
-            )
+        def refused() -> list:  # what this role was refused in this test (not in an earlier test's call)
+            return [r for r in list(authorization.refusals)[before:] if r.role_arn.endswith(f"-{role}Role")]
 
-        # once it was and the refusal is logged, both assertions below hold whatever the call does next
+        # once it was refused this action and the refusal is logged, both assertions below hold whatever the call
+        # does next
         monkeypatch.setattr(
-            sys.modules[__name__], "_undecided", lambda: not (refused_here() and _denial_logged(caplog))
+            sys.modules[__name__],
+            "_undecided",
+            lambda: not (action in {r.action for r in refused()} and _denial_logged(caplog)),
         )
         try:
             outcome = scenario.play(quick, api)
         except Decided as given_up:  # a step waited for what the refusal stopped; the refusal is logged
             outcome = {"given up": str(given_up)}
 
-    refused = [r for r in list(authorization.refusals)[before:] if r.role_arn.endswith(f"-{role}Role")]
-    assert action in {r.action for r in refused}, (refused, outcome)
+    assert action in {r.action for r in refused()}, (refused(), outcome)
     # the call ends otherwise; or, where a later step redoes the refused one (the workflow seals the audit the
     # entry point could not), the function said so in its log
     assert not _same(outcome, scenario.healthy) or _denial_logged(caplog), outcome
