@@ -21,7 +21,7 @@ from typing import Any
 
 from callrec.engine.ledger import resolve
 
-RECORD = "deployment-snapshots"  # what HookMoved names
+RECORD = __name__  # what HookMoved names: this module (it is no ledger record: it patches nothing)
 _BACKENDS = "moto.core.base_backend:BackendDict._instances"  # every service's backends, once used
 _LOCK = "moto.core.base_backend:backend_lock"
 # a BackendDict's own attributes; any other (S3's `bucket_accounts`) is state of the service, kept with it
