@@ -1,8 +1,8 @@
 """What VerifyRecording checks about one session's recording, read from the session record and S3.
 
 - Where it lands: Chime names the object in `CallRecordingDestination` (kept on the session); Connect
-  names it in the contact record (`DescribeContact`'s `Recordings[].Location`, which the check reads at each look
-  with a direct SDK integration and hands in). Only when the record has no location is the object looked
+  names it in the contact record (`DescribeContact`'s `Recordings[].Location`, which the check, RecordingChecks,
+  reads at each look). Only when the record has no location is the object looked
   for by its documented layout, `<prefix>/YYYY/MM/DD/<contactId>_<YYYYMMDDTHH:MM>_UTC.wav`, and then only an
   exact match counts: none is "not landed yet", two or more is AMBIGUOUS (alerted), never a guess.
 - Where the suspended windows fall in it: the session's times and the recording share one clock.
