@@ -9,8 +9,10 @@ function error retries the same batch, up to `MaximumRetryAttempts`, halved each
 `BisectBatchOnFunctionError`; with `ReportBatchItemFailures` the function names its failed records and the
 shard is read again from the first of them. Records past their retries are dropped (with no on-failure
 destination, as Lambda does) and counted. A shard is polled about once a second, scaled by the engine's time
-scale, at most every 100 ms; while a shard has nothing new, a mapping waits until a write to any stream wakes it
-(ledger records `stream-writes-wake-mappings`, `kinesis-writes-wake-mappings`), or a second passes.
+scale, at most every 100 ms, while it brings full batches. Otherwise (nothing new, or less than a batch) a shard
+is read again once a write to it wakes its mapping (ledger records `stream-writes-wake-mappings`,
+`kinesis-writes-wake-mappings`: only the shards written to are read), or after IDLE_SECONDS (every shard); a read
+that failed is tried again within a second.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from callrec.engine.runtime import LambdaFunction, settings
 log = logging.getLogger("callrec.engine.streams")
 POLL_SECONDS = 1.0
 MIN_POLL_SECONDS = 0.1
-IDLE_SECONDS = 1.0  # a mapping with nothing to read waits this long at most, unless a stream write wakes it
+IDLE_SECONDS = 5.0  # a mapping that read all there was waits this long at most, unless a write to its stream wakes it
+RETRY_SECONDS = 1.0  # a mapping whose read failed (refused, throttled) tries again within this, or when woken
 
 
 @functools.cache
@@ -148,7 +151,9 @@ class StreamMapping:
     _thread: threading.Thread | None = field(default=None, repr=False)
     _client: Any = field(default=None, repr=False)
     _iterators: dict[str, str] | None = field(default=None, repr=False)  # where each shard was read to (once opened)
-    _wake: threading.Event = field(default_factory=threading.Event, repr=False)  # set by a write to a stream
+    _wake: threading.Event = field(default_factory=threading.Event, repr=False)  # set by a write to the stream
+    _written: set[str] = field(default_factory=set, repr=False)  # the shards written to since the last read
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def source(self) -> type[_Kinesis] | type[_DynamoDBStream]:
@@ -161,12 +166,18 @@ class StreamMapping:
         """Check the stream and open its shards now, as the function's role (Lambda checks the role's permissions
         when a mapping is enabled), then poll in the background."""
         self._stop.clear()
-        self._client = _stream_client(self.source.service, self.region, self.endpoint_url)
-        opened = self._open()
-        self._thread = threading.Thread(target=self._run, args=(opened,), daemon=True, name=f"esm-{self.function.name}")
-        self._thread.start()
-        if self not in settings.pollers:
+        if self not in settings.pollers:  # before its iterators are taken: a write after them wakes it
             settings.pollers.append(self)
+        self._client = _stream_client(self.source.service, self.region, self.endpoint_url)
+        first = self._iterators is None
+        opened = self._open()
+        # A first opening at LATEST has nothing to read but what is written from then on, which wakes it; any other
+        # (from the first record, or enabled again where it was) reads every shard first.
+        again = set() if first and opened and self.starting_position == "LATEST" else None
+        self._thread = threading.Thread(
+            target=self._run, args=(opened, again), daemon=True, name=f"esm-{self.function.name}"
+        )
+        self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
@@ -216,30 +227,38 @@ class StreamMapping:
                 return False
         return True
 
-    def _run(self, opened: bool) -> None:
+    def _run(self, opened: bool, again: set[str] | None) -> None:
+        """`again`: the shards to read besides those written to; None: every shard."""
         from botocore.exceptions import ClientError
 
         while not self._stop.is_set():
-            read = 0
             if not opened:
-                opened = self._open()
-            else:
-                self._wake.clear()  # a write from here on wakes the next wait
-                iterators = self._iterators or {}
-                with self._acting():
-                    for shard_id, iterator in list(iterators.items()):
-                        try:
-                            iterators[shard_id], taken = self._poll(shard_id, iterator)
-                            read += taken
-                        except ClientError as err:  # refused or throttled: the same records are read again
-                            log.warning("the mapping of %s could not read %s: %s", self.function.name, shard_id, err)
-                        except Exception:  # noqa: BLE001 - a mapping never dies silently: logged, read again
-                            log.exception("the mapping of %s failed reading %s", self.function.name, shard_id)
-            if not opened or read:
+                opened, again = self._open(), None  # opened now, every shard is read at the next turn
                 self._stop.wait(self._interval())
-            else:  # nothing new: wait for a write (or a second), then poll at the usual pace
-                self._wake.wait(IDLE_SECONDS)
-                self._stop.wait(self._interval())
+                continue
+            with self._lock:  # a write from here on wakes the next wait
+                written, self._written = self._written, set()
+                self._wake.clear()
+            iterators = self._iterators or {}
+            full, failed = set(), set()
+            with self._acting():
+                for shard_id in [s for s in iterators if again is None or s in again or s in written]:
+                    try:
+                        iterators[shard_id], taken = self._poll(shard_id, iterators[shard_id])
+                        if taken >= self.batch_size:
+                            full.add(shard_id)
+                    except ClientError as err:  # refused or throttled: the same records are read again
+                        failed.add(shard_id)
+                        log.warning("the mapping of %s could not read %s: %s", self.function.name, shard_id, err)
+                    except Exception:  # noqa: BLE001 - a mapping never dies silently: logged, read again
+                        failed.add(shard_id)
+                        log.exception("the mapping of %s failed reading %s", self.function.name, shard_id)
+            if full:  # more may be waiting there: read on at the polling pace
+                again = full | failed
+            else:  # all there was is read, or a read failed: wait for a write (a read then would find nothing)
+                woken = self._wake.wait(RETRY_SECONDS if failed else IDLE_SECONDS)
+                again = failed if woken or failed else None  # nothing written for a while: every shard once
+            self._stop.wait(self._interval())
 
     def _poll(self, shard_id: str, iterator: str) -> tuple[str, int]:
         """Read and deliver one batch of the shard: (the next iterator, how many records were read)."""
@@ -288,19 +307,23 @@ class StreamMapping:
         return min(failed) if failed else None
 
 
-def written(stream_arn: str) -> None:
-    """A stream was written to (a Kinesis stream's ARN, or a table's: its stream's ARNs begin with it): its
-    mappings read now rather than at their next idle poll."""
+def written(stream_arn: str, shard_id: str) -> None:
+    """A shard of a stream was written to (a Kinesis stream's ARN, or a table's: its stream's ARNs begin with it):
+    its mappings read it now rather than at their next idle poll."""
     for mapping in list(settings.pollers):
         if mapping.stream_arn == stream_arn or mapping.stream_arn.startswith(f"{stream_arn}/stream/"):
-            mapping._wake.set()
+            with mapping._lock:
+                mapping._written.add(shard_id)
+                mapping._wake.set()
 
 
-def _wakes_mappings(arn_of: Any) -> Any:
+def _wakes_mappings(written_to: Any) -> Any:
+    """`written_to(self, result)`: the stream's ARN and the shard's id a write went to."""
+
     def make(original: Any) -> Any:
         def write(self: Any, *args: Any, **kwargs: Any) -> Any:
             result = original(self, *args, **kwargs)
-            written(arn_of(self))
+            written(*written_to(self, result))
             return result
 
         return write
@@ -312,19 +335,19 @@ RECORDS = (
     Patch(
         "stream-writes-wake-mappings",
         "moto.dynamodb.models.table:StreamShard.add",
-        _wakes_mappings(lambda shard: shard.table.table_arn),
+        _wakes_mappings(lambda shard, _: (shard.table.table_arn, shard.id)),
         "local",
-        "A change on a table's stream wakes the engine's event source mappings, so they read at once and otherwise "
-        "wait a second: polling every 50 ms, the idle mappings of every test stack took a sixth of the suite's CPU.",
+        "A change on a table's stream wakes the engine's event source mappings, so they read that shard at once and "
+        "otherwise wait: polling every 50 ms, the idle mappings of every test stack took a sixth of the suite's CPU.",
         "local to the engine's mappings (moto runs no mapping for an in-process function)",
     ),
     Patch(
         "kinesis-writes-wake-mappings",
         "moto.kinesis.models:Stream.put_record",
-        _wakes_mappings(lambda stream: stream.arn),
+        _wakes_mappings(lambda stream, result: (stream.arn, result[1])),  # (sequence number, shard id)
         "local",
         "A record put on a Kinesis stream (PutRecord and PutRecords both come here) wakes the engine's event source "
-        "mappings, as a table's stream change does.",
+        "mappings, as a table's stream change does; they read the shard it went to (an on-demand stream has four).",
         "local to the engine's mappings (moto runs no mapping for an in-process function)",
     ),
 )

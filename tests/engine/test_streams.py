@@ -14,9 +14,9 @@ from tests.conftest import allow_all_role, make_role
 from tests.eventually import eventually
 
 
-def _stream(name: str = "events") -> str:
+def _stream(name: str = "events", shards: int = 1) -> str:
     kinesis = client("kinesis")
-    kinesis.create_stream(StreamName=name, ShardCount=1)
+    kinesis.create_stream(StreamName=name, ShardCount=shards)
     return kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamARN"]
 
 
@@ -128,3 +128,65 @@ def test_a_tables_stream_is_read_too(runtime):
     assert seen[1]["dynamodb"]["OldImage"]["n"] == {"N": "1"} and seen[1]["dynamodb"]["NewImage"]["n"] == {"N": "2"}
     assert seen[1]["eventSource"] == "aws:dynamodb" and seen[1]["eventSourceARN"] == stream
     json.dumps(seen)  # a Lambda event is JSON
+
+
+def _counting_reads(monkeypatch) -> list[int]:
+    """Every GetRecords the mappings make from now on: the number of records each read brought."""
+    from callrec.engine import streams
+
+    reads: list[int] = []
+    read = streams._Kinesis.read
+
+    def counted(client, arn, iterator, limit):
+        records, following = read(client, arn, iterator, limit)
+        reads.append(len(records))
+        return records, following
+
+    monkeypatch.setattr(streams._Kinesis, "read", staticmethod(counted))
+    return reads
+
+
+def test_a_shard_is_read_again_only_when_written_to_or_when_its_last_batch_was_full(runtime, monkeypatch):
+    """A read that brought less than a batch, with nothing written since, is not followed by another read at the
+    polling pace: the mapping waits for a write (each read is a request, each idle one pure cost)."""
+    from callrec.engine import streams
+
+    monkeypatch.setattr(streams, "IDLE_SECONDS", 60.0)  # only a write (or a full batch) may bring the next read
+    arn, seen = _stream(), []
+    _put(arn, 1, 2, 3, 4, 5)
+    reads = _counting_reads(monkeypatch)
+    mapping = _mapping(
+        lambda event, context: seen.append(_values(event)), arn, batch_size=2, starting_position="TRIM_HORIZON"
+    )
+    eventually(lambda: mapping.delivered, lambda delivered: delivered == 5, 10.0, "the five, two at a time")
+    assert seen == [[1, 2], [3, 4], [5]]  # a full batch is followed by the next read at the polling pace
+
+    time.sleep(10 * mapping._interval())
+    assert reads == [2, 2, 1]  # nothing written: no read after the short batch
+
+    _put(arn, 6)  # a write wakes the mapping
+    eventually(lambda: mapping.delivered, lambda delivered: delivered == 6, 10.0, "the sixth")
+    assert seen[-1] == [6]
+    mapping.stop()
+
+
+def test_a_write_brings_a_read_of_the_shard_it_went_to_only(runtime, monkeypatch):
+    """Lambda reads each shard on its own: a record put on one shard of four is one read, not four."""
+    from callrec.engine import streams
+
+    monkeypatch.setattr(streams, "IDLE_SECONDS", 60.0)
+    arn, seen = _stream(shards=4), []
+    reads = _counting_reads(monkeypatch)
+    mapping = _mapping(lambda event, context: seen.extend(_values(event)), arn)  # at LATEST: nothing to read yet
+    _put(arn, 1)
+    eventually(lambda: mapping.delivered, lambda delivered: delivered == 1, 10.0, "the record")
+    time.sleep(5 * mapping._interval())
+    assert seen == [1] and reads == [1]
+
+    mapping.stop()  # enabled again, where it was: every shard is read once (what came meanwhile is not missed)
+    _put(arn, 2)
+    mapping.start()
+    eventually(lambda: mapping.delivered, lambda delivered: delivered == 2, 10.0, "the record put while stopped")
+    time.sleep(5 * mapping._interval())
+    assert seen == [1, 2] and sorted(reads[1:]) == [0, 0, 0, 1]
+    mapping.stop()

@@ -721,8 +721,19 @@ def _label(deployment, arn: str) -> str:
     return names[name] + separator + rest + suffix
 
 
+_GRANTED: dict[int, tuple[Any, dict[tuple[str, str, str], tuple[str, str]]]] = {}
+
+
 def _granted(deployment) -> dict[tuple[str, str, str], tuple[str, str]]:
-    """Every (role, action, resource) the deployed roles grant -> (role name, policy name)."""
+    """Every (role, action, resource) the deployed roles grant -> (role name, policy name). Read once per deployment
+    (the module's stack): every test puts back what it revoked."""
+    kept = _GRANTED.get(id(deployment))
+    if kept is None or kept[0] is not deployment:
+        kept = _GRANTED[id(deployment)] = (deployment, _read_grants(deployment))
+    return kept[1]
+
+
+def _read_grants(deployment) -> dict[tuple[str, str, str], tuple[str, str]]:
     iam, grants = client("iam"), {}
     for logical, (kind, _) in deployment.created.items():
         if kind not in ("AWS::Serverless::Function", "AWS::Serverless::StateMachine"):
