@@ -102,9 +102,12 @@ def pytest_collection_finish(session):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Long tests first (marked `long`, in their own order): pytest-xdist hands each worker its share in
-    collection order, and a long test left at the end of a share keeps the whole run waiting on that worker."""
-    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+    """Long tests first (marked `long`, in their own order), then the tests of the served endpoint (marked
+    `server`): pytest-xdist hands each worker its share in collection order and idle workers take the back half of
+    a busy one's, so a long test left at the end of a share keeps the whole run waiting on that worker, and the
+    endpoint's tests, kept together at the front of one share, start one `callrec serve` where they were starting
+    one on each worker."""
+    items.sort(key=lambda item: (item.get_closest_marker("long") is None, item.get_closest_marker("server") is None))
 
 
 # --- what the tests report across workers (pytest-xdist): gathered from each test's report ------------------

@@ -62,6 +62,18 @@ def serve_endpoint(*extra_args: str) -> Iterator[dict]:
         process.wait(10)
 
 
+SMA_HANDLER = f"test-sma={REPO_ROOT / 'tests' / 'local_stack' / 'sma_handler.py'}:lambda_handler"
+
+
+@pytest.fixture(scope="session")
+def endpoint() -> Iterator[dict]:
+    """One `callrec serve` per worker, shared by the modules that talk to it (test_api, test_server, test_sim_wire;
+    the wire tests' SMA handler is among its functions): each start deploys the template in a new process (about
+    3.5 s of CPU), and pytest-xdist spreads a module's tests over its workers, so an endpoint per module made
+    about seven a run."""
+    yield from serve_endpoint("--function", SMA_HANDLER)
+
+
 def endpoint_client(endpoint: dict, service: str, retries: bool = True, validate: bool = True):
     """A plain boto3 client aimed at the endpoint: only endpoint_url (and test credentials) set."""
     config = Config(

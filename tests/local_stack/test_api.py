@@ -9,14 +9,9 @@ import requests
 from callrec.server import CONNECT_INSTANCE_ID
 from callrec.template import Template
 from tests.eventually import eventually
-from tests.local_stack.conftest import endpoint_client, physical, serve_endpoint, signed
+from tests.local_stack.conftest import endpoint_client, physical, signed
 
 pytestmark = pytest.mark.server
-
-
-@pytest.fixture(scope="module")
-def endpoint():
-    yield from serve_endpoint()
 
 
 def _executions(endpoint) -> int:

@@ -23,11 +23,6 @@ pytestmark = pytest.mark.server
 PARAMETERS = Template.load().parameter_values()  # the entry points accept only the deployment's instance and SMA
 
 
-@pytest.fixture(scope="module")
-def endpoint():
-    yield from serve_endpoint()
-
-
 def test_startup_prints_what_it_deployed(endpoint):
     printed = "".join(endpoint["lines"])
     for logical_id in ("RecordingSession", "RecordingChecks", "SessionsTable", "AuditTable", "RecordingBucket"):

@@ -15,17 +15,10 @@ from botocore.exceptions import ClientError
 from callrec.server import CONNECT_INSTANCE_ID
 from callrec.template import REPO_ROOT
 from tests.eventually import eventually
-from tests.local_stack.conftest import endpoint_client, physical, serve_endpoint
+from tests.local_stack.conftest import endpoint_client, physical
 from tests.wav_probe import read_wav
 
 pytestmark = pytest.mark.server
-
-SMA_HANDLER = f"test-sma={REPO_ROOT / 'tests' / 'local_stack' / 'sma_handler.py'}:lambda_handler"
-
-
-@pytest.fixture(scope="module")
-def endpoint():
-    yield from serve_endpoint("--function", SMA_HANDLER)
 
 
 def control(endpoint, method, path, body=None):
@@ -58,9 +51,16 @@ def error_of(call):
 
 @pytest.fixture(autouse=True)
 def calm_network(endpoint):
-    """Each test starts with no fault switches and throttling on with a full burst, as the service is."""
-    control(endpoint, "DELETE", "/_sim/faults")
-    control(endpoint, "POST", "/_sim/settings", {"throttling": True, "deliveryDelaySeconds": 0})
+    """Each test starts with no fault switches and throttling on with a full burst, as the service is, and leaves
+    the endpoint so (the other modules' tests share it)."""
+
+    def calm() -> None:
+        control(endpoint, "DELETE", "/_sim/faults")
+        control(endpoint, "POST", "/_sim/settings", {"throttling": True, "deliveryDelaySeconds": 0})
+
+    calm()
+    yield
+    calm()
 
 
 def test_describe_contact_over_the_wire_is_parsed_by_botocore(endpoint, connect, contact):
