@@ -329,21 +329,24 @@ def test_get_audit_answers_the_records_and_names_what_broke(centre, api):
 
 
 def test_a_new_record_is_sealed_without_reading_the_whole_trail_again(centre, monkeypatch):
-    """AuditSealer seals what the stream brings it: it reads the session's trail from the earliest record of its
-    batch on (and every seal), not every record again. Before, each seal read the whole trail, so a call of n
-    records cost n reads per seal (n*n/2 in all: a 2,000-record call read two million items)."""
+    """AuditSealer seals what the stream brings it: it reads the session's records from the earliest of its batch
+    on, and its seals from the newest back to the first that covers none of them, not the whole trail again.
+    Before, each seal read every record (n*n/2 reads in all: a 2,000-record call read two million items), and then
+    every seal (the last part of a call's cost that grew with its length)."""
     from callrec import engine
     from callrec_shared import sessions
 
     session_id = "00000000-0000-4000-8000-0000000000a1"
-    trail = 120
-    for index in range(trail):
+    trail = 60
+    for index in range(trail):  # sealed one by one: a trail of about as many seals as records
         sessions.audit(session_id, "SIGNAL_REJECTED", "api", signal="resume", reason=f"flood {index}")
+        audit_chain.seal(session_id, "api")
     eventually(
         lambda: centre.audit_chain(session_id),
         lambda report: report.holds and len(report.records) == trail,
         what="the trail sealed",
     )
+    assert len(_seals(centre, session_id)) >= trail / 2
     sealer = next(m for m in engine.settings.pollers if m.function.name.endswith("AuditSealer"))
     table = centre.deployment.physical("AuditTable")
     eventually(  # and every record and seal brought to the sealer (a batch may still read what is sealed)
@@ -351,24 +354,31 @@ def test_a_new_record_is_sealed_without_reading_the_whole_trail_again(centre, mo
         lambda counts: counts[0] == counts[1],
         what="the stream read to its end",
     )
-    read: list[int] = []  # records (not seals) each seal's read of the trail returned
+    read: list[tuple[int, int]] = []  # (records, seals) each seal's reads of the trail returned
     sealing = threading.local()
-    records, seal = audit_chain._records, audit_chain.seal
+    seal, dynamodb = audit_chain.seal, audit_chain.client("dynamodb")
 
-    def counted(*args, **kwargs):
-        items = records(*args, **kwargs)
-        if getattr(sealing, "now", False):
-            read.append(sum(not audit_chain.is_seal(item) for item in items))
-        return items
+    class Counted:  # the sealer's DynamoDB client, counting what its queries return while it seals
+        def __getattr__(self, name):
+            return getattr(dynamodb, name)
+
+        def query(self, **request):
+            page = dynamodb.query(**request)
+            if getattr(sealing, "now", None) is not None:
+                items = page["Items"]
+                sealing.now[0] += sum(not audit_chain.is_seal(item) for item in items)
+                sealing.now[1] += sum(audit_chain.is_seal(item) for item in items)
+            return page
 
     def sealed(*args, **kwargs):
-        sealing.now = True
+        sealing.now = [0, 0]
         try:
             return seal(*args, **kwargs)
         finally:
-            sealing.now = False
+            read.append(tuple(sealing.now))
+            sealing.now = None
 
-    monkeypatch.setattr(audit_chain, "_records", counted)
+    monkeypatch.setattr(audit_chain, "client", lambda service: Counted() if service == "dynamodb" else None)
     monkeypatch.setattr(audit_chain, "seal", sealed)
     centre.sim.clock.advance(1.0)  # a moment later (the call clock stands still unless moved)
     sessions.audit(session_id, "SIGNAL_REJECTED", "api", signal="resume", reason="one more")
@@ -377,7 +387,36 @@ def test_a_new_record_is_sealed_without_reading_the_whole_trail_again(centre, mo
         lambda report: report.holds and len(report.records) == trail + 1,
         what="the new record sealed",
     )
-    assert read and max(read) == 1  # the new record alone, not the 120 before it
+    assert read and max(records for records, _ in read) == 1  # the new record, not the 60 before it
+    assert max(seals for _, seals in read) <= audit_chain.SEALS_PER_READ  # a page of the newest seals, not all 60
+
+
+def test_a_record_written_after_its_time_may_be_covered_twice_and_the_chain_still_holds(centre):
+    """AuditSealer reads the newest seals only, back to the first that covers only records of an earlier time than
+    its batch's. A record keyed at one time and sealed, then one keyed earlier written later (a stalled writer) and
+    sealed, then the first brought again (Lambda reads a batch again after a failure): the sealer sees only the
+    last seal, and covers the first record again. `verify` holds: the same record under the same hash twice."""
+    from callrec import engine
+    from callrec_shared import sessions
+
+    next(m for m in engine.settings.pollers if m.function.name.endswith("AuditSealer")).stop()  # sealed here only
+    session_id = "00000000-0000-4000-8000-0000000000a2"
+    earlier = sessions._audit_item(session_id, "SIGNAL_REJECTED", "api", signal="resume", reason="stalled")
+    centre.sim.clock.advance(1.0)
+    sessions.audit(session_id, "SIGNAL_REJECTED", "api", signal="resume", reason="on time")
+    audit_chain.seal(session_id, "api")
+    client("dynamodb").put_item(TableName=centre.deployment.physical("AuditTable"), Item=earlier)
+    audit_chain.seal(session_id, "api")
+    on_time = next(
+        item["at"]["S"] for item in _items(centre, session_id) if item.get("reason", {}).get("S") == "on time"
+    )
+
+    audit_chain.seal(session_id, "AuditSealer", since=on_time)  # the batch that brought it, read again
+
+    covers = [[at for at, _ in json.loads(seal["covers"]["S"])] for seal in _seals(centre, session_id)]
+    assert covers == [[on_time], [earlier["at"]["S"]], [on_time]]
+    report = audit_chain.verify(session_id, None)
+    assert report.holds and report.seals == 3 and len(report.records) == 2
 
 
 @pytest.mark.long

@@ -12,7 +12,7 @@ takes a stop or hang-up (also one refused because the session had ended), Record
 verification follows, and VerifyRecording before it signs; once the verdict is saved, AuditSealer again: the seal
 that covers the verdict closes the trail (`closed`), and it seals nothing written after that (an entry point
 that refuses a late end still seals its own record of it). A record written after the last seal is covered by the next
-one, until the trail is closed. A seal covers at most PER_SEAL records. `verify` recomputes everything and names each
+one, until the trail is closed. A seal covers at most PER_SEAL records; a record can be covered by two (`_since`). `verify` recomputes everything and names each
 record that was changed, deleted (or moved: its key is part of what a seal covers) and each that no seal
 covers yet: an unsealed record is reported as unverified, never as holding.
 
@@ -47,25 +47,73 @@ def record_hash(item: dict[str, Any]) -> str:
     return hashlib.sha256(canonical(item, default=repr)).hexdigest()
 
 
-def _records(session_id: str, since: str | None = None) -> list[dict[str, Any]]:
-    """Every audit item of the session (records and seals), in key order; strongly consistent. `since`: only the
-    records keyed from it on (seals sort after every record, so all of them still come)."""
-    items: list[dict[str, Any]] = []
+SEALS_PER_READ = 4  # seals read newest first, a page at a time, until one covers nothing from `since` on
+
+
+def _pages(session_id: str, condition: str = "", values: dict[str, Any] | None = None, **options: Any) -> Any:
+    """The session's audit items whose key (`#at`) meets `condition`, page by page; strongly consistent."""
     request: dict[str, Any] = {
-        "KeyConditionExpression": "sessionId = :id",
-        "ExpressionAttributeValues": {":id": {"S": session_id}},
+        "KeyConditionExpression": "sessionId = :id" + (f" AND {condition}" if condition else ""),
+        "ExpressionAttributeValues": {":id": {"S": session_id}, **(values or {})},
         "ConsistentRead": True,
+        **options,
     }
-    if since is not None:
-        request["KeyConditionExpression"] += " AND #at >= :since"
+    if condition:
         request["ExpressionAttributeNames"] = {"#at": "at"}
-        request["ExpressionAttributeValues"][":since"] = {"S": since}
     while True:
         page = client("dynamodb").query(TableName=settings().audit_table, **request)
-        items.extend(page["Items"])
+        yield page["Items"]
         if "LastEvaluatedKey" not in page:
-            return items
+            return
         request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _records(session_id: str, since: str | None = None) -> list[dict[str, Any]]:
+    """Every audit item of the session (records and seals), in key order. `since`: only the records keyed from it
+    on (seals sort after every record, so all of them still come)."""
+    if since is None:
+        return [item for page in _pages(session_id) for item in page]
+    return [item for page in _pages(session_id, "#at >= :since", {":since": {"S": since}}) for item in page]
+
+
+def _since(session_id: str, since: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The records keyed from `since` on, and the seals that may cover them (in key order): read from the newest
+    back to the first that covers only records of an earlier time than `since`'s. An older seal covered older
+    records. One that covered a record from `since` on is left unread only if a later seal covered only earlier
+    ones: a record written well after the time its key was given (a stalled writer), or one left unsealed by its
+    batch and sealed by a call's end seal. The record is then covered again by the next seal, with the same hash,
+    which `verify` accepts: it costs a few bytes, never the chain's proof."""
+    records = [  # every record key sorts before SEAL_PREFIX
+        item
+        for page in _pages(
+            session_id, "#at BETWEEN :since AND :seals", {":since": {"S": since}, ":seals": {"S": SEAL_PREFIX}}
+        )
+        for item in page
+        if not is_seal(item)
+    ]
+    seals: list[dict[str, Any]] = []
+    for page in _pages(
+        session_id,
+        "begins_with(#at, :seals)",
+        {":seals": {"S": SEAL_PREFIX}},
+        ScanIndexForward=False,
+        Limit=SEALS_PER_READ,
+    ):
+        for item in page:
+            seals.append(item)
+            if all(_time(at) < _time(since) for at, _ in json.loads(item["covers"]["S"])):
+                return records, seals[::-1]
+    return records, seals[::-1]
+
+
+def _time(at: str) -> str:
+    """The time a record's key begins with (ISO 8601, milliseconds): records written in the same millisecond sort
+    by the rest of their keys, not in the order they were written."""
+    return at.split("#", 1)[0]
+
+
+def _number(seal: dict[str, Any]) -> int:
+    return int(seal["at"]["S"][len(SEAL_PREFIX) :])
 
 
 def is_seal(item: dict[str, Any]) -> bool:
@@ -123,23 +171,28 @@ def seal(session_id: str, actor: str, *, verified_at: str | None = None, since: 
     caller's own write stands, and the next seal covers it). `verified_at` (the session's `verifiedAt`): seal
     nothing once the trail is closed (a record inserted after the sealed verdict stays unsealed, so `verify`
     reports it). `since` (AuditSealer: the key of the earliest record the stream brought it): seal the records
-    keyed from there on (and the verdict), and read no earlier one; an earlier record no seal covers yet (its own
-    batch failed past its retries) is left to a seal that reads the whole trail, as the call's end seals do."""
+    keyed from there on (and the verdict), and read no earlier one, and before the verdict only the newest seals
+    (`_since`); an earlier record no seal covers yet (its own batch failed past its retries) is left to a seal that
+    reads the whole trail, as the call's end seals do."""
     if since is not None and verified_at is not None:
         since = min(since, verified_at)  # the verdict's key begins with its time: read, so its seal is seen
     try:
         lost = 0
         while lost < ATTEMPTS:
-            items = _records(session_id, since)
-            seals = [item for item in items if is_seal(item)]
+            if since is not None and verified_at is None:  # a call going on: its newest seals are enough
+                records, seals = _since(session_id, since)
+            else:  # the whole trail (or, once verified, every seal: the one that closed it must be seen)
+                items = _records(session_id, since)
+                records, seals = [i for i in items if not is_seal(i)], [i for i in items if is_seal(i)]
             covered = _covered(seals)
-            if verified_at is not None and _verdict_covered(items, covered, verified_at):
+            if verified_at is not None and _verdict_covered(records, covered, verified_at):
                 return str(seals[-1]["hash"]["S"])
-            fresh = [item for item in items if not is_seal(item) and item["at"]["S"] not in covered][:PER_SEAL]
+            fresh = [item for item in records if item["at"]["S"] not in covered][:PER_SEAL]
             head = seals[-1]["hash"]["S"] if seals else ""
+            number = _number(seals[-1]) + 1 if seals else 1
             if not fresh:
                 return head
-            body = _seal_body(session_id, len(seals) + 1, head, [[i["at"]["S"], record_hash(i)] for i in fresh])
+            body = _seal_body(session_id, number, head, [[i["at"]["S"], record_hash(i)] for i in fresh])
             item = {**body, "actor": {"S": actor}, "hash": {"S": record_hash(body)}}
             try:
                 client("dynamodb").put_item(
@@ -153,7 +206,7 @@ def seal(session_id: str, actor: str, *, verified_at: str | None = None, since: 
                     raise
                 lost += 1  # another sealer took this number: read again, seal what is left
                 continue
-            _move_head(session_id, len(seals) + 1, item["hash"]["S"])
+            _move_head(session_id, number, item["hash"]["S"])
             if len(fresh) < PER_SEAL:  # all it read is sealed; a record written since is the stream's to seal
                 return str(item["hash"]["S"])
     except ClientError as err:
