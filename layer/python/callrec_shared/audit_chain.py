@@ -47,11 +47,14 @@ def record_hash(item: dict[str, Any]) -> str:
     return hashlib.sha256(canonical(item, default=repr)).hexdigest()
 
 
-SEALS_PER_READ = 4  # seals read newest first, a page at a time, until one covers nothing from `since` on
+SEALS_PER_READ = 4  # seals read newest first: a first page of this many, then the rest, until one covers nothing new
 
 
-def _pages(session_id: str, condition: str = "", values: dict[str, Any] | None = None, **options: Any) -> Any:
-    """The session's audit items whose key (`#at`) meets `condition`, page by page; strongly consistent."""
+def _pages(
+    session_id: str, condition: str = "", values: dict[str, Any] | None = None, first: int = 0, **options: Any
+) -> Any:
+    """The session's audit items whose key (`#at`) meets `condition`, page by page; strongly consistent. `first`:
+    the first page holds at most that many items, the rest come in as few pages as DynamoDB allows."""
     request: dict[str, Any] = {
         "KeyConditionExpression": "sessionId = :id" + (f" AND {condition}" if condition else ""),
         "ExpressionAttributeValues": {":id": {"S": session_id}, **(values or {})},
@@ -60,8 +63,11 @@ def _pages(session_id: str, condition: str = "", values: dict[str, Any] | None =
     }
     if condition:
         request["ExpressionAttributeNames"] = {"#at": "at"}
+    if first:
+        request["Limit"] = first
     while True:
         page = client("dynamodb").query(TableName=settings().audit_table, **request)
+        request.pop("Limit", None)
         yield page["Items"]
         if "LastEvaluatedKey" not in page:
             return
@@ -96,8 +102,8 @@ def _since(session_id: str, since: str) -> tuple[list[dict[str, Any]], list[dict
         session_id,
         "begins_with(#at, :seals)",
         {":seals": {"S": SEAL_PREFIX}},
+        first=SEALS_PER_READ,
         ScanIndexForward=False,
-        Limit=SEALS_PER_READ,
     ):
         for item in page:
             seals.append(item)
