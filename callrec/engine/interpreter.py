@@ -163,11 +163,15 @@ def _worker_with_test_case(original):
 
 def _executions_with_environment(original):
     def _get_executions(self, execution_status=None):
-        """Only an execution with an environment can hold a task token: leave out those still starting."""
+        """Only an execution with an environment can hold a task token: leave out those still starting, before
+        their status is read (moto read the status of one not started yet, which has none: AttributeError). An
+        environment is made after the execution's status is set."""
         return [
             execution
-            for execution in original(self, execution_status)
-            if execution.exec_worker is not None and execution.exec_worker.env is not None
+            for execution in original(self, None)
+            if execution.exec_worker is not None
+            and execution.exec_worker.env is not None
+            and (execution_status is None or execution_status == execution.status)
         ]
 
     return _get_executions
@@ -450,9 +454,10 @@ RECORDS = (
         _executions_with_environment,
         "fix",
         "moto lists an execution as RUNNING before its worker has an "
-        "environment, and SendTaskSuccess/Failure/Heartbeat dereference every listed environment: a token "
-        "answered while another execution was starting failed with AttributeError (under load, a woken "
-        "workflow stayed parked).",
+        "environment, and SendTaskSuccess/Failure/Heartbeat dereference every listed environment; it also reads the "
+        "status of an execution not started yet, which has none: a token answered while another execution was "
+        "starting failed with AttributeError (under load, a woken workflow stayed parked; the recordings API's "
+        "stop answered 502).",
         NOT_REPORTED,
     ),
     Patch(

@@ -142,11 +142,22 @@ def _token_lookups_skip_executions_still_starting() -> None:
 
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
+    class NotStarted:  # listed before its start() set a status: moto's Execution.status reads None.value
+        exec_worker = None
+
+        @property
+        def status(self) -> str:
+            raise AttributeError("'NoneType' object has no attribute 'value'")
+
     ready = SimpleNamespace(status="RUNNING", exec_worker=SimpleNamespace(env=object()))
     starting = SimpleNamespace(status="RUNNING", exec_worker=SimpleNamespace(env=None))
     unscheduled = SimpleNamespace(status="RUNNING", exec_worker=None)
-    backend = SimpleNamespace(state_machines=[SimpleNamespace(executions=[starting, ready, unscheduled])])
-    assert StepFunctionsParserBackend._get_executions(backend) == [ready]
+    ended = SimpleNamespace(status="SUCCEEDED", exec_worker=SimpleNamespace(env=object()))
+    backend = SimpleNamespace(
+        state_machines=[SimpleNamespace(executions=[starting, ready, NotStarted(), unscheduled, ended])]
+    )
+    assert StepFunctionsParserBackend._get_executions(backend) == [ready, ended]
+    assert StepFunctionsParserBackend._get_executions(backend, "RUNNING") == [ready]  # SendTaskSuccess's lookup
 
 
 @scenario("entered-time-format")
