@@ -161,6 +161,14 @@ def _worker_with_test_case(original):
     return _get_start_execution_worker
 
 
+def _running_while_starting(original):
+    def status(self):
+        """An execution listed before its start set its status is RUNNING, as AWS shows it from StartExecution on."""
+        return original.fget(self) if self.exec_status is not None else "RUNNING"
+
+    return property(status)
+
+
 def _executions_with_environment(original):
     def _get_executions(self, execution_status=None):
         """Only an execution with an environment can hold a task token: leave out those still starting, before
@@ -447,6 +455,17 @@ RECORDS = (
         "The mock test case chosen at start reaches the execution's worker.",
         "local only",
         uses=(f"{SFN}.backend.execution_worker:ExecutionWorker.__annotations__._mock_test_case",),
+    ),
+    Patch(
+        "execution-status-while-starting",
+        f"{SFN}.backend.execution:Execution.status",
+        _running_while_starting,
+        "fix",
+        "moto adds an execution to its state machine's list before its start sets a status, and reading the status "
+        "of one in that moment failed with AttributeError: ListExecutions with a status filter (the local "
+        "runtime's closing), a StartExecution of the same name, a task token answered while it starts. AWS shows "
+        "an execution RUNNING from StartExecution on.",
+        NOT_REPORTED,
     ),
     Patch(
         "executions-with-environment",

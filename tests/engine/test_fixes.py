@@ -160,6 +160,15 @@ def _token_lookups_skip_executions_still_starting() -> None:
     assert StepFunctionsParserBackend._get_executions(backend, "RUNNING") == [ready]  # SendTaskSuccess's lookup
 
 
+@scenario("execution-status-while-starting")
+def _an_execution_listed_before_its_start_is_running() -> None:
+    from types import SimpleNamespace
+
+    from moto.stepfunctions.parser.backend.execution import Execution
+
+    assert Execution.status.fget(SimpleNamespace(exec_status=None)) == "RUNNING"  # ListExecutions' RUNNING filter
+
+
 @scenario("entered-time-format")
 def _entered_time_in_aws_format() -> None:
     machine = _machine(
