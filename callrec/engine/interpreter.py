@@ -171,15 +171,12 @@ def _running_while_starting(original):
 
 def _executions_with_environment(original):
     def _get_executions(self, execution_status=None):
-        """Only an execution with an environment can hold a task token: leave out those still starting, before
-        their status is read (moto read the status of one not started yet, which has none: AttributeError). An
-        environment is made after the execution's status is set."""
+        """Only an execution with an environment can hold a task token: leave out those still starting (one not
+        started at all reads RUNNING: record `execution-status-while-starting`)."""
         return [
             execution
-            for execution in original(self, None)
-            if execution.exec_worker is not None
-            and execution.exec_worker.env is not None
-            and (execution_status is None or execution_status == execution.status)
+            for execution in original(self, execution_status)
+            if execution.exec_worker is not None and execution.exec_worker.env is not None
         ]
 
     return _get_executions
@@ -463,8 +460,8 @@ RECORDS = (
         "fix",
         "moto adds an execution to its state machine's list before its start sets a status, and reading the status "
         "of one in that moment failed with AttributeError: ListExecutions with a status filter (the local "
-        "runtime's closing), a StartExecution of the same name, a task token answered while it starts. AWS shows "
-        "an execution RUNNING from StartExecution on.",
+        "runtime's closing), a StartExecution of the same name, a task token answered while it starts (the "
+        "recordings API's stop answered 502 under load). AWS shows an execution RUNNING from StartExecution on.",
         NOT_REPORTED,
     ),
     Patch(
@@ -473,10 +470,9 @@ RECORDS = (
         _executions_with_environment,
         "fix",
         "moto lists an execution as RUNNING before its worker has an "
-        "environment, and SendTaskSuccess/Failure/Heartbeat dereference every listed environment; it also reads the "
-        "status of an execution not started yet, which has none: a token answered while another execution was "
-        "starting failed with AttributeError (under load, a woken workflow stayed parked; the recordings API's "
-        "stop answered 502).",
+        "environment, and SendTaskSuccess/Failure/Heartbeat dereference every listed environment: a token "
+        "answered while another execution was starting failed with AttributeError (under load, a woken "
+        "workflow stayed parked).",
         NOT_REPORTED,
     ),
     Patch(

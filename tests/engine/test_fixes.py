@@ -142,20 +142,11 @@ def _token_lookups_skip_executions_still_starting() -> None:
 
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
-    class NotStarted:  # listed before its start() set a status: moto's Execution.status reads None.value
-        exec_worker = None
-
-        @property
-        def status(self) -> str:
-            raise AttributeError("'NoneType' object has no attribute 'value'")
-
     ready = SimpleNamespace(status="RUNNING", exec_worker=SimpleNamespace(env=object()))
     starting = SimpleNamespace(status="RUNNING", exec_worker=SimpleNamespace(env=None))
     unscheduled = SimpleNamespace(status="RUNNING", exec_worker=None)
     ended = SimpleNamespace(status="SUCCEEDED", exec_worker=SimpleNamespace(env=object()))
-    backend = SimpleNamespace(
-        state_machines=[SimpleNamespace(executions=[starting, ready, NotStarted(), unscheduled, ended])]
-    )
+    backend = SimpleNamespace(state_machines=[SimpleNamespace(executions=[starting, ready, unscheduled, ended])])
     assert StepFunctionsParserBackend._get_executions(backend) == [ready, ended]
     assert StepFunctionsParserBackend._get_executions(backend, "RUNNING") == [ready]  # SendTaskSuccess's lookup
 
@@ -165,8 +156,13 @@ def _an_execution_listed_before_its_start_is_running() -> None:
     from types import SimpleNamespace
 
     from moto.stepfunctions.parser.backend.execution import Execution
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
-    assert Execution.status.fget(SimpleNamespace(exec_status=None)) == "RUNNING"  # ListExecutions' RUNNING filter
+    starting = object.__new__(Execution)  # listed by StartExecution before its start() set a status
+    starting.exec_status, starting.exec_worker = None, None
+    assert starting.status == "RUNNING"  # ListExecutions' status filter reads it
+    backend = SimpleNamespace(state_machines=[SimpleNamespace(executions=[starting])])
+    assert StepFunctionsParserBackend._get_executions(backend, "RUNNING") == []  # a token answered meanwhile
 
 
 @scenario("entered-time-format")
