@@ -179,6 +179,12 @@ class StreamMapping:
         )
         self._thread.start()
 
+    def wake(self, shard_id: str) -> None:
+        """A write went to this shard: read it at the next turn, and end the wait for one."""
+        with self._lock:
+            self._written.add(shard_id)
+            self._wake.set()
+
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
@@ -312,9 +318,7 @@ def written(stream_arn: str, shard_id: str) -> None:
     its mappings read it now rather than at their next idle poll."""
     for mapping in list(settings.pollers):
         if mapping.stream_arn == stream_arn or mapping.stream_arn.startswith(f"{stream_arn}/stream/"):
-            with mapping._lock:
-                mapping._written.add(shard_id)
-                mapping._wake.set()
+            mapping.wake(shard_id)
 
 
 def _wakes_mappings(written_to: Any) -> Any:

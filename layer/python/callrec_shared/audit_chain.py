@@ -12,9 +12,9 @@ takes a stop or hang-up (also one refused because the session had ended), Record
 verification follows, and VerifyRecording before it signs; once the verdict is saved, AuditSealer again: the seal
 that covers the verdict closes the trail (`closed`), and it seals nothing written after that (an entry point
 that refuses a late end still seals its own record of it). A record written after the last seal is covered by the next
-one, until the trail is closed. A seal covers at most PER_SEAL records; a record can be covered by two (`_since`). `verify` recomputes everything and names each
-record that was changed, deleted (or moved: its key is part of what a seal covers) and each that no seal
-covers yet: an unsealed record is reported as unverified, never as holding.
+one, until the trail is closed. A seal covers at most PER_SEAL records; a record can be covered by two (`_since`).
+`verify` recomputes everything and names each record that was changed, deleted (or moved: its key is part of what a
+seal covers) and each that no seal covers yet: an unsealed record is reported as unverified, never as holding.
 
 Concurrency: two sealers that race for the same seal number both try an insert-only write; one wins, the
 other reads again and seals what is left, so the chain stays linear.
