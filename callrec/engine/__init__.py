@@ -59,7 +59,8 @@ LEDGER = Ledger(
     + clients.RECORDS
     + kms.RECORDS
     + streams.RECORDS
-    + powertools.RECORDS
+    + powertools.RECORDS,
+    deferred=interpreter.DEFERRED,
 )
 
 

@@ -14,6 +14,9 @@ Kinds:
 - `local`: what running the project on a laptop needs (handlers in-process, the telephony twins, scaled
   time, Step Functions Local's mock test cases).
 
+A `Deferred` record names a moto package whose own `__init__` runs when one of the package's names is first read,
+no longer when moto imports one of its submodules (which runs `__init__` first, and everything it imports).
+
 The replacements live in the area modules (interpreter, tokens, dynamodb, iam, clients); they import moto
 lazily, inside the functions, so importing them touches nothing in moto.
 """
@@ -21,6 +24,8 @@ lazily, inside the functions, so importing them touches nothing in moto.
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import sys
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -66,6 +71,46 @@ class Patch:
         return owner, leaf
 
 
+@dataclass(frozen=True)
+class Deferred:
+    """A moto package imported for one of its submodules only: `__init__` runs at the first read of a name of the
+    package's own (a backend, a model), once."""
+
+    name: str
+    package: str  # "moto.batch"
+    why: str
+    upstream: str
+    kind: Kind = "speed"
+
+    def defer(self) -> None:
+        """Put the package in place without running its `__init__` (nothing if it is imported already)."""
+        if self.package in sys.modules:
+            return
+        parent_name, _, leaf = self.package.rpartition(".")
+        parent = importlib.import_module(parent_name)
+        spec = importlib.util.find_spec(self.package)
+        if spec is None or spec.loader is None or spec.submodule_search_locations is None:
+            raise HookMoved(f"ledger record {self.name!r}: moto has no package {self.package}")
+        package = importlib.util.module_from_spec(spec)
+        lock, started = threading.RLock(), []
+
+        def __getattr__(name: str) -> Any:
+            if name.startswith("__"):  # import machinery and copy look these up: not a use of the package
+                raise AttributeError(name)
+            with lock:
+                if not started:
+                    started.append(True)
+                    spec.loader.exec_module(package)  # type: ignore[union-attr]
+            try:
+                return vars(package)[name]
+            except KeyError:
+                raise AttributeError(f"module {self.package!r} has no attribute {name!r}") from None
+
+        package.__getattr__ = __getattr__  # type: ignore[method-assign]
+        sys.modules[self.package] = package
+        setattr(parent, leaf, package)
+
+
 def _walk(module_name: str, parts: list[str], record: str) -> Any:
     try:
         target: Any = importlib.import_module(module_name)
@@ -94,8 +139,9 @@ def resolve(name: str, record: str = "?") -> Any:
 class Ledger:
     """The records, applied to moto together (process-wide, as moto's interpreter is) and undone together."""
 
-    def __init__(self, records: Iterable[Patch]):
+    def __init__(self, records: Iterable[Patch], deferred: Iterable[Deferred] = ()):
         self.records: tuple[Patch, ...] = tuple(records)
+        self.deferred: tuple[Deferred, ...] = tuple(deferred)
         names = [r.name for r in self.records]
         duplicated = {n for n in names if names.count(n) > 1}
         targets = [r.target for r in self.records]
@@ -111,8 +157,14 @@ class Ledger:
         raise KeyError(f"no ledger record named {name!r}")
 
     def check(self) -> None:
-        """Raise HookMoved naming every record whose target or used names moved."""
+        """Raise HookMoved naming every record whose target or used names moved. The deferred packages are put in
+        place first: resolving the targets imports moto's modules."""
         problems = []
+        for deferred in self.deferred:
+            try:
+                deferred.defer()
+            except HookMoved as err:
+                problems.append(str(err))
         applied = {record.name: original for record, _, _, original in self._applied}
         for record in self.records:
             try:

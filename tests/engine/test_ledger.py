@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from callrec import engine
-from callrec.engine.ledger import HookMoved, Ledger, Patch, replace_with, resolve
+from callrec.engine.ledger import Deferred, HookMoved, Ledger, Patch, replace_with, resolve
 
 
 def test_every_record_fits_the_pinned_moto():
@@ -121,3 +121,14 @@ def test_a_method_moto_now_defines_itself_is_reported(monkeypatch):
     finally:
         monkeypatch.undo()
         engine.install()
+
+
+def test_a_deferred_package_moto_no_longer_has_is_reported_by_record_name():
+    gone = Deferred("gone-package", "moto.no_such_service", "x" * 50, "local only")
+    with pytest.raises(HookMoved, match="ledger record 'gone-package': moto has no package moto.no_such_service"):
+        Ledger([], [gone]).check()
+
+
+def test_deferred_records_are_documented():
+    for record in engine.LEDGER.deferred:
+        assert record.kind == "speed" and len(record.why) > 40 and record.upstream, record.name

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -240,3 +243,29 @@ def test_stream_records_are_moto_s_own(served_by_moto, items, by_moto):
     assert ("GetRecords" in served_by_moto) == by_moto
     with _without("stream-answers-as-json"):
         assert records() == kept
+
+
+def test_the_batch_package_is_loaded_when_its_backend_is_used_not_when_the_interpreter_is(tmp_path):
+    """(batch-package-when-used) Checking the ledger imports the whole interpreter, yet neither Batch's models nor
+    moto.ec2 (whose import loads EC2's service model); Batch still answers, its package loaded then. In a process
+    of its own: this one may have imported them already."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "import sys\n"
+        "from callrec import engine\n"
+        "engine.install()\n"
+        "from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import "
+        "state_task_service_batch\n"
+        "print(sorted(m for m in ('moto.batch.models', 'moto.ec2') if m in sys.modules))\n"
+        "import boto3\n"
+        "from moto import mock_aws\n"
+        "with mock_aws():\n"
+        "    batch = boto3.client('batch', region_name='us-east-1')\n"
+        "    print(batch.describe_compute_environments()['computeEnvironments'])\n"
+        "print(sorted(m for m in ('moto.batch.models', 'moto.ec2') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(probe)], capture_output=True, text=True, timeout=120, cwd=Path(__file__).parents[2]
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["[]", "[]", "['moto.batch.models', 'moto.ec2']"]
