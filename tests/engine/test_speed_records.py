@@ -269,3 +269,50 @@ def test_the_batch_package_is_loaded_when_its_backend_is_used_not_when_the_inter
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["[]", "[]", "['moto.batch.models', 'moto.ec2']"]
+
+
+def test_a_request_moto_answers_has_botocore_s_headers_and_a_placeholder_signature(aws, monkeypatch):
+    """(placeholder-signature-for-moto) Every header as botocore writes it, the Authorization header's credential
+    scope and signed headers included; only the signature differs, and only where moto answers in-process:
+    execute-api (the local API checks signatures), a local endpoint and AWS itself get botocore's own."""
+    import datetime
+
+    from botocore import auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    from moto.core.models import botocore_stubber
+
+    from callrec.engine.clients import PLACEHOLDER_SIGNATURE
+
+    monkeypatch.setattr(auth, "get_current_datetime", lambda: datetime.datetime(2026, 12, 1, 12, 0, 0))
+    credentials = Credentials("AKIDEXAMPLE", "secret")
+    requests = [
+        (auth.SigV4Auth, "dynamodb", "https://dynamodb.us-east-1.amazonaws.com/"),
+        (auth.S3SigV4Auth, "s3", "https://bucket.s3.amazonaws.com/key"),
+        (auth.SigV4Auth, "execute-api", "https://abc123.execute-api.us-east-1.amazonaws.com/Prod/recordings"),
+        (auth.SigV4Auth, "dynamodb", "http://127.0.0.1:8083/"),
+    ]
+
+    def signed(signer: Any, service: str, url: str) -> dict[str, str]:
+        request = AWSRequest("POST", url, data=b'{"a": 1}', headers={"Content-Type": "application/x-amz-json-1.0"})
+        signer(credentials, service, "us-east-1").add_auth(request)
+        return dict(request.headers)
+
+    ours = [signed(*request) for request in requests]
+    engine.uninstall()
+    try:
+        botocore_s = [signed(*request) for request in requests]
+    finally:
+        engine.install()
+
+    def signature(headers: dict[str, str]) -> str:
+        return headers["Authorization"].rpartition("Signature=")[2]
+
+    def unsigned(headers: dict[str, str]) -> dict[str, str]:
+        return {**headers, "Authorization": headers["Authorization"].rpartition("Signature=")[0]}
+
+    assert [unsigned(h) for h in ours] == [unsigned(h) for h in botocore_s]
+    assert [signature(h) for h in ours] == [PLACEHOLDER_SIGNATURE] * 2 + [signature(h) for h in botocore_s[2:]]
+    assert len(set(map(signature, botocore_s))) == 4 and PLACEHOLDER_SIGNATURE not in map(signature, botocore_s)
+    monkeypatch.setattr(botocore_stubber, "enabled", False)  # no mock: AWS itself
+    assert signed(*requests[0]) == botocore_s[0]
