@@ -106,8 +106,14 @@ def pytest_collection_modifyitems(config, items):
     `server`): pytest-xdist hands each worker its share in collection order and idle workers take the back half of
     a busy one's, so a long test left at the end of a share keeps the whole run waiting on that worker, and the
     endpoint's tests, kept together at the front of one share, start one `callrec serve` where they were starting
-    one on each worker."""
-    items.sort(key=lambda item: (item.get_closest_marker("long") is None, item.get_closest_marker("server") is None))
+    one on each worker; the one that stops the endpoint comes last of them."""
+    items.sort(
+        key=lambda item: (
+            item.get_closest_marker("long") is None,
+            item.get_closest_marker("server") is None,
+            item.get_closest_marker("stops_server") is not None,  # after the endpoint's other tests
+        )
+    )
 
 
 # --- what the tests report across workers (pytest-xdist): gathered from each test's report ------------------

@@ -16,7 +16,7 @@ from tests.conftest import make_role
 from tests.eventually import eventually
 from tests.local_stack.conftest import endpoint_client as _client
 from tests.local_stack.conftest import physical as _physical
-from tests.local_stack.conftest import serve_endpoint, signed
+from tests.local_stack.conftest import signed
 
 pytestmark = pytest.mark.server
 
@@ -161,14 +161,9 @@ def test_s3_with_the_templates_encryption(endpoint):
     assert s3.get_object(Bucket=bucket, Key="probe.txt")["Body"].read() == b"hello"
 
 
-@pytest.fixture
-def own_endpoint():
-    """An endpoint of its own: stopping the module's would fail whichever of its tests a worker runs after."""
-    yield from serve_endpoint()
-
-
-def test_ctrl_c_stops_it_cleanly(own_endpoint):
-    endpoint = own_endpoint
+@pytest.mark.stops_server
+def test_ctrl_c_stops_it_cleanly(endpoint):
+    """The shared endpoint, after the tests that used it (sorted so): Ctrl-C stops it, sessions and all."""
     process = endpoint["process"]
     process.send_signal(signal.SIGINT)
     assert process.wait(30) == 0
