@@ -316,3 +316,106 @@ def test_a_request_moto_answers_has_botocore_s_headers_and_a_placeholder_signatu
     assert len(set(map(signature, botocore_s))) == 4 and PLACEHOLDER_SIGNATURE not in map(signature, botocore_s)
     monkeypatch.setattr(botocore_stubber, "enabled", False)  # no mock: AWS itself
     assert signed(*requests[0]) == botocore_s[0]
+
+
+def _expressions_exchange() -> list[Any]:
+    """Conditions and update expressions, each text used again with other names and values, true and false,
+    valid and not, in single requests and a transaction; the answers and errors, in order."""
+    from botocore.exceptions import ClientError
+
+    ddb = client("dynamodb")
+    ddb.create_table(
+        TableName="e",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    set_text = "SET #a = :a, #n = if_not_exists(#n, :zero) + :one REMOVE #gone"
+    condition = "attribute_not_exists(#a) OR (#a <> :a AND size(#a) < :size)"
+    requests: list[tuple[str, dict]] = []
+    for round_, (name, value) in enumerate([("status", "OPEN"), ("status", "SHUT"), ("phase", "OPEN")] * 2):
+        values = {":a": {"S": value}, ":zero": {"N": "0"}, ":one": {"N": str(round_)}, ":size": {"N": "5"}}
+        names = {"#a": name, "#n": "count", "#gone": "old"}
+        key = {"pk": {"S": f"k{round_ % 2}"}}
+        requests += [
+            (
+                "update_item",
+                dict(
+                    Key=key,
+                    UpdateExpression=set_text,
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=values,
+                    ReturnValues="ALL_NEW",
+                ),
+            ),
+            (
+                "put_item",
+                dict(
+                    Item={**key, "n": {"N": str(round_)}},
+                    ConditionExpression="attribute_exists(pk) AND n < :one",
+                    ExpressionAttributeValues={":one": {"N": "2"}},
+                ),
+            ),
+            (
+                "update_item",
+                dict(
+                    Key=key,
+                    UpdateExpression="SET #a = :a :b",
+                    ExpressionAttributeNames={"#a": name},
+                    ExpressionAttributeValues={":a": {"S": value}, ":b": {"S": "x"}},
+                ),
+            ),
+            (
+                "update_item",
+                dict(
+                    Key=key,
+                    UpdateExpression="ADD #n :one",
+                    ConditionExpression="#n BETWEEN :lo AND :hi",
+                    ExpressionAttributeNames={"#n": "count"},
+                    ExpressionAttributeValues={":one": {"N": "1"}, ":lo": {"N": "0"}, ":hi": {"N": "3"}},
+                ),
+            ),
+        ]
+        requests.append(
+            (
+                "transact_write_items",
+                dict(
+                    TransactItems=[
+                        {
+                            "Update": {
+                                "TableName": "e",
+                                "Key": {"pk": {"S": "t"}},
+                                "UpdateExpression": set_text,
+                                "ConditionExpression": condition,
+                                "ExpressionAttributeNames": names,
+                                "ExpressionAttributeValues": values,
+                            }
+                        },
+                    ]
+                ),
+            )
+        )
+    answers: list[Any] = []
+    for operation, params in requests:
+        if operation != "transact_write_items":
+            params = {"TableName": "e", **params}
+        try:
+            answer = getattr(ddb, operation)(**params)
+            answer.pop("ResponseMetadata")
+            answers.append(answer)
+        except ClientError as err:
+            answers.append((err.response["Error"]["Code"], err.response["Error"]["Message"]))
+    answers.append(sorted(map(str, ddb.scan(TableName="e")["Items"])))
+    ddb.delete_table(TableName="e")
+    return answers
+
+
+@pytest.mark.parametrize("record", ["condition-lexed-once", "update-expression-parsed-once"])
+def test_expressions_parsed_once_answer_as_moto_does(aws, record):
+    with_record = _expressions_exchange()
+    outcomes = [a[0] if isinstance(a, tuple) else "ok" for a in with_record[:-1]]
+    assert {"ok", "ConditionalCheckFailedException", "ValidationException"} <= set(outcomes)
+    assert "TransactionCanceledException" in outcomes
+    with _without(record):
+        assert _expressions_exchange() == with_record
