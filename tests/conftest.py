@@ -32,6 +32,16 @@ def aws(runtime):
     return None
 
 
+def key_table(name: str) -> None:
+    """A DynamoDB table keyed by a string `pk` alone, paid per request: what the engine's own tests write to."""
+    client("dynamodb").create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
 def make_role(name: str, statements: list[dict], iam=None, service: str = "states.amazonaws.com") -> str:
     """An IAM role trusted by `service` with `statements` as its one inline policy; its ARN."""
     policy = {"Version": "2012-10-17", "Statement": statements}

@@ -11,7 +11,7 @@ import pytest
 from callrec import engine
 from callrec.history import states_entered
 from callrec.stack import client
-from tests.conftest import allow_all_role, run
+from tests.conftest import allow_all_role, key_table, run
 
 AWKWARD = 'O\'Brien "the" \\back\\ ü 😀 ; $states {% $x %} \' & "'
 
@@ -90,12 +90,7 @@ DEFINITION = {
 
 @pytest.fixture
 def machine(aws):
-    client("dynamodb").create_table(
-        TableName="jsonata",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    key_table("jsonata")
     calls: list[dict] = []
     engine.register_function(
         engine.LambdaFunction(

@@ -15,7 +15,7 @@ import pytest
 
 from callrec import engine
 from callrec.stack import client
-from tests.conftest import allow_all_role, run
+from tests.conftest import allow_all_role, key_table, run
 
 AWKWARD = 'quote " backslash \\ unicode \u00e9\u4e2d\U0001f600 newline \n'
 ITEM = {
@@ -324,12 +324,7 @@ def _expressions_exchange() -> list[Any]:
     from botocore.exceptions import ClientError
 
     ddb = client("dynamodb")
-    ddb.create_table(
-        TableName="e",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    key_table("e")
     set_text = "SET #a = :a, #n = if_not_exists(#n, :zero) + :one REMOVE #gone"
     condition = "attribute_not_exists(#a) OR (#a <> :a AND size(#a) < :size)"
     requests: list[tuple[str, dict]] = []

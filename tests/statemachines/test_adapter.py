@@ -15,7 +15,7 @@ from callrec import engine
 from callrec.history import fetch_history, states_entered
 from callrec.mock_config import MockConfig
 from callrec.stack import client
-from tests.conftest import allow_all_role, run
+from tests.conftest import allow_all_role, key_table, run
 
 HERE = Path(__file__).resolve().parent
 DEFINITION = (HERE / "adapter_features.asl.json").read_text()
@@ -82,12 +82,7 @@ def _function(name: str, handler) -> engine.LambdaFunction:
 
 @pytest.fixture
 def machine(aws, sfn):
-    client("dynamodb").create_table(
-        TableName="features",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    key_table("features")
     engine.register_function(_function("doubler", lambda event, context: {"n": event["n"] * 2}))
     return sfn.create_state_machine(name=NAME, definition=DEFINITION, roleArn=allow_all_role())["stateMachineArn"]
 
@@ -365,12 +360,7 @@ def test_a_program_parsed_by_one_process_is_loaded_by_the_others(machine, sfn, m
 def test_a_failed_transaction_leaves_every_item_as_it_was(aws):
     """All or nothing, as on AWS, with the rollback the adapter keeps per item (moto copied whole tables)."""
     dynamodb = client("dynamodb")
-    dynamodb.create_table(
-        TableName="t",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    key_table("t")
     dynamodb.put_item(TableName="t", Item={"pk": {"S": "old"}, "n": {"N": "1"}, "s": {"S": "text"}})
 
     def items() -> dict:
