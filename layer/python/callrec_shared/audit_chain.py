@@ -97,18 +97,18 @@ def _since(session_id: str, since: str) -> tuple[list[dict[str, Any]], list[dict
         for item in page
         if not is_seal(item)
     ]
-    seals: list[dict[str, Any]] = []
-    for page in _pages(
+    newest_first = _pages(
         session_id,
         "begins_with(#at, :seals)",
         {":seals": {"S": SEAL_PREFIX}},
         first=SEALS_PER_READ,
         ScanIndexForward=False,
-    ):
-        for item in page:
-            seals.append(item)
-            if all(_time(at) < _time(since) for at, _ in json.loads(item["covers"]["S"])):
-                return records, seals[::-1]
+    )
+    seals: list[dict[str, Any]] = []
+    for item in (item for page in newest_first for item in page):
+        seals.append(item)
+        if all(_time(at) < _time(since) for at, _ in json.loads(item["covers"]["S"])):
+            break
     return records, seals[::-1]
 
 
