@@ -67,23 +67,22 @@ SMA_HANDLER = f"test-sma={REPO_ROOT / 'tests' / 'local_stack' / 'sma_handler.py'
 
 
 @pytest.fixture(scope="session")
-def _served() -> Iterator[list]:
-    """The worker's `callrec serve` processes (the one running is the last), stopped at the end of the session."""
+def _served() -> Iterator[dict]:
+    """The worker's `callrec serve` (`endpoint`: the one started last), stopped at the end of the session."""
     with contextlib.ExitStack() as stack:
-        yield [stack]
+        yield {"stack": stack, "endpoint": None}
 
 
 @pytest.fixture
-def endpoint(_served: list) -> dict:
+def endpoint(_served: dict) -> dict:
     """One `callrec serve` per worker, shared by the modules that talk to it (test_api, test_server, test_sim_wire;
     the wire tests' SMA handler is among its functions): each start deploys the template in a new process (about
     3.5 s of CPU), and pytest-xdist spreads a module's tests over its workers, so an endpoint per module made
     about seven a run. The test that stops it with Ctrl-C runs after the others (marked `stops_server`); a test
     that comes after it on the same worker starts another."""
-    stack, *started = _served
-    if not started or started[-1]["process"].poll() is not None:
-        _served.append(stack.enter_context(serve_endpoint("--function", SMA_HANDLER)))
-    return _served[-1]
+    if _served["endpoint"] is None or _served["endpoint"]["process"].poll() is not None:
+        _served["endpoint"] = _served["stack"].enter_context(serve_endpoint("--function", SMA_HANDLER))
+    return _served["endpoint"]
 
 
 def endpoint_client(endpoint: dict, service: str, retries: bool = True, validate: bool = True):
