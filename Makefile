@@ -23,7 +23,7 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
 
 # uv (pinned in requirements/uv.txt, put in .venv-uv by pip) installs the environments, from the same pins as pip
-# would (measured from a clean clone here: 63 s -> 37 s, and half the CPU); .venv's bytecode is compiled as it installs.
+# would (measured from a clean clone here: 63 s -> 35 s, and half the CPU); .venv's bytecode is compiled as it installs.
 # The environments are made without pip (making one with it took 4.6 s); .venv gets its pinned pip from uv. The SAM
 # CLI's and checkov's bytecode is written as they first run (compiling them whole at install took 17 s; a run compiles
 # only what it imports).
@@ -61,7 +61,7 @@ TEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; print(2 * (os.cpu_count() or 1)
 
 # Lint runs beside the tests (they share nothing; lint is about 10 s of one core): the target fails if either does, and
 # lint's report follows the tests'. Bytecode is used and written even where PYTHONDONTWRITEBYTECODE is set, and the
-# project's is compiled as it installs (pip compiles the dependencies'; collecting the tests once writes pytest's
+# project's is compiled as it installs (uv compiles the dependencies'; collecting the tests once writes pytest's
 # rewritten test modules): each worker imports every module, and compiling (and pytest rewriting the test modules,
 # 1.5 s of CPU) again in each one cost seconds of CPU per worker. Compiled beforehand, nothing is written beside
 # the sources while the build tests copy them.
