@@ -99,8 +99,12 @@ class Deferred:
                 raise AttributeError(name)
             with lock:
                 if not started:
-                    started.append(True)
-                    spec.loader.exec_module(package)  # type: ignore[union-attr]
+                    started.append(True)  # before: `__init__` may read the package's own names as it runs
+                    try:
+                        spec.loader.exec_module(package)  # type: ignore[union-attr]
+                    except BaseException:
+                        started.clear()  # the next read runs it again, and fails as loudly
+                        raise
             try:
                 return vars(package)[name]
             except KeyError:

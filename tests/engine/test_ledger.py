@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
 from pathlib import Path
 
 import pytest
@@ -132,3 +134,21 @@ def test_a_deferred_package_moto_no_longer_has_is_reported_by_record_name():
 def test_deferred_records_are_documented():
     for record in engine.LEDGER.deferred:
         assert record.kind == "speed" and len(record.why) > 40 and record.upstream, record.name
+
+
+def test_a_deferred_package_whose_init_fails_fails_the_same_way_at_every_read(tmp_path, monkeypatch):
+    package = tmp_path / "brittle" / "service"
+    package.mkdir(parents=True)
+    (package.parent / "__init__.py").write_text("")
+    (package / "__init__.py").write_text("raise RuntimeError('no backend today')\n")
+    (package / "utils.py").write_text("NAME = 'kept'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in ("brittle", "brittle.service", "brittle.service.utils"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    Deferred("brittle-when-used", "brittle.service", "x" * 50, "local only").defer()
+    utils = importlib.import_module("brittle.service.utils")  # a submodule alone, as moto imports it: no `__init__`
+
+    assert utils.NAME == "kept"
+    for _ in range(2):  # never a half-made package that answers AttributeError
+        with pytest.raises(RuntimeError, match="no backend today"):
+            getattr(sys.modules["brittle.service"], "backends")  # noqa: B009 - the read is the point
