@@ -46,7 +46,9 @@ def test_chime_caller_who_hangs_up_as_the_call_is_answered_ends_at_once(centre, 
     (the fault below, armed as before, is never reached)."""
     from callrec import engine
 
-    monkeypatch.setattr(engine.settings, "timeout_scale", 0.001)  # a wait the hang-up missed would time out: No Consent
+    # a wait the hang-up missed would time out (180 s -> 3.6 s): No Consent. At 0.001 (0.18 s) a busy machine's
+    # hang-up itself took longer than the wait, and the test failed with the workflow right
+    monkeypatch.setattr(engine.settings, "timeout_scale", 0.02)
     centre.sim.faults.inject(Fault("chimesdkvoice", "UpdateSipMediaApplicationCall", "HangUpBeforeDelivery"))
     call = centre.chime_call(CALIFORNIA_CALLER, CENTRE_TEXAS, answers=[])  # the prompt plays; no key yet
     centre.chime_hang_up(call)

@@ -50,7 +50,10 @@ def test_many_threads_signalling_one_session_through_the_api(centre, api):
             assert body["reason"] in ("recording is already suspended", "recording is not suspended")
     signals = centre.signals(call.session_id)
     assert [s["seq"] for s in signals] == list(range(1, len(signals) + 1))  # one queue, no gaps
-    assert len(signals) == 18 + 1  # 18 distinct keys and the stop: the repeats were not queued
+    # a caller told no at its deadline (503, a busy machine) may have its signal undone behind it, by "deadline"
+    undone = [s for s in signals if s["by"] == "deadline"]
+    assert len(undone) <= [status for *_, status, _ in answers].count(503)
+    assert len(signals) - len(undone) == 18 + 1  # 18 distinct keys and the stop: the repeats were not queued
     assert all(s["status"] in ("applied", "rejected", "failed", "withdrawn") for s in signals)  # none left unanswered
     from callrec_shared.sessions import stored_key
 
@@ -62,7 +65,7 @@ def test_many_threads_signalling_one_session_through_the_api(centre, api):
     applied = [s["kind"] for s in signals if s["status"] == "applied" and s["kind"] in ("suspend", "resume")]
     assert applied == ["suspend", "resume"] * (len(applied) // 2) + (["suspend"] if len(applied) % 2 else [])
     session = centre.session(call.session_id)
-    assert len(session["windows"]) == applied.count("suspend")
+    assert len(session.get("windows", [])) == applied.count("suspend")
     assert [a["event"] for a in centre.audit(call.session_id)].count("SIGNAL_RECEIVED") == len(signals)
 
 

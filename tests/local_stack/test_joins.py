@@ -26,8 +26,8 @@ AGENT = 1
 def test_a_stricter_party_joining_is_not_recorded_until_they_opt_in(centre):
     call = centre.connect_call_recording(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)  # notice-only
     centre.sim.clock.advance(5.0)
-    joined_at = centre.sim.clock.seconds()
     joined = centre.contact_flow(call, "join", partyNumber=CALIFORNIA)
+    told_at = centre.sim.clock.seconds()  # the flow was told "suspended": nothing is recorded from here on
     assert (joined["consent"], joined["suspended"], joined["decision"]) == ("opt-in", "true", "opt-in"), joined
     state = centre.session(call.session_id)["recordingState"]
     assert (state["state"], state["reason"]) == ("SUSPENDED", "consent")
@@ -45,15 +45,16 @@ def test_a_stricter_party_joining_is_not_recorded_until_they_opt_in(centre):
     assert events.index("PARTY_JOINED") < events.index("PARTY_CONSENT_ANSWERED") < events.index("WINDOW_CLOSED")
     recording, wav = connect_recording_wav(centre, call)
     start = recording.started_at
-    assert wav.peak(AGENT, joined_at - start + 0.5, answered_at - start) == 0  # nobody recorded while asked
+    assert recording.silenced.spans[0][0] <= told_at  # suspended before the flow was told so ...
+    assert wav.peak(AGENT, told_at - start, answered_at - start) == 0  # ... and nobody recorded while asked
     assert wav.rms(AGENT, answered_at - start + 1.0, answered_at - start + 4.0) > 1000  # recorded once accepted
 
 
 def test_a_declined_party_stops_the_recording_for_the_rest_of_the_call(centre):
     call = centre.connect_call_recording(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
     centre.sim.clock.advance(5.0)
-    joined_at = centre.sim.clock.seconds()
     joined = centre.contact_flow(call, "join", partyNumber=CALIFORNIA)
+    told_at = centre.sim.clock.seconds()
     assert joined["suspended"] == "true"
     centre.sim.clock.advance(5.0)
     declined = centre.contact_flow(call, "joinConsent", partyId=joined["partyId"], answer="declined")
@@ -67,7 +68,8 @@ def test_a_declined_party_stops_the_recording_for_the_rest_of_the_call(centre):
     recording, wav = connect_recording_wav(centre, call)
     assert recording.stopped_at < centre.sim.clock.seconds() - 5.0  # stopped at the decline, not at the hang-up
     start = recording.started_at
-    assert wav.peak(AGENT, joined_at - start + 0.5, recording.stopped_at - start) == 0  # silent from the join on
+    assert recording.silenced.spans[0][0] <= told_at  # suspended before the flow was told so ...
+    assert wav.peak(AGENT, told_at - start, recording.stopped_at - start) == 0  # ... and silent from then on
 
 
 def test_a_party_whose_rule_is_not_stricter_changes_nothing_but_is_kept(centre):
