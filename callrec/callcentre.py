@@ -159,10 +159,10 @@ class LocalCallCentre:
             f"{self.deployment.physical(machine).rsplit(':', 1)[1]}:{session_id}"
         )
 
-    def finish(self, session_id: str) -> tuple[dict, list[dict]]:
-        """Wait for the session's execution to end; (describe_execution, history)."""
+    def finish(self, session_id: str, timeout: float = 30.0) -> tuple[dict, list[dict]]:
+        """Wait (at most `timeout` seconds) for the session's execution to end; (describe_execution, history)."""
         arn = self.execution_arn(session_id)
-        return wait_for_execution(self.sfn, arn), fetch_history(self.sfn, arn)
+        return wait_for_execution(self.sfn, arn, timeout), fetch_history(self.sfn, arn)
 
     def verification(
         self, session_id: str, timeout: float = 60.0, closed_within: float | None = None
