@@ -154,6 +154,11 @@ def pytest_runtest_logreport(report):
 
 def pytest_sessionfinish(session):
     if hasattr(session.config, "workerinput"):  # a worker: the controlling process judges
+        # pytest collects garbage twice as a worker ends (its unraisable-exception plugin, at cleanup and at
+        # unconfigure), each pass over every object the worker's stacks left; what is left by now is frozen out
+        # of those passes, as what was there at collection is. Measured from unconfigure to exit, per worker of
+        # two test modules at -n 2: 0.54-0.69 s of CPU -> 0.002 s.
+        gc.freeze()
         return
     from callrec.template import REPO_ROOT
 
