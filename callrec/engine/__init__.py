@@ -24,6 +24,7 @@ from callrec.engine import (
     kms,
     powertools,
     quotas,
+    requests_in,
     streams,
     tokens,
 )
@@ -55,6 +56,7 @@ LEDGER = Ledger(
     + quotas.RECORDS
     + dynamodb.RECORDS
     + answers.RECORDS
+    + requests_in.RECORDS
     + iam.RECORDS
     + clients.RECORDS
     + kms.RECORDS
