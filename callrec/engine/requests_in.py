@@ -146,7 +146,7 @@ RECORDS = (
         "moto built the request of every in-process call through werkzeug's EnvironBuilder (a header collection "
         "built, copied and emptied, the URL quoted part by part): 3.5% of a profiled test run's CPU. For what "
         "moto's from_primitives passes, the same environ is written directly.",
-        "local only: moto's request building, the same for every client; not reported upstream yet",
+        "not reported upstream yet",
         uses=("moto.core.request:Request.from_primitives", "werkzeug.test:EnvironBuilder.get_environ"),
         adds=True,
     ),
