@@ -23,13 +23,13 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
 
 # uv (pinned in requirements/uv.txt, put in .venv-uv by pip) installs the environments, from the same pins as pip
-# would (measured from a clean clone here: 63 s -> 35 s, and half the CPU); .venv's bytecode is compiled as it installs.
-# The environments are made without pip (making one with it took 4.6 s); .venv gets its pinned pip from uv. The SAM
-# CLI's and checkov's bytecode is written as they first run (compiling them whole at install took 17 s; a run compiles
-# only what it imports). .venv's is compiled whole though the tests import 1,900 of its 7,800 modules: left to the
-# tests, the four workers each compiled what they imported at the same moment (measured: 24 s more CPU on four test
-# modules, against 12 s and 22 CPU-s of install); compiling only what the tests import, after a warm-up deployment,
-# made the install 5.6 s shorter and whole clean-clone runs 18 s longer.
+# would (measured from a clean clone here: 63 s -> 35 s, and half the CPU). The environments are made without pip
+# (making one with it took 4.6 s); .venv gets its pinned pip from uv. No environment's bytecode is compiled whole: the
+# SAM CLI's and checkov's is written as they first run, and .venv's by one process before the tests, for what they
+# import: collecting them, then deploying template.yaml once in-process (`python -m callrec.runtime`). Counted over a
+# whole `.ci/run` (every process's compiles, through sys.audit): compiling .venv whole at install (uv, 98 MB of
+# source, 12 s and 22 CPU-s) compiled 131 MB in all; this way 76 MB (the warm-up 24 MB, cfn-lint's first run 17 MB,
+# the test workers 1 MB). With nothing compiled before them, the four workers each compiled the same modules at once.
 $(UV): requirements/uv.txt
 	$(PYTHON) -m pip install --quiet --upgrade --target $(UV_VENV) -r requirements/uv.txt
 	touch $(UV)
@@ -39,10 +39,11 @@ WRITE_BYTECODE = env -u PYTHONDONTWRITEBYTECODE
 
 $(STAMP): pyproject.toml requirements/runtime.txt requirements/test.txt requirements/constraints.txt $(UV)
 	test -x $(BIN)/python || $(PYTHON) -m venv --without-pip $(VENV)
-	$(UV_INSTALL) --compile-bytecode --python $(BIN)/python -r requirements/test.txt -c requirements/constraints.txt
+	$(UV_INSTALL) --python $(BIN)/python -r requirements/test.txt -c requirements/constraints.txt
 	$(UV_INSTALL) --python $(BIN)/python --no-deps -e .
 	$(BIN)/python -m compileall -q callrec layer/python functions tests
 	$(WRITE_BYTECODE) $(BIN)/python -m pytest --collect-only -q -p no:cacheprovider > /dev/null
+	$(WRITE_BYTECODE) $(BIN)/python -m callrec.runtime
 	touch $(STAMP)
 
 $(SAM): requirements/sam.txt $(UV)
@@ -65,10 +66,10 @@ TEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; print(2 * (os.cpu_count() or 1)
 
 # Lint runs beside the tests (they share nothing; lint is about 20 s of one core): the target fails if either does, and
 # lint's report follows the tests'. Bytecode is used and written even where PYTHONDONTWRITEBYTECODE is set, and the
-# project's is compiled as it installs (uv compiles the dependencies'; collecting the tests once writes pytest's
-# rewritten test modules): each worker imports every module, and compiling (and pytest rewriting the test modules,
-# 1.5 s of CPU) again in each one cost seconds of CPU per worker. Compiled beforehand, nothing is written beside
-# the sources while the build tests copy them.
+# project's is compiled as it installs (with the dependencies' modules the tests import, and pytest's rewritten test
+# modules): each worker imports every module, and compiling (and pytest rewriting the test modules, 1.5 s of CPU)
+# again in each one cost seconds of CPU per worker. Compiled beforehand, nothing is written beside the sources while
+# the build tests copy them.
 test: $(STAMP) $(SAM) $(CHECKOV) ## lint and every test tier side by side, two workers per core (pytest-xdist; tiers: docs/engine.md)
 	@lint_log=$$(mktemp); \
 	$(MAKE) --no-print-directory lint > "$$lint_log" 2>&1 & lint=$$!; \

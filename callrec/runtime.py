@@ -119,3 +119,9 @@ def _stop(sfn: Any, execution_arn: str) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.01)
+
+
+if __name__ == "__main__":  # `python -m callrec.runtime`: deploy template.yaml once, in-process, and stop
+    with LocalRuntime() as local:
+        assert local.deployment is not None
+        print(f"template.yaml deployed locally: {len(local.deployment.created)} resources")
