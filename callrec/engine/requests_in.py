@@ -14,8 +14,8 @@ request of played calls and on the edge cases.
 
 from __future__ import annotations
 
+import contextlib
 import functools
-import re
 import sys
 from collections.abc import Callable
 from io import BytesIO
@@ -25,41 +25,40 @@ from urllib.parse import unquote, urlsplit
 from callrec.engine.ledger import Patch
 
 _FROM_PRIMITIVES = frozenset(("method", "base_url", "path", "query_string", "data", "headers"))
-_LINE_BREAK = re.compile(r"[\r\n]")
-
-
-def _wsgi_text(text: str) -> str:
-    """PEP 3333's "bytes as latin-1" text, as werkzeug's `_wsgi_encoding_dance` writes it."""
-    return text.encode().decode("latin1")
+# werkzeug's own pieces of EnvironBuilder, so that what is written here follows them
+_WERKZEUG = (
+    "werkzeug._internal:_wsgi_encoding_dance",  # PEP 3333's "bytes as latin-1" text
+    "werkzeug.datastructures.headers:_newline_re",  # a header value werkzeug refuses
+    "werkzeug.urls:iri_to_uri",
+    "werkzeug.test:EnvironBuilder.get_environ",
+)
 
 
 @functools.lru_cache(maxsize=256)
 def _base(base_url: str) -> tuple[str, str, str, str, str] | None:
     """(wsgi.url_scheme, HTTP_HOST, SCRIPT_NAME, SERVER_NAME, SERVER_PORT) of a base URL, as EnvironBuilder sets
     them; None where it would refuse the URL."""
+    from werkzeug._internal import _wsgi_encoding_dance
     from werkzeug.urls import iri_to_uri
 
     scheme, netloc, script_root, query, fragment = urlsplit(iri_to_uri(base_url))
     if query or fragment:
         return None
     name, sep, port = netloc.partition(":")
-    number = None
+    number = 443 if scheme == "https" else 80
     if sep:
-        try:
+        with contextlib.suppress(ValueError):
             number = int(port)
-        except ValueError:
-            number = None
-    if number is None:
-        number = 443 if scheme == "https" else 80
-    return scheme, netloc, _wsgi_text(unquote(script_root.rstrip("/"))), name, str(number)
+    return scheme, netloc, _wsgi_encoding_dance(unquote(script_root.rstrip("/"))), name, str(number)
 
 
 @functools.lru_cache(maxsize=4096)
 def _path(path: str) -> tuple[str, str]:
     """(PATH_INFO, REQUEST_URI) of a request path, as EnvironBuilder sets them."""
+    from werkzeug._internal import _wsgi_encoding_dance
     from werkzeug.urls import iri_to_uri
 
-    return _wsgi_text(unquote(iri_to_uri(urlsplit(path).path))), _wsgi_text(path)
+    return _wsgi_encoding_dance(unquote(iri_to_uri(urlsplit(path).path))), _wsgi_encoding_dance(path)
 
 
 def environ(
@@ -67,6 +66,9 @@ def environ(
 ) -> dict[str, Any] | None:
     """The WSGI environ werkzeug's EnvironBuilder builds from these arguments, or None where this does not write
     it (werkzeug's own then does, or refuses the request as it always did)."""
+    from werkzeug._internal import _wsgi_encoding_dance
+    from werkzeug.datastructures.headers import _newline_re
+
     if "?" in path or not isinstance(query_string, str):
         return None
     base = _base(base_url)
@@ -76,11 +78,15 @@ def environ(
     if not isinstance(body, bytes):
         return None
     content_type = None
+    combined: dict[str, list[str]] = {}  # the other headers, as HTTP_* keys, in order
     for key, value in headers:
-        if not isinstance(key, str) or not isinstance(value, str) or _LINE_BREAK.search(value):
+        if not isinstance(key, str) or not isinstance(value, str) or _newline_re.search(value):
             return None
-        if content_type is None and key.lower() == "content-type":
-            content_type = value
+        lowered = key.lower()
+        if lowered == "content-type":
+            content_type = value if content_type is None else content_type
+        elif lowered != "content-length":
+            combined.setdefault(f"HTTP_{key.upper().replace('-', '_')}", []).append(value)
     mimetype = content_type.partition(";")[0].strip() if content_type else None
     length: int | None = None
     if body:
@@ -95,7 +101,7 @@ def environ(
         "REQUEST_METHOD": method,
         "SCRIPT_NAME": script_name,
         "PATH_INFO": path_info,
-        "QUERY_STRING": _wsgi_text(query_string),
+        "QUERY_STRING": _wsgi_encoding_dance(query_string),
         "REQUEST_URI": request_uri,
         "RAW_URI": request_uri,
         "SERVER_NAME": server_name,
@@ -114,10 +120,6 @@ def environ(
         result["CONTENT_TYPE"] = content_type
     if length is not None:
         result["CONTENT_LENGTH"] = str(length)
-    combined: dict[str, list[str]] = {}
-    for key, value in headers:
-        if key.lower() not in ("content-type", "content-length"):
-            combined.setdefault(f"HTTP_{key.upper().replace('-', '_')}", []).append(value)
     for key, values in combined.items():
         result[key] = ", ".join(values)
     return result
@@ -127,10 +129,10 @@ def _built_directly(_inherited: None) -> Callable[..., Any]:
     def from_values(cls: Any, *args: Any, **kwargs: Any) -> Any:
         """moto's request from what `from_primitives` passes, its environ written directly; anything else as
         werkzeug builds it."""
-        from werkzeug.wrappers import Request as WerkzeugRequest
-
         built = environ(**kwargs) if not args and kwargs.keys() == _FROM_PRIMITIVES else None
         if built is None:
+            from werkzeug.wrappers import Request as WerkzeugRequest
+
             return WerkzeugRequest.from_values.__func__(cls, *args, **kwargs)  # type: ignore[attr-defined]
         return cls(built)
 
@@ -147,7 +149,7 @@ RECORDS = (
         "built, copied and emptied, the URL quoted part by part): 3.5% of a profiled test run's CPU. For what "
         "moto's from_primitives passes, the same environ is written directly.",
         "not reported upstream yet",
-        uses=("moto.core.request:Request.from_primitives", "werkzeug.test:EnvironBuilder.get_environ"),
+        uses=("moto.core.request:Request.from_primitives", *_WERKZEUG),
         adds=True,
     ),
 )
