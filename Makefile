@@ -6,6 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+WARM := $(VENV)/.warm
 SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
 CHECKOV_VENV := .venv-checkov
@@ -13,6 +14,10 @@ CHECKOV := $(CHECKOV_VENV)/bin/checkov
 UV_VENV := .venv-uv
 UV := $(UV_VENV)/bin/uv
 export SAM_CLI_TELEMETRY := 0
+# Parsed state machine programs, kept across runs (callrec.engine.interpreter): the install's warm-up deployment parses
+# template.yaml's workflows once, and every test worker, `make demo` and `make serve` load them (RecordingSession:
+# 0.7-1 s of CPU to parse, 6 ms to load).
+export CALLREC_PROGRAM_STORE := $(CURDIR)/$(VENV)/programs
 PYTEST_ARGS ?=
 # The three virtual environments (project, SAM CLI, checkov) install side by side; recipes stay in order.
 MAKEFLAGS += --jobs=3
@@ -25,11 +30,11 @@ help: ## list the targets
 # uv (pinned in requirements/uv.txt, put in .venv-uv by pip) installs the environments, from the same pins as pip
 # would (measured from a clean clone here: 63 s -> 35 s, and half the CPU). The environments are made without pip
 # (making one with it took 4.6 s); .venv gets its pinned pip from uv. No environment's bytecode is compiled whole: the
-# SAM CLI's and checkov's is written as they first run, and .venv's by one process before the tests, for what they
-# import: collecting them, then deploying template.yaml once in-process (`python -m callrec.runtime`). Counted over a
-# whole `.ci/run` (every process's compiles, through sys.audit): compiling .venv whole at install (uv, 98 MB of
-# source, 12 s and 22 CPU-s) compiled 131 MB in all; this way 76 MB (the warm-up 24 MB, cfn-lint's first run 17 MB,
-# the test workers 1 MB). With nothing compiled before them, the four workers each compiled the same modules at once.
+# SAM CLI's and checkov's is written as they first run, and .venv's, before the tests' first run, by one process for
+# what they import ($(WARM): collecting them, then deploying template.yaml once in-process, `python -m callrec.runtime`).
+# Counted over a whole `.ci/run` (every process's compiles, through sys.audit): compiling .venv whole at install (uv,
+# 98 MB of source, 12 s and 22 CPU-s) compiled 131 MB in all; this way 76 MB (the warm-up 24 MB, cfn-lint's first run
+# 17 MB, the test workers 1 MB). With nothing compiled before them, the four workers each compiled the same modules.
 $(UV): requirements/uv.txt
 	$(PYTHON) -m pip install --quiet --upgrade --target $(UV_VENV) -r requirements/uv.txt
 	touch $(UV)
@@ -42,9 +47,15 @@ $(STAMP): pyproject.toml requirements/runtime.txt requirements/test.txt requirem
 	$(UV_INSTALL) --python $(BIN)/python -r requirements/test.txt -c requirements/constraints.txt
 	$(UV_INSTALL) --python $(BIN)/python --no-deps -e .
 	$(BIN)/python -m compileall -q callrec layer/python functions tests
+	rm -f $(WARM)
+	touch $(STAMP)
+
+# One process writes the bytecode the test workers will import, and pytest's rewritten test modules, before they start
+# (5.9 s and 4.7 s of one core on a clean clone here): `make test` runs lint beside it, on the other core.
+$(WARM): $(STAMP)
 	$(WRITE_BYTECODE) $(BIN)/python -m pytest --collect-only -q -p no:cacheprovider > /dev/null
 	$(WRITE_BYTECODE) $(BIN)/python -m callrec.runtime
-	touch $(STAMP)
+	touch $(WARM)
 
 $(SAM): requirements/sam.txt $(UV)
 	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv --without-pip $(SAM_VENV)
@@ -64,15 +75,17 @@ demo: $(STAMP) ## play the demo calls through the embedded local stack and print
 # 4 min 25 s with one per core, on 2 cores).
 TEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; print(2 * (os.cpu_count() or 1))')
 
-# Lint runs beside the tests (they share nothing; lint is about 20 s of one core): the target fails if either does, and
-# lint's report follows the tests'. Bytecode is used and written even where PYTHONDONTWRITEBYTECODE is set, and the
-# project's is compiled as it installs (with the dependencies' modules the tests import, and pytest's rewritten test
-# modules): each worker imports every module, and compiling (and pytest rewriting the test modules, 1.5 s of CPU)
-# again in each one cost seconds of CPU per worker. Compiled beforehand, nothing is written beside the sources while
-# the build tests copy them.
+# Lint runs beside the tests (they share nothing; lint is 25-30 s of one core): the target fails if either does, and
+# lint's report follows the tests'. It starts before the first run's warm-up ($(WARM)), which uses one core, so that
+# lint has the other: a clean clone's install leaves one core idle for those 10 s. Bytecode is used and written even
+# where PYTHONDONTWRITEBYTECODE is set, and the project's is compiled as it installs (with the dependencies' modules
+# the tests import, and pytest's rewritten test modules): each worker imports every module, and compiling (and pytest
+# rewriting the test modules, 1.5 s of CPU) again in each one cost seconds of CPU per worker. Compiled beforehand,
+# nothing is written beside the sources while the build tests copy them.
 test: $(STAMP) $(SAM) $(CHECKOV) ## lint and every test tier side by side, two workers per core (pytest-xdist; tiers: docs/engine.md)
 	@lint_log=$$(mktemp); \
 	$(MAKE) --no-print-directory lint > "$$lint_log" 2>&1 & lint=$$!; \
+	$(MAKE) --no-print-directory $(WARM) && \
 	$(WRITE_BYTECODE) $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS); \
 	tested=$$?; \
 	wait $$lint; linted=$$?; \

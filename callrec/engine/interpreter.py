@@ -184,9 +184,26 @@ def _executions_with_environment(original):
 
 _programs: dict[str, Any] = {}
 _programs_lock = threading.Lock()
-# A folder this run's processes share parsed programs through (the test session makes one for its pytest-xdist
-# workers: tests/conftest.py); unset, each process parses for itself.
+# A folder processes share parsed programs through: the test session makes one for its pytest-xdist workers
+# (tests/conftest.py) unless one is given; the Makefile gives one in .venv, kept across runs and filled first by the
+# install's warm-up deployment. Unset, each process parses for itself.
 PROGRAM_STORE = "CALLREC_PROGRAM_STORE"
+
+
+@functools.cache
+def _parser_version() -> str:
+    """What a stored program depends on besides its definition: moto's version, Python's, and the engine's own
+    source (a record may change what a parsed component holds)."""
+    import hashlib
+    import sys
+    from pathlib import Path
+
+    from moto import __version__
+
+    engine = hashlib.sha256()
+    for source in sorted(Path(__file__).parent.glob("*.py")):
+        engine.update(source.read_bytes())
+    return f"{__version__}\n{sys.version}\n{engine.hexdigest()}"
 
 
 def _stored(definition: str) -> str | None:
@@ -196,9 +213,7 @@ def _stored(definition: str) -> str | None:
     folder = os.environ.get(PROGRAM_STORE)
     if not folder:
         return None
-    from moto import __version__
-
-    key = hashlib.sha256(f"{__version__}\n{definition}".encode()).hexdigest()
+    key = hashlib.sha256(f"{_parser_version()}\n{definition}".encode()).hexdigest()
     return os.path.join(folder, f"{key}.pickle")
 
 
@@ -209,8 +224,8 @@ def _from_store(path: str | None) -> Any:
         return None
     try:
         with open(path, "rb") as stored:
-            return pickle.load(stored)  # noqa: S301 - written by this run's own processes, in a folder of its own
-    except (OSError, EOFError, pickle.UnpicklingError):
+            return pickle.load(stored)  # noqa: S301 - written by the project's own processes, in a folder of its own
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError):
         return None  # not there (or unreadable): parsed here
 
 
@@ -222,6 +237,7 @@ def _to_store(path: str | None, program: Any) -> None:
         return
     partial = f"{path}.{os.getpid()}.{threading.get_ident()}"
     try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(partial, "wb") as stored:
             pickle.dump(program, stored, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(partial, path)  # whole or not at all: another process may be reading

@@ -357,6 +357,31 @@ def test_a_program_parsed_by_one_process_is_loaded_by_the_others(machine, sfn, m
     assert tree.getChildCount() > 0 and tree.made  # walked: parsed then
 
 
+def test_a_program_stored_by_another_moto_python_or_engine_is_parsed_again(machine, sfn, monkeypatch, tmp_path):
+    """The Makefile's store is kept across runs (in .venv): a program stored under another moto, Python or engine
+    source is not loaded but parsed again, and the store's folder is made when it is missing."""
+    import sys
+
+    from moto import __version__
+
+    from callrec.engine import interpreter
+    from callrec.engine.lazy import MadeWhenUsed
+
+    assert __version__ in interpreter._parser_version() and sys.version in interpreter._parser_version()
+    store = tmp_path / "programs"
+    monkeypatch.setenv(interpreter.PROGRAM_STORE, str(store))
+    monkeypatch.setattr(interpreter, "_programs", {})
+    monkeypatch.setattr(interpreter, "_parser_version", lambda: "an earlier engine")
+    sfn.create_state_machine(name="Earlier", definition=DEFINITION, roleArn=allow_all_role())
+    assert len(list(store.glob("*.pickle"))) == 1
+
+    monkeypatch.setattr(interpreter, "_programs", {})  # a later run, after the engine changed
+    monkeypatch.setattr(interpreter, "_parser_version", lambda: "this engine")
+    sfn.create_state_machine(name="Later", definition=DEFINITION, roleArn=allow_all_role())
+    assert not isinstance(interpreter._programs[DEFINITION][1], MadeWhenUsed)  # parsed here, not loaded
+    assert len(list(store.glob("*.pickle"))) == 2
+
+
 def test_a_failed_transaction_leaves_every_item_as_it_was(aws):
     """All or nothing, as on AWS, with the rollback the adapter keeps per item (moto copied whole tables)."""
     dynamodb = client("dynamodb")
