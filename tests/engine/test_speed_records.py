@@ -4,6 +4,7 @@ one moto gives without the record."""
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import subprocess
 import sys
@@ -11,7 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import pytest
+from hypothesis import strategies
 
 from callrec import engine
 from callrec.stack import client
@@ -158,6 +161,24 @@ def test_execution_answers_are_moto_s_own(served_by_moto):
     for answer in (*with_record, *moto_alone):
         answer.pop("ResponseMetadata")
     assert with_record == moto_alone  # timestamps (parsed by botocore) included
+
+
+@hypothesis.given(
+    moment=strategies.datetimes(min_value=datetime.datetime(1900, 1, 1), max_value=datetime.datetime(9999, 12, 31))
+)
+def test_history_timestamps_convert_as_moto_s_serializer_reads_them(moment):
+    """A history timestamp in moto's form converts to the number moto's serializer gives for the same text
+    (which it reads with dateutil); so does any other text, which goes to that serializer itself."""
+    from moto.core.serialize import TimestampSerializer
+    from moto.core.utils import iso_8601_datetime_with_milliseconds
+
+    from callrec.engine.answers import epoch_seconds
+
+    by_moto = TimestampSerializer(TimestampSerializer.TIMESTAMP_FORMAT_UNIX)
+    for text in (iso_8601_datetime_with_milliseconds(moment), moment.isoformat(), f"{moment.isoformat()}+02:00"):
+        converted = epoch_seconds(text)
+        assert converted == by_moto._convert_timestamp_to_str(text, TimestampSerializer.TIMESTAMP_FORMAT_UNIX)
+        assert type(converted) is type(by_moto._convert_timestamp_to_str(text, "unixtimestamp"))
 
 
 def test_action_names_are_kept_per_class_and_found_again_when_it_gains_or_loses_a_method(aws):
