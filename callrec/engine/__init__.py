@@ -2,8 +2,8 @@
 
 moto (pinned in requirements/runtime.txt) interprets the real ASL files. Every change made to it is a
 record in the ledger (callrec/engine/ledger.py explains the records; the areas are interpreter.py,
-tokens.py, dynamodb.py, iam.py, clients.py and kms.py). `install()` checks every record against moto, then applies
-them; CONTRIBUTING.md says how to upgrade moto with the ledger.
+tokens.py, dynamodb.py, iam.py, clients.py, kms.py, and the request path: requests_in.py, routing.py and
+answers.py). `install()` checks every record against moto, then applies them; CONTRIBUTING.md says how to upgrade moto with the ledger.
 
 What the project registers with the engine (runtime.py): the template's Lambda functions, run in-process,
 and the telephony twins that answer `aws-sdk:connect:*` and `aws-sdk:chimesdkvoice:*` tasks; and its
@@ -25,6 +25,7 @@ from callrec.engine import (
     powertools,
     quotas,
     requests_in,
+    routing,
     streams,
     tokens,
 )
@@ -57,6 +58,7 @@ LEDGER = Ledger(
     + dynamodb.RECORDS
     + answers.RECORDS
     + requests_in.RECORDS
+    + routing.RECORDS
     + iam.RECORDS
     + clients.RECORDS
     + kms.RECORDS

@@ -435,3 +435,44 @@ def test_expressions_parsed_once_answer_as_moto_does(aws, record):
     assert "TransactionCanceledException" in outcomes
     with _without(record):
         assert _expressions_exchange() == with_record
+
+
+def test_s3_urls_are_reloaded_when_the_custom_endpoints_change_and_only_then(aws, monkeypatch):
+    """moto reloads moto.s3.urls to see a change of MOTO_S3_CUSTOM_ENDPOINTS: with the record, S3 requests made
+    with the variable unchanged reload nothing, and a change is seen at the next request, as without it."""
+    import importlib
+
+    from moto.s3 import models as s3_models
+
+    reloads: list[str] = []
+
+    def counted(module):
+        reloads.append(module.__name__)
+        return importlib.reload(module)
+
+    monkeypatch.setattr(s3_models, "reload", counted)
+    s3 = client("s3")
+    custom = "https://s3.recordings.example:4443"
+
+    def exchange() -> list[str]:
+        s3.create_bucket(Bucket="recordings-speed")
+        s3.put_object(Bucket="recordings-speed", Key="k", Body=b"audio")
+        assert s3.get_object(Bucket="recordings-speed", Key="k")["Body"].read() == b"audio"
+        s3.delete_object(Bucket="recordings-speed", Key="k")
+        s3.delete_bucket(Bucket="recordings-speed")
+        monkeypatch.setenv("MOTO_S3_CUSTOM_ENDPOINTS", custom)
+        s3.list_buckets()
+        bases = list(s3_models.s3_backends["123456789012"]["aws"]._url_module.url_bases)
+        monkeypatch.delenv("MOTO_S3_CUSTOM_ENDPOINTS")
+        s3.list_buckets()
+        return bases
+
+    s3.list_buckets()  # the record's first reload
+    reloads.clear()
+    assert custom in exchange()
+    assert reloads == ["moto.s3.urls", "moto.s3.urls"]  # the variable set, then unset: nothing else
+    reloads.clear()
+    with _without("s3-urls-reloaded-when-endpoints-change"):
+        assert custom in exchange()
+    assert len(reloads) > 7  # moto alone: every request, and the read above
+    assert custom not in s3_models.s3_backends["123456789012"]["aws"]._url_module.url_bases
