@@ -2,8 +2,8 @@
 
 moto (pinned in requirements/runtime.txt) interprets the real ASL files. Every change made to it is a
 record in the ledger (callrec/engine/ledger.py explains the records; the areas are interpreter.py,
-tokens.py, dynamodb.py, iam.py, clients.py, kms.py, and the request path: requests_in.py, routing.py and
-answers.py). `install()` checks every record against moto, then applies them; CONTRIBUTING.md says how to upgrade moto with the ledger.
+tokens.py, dynamodb.py, iam.py, clients.py, kms.py, and the request path: requests_in.py, routing.py,
+answers.py and parsing.py). `install()` checks every record against moto, then applies them; CONTRIBUTING.md says how to upgrade moto with the ledger.
 
 What the project registers with the engine (runtime.py): the template's Lambda functions, run in-process,
 and the telephony twins that answer `aws-sdk:connect:*` and `aws-sdk:chimesdkvoice:*` tasks; and its
@@ -22,6 +22,7 @@ from callrec.engine import (
     interpreter,
     jsonata,
     kms,
+    parsing,
     powertools,
     quotas,
     requests_in,
@@ -59,6 +60,7 @@ LEDGER = Ledger(
     + answers.RECORDS
     + requests_in.RECORDS
     + routing.RECORDS
+    + parsing.RECORDS
     + iam.RECORDS
     + clients.RECORDS
     + kms.RECORDS
