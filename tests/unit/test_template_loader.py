@@ -42,6 +42,23 @@ def test_short_forms_become_long_forms(tmp_path):
     assert loaded["G"] == {"Fn::Equals": ["a", "b"]}
 
 
+def test_each_load_is_a_copy_of_its_own(tmp_path):
+    """The file is parsed once while unchanged; what a load returns may be changed without touching the next one's
+    (mappings, lists and a YAML set alike), and holds the parsed values (dates, numbers, text)."""
+    import datetime
+
+    path = tmp_path / "t.yaml"
+    path.write_text("A: {B: [1, {C: text}]}\nD: 2026-12-01\nE: !!set {x: null}\nF: [1.5]\n")
+    parsed = {"A": {"B": [1, {"C": "text"}]}, "D": datetime.date(2026, 12, 1), "E": {"x"}, "F": [1.5]}
+    first = load_yaml(path)
+    assert first == parsed
+    first["A"]["B"][1]["C"] = "changed"
+    first["A"]["B"].append(2)
+    first["E"].add("z")
+    first["F"].clear()
+    assert load_yaml(path) == parsed
+
+
 def test_intrinsics_resolve_against_parameters_pseudo_and_resources(tmp_path):
     template = _template(
         tmp_path,
