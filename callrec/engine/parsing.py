@@ -94,8 +94,8 @@ RECORDS = (
         "speed",
         "botocore walked every JSON answer against its output shape after json.loads, though for most answers "
         "(DynamoDB's items among them) the walk gives back what json.loads gave: 2.7% of a profiled test run's "
-        "CPU. botocore's own cost, the same on AWS.",
-        "local only",
+        "CPU.",
+        "local only: botocore's own cost, the same on AWS; moto never sees how its answer is read",
         uses=(
             "botocore.parsers:BaseJSONParser._parse_body_as_json",
             "botocore.parsers:BaseJSONParser._handle_structure",
