@@ -78,10 +78,10 @@ TEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; print(2 * (os.cpu_count() or 1)
 # Lint runs beside the tests (they share nothing; lint is 25-30 s of one core): the target fails if either does, and
 # lint's report follows the tests'. It starts before the first run's warm-up ($(WARM)), which uses one core, so that
 # lint has the other: a clean clone's install leaves one core idle for those 10 s. Bytecode is used and written even
-# where PYTHONDONTWRITEBYTECODE is set, and the project's is compiled as it installs (with the dependencies' modules
-# the tests import, and pytest's rewritten test modules): each worker imports every module, and compiling (and pytest
-# rewriting the test modules, 1.5 s of CPU) again in each one cost seconds of CPU per worker. Compiled beforehand,
-# nothing is written beside the sources while the build tests copy them.
+# where PYTHONDONTWRITEBYTECODE is set: the project's is compiled as it installs, and the warm-up writes that of the
+# dependencies' modules the tests import and pytest's rewritten test modules. Each worker imports every module, and
+# compiling (and pytest rewriting the test modules, 1.5 s of CPU) again in each one cost seconds of CPU per worker.
+# Compiled beforehand, nothing is written beside the sources while the build tests copy them.
 test: $(STAMP) $(SAM) $(CHECKOV) ## lint and every test tier side by side, two workers per core (pytest-xdist; tiers: docs/engine.md)
 	@lint_log=$$(mktemp); \
 	$(MAKE) --no-print-directory lint > "$$lint_log" 2>&1 & lint=$$!; \

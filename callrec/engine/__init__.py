@@ -3,7 +3,8 @@
 moto (pinned in requirements/runtime.txt) interprets the real ASL files. Every change made to it is a
 record in the ledger (callrec/engine/ledger.py explains the records; the areas are interpreter.py,
 tokens.py, dynamodb.py, iam.py, clients.py, kms.py, and the request path: requests_in.py, routing.py,
-answers.py and parsing.py). `install()` checks every record against moto, then applies them; CONTRIBUTING.md says how to upgrade moto with the ledger.
+answers.py and parsing.py). `install()` checks every record against moto, then applies them;
+CONTRIBUTING.md says how to upgrade moto with the ledger.
 
 What the project registers with the engine (runtime.py): the template's Lambda functions, run in-process,
 and the telephony twins that answer `aws-sdk:connect:*` and `aws-sdk:chimesdkvoice:*` tasks; and its

@@ -18,16 +18,15 @@ every JSON answer of played calls and on items of every attribute type.
 
 from __future__ import annotations
 
-import threading
 import weakref
 from collections.abc import Callable
 from typing import Any
 
 from callrec.engine.ledger import Patch
 
-# per output shape, for as long as botocore keeps it
+# per output shape, for as long as botocore keeps it (worked out again by a thread that races another: the same)
 _plain_shapes: weakref.WeakKeyDictionary[Any, tuple[bytes, ...] | None] = weakref.WeakKeyDictionary()
-_plain_lock = threading.Lock()
+_UNSEEN = object()
 
 
 def _blob_names(shape: Any, member: str, visiting: set[str]) -> set[str] | None:
@@ -35,7 +34,7 @@ def _blob_names(shape: Any, member: str, visiting: set[str]) -> set[str] | None:
     if shape.name in visiting:  # a recursive shape (an attribute value's M and L): seen higher up
         return set()
     kind = shape.type_name
-    if kind in ("timestamp", "document") or getattr(shape, "is_document_type", False):
+    if kind == "timestamp" or getattr(shape, "is_document_type", False):
         return None
     if kind == "blob":
         return {member}
@@ -64,13 +63,12 @@ def _blob_names(shape: Any, member: str, visiting: set[str]) -> set[str] | None:
 def _plain(shape: Any) -> tuple[bytes, ...] | None:
     """For an output shape read as it is: the body tokens that call for botocore's walk (`null`, and each member
     name a blob is under, quoted); None if its shape always does. Kept per shape."""
-    with _plain_lock:
-        if shape not in _plain_shapes:
-            names = _blob_names(shape, "", set()) if shape.type_name == "structure" else None
-            _plain_shapes[shape] = (
-                None if names is None or "" in names else (b"null", *(f'"{name}"'.encode() for name in sorted(names)))
-            )
-        return _plain_shapes[shape]
+    tokens: Any = _plain_shapes.get(shape, _UNSEEN)
+    if tokens is _UNSEEN:
+        names = _blob_names(shape, "", set()) if shape.type_name == "structure" else None
+        tokens = None if names is None else (b"null", *(f'"{name}"'.encode() for name in sorted(names)))
+        _plain_shapes[shape] = tokens
+    return tokens
 
 
 def _read_as_loaded(original: Callable[[Any, bytes, Any], Any]) -> Callable[[Any, bytes, Any], Any]:
