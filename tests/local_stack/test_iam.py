@@ -32,6 +32,7 @@ from tests.eventually import StillWaiting
 from tests.eventually import eventually as _eventually
 from tests.local_stack.conftest import slow_connect
 from tests.local_stack.store_outage import held_at
+from tests.local_stack.streams import unread
 
 QUICK = 3.0  # seconds to wait for what a refused call may never reach (a healthy one gets there in under one)
 
@@ -372,26 +373,8 @@ def connect_hold(centre, api) -> dict:
     centre.sim.connect.hold(unrecorded.contact_id)
     (mapping,) = [m for m in engine.settings.pollers if ":kinesis:" in m.stream_arn]  # AgentEvents'
     with contextlib.suppress(StillWaiting):  # every record taken, the hold of the unrecorded contact too
-        eventually(lambda: _left_on_stream(mapping), lambda left: left <= 0, what="the agent events taken")
+        eventually(lambda: unread(mapping), lambda left: left <= 0, what="the agent events taken")
     return {**_ended(centre, call), "hold": steps}
-
-
-def _left_on_stream(mapping) -> int:
-    """How many records of the mapping's Kinesis stream it has neither taken nor dropped. (Counting deliveries
-    from a moment on is not enough: a record written before that moment, delivered after it, would be counted
-    for the one the scenario waits for.)"""
-    kinesis = client("kinesis")
-    written = 0
-    for shard in kinesis.list_shards(StreamARN=mapping.stream_arn)["Shards"]:
-        iterator = kinesis.get_shard_iterator(
-            StreamARN=mapping.stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-        )["ShardIterator"]
-        while True:
-            answer = kinesis.get_records(StreamARN=mapping.stream_arn, ShardIterator=iterator)
-            if not answer["Records"]:
-                break
-            written, iterator = written + len(answer["Records"]), answer["NextShardIterator"]
-    return written - mapping.delivered - mapping.dropped
 
 
 def contact_flow_hangup_parked(centre, api) -> dict:
