@@ -352,6 +352,7 @@ def connect_hold(centre, api) -> dict:
     asks for a window with the reason hold, and for its end."""
     from callrec import engine
 
+    before = len(authorization.refusals)
     _restart_mappings()
     call = centre.connect_call_recording(demo.TEXAS_CALLER, demo.CENTRE_TEXAS)
     centre.sim.clock.advance(3.0)
@@ -372,8 +373,12 @@ def connect_hold(centre, api) -> dict:
     centre.sim.connect.agent_joins(unrecorded.contact_id)  # to ask of its workflow (DescribeExecution says so)
     centre.sim.connect.hold(unrecorded.contact_id)
     (mapping,) = [m for m in engine.settings.pollers if ":kinesis:" in m.stream_arn]  # AgentEvents'
+
+    def unreadable() -> bool:  # the mapping was refused the stream: it takes nothing more
+        return any(r.action.startswith("kinesis:") for r in list(authorization.refusals)[before:])
+
     with contextlib.suppress(StillWaiting):  # every record taken, the hold of the unrecorded contact too
-        eventually(lambda: unread(mapping), lambda left: left <= 0, what="the agent events taken")
+        eventually(lambda: unreadable() or unread(mapping) <= 0, timeout=QUICK * 3, what="the agent events taken")
     return {**_ended(centre, call), "hold": steps}
 
 
