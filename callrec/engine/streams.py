@@ -8,7 +8,8 @@ the starting position, as that role; a batch of up to `BatchSize` records is one
 function error retries the same batch, up to `MaximumRetryAttempts`, halved each time with
 `BisectBatchOnFunctionError`; with `ReportBatchItemFailures` the function names its failed records and the
 shard is read again from the first of them. Records past their retries are dropped (with no on-failure
-destination, as Lambda does) and counted. A shard is polled about once a second, scaled by the engine's time
+destination, as Lambda does) and counted. A mapping disabled while it retries a batch goes on from that batch when
+it is enabled again: a shard's checkpoint moves only past what the function took. A shard is polled about once a second, scaled by the engine's time
 scale, at most every 250 ms, while it brings full batches. Otherwise (nothing new, or less than a batch) a shard
 is read again once a write to it wakes its mapping (ledger records `stream-writes-wake-mappings`,
 `kinesis-writes-wake-mappings`: only the shards written to are read), or after IDLE_SECONDS (every shard); a read
@@ -64,9 +65,12 @@ class _Kinesis:
         return [shard["ShardId"] for shard in client.list_shards(StreamARN=arn)["Shards"]]
 
     @staticmethod
-    def iterator(client: Any, arn: str, shard_id: str, position: str) -> str:
+    def iterator(client: Any, arn: str, shard_id: str, position: str, sequence: str | None = None) -> str:
+        at = {"StartingSequenceNumber": sequence} if sequence else {}
         return str(
-            client.get_shard_iterator(StreamARN=arn, ShardId=shard_id, ShardIteratorType=position)["ShardIterator"]
+            client.get_shard_iterator(StreamARN=arn, ShardId=shard_id, ShardIteratorType=position, **at)[
+                "ShardIterator"
+            ]
         )
 
     @staticmethod
@@ -108,9 +112,12 @@ class _DynamoDBStream:
         return [shard["ShardId"] for shard in client.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]]
 
     @staticmethod
-    def iterator(client: Any, arn: str, shard_id: str, position: str) -> str:
+    def iterator(client: Any, arn: str, shard_id: str, position: str, sequence: str | None = None) -> str:
+        at = {"SequenceNumber": sequence} if sequence else {}
         return str(
-            client.get_shard_iterator(StreamArn=arn, ShardId=shard_id, ShardIteratorType=position)["ShardIterator"]
+            client.get_shard_iterator(StreamArn=arn, ShardId=shard_id, ShardIteratorType=position, **at)[
+                "ShardIterator"
+            ]
         )
 
     @staticmethod
@@ -269,13 +276,17 @@ class StreamMapping:
     def _poll(self, shard_id: str, iterator: str) -> tuple[str, int]:
         """Read and deliver one batch of the shard: (the next iterator, how many records were read)."""
         records, following = self.source.read(self._client, self.stream_arn, iterator, self.batch_size)
-        if records:
-            self._deliver(shard_id, records)
+        left = self._deliver(shard_id, records) if records else None
+        if left:  # disabled meanwhile: the shard's checkpoint stays at the first record not taken, as Lambda's does
+            following = self.source.iterator(
+                self._client, self.stream_arn, shard_id, "AT_SEQUENCE_NUMBER", self.source.sequence(left)
+            )
         return following, len(records)
 
-    def _deliver(self, shard_id: str, records: list[dict]) -> None:
+    def _deliver(self, shard_id: str, records: list[dict]) -> dict | None:
         """Invoke until the records are taken, retrying what failed in order (a function error with bisection
-        splits what is left in two halves, each retried on its own); what exhausts its retries is dropped."""
+        splits what is left in two halves, each retried on its own); what exhausts its retries is dropped. The first
+        record not taken if the mapping was disabled before it was (read again when it is enabled)."""
         pending: list[tuple[list[dict], int]] = [(records, 0)]  # (batch, retries it had)
         while pending and not self._stop.is_set():
             batch, retries = pending.pop(0)
@@ -298,6 +309,7 @@ class StreamMapping:
             else:
                 pending.insert(0, (rest, retries + 1))
             self._stop.wait(self._interval())
+        return pending[0][0][0] if pending else None
 
     def _failed_from(self, answer: dict, batch: list[dict]) -> int | None:
         """None if the whole batch succeeded; else how many records (from the front) succeeded."""

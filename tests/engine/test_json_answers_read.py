@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 from typing import Any
 
 import pytest
@@ -87,10 +88,12 @@ def test_an_item_is_read_as_botocore_reads_it(table, monkeypatch, item):
 
     read = JSONParser._handle_json_body
     answers: list[bool] = []
+    test = threading.get_ident()
 
     def compared(self, raw_body, shape):
         ours = read(self, raw_body, shape)
-        answers.append(_same(ours, _botocore_s(self, raw_body, shape)))  # as read (ResponseMetadata comes after)
+        if threading.get_ident() == test:  # not a thread an earlier test of this worker left reading (a poller)
+            answers.append(_same(ours, _botocore_s(self, raw_body, shape)))  # as read (ResponseMetadata comes after)
         return ours
 
     table.put_item(TableName=TABLE, Item=item)

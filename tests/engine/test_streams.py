@@ -5,7 +5,10 @@ again from its first failed record, and the stream read as the function's role."
 from __future__ import annotations
 
 import json
+import threading
 import time
+
+import pytest
 
 from callrec import engine
 from callrec.engine import authorization
@@ -80,6 +83,42 @@ def test_a_batch_that_keeps_failing_is_dropped_after_its_retries(runtime):
     _put(arn, 1)
     eventually(lambda: mapping.dropped, lambda dropped: dropped == 1, 10.0, "the record dropped")
     assert calls == [[1], [1], [1]]  # the first try and two retries
+
+
+def _table_put(arn: str, *values: int) -> None:
+    for value in values:
+        client("dynamodb").put_item(TableName=arn.split("/")[1], Item={"id": {"S": str(value)}})
+
+
+def _table_values(event: dict) -> list[int]:
+    return [int(r["dynamodb"]["Keys"]["id"]["S"]) for r in event["Records"]]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [(_stream, _put, _values), (lambda: streamed_table("things"), _table_put, _table_values)],
+    ids=["kinesis", "table"],
+)
+def test_a_batch_still_retried_when_its_mapping_is_disabled_is_read_again_when_it_is_enabled(runtime, source):
+    """Lambda checkpoints a shard only past what the function took: disabled while it retries a batch, the mapping
+    goes on from that batch when it is enabled again, and never from past it (the records would be lost)."""
+    make, put, values = source
+    arn, seen, attempts, healthy = make(), [], [], threading.Event()
+
+    def handler(event, context):
+        attempts.append(values(event))
+        if not healthy.is_set():
+            raise RuntimeError("not yet")
+        seen.extend(values(event))
+
+    mapping = _mapping(handler, arn)
+    put(arn, 1, 2)
+    eventually(lambda: len(attempts), lambda tried: tried >= 2, 10.0, "the batch retried")
+    mapping.stop()  # disabled while the batch waits for its next retry
+    healthy.set()
+    mapping.start()
+    eventually(lambda: mapping.delivered, lambda delivered: delivered == 2, 10.0, "the batch taken after enabling")
+    assert seen == [1, 2] and mapping.dropped == 0
 
 
 def test_the_stream_is_read_as_the_functions_role(runtime):
