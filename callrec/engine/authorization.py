@@ -26,11 +26,19 @@ import contextlib
 import functools
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 ACCOUNT_ID = "123456789012"  # moto's default account, where the local stack deploys
 ALWAYS_ALLOWED = {"sts:GetCallerIdentity"}  # as on AWS: needs no permission
+
+
+_life = [0]  # the engine's life: engine.reset() begins another (a runtime opens and closes with one)
+
+
+def new_life() -> None:
+    """A runtime opened or closed: whoever acted in the last one can no longer call (see `Outlived`)."""
+    _life[0] += 1
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,7 @@ class Principal:
     role_arn: str
     session: str  # the role session's name (the function's name; "execution" for a workflow)
     state: str = ""  # a workflow task's state, by name (what a refusal, or a test's fault, is placed by)
+    life: int = field(default_factory=lambda: _life[0], compare=False)  # the engine's life it acts in
 
     @property
     def arn(self) -> str:
@@ -79,10 +88,19 @@ DENIAL = {
 }
 
 
+class Outlived(RuntimeError):
+    """A call by a function or workflow task of a local runtime that has closed. Its thread cannot be stopped (a
+    handler runs on past its runtime, unlike Lambda's frozen sandbox), and its calls would reach the next runtime's
+    moto, which holds the same names: they fail here instead."""
+
+
 def check(prefix: str, operation: str, params: dict, region: str) -> None:
-    """Raise the service's AccessDenied ClientError unless the acting principal may make this call."""
+    """Raise the service's AccessDenied ClientError unless the acting principal may make this call (`Outlived` if
+    it acts in a runtime that has closed)."""
     principal = current()
     if principal is not None:
+        if principal.life != _life[0]:
+            raise Outlived(f"{principal.session} acts in a local runtime that has closed: {prefix}:{operation}")
         require(principal, prefix, operation, params, region)
 
 

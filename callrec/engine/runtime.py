@@ -239,9 +239,12 @@ def stop_pollers() -> None:
 
 def reset() -> None:
     """Stop the event source mappings; forget registered functions, fakes, mock config, scaling and the clock
-    (between tests)."""
+    (between tests). Whoever acted before can no longer call (authorization.Outlived)."""
+    from callrec.engine import authorization
+
     stop_pollers()
     settings.__dict__.update(EngineSettings().__dict__)
+    authorization.new_life()
 
 
 def register_function(function: LambdaFunction) -> None:

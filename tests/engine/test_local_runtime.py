@@ -131,3 +131,39 @@ def test_a_deployment_into_a_moto_that_holds_something_makes_every_call(monkeypa
     with LocalRuntime(deploy=False) as runtime:
         runtime.deploy_template(fresh=True)
         assert "CreateTable" in made
+
+
+def test_a_function_still_running_when_its_runtime_closes_never_reaches_the_next_one():
+    """A handler runs on past its runtime (its thread cannot be frozen, as Lambda freezes a sandbox). Found in a
+    whole run: a verification's RecordingChecks, still running as its test's runtime closed, queried, signed and
+    wrote its attestation into the next test's moto. Its calls now fail at once, and the next runtime sees none."""
+    import threading
+
+    from callrec import engine
+    from tests.conftest import key_table
+
+    closed, went_on = threading.Event(), []
+
+    def handler(event, context):
+        closed.wait(10)
+        try:
+            client("dynamodb").put_item(TableName="left", Item={"pk": {"S": "from the last runtime"}})
+            went_on.append("written")
+        except Exception as err:  # noqa: BLE001 - what the handler's call met
+            went_on.append(type(err).__name__)
+
+    with LocalRuntime(deploy=False):
+        function = engine.LambdaFunction("slow", "arn:aws:lambda:us-east-1:123456789012:function:slow", lambda: handler)
+        function.role_arn = allow_all_role()
+        function.timeout_seconds = 0  # the invocation answers at once (timed out); its handler runs on
+        function.invoke({})
+    with LocalRuntime(deploy=False):
+        assert allow_all_role() == function.role_arn  # the same role again, as each deployment of the template makes it
+        key_table("left")
+        closed.set()
+        for _ in range(100):
+            if went_on:
+                break
+            time.sleep(0.05)
+        assert went_on and went_on != ["written"], went_on
+        assert client("dynamodb").scan(TableName="left")["Count"] == 0
