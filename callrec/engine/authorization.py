@@ -33,12 +33,17 @@ ACCOUNT_ID = "123456789012"  # moto's default account, where the local stack dep
 ALWAYS_ALLOWED = {"sts:GetCallerIdentity"}  # as on AWS: needs no permission
 
 
-_life = [0]  # the engine's life: engine.reset() begins another (a runtime opens and closes with one)
+_life = 0  # the engine's life: engine.reset() begins another (a runtime opens and closes with one)
 
 
 def new_life() -> None:
     """A runtime opened or closed: whoever acted in the last one can no longer call (see `Outlived`)."""
-    _life[0] += 1
+    global _life
+    _life += 1
+
+
+def _this_life() -> int:
+    return _life
 
 
 @dataclass(frozen=True)
@@ -46,7 +51,7 @@ class Principal:
     role_arn: str
     session: str  # the role session's name (the function's name; "execution" for a workflow)
     state: str = ""  # a workflow task's state, by name (what a refusal, or a test's fault, is placed by)
-    life: int = field(default_factory=lambda: _life[0], compare=False)  # the engine's life it acts in
+    life: int = field(default_factory=_this_life, compare=False)  # the engine's life it acts in
 
     @property
     def arn(self) -> str:
@@ -99,7 +104,7 @@ def check(prefix: str, operation: str, params: dict, region: str) -> None:
     it acts in a runtime that has closed)."""
     principal = current()
     if principal is not None:
-        if principal.life != _life[0]:
+        if principal.life != _life:
             raise Outlived(f"{principal.session} acts in a local runtime that has closed: {prefix}:{operation}")
         require(principal, prefix, operation, params, region)
 

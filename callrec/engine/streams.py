@@ -9,11 +9,11 @@ function error retries the same batch, up to `MaximumRetryAttempts`, halved each
 `BisectBatchOnFunctionError`; with `ReportBatchItemFailures` the function names its failed records and the
 shard is read again from the first of them. Records past their retries are dropped (with no on-failure
 destination, as Lambda does) and counted. A mapping disabled while it retries a batch goes on from that batch when
-it is enabled again: a shard's checkpoint moves only past what the function took. A shard is polled about once a second, scaled by the engine's time
-scale, at most every 250 ms, while it brings full batches. Otherwise (nothing new, or less than a batch) a shard
-is read again once a write to it wakes its mapping (ledger records `stream-writes-wake-mappings`,
-`kinesis-writes-wake-mappings`: only the shards written to are read), or after IDLE_SECONDS (every shard); a read
-that failed is tried again within a second.
+it is enabled again: a shard's checkpoint moves only past what the function took. A shard is polled about once a
+second, scaled by the engine's time scale, at most every 250 ms, while it brings full batches. Otherwise (nothing
+new, or less than a batch) a shard is read again once a write to it wakes its mapping (ledger records
+`stream-writes-wake-mappings`, `kinesis-writes-wake-mappings`: only the shards written to are read), or after
+IDLE_SECONDS (every shard); a read that failed is tried again within a second.
 """
 
 from __future__ import annotations
