@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import itertools
 import json
 import subprocess
 import sys
@@ -476,3 +477,39 @@ def test_s3_urls_are_reloaded_when_the_custom_endpoints_change_and_only_then(aws
         assert custom in exchange()
     assert len(reloads) > 7  # moto alone: every request, and the read above
     assert custom not in s3_models.s3_backends["123456789012"]["aws"]._url_module.url_bases
+
+
+def test_answers_are_finished_as_moto_finishes_them(aws, monkeypatch):
+    """request-id-written-where-the-body-has-one: every body, with the record and without it, gives the same headers
+    and the same body (request ids numbered from 0 each time), the XML bodies that carry a <RequestId> included."""
+    from moto.core import responses
+
+    bodies = [
+        "<PublishResponse><ResponseMetadata><RequestId>x</RequestId></ResponseMetadata></PublishResponse>",
+        "<Error><RequestId></RequestId>\n<RequestId>two</RequestId></Error>",
+        '{"Items": [{"pk": {"S": "<RequestId>in a value</RequestId>"}}]}',
+        '{"Items": [], "Count": 0}',
+        "",
+        b"<RequestId>bytes</RequestId>",
+        None,
+        {"a": "mapping"},
+    ]
+    statuses = [{"status": 200}, {"status": "400"}, {}, {"x-amzn-requestid": "given"}]
+
+    def finished() -> list:
+        numbered = itertools.count()
+
+        def made(headerdict=None):  # moto's gen_amzn_requestid_long, numbered
+            request_id = str(next(numbered))
+            if isinstance(headerdict, dict):
+                headerdict["x-amzn-requestid"] = request_id
+            return request_id
+
+        monkeypatch.setattr(responses, "gen_amzn_requestid_long", made)
+        return [responses.BaseResponse._enrich_response(dict(h), body) for body in bodies for h in statuses]
+
+    ours = finished()
+    with _without("request-id-written-where-the-body-has-one"):
+        theirs = finished()
+    assert ours == theirs
+    assert ours[0][1].count("<RequestId>0</RequestId>") == 1 and ours[0][0]["x-amzn-requestid"] == "0"
