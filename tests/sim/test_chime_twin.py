@@ -12,6 +12,7 @@ from callrec.sim import Fault
 from callrec.sim.chime import NO_ACCESS
 from callrec.sim.chime.legs import Phone
 from callrec_shared import scan, wavcheck
+from tests.eventually import eventually
 from tests.wav_probe import read_wav
 
 CALLER, DIALLED = "+14155550100", "+18005550123"
@@ -408,6 +409,21 @@ def test_hangup_action_ends_the_call_and_delivers_the_recording(sim, s3, deploym
     with pytest.raises(ClientError) as raised:
         _update(sim, sma_id, txn, "end")  # the call is over
     assert raised.value.response["Error"]["Code"] == "NotFoundException"
+
+
+def test_a_call_s_thread_ends_with_the_call_and_a_wait_after_it_returns_at_once(sim):
+    """Each call leg is served by a thread of its own; once the call is over and nothing waits in its inbox, the
+    thread ends (it kept the twin and every leg it made alive until the process ended: 38 in one test worker)."""
+    sma_id, _ = _sma(sim, {"NEW_INBOUND_CALL": _simple("Hangup")})
+    txn = sim.chime.place_call(sma_id, CALLER, DIALLED)
+    sim.chime.wait_idle(txn)
+    eventually(
+        lambda: [t for t in threading.enumerate() if t.name == f"sma-{txn[:8]}"],
+        lambda alive: not alive,
+        5.0,
+        "the leg's thread to end",
+    )
+    sim.chime.wait_idle(txn, timeout=1)  # nothing is left to handle: it says so without the thread (no TimeoutError)
 
 
 @pytest.mark.parametrize(

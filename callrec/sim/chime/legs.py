@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import queue
 import re
+import threading
 from dataclasses import dataclass, field
 
 from callrec.sim import audio
@@ -87,6 +88,8 @@ class CallLeg:
     executed: list[dict] = field(default_factory=list)  # every action executed, with its outcome
     typed: list[tuple[float, float]] = field(default_factory=list)  # when the caller pressed keys (never which)
     inbox: queue.Queue = field(default_factory=queue.Queue)
+    served: bool = True  # its thread takes from the inbox (it ends once the call is over and the inbox empty)
+    inbox_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     bridged: BridgedLeg | None = None  # LEG-B, once a CallAndBridge action was answered
     tag: str = "LEG-A"
 

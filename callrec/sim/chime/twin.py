@@ -119,7 +119,10 @@ class ChimeTwin:
         """Block until the leg has handled everything it was sent."""
         leg = self.legs[transaction_id]
         done = threading.Event()
-        leg.inbox.put(("MARK", done))
+        with leg.inbox_lock:
+            if not leg.served:  # the call is over and its thread handled all it was sent
+                return
+            leg.inbox.put(("MARK", done))
         if not done.wait(timeout):
             raise TimeoutError(f"call {transaction_id} still busy after {timeout}s")
 
@@ -187,6 +190,8 @@ class ChimeTwin:
     # --- the leg's worker ------------------------------------------------------------------------------------
 
     def _work(self, leg: CallLeg) -> None:
+        """The leg's thread: takes what the leg was sent, in order, until the call is over and nothing is left (what
+        a leg is sent once the call is over is ignored, and `wait_idle` needs no thread to answer then)."""
         while True:
             kind, payload = leg.inbox.get()
             try:
@@ -199,6 +204,10 @@ class ChimeTwin:
                 self.errors.append(f"{leg.transaction_id}: {traceback.format_exc(limit=3)}")
             finally:
                 leg.inbox.task_done()
+            with leg.inbox_lock:
+                if not leg.live and leg.inbox.empty():
+                    leg.served = False
+                    return
 
     def _handle(self, leg: CallLeg, kind: str, payload: Any) -> None:
         if kind in ("NEW_INBOUND_CALL", "CALL_ANSWERED"):
