@@ -36,7 +36,7 @@ RETRY_SECONDS = 1.0  # a mapping whose read failed (refused, throttled) tries ag
 
 
 @functools.cache
-def _stream_client(service: str, region: str, endpoint_url: str | None) -> Any:
+def stream_client(service: str, region: str, endpoint_url: str | None) -> Any:
     """One client per stream service, Region and endpoint for the process (thread-safe; making one costs botocore
     20-30 ms, and every deployment starts its mappings)."""
     import boto3
@@ -175,7 +175,7 @@ class StreamMapping:
         self._stop.clear()
         if self not in settings.pollers:  # before its iterators are taken: a write after them wakes it
             settings.pollers.append(self)
-        self._client = _stream_client(self.source.service, self.region, self.endpoint_url)
+        self._client = stream_client(self.source.service, self.region, self.endpoint_url)
         first = self._iterators is None
         opened = self._open()
         # A first opening at LATEST has nothing to read but what is written from then on, which wakes it; any other

@@ -3,7 +3,7 @@ count to move (a record written before the test, delivered after its count was t
 
 from __future__ import annotations
 
-from callrec.engine.streams import StreamMapping, _stream_client
+from callrec.engine.streams import StreamMapping, stream_client
 
 PAGE = 1000  # GetRecords' largest Limit on a DynamoDB stream (a Kinesis one allows 10,000)
 
@@ -13,7 +13,7 @@ def unread(mapping: StreamMapping) -> int:
     mapping's function may have lost its grants). The mapping counts from its first opening at LATEST, before
     the deployment's first write."""
     source, arn = mapping.source, mapping.stream_arn
-    reader = _stream_client(source.service, mapping.region, mapping.endpoint_url)  # the one the mapping reads with
+    reader = stream_client(source.service, mapping.region, mapping.endpoint_url)  # the one the mapping reads with
     written = 0
     for shard_id in source.shards(reader, arn):
         iterator = source.iterator(reader, arn, shard_id, "TRIM_HORIZON")
