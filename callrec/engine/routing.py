@@ -1,10 +1,10 @@
 """Ledger records for how moto finds the handler of a request made in-process, and finishes its answer.
 
-`s3-urls-reloaded-when-endpoints-change`: moto's S3 backend reloads its `moto.s3.urls` module every time its URLs are read, which is for every S3 request
-(`BotocoreStubber.process_request` reads `backend.urls`): the module adds the endpoints named in the
-MOTO_S3_CUSTOM_ENDPOINTS environment variable to its URL bases, and the reload is how a change of that variable
-is seen. 0.14 ms of a 1.5 ms S3 request here, 1% of a profiled test run's CPU. The module is now reloaded when
-that variable differs from what it was at the last reload, and only then.
+`s3-urls-reloaded-when-endpoints-change`: moto's S3 backend reloads its `moto.s3.urls` module every time its URLs
+are read, which is for every S3 request (`BotocoreStubber.process_request` reads `backend.urls`): the module adds
+the endpoints named in the MOTO_S3_CUSTOM_ENDPOINTS environment variable to its URL bases, and the reload is how a
+change of that variable is seen. 0.14 ms of a 1.5 ms S3 request here, 1% of a profiled test run's CPU. The module
+is now reloaded when that variable differs from what it was at the last reload, and only then.
 
 `request-id-written-where-the-body-has-one`: moto finishes every answer (`BaseResponse._enrich_response`) by
 making a request id for its headers and writing it into the body's `<RequestId>` element, with a regular
@@ -26,19 +26,23 @@ from callrec.engine.ledger import Patch, unwrap
 S3_ENDPOINTS = "MOTO_S3_CUSTOM_ENDPOINTS"  # the one setting moto.s3.urls reads (moto.settings.get_s3_custom_endpoints)
 
 
+_NOT_YET = object()  # no reload yet
+
+
 def _reloaded_when_endpoints_change(original: property) -> property:
-    reloaded_for: list[str | None] = []  # the variable's value at the last reload (empty: none yet)
+    reloaded_for: object = _NOT_YET  # the variable's value at the last reload
     lock = threading.Lock()
 
     def _url_module(self: Any) -> Any:
         """moto.s3.urls, reloaded by moto's own property when MOTO_S3_CUSTOM_ENDPOINTS has changed since the last
         reload (or there was none)."""
+        nonlocal reloaded_for
         endpoints = os.environ.get(S3_ENDPOINTS)
         with lock:
-            if reloaded_for == [endpoints]:
+            if reloaded_for == endpoints:
                 return sys.modules["moto.s3.urls"]
             module = original.fget(self)  # type: ignore[misc]
-            reloaded_for[:] = [endpoints]
+            reloaded_for = endpoints
             return module
 
     return property(_url_module)

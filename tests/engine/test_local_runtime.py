@@ -8,6 +8,7 @@ import time
 from callrec.runtime import LocalRuntime
 from callrec.stack import client
 from tests.conftest import allow_all_role
+from tests.eventually import eventually
 
 
 def test_closing_stops_an_execution_that_is_still_starting_and_the_next_runtime_starts_clean(monkeypatch):
@@ -161,9 +162,6 @@ def test_a_function_still_running_when_its_runtime_closes_never_reaches_the_next
         assert allow_all_role() == function.role_arn  # the same role again, as each deployment of the template makes it
         key_table("left")
         closed.set()
-        for _ in range(100):
-            if went_on:
-                break
-            time.sleep(0.05)
-        assert went_on and went_on != ["written"], went_on
+        eventually(lambda: went_on, bool, 5.0, "the handler's call, once its runtime closed")
+        assert went_on != ["written"], went_on
         assert client("dynamodb").scan(TableName="left")["Count"] == 0
