@@ -2,7 +2,7 @@
 
 moto (pinned in requirements/runtime.txt) interprets the real ASL files. Every change made to it is a
 record in the ledger (callrec/engine/ledger.py explains the records; the areas are interpreter.py,
-tokens.py, dynamodb.py, iam.py, clients.py, kms.py, and the request path: requests_in.py, routing.py,
+copies.py, tokens.py, dynamodb.py, iam.py, clients.py, kms.py, and the request path: requests_in.py, routing.py,
 answers.py and parsing.py). `install()` checks every record against moto, then applies them;
 CONTRIBUTING.md says how to upgrade moto with the ledger.
 
@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from callrec.engine import (
     answers,
     clients,
+    copies,
     dynamodb,
     iam,
     interpreter,
@@ -55,6 +56,7 @@ from callrec.engine.streams import StreamMapping
 LEDGER = Ledger(
     interpreter.RECORDS
     + jsonata.RECORDS
+    + copies.RECORDS
     + tokens.RECORDS
     + quotas.RECORDS
     + dynamodb.RECORDS

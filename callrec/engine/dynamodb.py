@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import copy
 import functools
+import pickle
 import threading
 from typing import Any
 
@@ -138,8 +139,27 @@ def _lexed_once(original):
 def _update_parsed_once(original):
     """An UpdateExpression's tree, parsed once per class and text (moto parsed each one twice per request: to check
     its names and values, then to apply it; 1.6% of a test run's CPU). Shared, as moto never changes it: its checks
-    only read it, and the validator that resolves it works on its own deep copy."""
-    return classmethod(functools.lru_cache(maxsize=_PARSED_KEPT)(unwrap(original)))
+    only read it, and the validator that resolves it works on its own deep copy. That copy is made from the tree's
+    pickle, taken once (copy.deepcopy walked the tree in Python at every UpdateItem: another 1.6%; 192 -> 29 us for
+    a four-clause expression). A tree that does not pickle is deep-copied as moto does."""
+    parse = unwrap(original)
+
+    @functools.lru_cache(maxsize=_PARSED_KEPT)
+    def make(cls: Any, expression: str) -> Any:
+        tree = parse(cls, expression)
+        try:
+            pickled = pickle.dumps(tree, protocol=pickle.HIGHEST_PROTOCOL)
+        except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
+            return tree
+        # copy.deepcopy(tree) asks the tree itself first: the copy is a new tree, the shared one is left alone
+        tree.__deepcopy__ = functools.partial(_unpickled, pickled)
+        return tree
+
+    return classmethod(make)
+
+
+def _unpickled(pickled: bytes, _memo: Any) -> Any:
+    return pickle.loads(pickled)  # noqa: S301 - pickled by _update_parsed_once, from moto's own tree
 
 
 RECORDS = (

@@ -111,10 +111,10 @@ def served_by_moto(aws, monkeypatch) -> list[str]:
 
 
 @contextlib.contextmanager
-def _without(record: str) -> Iterator[None]:
-    """moto without the one ledger record, for the block; the whole ledger again after."""
+def _without(*records: str) -> Iterator[None]:
+    """moto without those ledger records, for the block; the whole ledger again after."""
     engine.uninstall()
-    engine.install(without=[record])
+    engine.install(without=records)
     try:
         yield
     finally:
@@ -436,6 +436,229 @@ def test_expressions_parsed_once_answer_as_moto_does(aws, record):
     assert "TransactionCanceledException" in outcomes
     with _without(record):
         assert _expressions_exchange() == with_record
+
+
+def test_a_kept_update_tree_is_copied_whole_for_each_request_and_never_changed(aws):
+    """update-expression-parsed-once: the validator resolves a copy made from the kept tree's pickle, a tree of its
+    own (no node shared), and the kept tree reads the same after requests that resolved it against items."""
+    import copy
+    import pickle
+
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    text = "SET #a = :a, #l = list_append(if_not_exists(#l, :empty), :item) REMOVE gone ADD #n :one"
+    kept = UpdateExpressionParser.make(text)
+    before = _shape(kept)
+    copied = copy.deepcopy(kept)
+    assert _shape(copied) == before and len(_nodes(copied)) > 10  # the same tree
+    assert not {id(node) for node in _nodes(copied)} & {id(node) for node in _nodes(kept)}
+    assert _shape(pickle.loads(pickle.dumps(kept))) == before  # the kept tree still pickles
+    ddb = client("dynamodb")
+    key_table("u")
+    for value in ("first", "second"):
+        ddb.update_item(
+            TableName="u",
+            Key={"pk": {"S": "k"}},
+            UpdateExpression=text,
+            ExpressionAttributeNames={"#a": "a", "#l": "l", "#n": "n"},
+            ExpressionAttributeValues={
+                ":a": {"S": value},
+                ":empty": {"L": []},
+                ":item": {"L": [{"S": value}]},
+                ":one": {"N": "1"},
+            },
+        )
+    assert UpdateExpressionParser.make(text) is kept and _shape(kept) == before
+    item = ddb.get_item(TableName="u", Key={"pk": {"S": "k"}})["Item"]
+    assert item == {
+        "pk": {"S": "k"},
+        "a": {"S": "second"},
+        "l": {"L": [{"S": "first"}, {"S": "second"}]},
+        "n": {"N": "2"},
+    }
+
+
+def _nodes(node: Any) -> list[Any]:
+    children = [child for child in getattr(node, "children", None) or [] if hasattr(child, "children")]
+    return [node, *(found for child in children for found in _nodes(child))]
+
+
+def _shape(node: Any) -> Any:
+    """A tree as data: each node's class, its own values and its children's shapes (the parent links left out)."""
+    if not hasattr(node, "children"):
+        return repr(node)
+    own = {
+        name: repr(value) for name, value in vars(node).items() if name not in ("parent", "children", "__deepcopy__")
+    }
+    return (type(node).__name__, own, [_shape(child) for child in node.children or []])
+
+
+JSON_VALUES = strategies.recursive(
+    strategies.none() | strategies.booleans() | strategies.integers() | strategies.floats() | strategies.text(),
+    lambda inner: strategies.lists(inner) | strategies.dictionaries(strategies.text(), inner),
+    max_leaves=30,
+)
+
+
+@hypothesis.given(value=JSON_VALUES)
+def test_a_json_copy_equals_the_value_and_shares_no_dict_or_list_with_it(value):
+    from callrec.engine.copies import json_copy
+
+    copied = json_copy(value)
+    assert json.dumps(copied) == json.dumps(value)
+    assert not {id(part) for part in _containers(copied)} & {id(part) for part in _containers(value)}
+
+
+def _containers(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return [value, *(part for item in value.values() for part in _containers(item))]
+    if isinstance(value, list):
+        return [value, *(part for item in value for part in _containers(item))]
+    return []
+
+
+def test_what_is_not_json_inside_a_value_is_deep_copied_with_its_type():
+    from callrec.engine.copies import json_copy
+
+    class Sequence(list):  # as jsonata-python's own sequences are
+        pass
+
+    moment = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    value = {"seq": Sequence([{"a": [1]}]), "pair": ({"x": 1}, 2), "at": moment}
+    copied = json_copy(value)
+    assert type(copied["seq"]) is Sequence and copied == value
+    assert copied["seq"] is not value["seq"] and copied["seq"][0] is not value["seq"][0]
+    assert copied["pair"][0] is not value["pair"][0]
+
+
+# Every kind of state that reads and writes `$states`: JSONPath (Parameters, ResultPath into the input, a Map's
+# iterations with and without an ItemSelector, a Parallel's branches, Choice, OutputPath) and JSONata (Assign,
+# Output, a Map). A state that writes its result into its input (ResultPath) must write into a copy: a branch or
+# an iteration that wrote into the data it was given would show in the other branch and in the input of the
+# states after it.
+STATE_DATA_DEFINITIONS = {
+    "jsonpath": {
+        "StartAt": "Shape",
+        "States": {
+            "Shape": {
+                "Type": "Pass",
+                "Parameters": {"call.$": "$.call", "again.$": "$.call", "items.$": "$.items", "text": AWKWARD},
+                "ResultPath": "$.shaped",
+                "Next": "Each",
+            },
+            "Each": {
+                "Type": "Map",
+                "ItemsPath": "$.shaped.items",
+                "MaxConcurrency": 1,  # the iterations in order: histories to compare event by event
+                "ItemSelector": {"item.$": "$$.Map.Item.Value", "call.$": "$.shaped.call"},
+                "ItemProcessor": {
+                    "StartAt": "Mark",
+                    "States": {"Mark": {"Type": "Pass", "Result": {"seen": True}, "ResultPath": "$.mark", "End": True}},
+                },
+                "ResultPath": "$.each",
+                "Next": "Mark People",
+            },
+            "Mark People": {
+                "Type": "Map",
+                "ItemsPath": "$.people",
+                "MaxConcurrency": 1,
+                "ItemProcessor": {
+                    "StartAt": "Mark",
+                    "States": {"Mark": {"Type": "Pass", "Result": {"seen": True}, "ResultPath": "$.mark", "End": True}},
+                },
+                "ResultPath": "$.marked",
+                "Next": "Both",
+            },
+            "Both": {
+                "Type": "Parallel",
+                "InputPath": "$.call",
+                "Branches": [
+                    {
+                        "StartAt": name,
+                        "States": {name: {"Type": "Pass", "Result": name, "ResultPath": "$.branch", "End": True}},
+                    }
+                    for name in ("A", "B")
+                ],
+                "ResultPath": "$.both",
+                "Next": "Which",
+            },
+            "Which": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.shaped.call.n", "NumericGreaterThan": 1, "Next": "Trim"}],
+                "Default": "Trim",
+            },
+            "Trim": {
+                "Type": "Pass",
+                "Parameters": {"each.$": "$.each", "people.$": "$.people", "marked.$": "$.marked", "both.$": "$.both"},
+                "ResultPath": "$.trimmed",
+                "OutputPath": "$.trimmed",
+                "End": True,
+            },
+        },
+    },
+    "jsonata": {
+        "QueryLanguage": "JSONata",
+        "StartAt": "Keep",
+        "States": {
+            "Keep": {
+                "Type": "Pass",
+                "Assign": {"kept": "{% $states.input.call %}"},
+                "Output": "{% $merge([$states.input, {'twice': [$states.input.call, $states.input.call]}]) %}",
+                "Next": "Each",
+            },
+            "Each": {
+                "Type": "Map",
+                "Items": "{% $states.input.items %}",
+                "MaxConcurrency": 1,
+                "ItemProcessor": {
+                    "StartAt": "Wrap",
+                    "States": {"Wrap": {"Type": "Pass", "Output": "{% {'item': $states.input} %}", "End": True}},
+                },
+                "Output": "{% {'each': $states.result, 'kept': $kept, 'twice': $states.input.twice} %}",
+                "End": True,
+            },
+        },
+    },
+}
+
+
+@pytest.mark.parametrize("language", sorted(STATE_DATA_DEFINITIONS))
+def test_executions_read_and_pass_state_data_as_moto_does(aws, language):
+    """state-data-read-as-json-copies and state-input-kept-as-json-copy: the same output and the same history
+    (every state's input and output, in order) with the records and without them."""
+    sfn = client("stepfunctions")
+    definition = json.dumps(STATE_DATA_DEFINITIONS[language])
+    payload = {
+        "call": {"n": 2, "nested": {"list": [1, 2.5, None, True, AWKWARD]}},
+        "items": [{"i": 1}, [2], "3"],
+        "people": [{"p": 1}, {"p": 2}],
+    }
+
+    def played(name: str) -> tuple[Any, list[Any]]:
+        machine = sfn.create_state_machine(name=name, definition=definition, roleArn=allow_all_role())
+        described, events = run(sfn, machine["stateMachineArn"], payload)
+        assert described["status"] == "SUCCEEDED", events[-1]
+        return json.loads(described["output"]), [_without_moment(event) for event in events]
+
+    with_records = played("with")
+    with _without("state-data-read-as-json-copies", "state-input-kept-as-json-copy"):
+        assert played("without") == with_records
+    call, items, people = payload["call"], payload["items"], payload["people"]
+    assert with_records[0] == (
+        {"each": [{"item": item} for item in items], "kept": call, "twice": [call, call]}
+        if language == "jsonata"
+        else {
+            "each": [{"item": item, "call": call, "mark": {"seen": True}} for item in items],
+            "people": people,
+            "marked": [{**person, "mark": {"seen": True}} for person in people],
+            "both": [{**call, "branch": "A"}, {**call, "branch": "B"}],
+        }
+    )
+    assert len(with_records[1]) > 10
+
+
+def _without_moment(event: dict) -> dict:
+    return {key: value for key, value in event.items() if key != "timestamp"}
 
 
 def test_s3_urls_are_reloaded_when_the_custom_endpoints_change_and_only_then(aws, monkeypatch):
