@@ -85,6 +85,48 @@ def bench_iam_check(calls: int = 300) -> None:
     )
 
 
+def bench_state_data_copies(rounds: int = 20) -> None:
+    """What copying a state's data costs (the interpreter copies a state's input about five times per state
+    entered): every state input of a demo payment call's RecordingSession, copied as moto did (copy.deepcopy) and as
+    the ledger's records do (callrec.engine.copies.json_copy); the best of `rounds`."""
+    import copy
+    import json
+
+    from callrec.callcentre import LocalCallCentre
+    from callrec.engine.copies import json_copy
+    from callrec.history import fetch_history
+    from callrec.stack import client
+
+    with LocalRuntime(time_scale=demo.DEMO_TIME_SCALE) as runtime:
+        centre = LocalCallCentre(runtime.deployment)
+        call = next(s for s in demo.SCENARIOS if s.name == "connect-payment").play(centre)
+        centre.finish(call.session_id)
+        events = fetch_history(client("stepfunctions"), centre.execution_arn(call.session_id))
+    inputs = [json.loads(e["stateEnteredEventDetails"]["input"]) for e in events if "stateEnteredEventDetails" in e]
+    took = {}
+    for name, copier in (("deepcopy", copy.deepcopy), ("json_copy", json_copy)):
+        best = float("inf")
+        for _ in range(rounds):
+            began = time.perf_counter()
+            for value in inputs:
+                copier(value)
+            best = min(best, time.perf_counter() - began)
+        took[name] = best / len(inputs)
+    size = statistics.mean(len(json.dumps(value)) for value in inputs)
+    ratio = took["deepcopy"] / took["json_copy"]
+    print(
+        f"engine: a state's input ({len(inputs)} of a payment call, {size:.0f} B mean) copied: deepcopy "
+        f"{took['deepcopy'] * 1e6:.0f} us, json_copy {took['json_copy'] * 1e6:.0f} us ({ratio:.1f}x faster)"
+    )
+    figure(
+        "engine",
+        "a state's input copied (payment call, mean)",
+        round(took["json_copy"] * 1e6, 1),
+        "us",
+        f"{ratio:.1f}x faster than copy.deepcopy ({took['deepcopy'] * 1e6:.0f} us)",
+    )
+
+
 # The first version's figures for the same demo calls (state transitions of both workflows; Lambda invocations by
 # the workflows), measured on it with `callrec demo --json`: what every later figure is read against.
 FIRST_VERSION = {
@@ -239,5 +281,6 @@ def bench_cold_imports() -> dict[str, float]:
 if __name__ == "__main__":
     bench_deploy()
     bench_iam_check()
+    bench_state_data_copies()
     bench_demo_calls()
     bench_warm_handlers(bench_cold_imports())
