@@ -1,6 +1,6 @@
 """Throughput and loss under load, measured in this run: N Connect calls at once through the local API (HTTP,
-SigV4; callrec.load): each started with POST /recordings, its consent reported by the contact flow, one or
-two suspend/resume windows (some double-clicked, some with a stray resume), a stop and the hang-up, its
+SigV4; callrec.load): each started with POST /recordings, its consent reported by the contact flow, some talk,
+one or two suspend/resume windows (some double-clicked, some with a stray resume), a stop and the hang-up, its
 signals interleaving with every other call's; then each session waited for to its end and its recording
 verified. Prints calls/s, the requests sent, and the losses: calls not in a defined state, signals lost or
 doubled, answers that contradict the queue, recordings not verified. `python benchmarks/bench_load.py 10 200`
