@@ -35,7 +35,7 @@ def main() -> None:
             f"{result.requests} requests, {result.signals} signals  undefined {len(result.undefined)}  "
             f"lost {len(result.lost)}  doubled {len(result.doubled)}  contradicted {len(result.contradicted)}  "
             f"errors {len(result.errors)}  verified {verified}/{n}  "
-            f"suspend/resume answered 200 in {_confirmed(result, ' ms p99 ')} ms"
+            f"suspend/resume answered 200 in {_confirmed(result, 'p50 {} ms p99 {} ms')}"
             + "".join(f"\n    {problem[:600]}" for problem in result.problems())
         )
         figure(
@@ -56,19 +56,19 @@ def main() -> None:
         figure(
             "load",
             f"{n} calls at once through the API: suspend/resume answered, p50 / p99",
-            _confirmed(result, " / "),
+            _confirmed(result, "{} / {}"),
             "ms",
             "HTTP round trip to the provider's confirmation, the API's 3 s deadline included"
             + ("" if result.confirmed_seconds else "; none was answered 200 (each not confirmed in time: 503)"),
         )
 
 
-def _confirmed(result: load.LoadResult, between: str) -> str:
-    """The p50 and p99 of the suspends and resumes answered 200, or "none" if not one was (a busy moment can leave
-    every one past the API's deadline)."""
+def _confirmed(result: load.LoadResult, form: str) -> str:
+    """The p50 and p99 (ms) of the suspends and resumes answered 200, written into `form`, or "none" if not one was
+    (a busy moment can leave every one past the API's deadline)."""
     if not result.confirmed_seconds:
         return "none"
-    return f"{result.percentile_ms(0.5):.0f}{between}{result.percentile_ms(0.99):.0f}"
+    return form.format(f"{result.percentile_ms(0.5):.0f}", f"{result.percentile_ms(0.99):.0f}")
 
 
 if __name__ == "__main__":
