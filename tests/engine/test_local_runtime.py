@@ -165,3 +165,55 @@ def test_a_function_still_running_when_its_runtime_closes_never_reaches_the_next
         eventually(lambda: went_on, bool, 5.0, "the handler's call, once its runtime closed")
         assert went_on != ["written"], went_on
         assert client("dynamodb").scan(TableName="left")["Count"] == 0
+
+
+def _threads_moto_keeps_after_three_executions(without: tuple[str, ...]) -> tuple[list, list]:
+    """(the threads of this runtime's executions that moto keeps once three executions of a machine with a Parallel
+    have ended, those it keeps once a fourth has run), in a runtime with the ledger but the records in `without`.
+    Threads kept from earlier runtimes of the process are left out."""
+    from moto.stepfunctions.parser.utils import TMP_THREADS
+
+    from callrec import engine
+    from callrec.history import wait_for_execution
+
+    earlier = list(TMP_THREADS)
+
+    def mine() -> list:
+        return [thread for thread in list(TMP_THREADS) if not any(thread is old for old in earlier)]
+
+    with LocalRuntime(deploy=False):
+        engine.uninstall()
+        engine.install(without=without)
+        try:
+            sfn = client("stepfunctions")
+            branches = [{"StartAt": n, "States": {n: {"Type": "Pass", "End": True}}} for n in ("A", "B")]
+            definition = {
+                "StartAt": "Both",
+                "States": {"Both": {"Type": "Parallel", "Branches": branches, "End": True}},
+            }
+            machine = sfn.create_state_machine(name="m", definition=json.dumps(definition), roleArn=allow_all_role())
+
+            def played() -> None:
+                started = sfn.start_execution(stateMachineArn=machine["stateMachineArn"])
+                assert wait_for_execution(sfn, started["executionArn"])["status"] == "SUCCEEDED"
+
+            for _ in range(3):
+                played()
+            finished = eventually(mine, lambda kept: kept and not any(t.is_alive() for t in kept), 10)
+            played()
+            eventually(mine, lambda kept: not any(t.is_alive() for t in kept), 10)
+            return finished, mine()
+        finally:
+            engine.uninstall()
+            engine.install()
+
+
+def test_the_threads_of_ended_executions_are_let_go_when_the_next_one_starts():
+    """finished-threads-let-go: moto keeps every thread its interpreter starts in one list, and without the record
+    the threads of ended executions are still held after the next start (a `make serve` grew with every call)."""
+    finished, kept = _threads_moto_keeps_after_three_executions(without=())
+    assert len(finished) >= 3  # the last execution's worker and its two branches (each start let the earlier go)
+    assert not [thread for thread in kept if any(thread is old for old in finished)]
+    finished, kept = _threads_moto_keeps_after_three_executions(without=("finished-threads-let-go",))
+    assert len(finished) >= 9  # moto alone: every execution's worker and branches...
+    assert all(any(thread is old for old in kept) for thread in finished)  # ...still held after the next start
