@@ -13,6 +13,7 @@ import statistics
 import subprocess
 import sys
 import time
+import timeit
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -103,15 +104,11 @@ def bench_state_data_copies(rounds: int = 20) -> None:
         centre.finish(call.session_id)
         events = fetch_history(client("stepfunctions"), centre.execution_arn(call.session_id))
     inputs = [json.loads(e["stateEnteredEventDetails"]["input"]) for e in events if "stateEnteredEventDetails" in e]
-    took = {}
-    for name, copier in (("deepcopy", copy.deepcopy), ("json_copy", json_copy)):
-        best = float("inf")
-        for _ in range(rounds):
-            began = time.perf_counter()
-            for value in inputs:
-                copier(value)
-            best = min(best, time.perf_counter() - began)
-        took[name] = best / len(inputs)
+    took = {
+        name: min(timeit.repeat(lambda copier=copier: [copier(value) for value in inputs], number=1, repeat=rounds))
+        / len(inputs)
+        for name, copier in (("deepcopy", copy.deepcopy), ("json_copy", json_copy))
+    }
     size = statistics.mean(len(json.dumps(value)) for value in inputs)
     ratio = took["deepcopy"] / took["json_copy"]
     print(
@@ -244,17 +241,11 @@ def bench_warm_handlers(cold_imports: dict[str, float], calls: int = 10) -> None
 
 
 def _time_python(code: str, repeats: int = 5) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        began = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-c", code],
-            check=True,
-            cwd=REPO,
-            env={"PYTHONPATH": f"{REPO / 'layer' / 'python'}", "PATH": "/usr/bin:/bin"},
-        )
-        best = min(best, time.perf_counter() - began)
-    return best
+    command = [sys.executable, "-c", code]
+    environment = {"PYTHONPATH": f"{REPO / 'layer' / 'python'}", "PATH": "/usr/bin:/bin"}
+    return min(
+        timeit.repeat(lambda: subprocess.run(command, check=True, cwd=REPO, env=environment), number=1, repeat=repeats)
+    )
 
 
 def bench_cold_imports() -> dict[str, float]:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import settings as hypothesis_settings
 
+from callrec import engine
 from callrec.history import fetch_history, wait_for_execution
 from callrec.runtime import LocalRuntime
 from callrec.stack import Deployment, client, create_role
@@ -56,6 +59,19 @@ def allow_all_role(name: str = "test") -> str:
         return iam.get_role(RoleName=name)["Role"]["Arn"]
     except iam.exceptions.NoSuchEntityException:
         return make_role(name, [{"Effect": "Allow", "Action": "*", "Resource": "*"}], iam)
+
+
+@contextlib.contextmanager
+def ledger_without(*records: str) -> Iterator[None]:
+    """The engine's ledger with `records` left out, for the block (a scenario run as moto alone would run it); the
+    whole ledger again after."""
+    engine.uninstall()
+    engine.install(without=records)
+    try:
+        yield
+    finally:
+        engine.uninstall()
+        engine.install()
 
 
 @pytest.fixture

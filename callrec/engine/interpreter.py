@@ -168,7 +168,7 @@ def _finished_threads_let_go(original):
         """moto's start, after letting go of the interpreter's threads that have finished: moto appends every thread
         it starts (an execution's worker, each task, branch and iteration) to one module list and never removes one
         (1,471 after 50 load calls). The list is emptied in place, as five modules hold it by name."""
-        TMP_THREADS[:] = [thread for thread in list(TMP_THREADS) if thread.is_alive()]
+        TMP_THREADS[:] = [thread for thread in TMP_THREADS if thread.is_alive()]
         return original(self)
 
     return start

@@ -23,6 +23,7 @@ from callrec.history import fetch_history, states_entered, wait_for_execution
 from callrec.mock_config import MockConfig
 from callrec.stack import client
 from tests.conftest import allow_all_role, make_role, run
+from tests.conftest import ledger_without as without_records
 
 TABLE_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table"
 
@@ -530,13 +531,8 @@ def test_with_the_ledger_aws_behaviour_holds(record, aws):
 @pytest.fixture
 def ledger_without(request, aws):
     """The ledger with the one record named by the test's parameter left out; whole again afterwards."""
-    engine.uninstall()
-    engine.install(without=[request.param])
-    try:
+    with without_records(request.param):
         yield request.param
-    finally:
-        engine.uninstall()
-        engine.install()
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import time
 
 from callrec.runtime import LocalRuntime
 from callrec.stack import client
-from tests.conftest import allow_all_role
+from tests.conftest import allow_all_role, ledger_without
 from tests.eventually import eventually
 
 
@@ -173,7 +173,6 @@ def _threads_moto_keeps_after_three_executions(without: tuple[str, ...]) -> tupl
     Threads kept from earlier runtimes of the process are left out."""
     from moto.stepfunctions.parser.utils import TMP_THREADS
 
-    from callrec import engine
     from callrec.history import wait_for_execution
 
     earlier = list(TMP_THREADS)
@@ -181,31 +180,25 @@ def _threads_moto_keeps_after_three_executions(without: tuple[str, ...]) -> tupl
     def mine() -> list:
         return [thread for thread in list(TMP_THREADS) if not any(thread is old for old in earlier)]
 
-    with LocalRuntime(deploy=False):
-        engine.uninstall()
-        engine.install(without=without)
-        try:
-            sfn = client("stepfunctions")
-            branches = [{"StartAt": n, "States": {n: {"Type": "Pass", "End": True}}} for n in ("A", "B")]
-            definition = {
-                "StartAt": "Both",
-                "States": {"Both": {"Type": "Parallel", "Branches": branches, "End": True}},
-            }
-            machine = sfn.create_state_machine(name="m", definition=json.dumps(definition), roleArn=allow_all_role())
+    with LocalRuntime(deploy=False), ledger_without(*without):
+        sfn = client("stepfunctions")
+        branches = [{"StartAt": n, "States": {n: {"Type": "Pass", "End": True}}} for n in ("A", "B")]
+        definition = {
+            "StartAt": "Both",
+            "States": {"Both": {"Type": "Parallel", "Branches": branches, "End": True}},
+        }
+        machine = sfn.create_state_machine(name="m", definition=json.dumps(definition), roleArn=allow_all_role())
 
-            def played() -> None:
-                started = sfn.start_execution(stateMachineArn=machine["stateMachineArn"])
-                assert wait_for_execution(sfn, started["executionArn"])["status"] == "SUCCEEDED"
+        def played() -> None:
+            started = sfn.start_execution(stateMachineArn=machine["stateMachineArn"])
+            assert wait_for_execution(sfn, started["executionArn"])["status"] == "SUCCEEDED"
 
-            for _ in range(3):
-                played()
-            finished = eventually(mine, lambda kept: kept and not any(t.is_alive() for t in kept), 10)
+        for _ in range(3):
             played()
-            eventually(mine, lambda kept: not any(t.is_alive() for t in kept), 10)
-            return finished, mine()
-        finally:
-            engine.uninstall()
-            engine.install()
+        finished = eventually(mine, lambda kept: kept and not any(t.is_alive() for t in kept), 10)
+        played()
+        eventually(mine, lambda kept: not any(t.is_alive() for t in kept), 10)
+        return finished, mine()
 
 
 def test_the_threads_of_ended_executions_are_let_go_when_the_next_one_starts():

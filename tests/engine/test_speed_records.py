@@ -3,13 +3,11 @@ one moto gives without the record."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import itertools
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +17,7 @@ from hypothesis import strategies
 
 from callrec import engine
 from callrec.stack import client
-from tests.conftest import allow_all_role, key_table, run
+from tests.conftest import allow_all_role, key_table, ledger_without, run
 
 AWKWARD = 'quote " backslash \\ unicode \u00e9\u4e2d\U0001f600 newline \n'
 ITEM = {
@@ -110,18 +108,6 @@ def served_by_moto(aws, monkeypatch) -> list[str]:
     return served
 
 
-@contextlib.contextmanager
-def _without(*records: str) -> Iterator[None]:
-    """moto without those ledger records, for the block; the whole ledger again after."""
-    engine.uninstall()
-    engine.install(without=records)
-    try:
-        yield
-    finally:
-        engine.uninstall()
-        engine.install()
-
-
 def test_dynamodb_data_plane_answers_are_moto_s_own(served_by_moto):
     with_record = _exchange()
     assert with_record[1]["Item"] == PLAIN
@@ -135,7 +121,7 @@ def test_dynamodb_data_plane_answers_are_moto_s_own(served_by_moto):
     ]
     assert with_record[-1]["Code"] == "ConditionalCheckFailedException"
     client("dynamodb").delete_table(TableName="t")
-    with _without("dynamodb-answers-as-json"):
+    with ledger_without("dynamodb-answers-as-json"):
         assert _exchange() == with_record
 
 
@@ -156,7 +142,7 @@ def test_execution_answers_are_moto_s_own(served_by_moto):
     with_record = [sfn.describe_execution(executionArn=arn), sfn.get_execution_history(executionArn=arn)]
     assert served_by_moto == []  # the record answered both
     assert [event["type"] for event in with_record[1]["events"]][-1] == "ExecutionFailed"
-    with _without("execution-answers-as-json"):
+    with ledger_without("execution-answers-as-json"):
         moto_alone = [sfn.describe_execution(executionArn=arn), sfn.get_execution_history(executionArn=arn)]
     assert served_by_moto == ["DescribeExecution", "GetExecutionHistory"]
     for answer in (*with_record, *moto_alone):
@@ -217,7 +203,7 @@ def test_the_user_agent_is_botocore_s_own_per_client_settings_and_request_featur
         return seen
 
     kept = agents()
-    with _without("user-agent-built-once"):
+    with ledger_without("user-agent-built-once"):
         built = agents()
     assert kept == built
     assert "app/one" in kept[0] and "app/two" in kept[6] and kept[2] != kept[0] == kept[4]
@@ -263,7 +249,7 @@ def test_stream_records_are_moto_s_own(served_by_moto, items, by_moto):
     assert kept[1]["dynamodb"]["NewImage"] == items[1]  # every type, the awkward strings, the binaries
     # the record answers; moto's serializer only where a binary sits inside a list or map
     assert ("GetRecords" in served_by_moto) == by_moto
-    with _without("stream-answers-as-json"):
+    with ledger_without("stream-answers-as-json"):
         assert records() == kept
 
 
@@ -434,7 +420,7 @@ def test_expressions_parsed_once_answer_as_moto_does(aws, record):
     outcomes = [a[0] if isinstance(a, tuple) else "ok" for a in with_record[:-1]]
     assert {"ok", "ConditionalCheckFailedException", "ValidationException"} <= set(outcomes)
     assert "TransactionCanceledException" in outcomes
-    with _without(record):
+    with ledger_without(record):
         assert _expressions_exchange() == with_record
 
 
@@ -641,7 +627,7 @@ def test_executions_read_and_pass_state_data_as_moto_does(aws, language):
         return json.loads(described["output"]), [_without_moment(event) for event in events]
 
     with_records = played("with")
-    with _without("state-data-read-as-json-copies", "state-input-kept-as-json-copy"):
+    with ledger_without("state-data-read-as-json-copies", "state-input-kept-as-json-copy"):
         assert played("without") == with_records
     call, items, people = payload["call"], payload["items"], payload["people"]
     assert with_records[0] == (
@@ -696,7 +682,7 @@ def test_s3_urls_are_reloaded_when_the_custom_endpoints_change_and_only_then(aws
     assert custom in exchange()
     assert reloads == ["moto.s3.urls", "moto.s3.urls"]  # the variable set, then unset: nothing else
     reloads.clear()
-    with _without("s3-urls-reloaded-when-endpoints-change"):
+    with ledger_without("s3-urls-reloaded-when-endpoints-change"):
         assert custom in exchange()
     assert len(reloads) > 7  # moto alone: every request, and the read above
     assert custom not in s3_models.s3_backends["123456789012"]["aws"]._url_module.url_bases
@@ -732,7 +718,7 @@ def test_answers_are_finished_as_moto_finishes_them(aws, monkeypatch):
         return [responses.BaseResponse._enrich_response(dict(h), body) for body in bodies for h in statuses]
 
     ours = finished()
-    with _without("request-id-written-where-the-body-has-one"):
+    with ledger_without("request-id-written-where-the-body-has-one"):
         theirs = finished()
     assert ours == theirs
     assert ours[0][1].count("<RequestId>0</RequestId>") == 1 and ours[0][0]["x-amzn-requestid"] == "0"
