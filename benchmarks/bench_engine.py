@@ -124,6 +124,61 @@ def bench_state_data_copies(rounds: int = 20) -> None:
     )
 
 
+def bench_answer_reading(rounds: int = 20) -> None:
+    """What reading an answer with timestamps costs: a demo payment call's stream records (GetRecords) and its
+    RecordingSession's history (GetExecutionHistory), read by botocore's walk against the output shape and as the
+    ledger's record reads them (callrec.engine.parsing: json.loads, then the timestamps and the structures the walk
+    would change); the best of `rounds`."""
+    from botocore.parsers import JSONParser
+
+    from callrec.callcentre import LocalCallCentre
+    from callrec.history import fetch_history
+    from callrec.stack import client
+
+    bodies: dict[str, list] = {"GetRecordsOutput": [], "GetExecutionHistoryOutput": []}
+
+    with LocalRuntime(time_scale=demo.DEMO_TIME_SCALE) as runtime:
+        read = JSONParser._handle_json_body  # the record's, installed by the runtime
+
+        def kept(self, raw_body, shape):
+            if shape is not None and shape.name in bodies:
+                bodies[shape.name].append((raw_body, shape))
+            return read(self, raw_body, shape)
+
+        JSONParser._handle_json_body = kept
+        try:
+            centre = LocalCallCentre(runtime.deployment)
+            call = next(s for s in demo.SCENARIOS if s.name == "connect-payment").play(centre)
+            centre.finish(call.session_id)
+            fetch_history(client("stepfunctions"), centre.execution_arn(call.session_id))
+        finally:
+            JSONParser._handle_json_body = read
+        parser = JSONParser()
+        for name, answers in bodies.items():
+            ways = {
+                "walk": lambda answers=answers: [
+                    parser._parse_shape(s, parser._parse_body_as_json(b)) for b, s in answers
+                ],
+                "record": lambda answers=answers: [parser._handle_json_body(b, s) for b, s in answers],
+            }
+            took = {way: min(timeit.repeat(run, number=1, repeat=rounds)) / len(answers) for way, run in ways.items()}
+            size = statistics.mean(len(b) for b, _ in answers)
+            ratio = took["walk"] / took["record"]
+            operation = name.removesuffix("Output")
+            print(
+                f"engine: a {operation} answer ({len(answers)} of a payment call, {size / 1000:.1f} kB mean) read: "
+                f"botocore's walk {took['walk'] * 1e6:.0f} us, the record {took['record'] * 1e6:.0f} us "
+                f"({ratio:.1f}x faster)"
+            )
+            figure(
+                "engine",
+                f"a {operation} answer read (payment call, mean)",
+                round(took["record"] * 1e6, 1),
+                "us",
+                f"{ratio:.1f}x faster than botocore's walk ({took['walk'] * 1e6:.0f} us)",
+            )
+
+
 # The first version's figures for the same demo calls (state transitions of both workflows; Lambda invocations by
 # the workflows), measured on it with `callrec demo --json`: what every later figure is read against.
 FIRST_VERSION = {
@@ -273,5 +328,6 @@ if __name__ == "__main__":
     bench_deploy()
     bench_iam_check()
     bench_state_data_copies()
+    bench_answer_reading()
     bench_demo_calls()
     bench_warm_handlers(bench_cold_imports())
