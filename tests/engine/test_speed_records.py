@@ -406,6 +406,36 @@ def _expressions_exchange() -> list[Any]:
                 ),
             )
         )
+    # what each of the validator's passes refuses, and what it resolves (nested paths, functions, list indexes)
+    for text, values in [
+        ("SET #a = :a, #a = :b", {":a": {"S": "x"}, ":b": {"S": "y"}}),  # overlapping paths
+        ("SET #a = :a SET #n = :b", {":a": {"S": "x"}, ":b": {"N": "1"}}),  # two SET clauses
+        ("SET pk = :a", {":a": {"S": "x"}}),  # the key
+        ("SET #a = :missing, #n = :a", {":a": {"N": "1"}}),  # a value not given
+        ("SET #n = #n + :a", {":a": {"S": "x"}}),  # a string added
+        ("SET #a.#n = :a", {":a": {"S": "x"}}),  # a path through a string
+        ("SET #a = :a, #n = :b", {":a": {"S": ""}, ":b": {"N": "1"}}),  # an empty string (allowed off the key)
+        ("SET #l = list_append(if_not_exists(#l, :none), :b)", {":none": {"L": []}, ":b": {"L": [{"N": "1"}]}}),
+        ("SET #l[0] = :a, #m = :b REMOVE #gone", {":a": {"S": "x"}, ":b": {"M": {"x": {"S": "y"}}}}),
+        ("SET #m.#n = :b ADD #s :a", {":b": {"N": "1"}, ":a": {"SS": ["p", "q"]}}),
+        ("SET #m.#n = #m.#n + :b DELETE #s :c", {":b": {"N": "2"}, ":c": {"SS": ["q"]}}),
+        ("REMOVE #l[0], #m.#n", {}),
+    ]:
+        used = {name for name in ("#a", "#n", "#l", "#m", "#s", "#gone") if name in text}
+        names = {"#a": "status", "#n": "count", "#l": "list", "#m": "map", "#s": "set", "#gone": "old"}
+        extra = {"ExpressionAttributeValues": values} if values else {}
+        requests.append(
+            (
+                "update_item",
+                dict(
+                    Key={"pk": {"S": "k0"}},
+                    UpdateExpression=text,
+                    ExpressionAttributeNames={name: names[name] for name in used},
+                    ReturnValues="ALL_NEW",
+                    **extra,
+                ),
+            )
+        )
     answers: list[Any] = []
     for operation, params in requests:
         if operation != "transact_write_items":
@@ -421,7 +451,9 @@ def _expressions_exchange() -> list[Any]:
     return answers
 
 
-@pytest.mark.parametrize("record", ["condition-lexed-once", "update-expression-parsed-once"])
+@pytest.mark.parametrize(
+    "record", ["condition-lexed-once", "update-expression-parsed-once", "update-expression-traversed-by-type"]
+)
 def test_expressions_parsed_once_answer_as_moto_does(aws, record):
     with_record = _expressions_exchange()
     outcomes = [a[0] if isinstance(a, tuple) else "ok" for a in with_record[:-1]]
