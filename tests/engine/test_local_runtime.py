@@ -102,6 +102,33 @@ def test_a_deployment_into_a_fresh_moto_puts_back_what_the_first_one_created(mon
         assert len(engine.settings.pollers) == 3 and all(p._thread.is_alive() for p in engine.settings.pollers)
 
 
+def test_the_mappings_of_a_deployment_put_back_take_the_iterators_they_opened_and_read_from_there(monkeypatch):
+    """The mappings opened their streams before moto's state was kept (as their roles: Lambda's checks); put back,
+    each takes the iterators it opened then instead of opening its stream again, and reads what is written from
+    there: a record written to each stream reaches its function (AuditSealer seals an audit record, AgentEvents
+    reads an agent event, RecordingStateEvents a session's change)."""
+    from callrec import engine
+
+    parameters = {"MaxSignalsPerCall": "8"}
+    with LocalRuntime(deploy=False, parameters=parameters) as runtime:
+        runtime.deploy_template()
+    made = _calls_made(monkeypatch)
+    with LocalRuntime(deploy=False, parameters=parameters) as runtime:
+        deployment = runtime.deploy_template()
+        opening = {"DescribeStream", "DescribeStreamSummary", "ListShards", "GetShardIterator"}
+        assert not opening & set(made)
+        assert len(engine.settings.pollers) == 3 and all(p.iterators for p in engine.settings.pollers)
+        delivered = {p.stream_arn: p for p in engine.settings.pollers}
+        audit, sessions = deployment.physical("AuditTable"), deployment.physical("SessionsTable")
+        client("dynamodb").put_item(
+            TableName=audit, Item={"sessionId": {"S": "call-1"}, "at": {"S": "2026-12-02T00:00:00.000Z#1"}}
+        )
+        client("dynamodb").put_item(TableName=sessions, Item={"sessionId": {"S": "call-1"}, "status": {"S": "PENDING"}})
+        agent_events = next(arn for arn in delivered if ":kinesis:" in arn)
+        client("kinesis").put_record(StreamARN=agent_events, Data=b"{}", PartitionKey="agent")
+        eventually(lambda: sorted(p.delivered for p in delivered.values()), lambda got: min(got) >= 1, 30.0)
+
+
 def test_what_one_deployment_does_never_reaches_the_next_one():
     """Each deployment gets a copy of the state: an item, an object and a revoked grant stay where they were made."""
     with LocalRuntime() as runtime:
