@@ -66,19 +66,32 @@ def current() -> Principal | None:
     return getattr(_acting, "principal", None)
 
 
+EXECUTION_LIFE = (
+    "callrec_life"  # the life an execution was started in, on its AWSExecutionDetails (its frames share it)
+)
+
+
+def life_now() -> int:
+    """The engine's life the caller acts in: its principal's if it acts as one (a workflow task, a function), else
+    the engine's own. What it starts (an execution, an invocation, a mapping) acts in that life."""
+    principal = current()
+    return principal.life if principal is not None else _life
+
+
 @contextlib.contextmanager
-def acting_as(role_arn: str | None, session: str) -> Iterator[None]:
+def acting_as(role_arn: str | None, session: str, life: int | None = None) -> Iterator[None]:
+    """`life`: the engine's life it acts in, if not this one (`life_now()` of whoever started it)."""
     previous = current()
-    _acting.principal = Principal(role_arn, session) if role_arn else None
+    _acting.principal = Principal(role_arn, session, life=_life if life is None else life) if role_arn else None
     try:
         yield
     finally:
         _acting.principal = previous
 
 
-def act_as(role_arn: str, session: str, state: str = "") -> None:
+def act_as(role_arn: str, session: str, state: str = "", life: int | None = None) -> None:
     """For the rest of this thread's life (a workflow task's own thread), or until its next task."""
-    _acting.principal = Principal(role_arn, session, state)
+    _acting.principal = Principal(role_arn, session, state, life=_life if life is None else life)
 
 
 class NoResourceRule(RuntimeError):
@@ -104,9 +117,14 @@ def check(prefix: str, operation: str, params: dict, region: str) -> None:
     it acts in a runtime that has closed)."""
     principal = current()
     if principal is not None:
-        if principal.life != _life:
-            raise Outlived(f"{principal.session} acts in a local runtime that has closed: {prefix}:{operation}")
-        require(principal, prefix, operation, params, region)
+        check_as(principal, prefix, operation, params, region)
+
+
+def check_as(principal: Principal, prefix: str, operation: str, params: dict, region: str) -> None:
+    """`check`, for `principal`."""
+    if principal.life != _life:
+        raise Outlived(f"{principal.session} acts in a local runtime that has closed: {prefix}:{operation}")
+    require(principal, prefix, operation, params, region)
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,8 @@ def _task_acts_as_role(original):
         from callrec.engine import authorization
 
         credentials = original(self, env)
-        authorization.act_as(credentials.role_arn, "execution", self.name)
+        life = getattr(env.aws_execution_details, authorization.EXECUTION_LIFE, None)
+        authorization.act_as(credentials.role_arn, "execution", self.name, life)
         return credentials
 
     return _eval_state_credentials

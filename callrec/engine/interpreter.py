@@ -53,8 +53,8 @@ def _as_task_role(state_credentials: Any, prefix: str, operation: str, params: d
     """The Lambda service and the twins check the task's role as AWS would (callrec.engine.authorization)."""
     from callrec.engine import authorization
 
-    principal = authorization.Principal(state_credentials.role_arn, "execution")
-    authorization.require(principal, prefix, operation, params, region)
+    principal = authorization.Principal(state_credentials.role_arn, "execution", life=authorization.life_now())
+    authorization.check_as(principal, prefix, operation, params, region)
 
 
 def _aws_sdk_to_twins(original):
@@ -159,6 +159,19 @@ def _worker_with_test_case(original):
         return worker
 
     return _get_start_execution_worker
+
+
+def _started_in_its_runtime(original):
+    def __init__(self, *args, **kwargs):
+        """The engine's life the execution is started in (a runtime's), kept where its environment and its frames
+        will read it (its AWSExecutionDetails): made before its thread starts, in the starting caller's."""
+        from callrec.engine import authorization
+
+        original(self, *args, **kwargs)
+        details = self._evaluation_details.aws_execution_details
+        setattr(details, authorization.EXECUTION_LIFE, authorization.life_now())
+
+    return __init__
 
 
 def _finished_threads_let_go(original):
@@ -481,6 +494,21 @@ RECORDS = (
         "The mock test case chosen at start reaches the execution's worker.",
         "local only",
         uses=(f"{SFN}.backend.execution_worker:ExecutionWorker.__annotations__._mock_test_case",),
+    ),
+    Patch(
+        "execution-acts-in-its-runtime",
+        f"{SFN}.backend.execution_worker:ExecutionWorker.__init__",
+        _started_in_its_runtime,
+        "local",
+        "An execution acts in the local runtime it was started in: its tasks act as their role in that runtime's "
+        "life (task-acts-as-its-role), so once it has closed their calls fail (authorization.Outlived) instead of "
+        "reaching the next runtime's moto, which holds the same names. A runtime stops its executions as it "
+        "closes, but one started as it closes was missed, and its tasks' calls acted in the next runtime.",
+        "local only",
+        uses=(
+            f"{SFN}.backend.execution_worker:ExecutionWorker.__annotations__._evaluation_details",
+            f"{SFN}.asl.eval.environment:Environment.__annotations__.aws_execution_details",
+        ),
     ),
     Patch(
         "finished-threads-let-go",

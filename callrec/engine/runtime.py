@@ -143,15 +143,16 @@ class LambdaFunction:
             memory_limit_in_mb=self.memory_mb,
             timeout_seconds=self.timeout_seconds,
         )
+        from callrec.engine import authorization
+
         began = time.perf_counter()
         handler, pooled = self._take()
         outcome: dict[str, Any] = {}
+        life = authorization.life_now()  # the invoker's: a workflow task of a runtime that has closed, say
 
         def run() -> None:
-            from callrec.engine import authorization
-
             try:
-                with authorization.acting_as(self.role_arn, self.name):
+                with authorization.acting_as(self.role_arn, self.name, life):
                     outcome["result"] = handler(event, context)
             except Exception as err:  # noqa: BLE001 - the Lambda runtime reports every exception
                 outcome["error"] = err

@@ -162,6 +162,7 @@ class StreamMapping:
     _wake: threading.Event = field(default_factory=threading.Event, repr=False)  # set by a write to the stream
     _written: set[str] = field(default_factory=set, repr=False)  # the shards written to since the last read
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _life: int | None = field(default=None, repr=False)  # the engine's life it was enabled in (a runtime's)
 
     @property
     def source(self) -> type[_Kinesis] | type[_DynamoDBStream]:
@@ -181,7 +182,10 @@ class StreamMapping:
         (callrec.engine.snapshot: a deployment put back), taken as they are: the same role checked on the same
         stream, in the same state, opened the same (a first opening of each mapping of template.yaml's was 3% of
         a test run's CPU, made again for every deployment)."""
+        from callrec.engine import authorization
+
         self._stop.clear()
+        self._life = authorization.life_now()
         if self not in settings.pollers:  # before its iterators are taken: a write after them wakes it
             settings.pollers.append(self)
         self._client = stream_client(self.source.service, self.region, self.endpoint_url)
@@ -235,7 +239,7 @@ class StreamMapping:
     def _acting(self) -> Any:
         from callrec.engine import authorization
 
-        return authorization.acting_as(self.function.role_arn, f"{self.function.name}-event-source-mapping")
+        return authorization.acting_as(self.function.role_arn, f"{self.function.name}-event-source-mapping", self._life)
 
     def _open(self) -> bool:
         """Check the stream as the role and take a shard iterator per shard from the starting position (kept only the

@@ -194,6 +194,65 @@ def test_a_function_still_running_when_its_runtime_closes_never_reaches_the_next
         assert client("dynamodb").scan(TableName="left")["Count"] == 0
 
 
+def test_an_execution_its_runtime_did_not_stop_acts_in_that_runtime_and_never_reaches_the_next_one(monkeypatch):
+    """A runtime stops its executions as it closes, but one started as it closes is not among those it lists (found
+    in a whole run: a verification a RecordingSession started at its end put an attestation into the next test's
+    moto). The execution acts in the runtime it was started in: once that has closed, its tasks' calls, and the
+    functions they invoke, fail at once (Outlived), and the next runtime sees none of them."""
+    from callrec import engine
+    from callrec.engine import authorization
+    from tests.conftest import key_table
+
+    monkeypatch.setattr(LocalRuntime, "_stop_executions", lambda self: None)  # the close misses it, as in the race
+    refused: list[str] = []
+
+    class Outlived(authorization.Outlived):
+        def __init__(self, message: str) -> None:
+            refused.append(message)
+            super().__init__(message)
+
+    monkeypatch.setattr(authorization, "Outlived", Outlived)
+    went_on: list[str] = []
+
+    def handler(event, context):
+        try:
+            client("dynamodb").put_item(TableName="left", Item={"pk": {"S": "from the function"}})
+            went_on.append("written")
+        except Exception as err:  # noqa: BLE001 - what the handler's call met
+            went_on.append(type(err).__name__)
+        return {}
+
+    def function() -> engine.LambdaFunction:
+        made = engine.LambdaFunction("late", "arn:aws:lambda:us-east-1:123456789012:function:late", lambda: handler)
+        made.role_arn = allow_all_role()
+        engine.register_function(made)
+        return made
+
+    write = {"Resource": "arn:aws:states:::dynamodb:putItem", "Parameters": {"TableName": "left", "Item": {}}}
+    write["Parameters"]["Item"] = {"pk": {"S": "from the task"}}
+    invoke = {"Resource": "arn:aws:states:::lambda:invoke", "Parameters": {"FunctionName": "late"}}
+    wait = {"Type": "Wait", "Seconds": 1, "Next": "Call"}  # outlasts the close and the next runtime's start
+    with LocalRuntime(deploy=False):
+        function()
+        sfn = client("stepfunctions")
+        for name, call in (("write", write), ("invoke", invoke)):
+            definition = {"StartAt": "Wait", "States": {"Wait": wait, "Call": {"Type": "Task", **call, "End": True}}}
+            machine = sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=allow_all_role())
+            sfn.start_execution(stateMachineArn=machine["stateMachineArn"])
+    with LocalRuntime(deploy=False):  # the same names again, as each test's deployment makes them
+        function()
+        key_table("left")
+
+        def items() -> int:
+            return int(client("dynamodb").scan(TableName="left")["Count"])
+
+        eventually(lambda: len(refused) + len(went_on) + items(), lambda n: n >= 2, 10.0, "both tasks' calls")
+        time.sleep(0.2)  # whatever else the old executions do now
+        assert went_on == [], went_on
+        assert sorted(message.split(": ", 1)[1] for message in refused) == ["dynamodb:PutItem", "lambda:Invoke"]
+        assert items() == 0
+
+
 def _threads_moto_keeps_after_three_executions(without: tuple[str, ...]) -> tuple[list, list]:
     """(the threads of this runtime's executions that moto keeps once three executions of a machine with a Parallel
     have ended, those it keeps once a fourth has run), in a runtime with the ledger but the records in `without`.
