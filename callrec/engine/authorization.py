@@ -66,9 +66,8 @@ def current() -> Principal | None:
     return getattr(_acting, "principal", None)
 
 
-EXECUTION_LIFE = (
-    "callrec_life"  # the life an execution was started in, on its AWSExecutionDetails (its frames share it)
-)
+# the life an execution was started in, kept on its AWSExecutionDetails (its frames share them)
+EXECUTION_LIFE = "callrec_life"
 
 
 def life_now() -> int:

@@ -94,6 +94,8 @@ def _survey(shape: Any, member: str, found: _Survey) -> Plan:
         elif kind in ("list", "map"):
             children = [shape.member] if kind == "list" else [shape.key, shape.value]
             reads = [_survey(child, member, found) for child in children]
+            if len(reads) == 2 and reads[0] is not None:  # a map keyed by what the walk reads (no AWS map is)
+                raise _WalkNeeded
             plan = None if reads[-1] is None else ("items", reads[-1])
         if any(child.name in found.timestamps for child in children):
             found.timestamps.add(shape.name)

@@ -171,10 +171,10 @@ class StreamMapping:
             raise ValueError(f"not a stream the local engine maps: {self.stream_arn}")
         return found[0]
 
-    def start(self, iterators: dict[str, str] | None = None) -> None:
+    def start(self) -> None:
         """Check the stream and open its shards now, as the function's role (Lambda checks the role's permissions
-        when a mapping is enabled), then poll in the background. `iterators`: see `open`."""
-        self.open(iterators)()
+        when a mapping is enabled), then poll in the background."""
+        self.open()()
 
     def open(self, iterators: dict[str, str] | None = None) -> Callable[[], None]:
         """`start`'s first half: check the stream and open its shards; what starts the polling. `iterators`: the
