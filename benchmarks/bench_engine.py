@@ -86,6 +86,18 @@ def bench_iam_check(calls: int = 300) -> None:
     )
 
 
+def _payment_call_history(runtime: LocalRuntime) -> list[dict]:
+    """The demo's connect-payment call played to its end in `runtime`; its RecordingSession's history."""
+    from callrec.callcentre import LocalCallCentre
+    from callrec.history import fetch_history
+    from callrec.stack import client
+
+    centre = LocalCallCentre(runtime.deployment)
+    call = next(s for s in demo.SCENARIOS if s.name == "connect-payment").play(centre)
+    centre.finish(call.session_id)
+    return fetch_history(client("stepfunctions"), centre.execution_arn(call.session_id))
+
+
 def bench_state_data_copies(rounds: int = 20) -> None:
     """What copying a state's data costs (the interpreter copies a state's input about five times per state
     entered): every state input of a demo payment call's RecordingSession, copied as moto did (copy.deepcopy) and as
@@ -93,16 +105,10 @@ def bench_state_data_copies(rounds: int = 20) -> None:
     import copy
     import json
 
-    from callrec.callcentre import LocalCallCentre
     from callrec.engine.copies import json_copy
-    from callrec.history import fetch_history
-    from callrec.stack import client
 
     with LocalRuntime(time_scale=demo.DEMO_TIME_SCALE) as runtime:
-        centre = LocalCallCentre(runtime.deployment)
-        call = next(s for s in demo.SCENARIOS if s.name == "connect-payment").play(centre)
-        centre.finish(call.session_id)
-        events = fetch_history(client("stepfunctions"), centre.execution_arn(call.session_id))
+        events = _payment_call_history(runtime)
     inputs = [json.loads(e["stateEnteredEventDetails"]["input"]) for e in events if "stateEnteredEventDetails" in e]
     took = {
         name: min(timeit.repeat(lambda copier=copier: [copier(value) for value in inputs], number=1, repeat=rounds))
@@ -131,10 +137,6 @@ def bench_answer_reading(rounds: int = 20) -> None:
     would change); the best of `rounds`."""
     from botocore.parsers import JSONParser
 
-    from callrec.callcentre import LocalCallCentre
-    from callrec.history import fetch_history
-    from callrec.stack import client
-
     bodies: dict[str, list] = {"GetRecordsOutput": [], "GetExecutionHistoryOutput": []}
 
     with LocalRuntime(time_scale=demo.DEMO_TIME_SCALE) as runtime:
@@ -147,10 +149,7 @@ def bench_answer_reading(rounds: int = 20) -> None:
 
         JSONParser._handle_json_body = kept
         try:
-            centre = LocalCallCentre(runtime.deployment)
-            call = next(s for s in demo.SCENARIOS if s.name == "connect-payment").play(centre)
-            centre.finish(call.session_id)
-            fetch_history(client("stepfunctions"), centre.execution_arn(call.session_id))
+            _payment_call_history(runtime)
         finally:
             JSONParser._handle_json_body = read
         parser = JSONParser()

@@ -128,6 +128,14 @@ def _reading(shape: Any) -> _Reading | None:
     return reading
 
 
+def reading_for(raw_body: bytes, shape: Any) -> _Reading | None:
+    """How this answer is read without the walk; None where botocore's walk reads it."""
+    reading = _reading(shape) if shape is not None and raw_body else None
+    if reading is None or any(token in raw_body for token in reading.walk_if):
+        return None
+    return reading
+
+
 def _read(parser: Any, shape: Any, plan: Plan, value: Any) -> Any:
     """`value` as the walk reads it, by the plan of its shape."""
     if plan is None:
@@ -147,8 +155,8 @@ def _read_as_loaded(original: Callable[[Any, bytes, Any], Any]) -> Callable[[Any
     def _handle_json_body(self: Any, raw_body: bytes, shape: Any) -> Any:
         """botocore's reading of a JSON body: `json.loads`, and its timestamps read where the shape puts them, where
         the shape walk would change nothing else."""
-        reading = _reading(shape) if shape is not None and raw_body else None
-        if reading is not None and not any(token in raw_body for token in reading.walk_if):
+        reading = reading_for(raw_body, shape)
+        if reading is not None:
             loaded = self._parse_body_as_json(raw_body)
             if isinstance(loaded, dict):
                 return _read(self, shape, reading.plan, loaded)
